@@ -1,0 +1,46 @@
+# The two commands of the README: `make demo` and `make test`. Both install what is missing.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYDEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
+          'pytest>=7' 'pytest-timeout>=2' 'hypothesis>=6' 'mypy>=1.8' 'ruff>=0.4'
+SOURCES := $(wildcard src/pyfuse3/*.pyx src/pyfuse3/*.pxd src/pyfuse3/_libfuse/*) setup.py
+
+.PHONY: demo test build system-deps lint typecheck bench clean
+
+demo: build
+	$(PY) examples/demo.py
+
+test: build
+	$(PY) -m pytest -q tests
+
+lint: build
+	$(VENV)/bin/ruff check src tests examples bench
+	$(PY) -m mypy
+
+system-deps:
+	@missing=""; for pkg in fuse3 libfuse3-dev pkg-config; do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(PYDEPS)
+	touch $@
+
+src/pyfuse3/.built: $(STAMP) $(SOURCES)
+	$(PY) setup.py -q build_ext --inplace -j 2
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	touch $@
+
+build: system-deps src/pyfuse3/.built
+
+bench: build
+	$(PY) bench/getattr_syscalls.py
+
+clean:
+	rm -rf build src/pyfuse3/*.so src/pyfuse3/*.c src/pyfuse3/.built src/*.egg-info

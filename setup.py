@@ -1,0 +1,57 @@
+"""Build the Cython extension modules against libfuse 3, found with pkg-config."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from setuptools import Extension, setup
+
+MODULES = ["_types", "_request", "_session", "_callbacks", "_notify"]
+MISSING = """
+pyfuse3 needs the libfuse 3 development files to build, found with pkg-config, and {what}.
+On Debian or Ubuntu install them with:  apt-get install libfuse3-dev fuse3 pkg-config
+(fuse3 provides fusermount3, needed at run time; other distributions call the packages
+fuse3-devel or fuse3). Then run the installation again.
+"""
+
+
+def fail(what: str) -> None:
+    sys.stderr.write(MISSING.format(what=what))
+    raise SystemExit(1)
+
+
+def pkg_config(*args: str) -> list[str]:
+    if shutil.which("pkg-config") is None:
+        fail("pkg-config is not installed")
+    try:
+        out = subprocess.run(["pkg-config", *args, "fuse3"], check=True, capture_output=True,
+                             text=True).stdout
+    except subprocess.CalledProcessError:
+        fail("pkg-config does not know 'fuse3' (libfuse3-dev is not installed)")
+    return out.split()
+
+
+def extensions() -> list[Extension]:
+    if "--version" in sys.argv or "egg_info" in sys.argv or "dist_info" in sys.argv:
+        return []
+    version = pkg_config("--modversion")[0]
+    if tuple(int(p) for p in version.split(".")[:2]) < (3, 10):
+        fail(f"libfuse 3.10 or newer (found {version})")
+    cflags, libs = pkg_config("--cflags"), pkg_config("--libs")
+    from Cython.Build import cythonize
+
+    macros = [("FUSE_USE_VERSION", "314")]
+    if os.environ.get("PYFUSE3_LINETRACE"):
+        macros.append(("CYTHON_TRACE", "1"))
+    exts = [
+        Extension(f"pyfuse3.{name}", [f"src/pyfuse3/{name}.pyx"], include_dirs=["src/pyfuse3"],
+                  extra_compile_args=[*cflags, "-Wno-unused-function"], extra_link_args=libs,
+                  define_macros=macros)
+        for name in MODULES
+    ]
+    return cythonize(exts, compiler_directives={"language_level": 3, "embedsignature": True},
+                     annotate=bool(os.environ.get("PYFUSE3_ANNOTATE")), quiet=True)
+
+
+setup(ext_modules=extensions())

@@ -1,0 +1,91 @@
+"""pyfuse3: Python bindings for the libfuse 3 low-level API, under trio or asyncio.
+
+Subclass :class:`Operations`, then ``init(ops, mountpoint)``, ``await main()`` and ``close()``.
+This module only re-exports; the implementation lives in the private modules it names.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import logging as _logging
+from typing import Any
+
+import trio
+
+from ._entry_worker import InvalidationHandle, invalidate_entry_async
+from ._lifecycle import close, default_options, init, main, terminate
+from ._notify import expire_entry, invalidate_entry, invalidate_inode, notify_store
+from ._pyfuse3 import (
+    FileHandleT,
+    FileNameT,
+    FlagT,
+    InodeT,
+    ModeT,
+    Operations,
+    XAttrNameT,
+)
+from ._request import ReaddirToken, readdir_reply
+from ._sysutil import get_sup_groups, getxattr, listdir, setxattr, syncfs
+from ._types import (
+    _NANOS_PER_SEC,
+    EntryAttributes,
+    FileInfo,
+    FUSEError,
+    RequestContext,
+    SetattrFields,
+    StatvfsData,
+)
+
+__version__ = "3.4.0"
+
+ROOT_INODE: InodeT = InodeT(1)
+ENOATTR: int = _errno.ENODATA
+RENAME_NOREPLACE: FlagT = FlagT(1)
+RENAME_EXCHANGE: FlagT = FlagT(2)
+
+#: While main() runs: trio's TrioToken, or the string 'asyncio'; None otherwise.
+trio_token: Any = None
+
+log = _logging.getLogger("pyfuse3")
+
+__all__ = [
+    "ENOATTR",
+    "RENAME_EXCHANGE",
+    "RENAME_NOREPLACE",
+    "ROOT_INODE",
+    "_NANOS_PER_SEC",
+    "EntryAttributes",
+    "FUSEError",
+    "FileHandleT",
+    "FileInfo",
+    "FileNameT",
+    "FlagT",
+    "InodeT",
+    "InvalidationHandle",
+    "ModeT",
+    "Operations",
+    "ReaddirToken",
+    "RequestContext",
+    "SetattrFields",
+    "StatvfsData",
+    "XAttrNameT",
+    "__version__",
+    "close",
+    "default_options",
+    "expire_entry",
+    "get_sup_groups",
+    "getxattr",
+    "init",
+    "invalidate_entry",
+    "invalidate_entry_async",
+    "invalidate_inode",
+    "listdir",
+    "main",
+    "notify_store",
+    "readdir_reply",
+    "setxattr",
+    "syncfs",
+    "terminate",
+    "trio",
+    "trio_token",
+]

@@ -1,0 +1,167 @@
+"""What the dispatcher needs from an async library, for trio and for asyncio.
+
+A backend waits for /dev/fuse to become readable, starts tasks, and lets other threads (and
+signal handlers) wake the loop. Each is created inside the running event loop by main().
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+Worker = Callable[[], Awaitable[None]]
+
+
+class Closed(Exception):
+    """wait_readable() was woken by close_fd(): the session is ending."""
+
+
+class Backend(Protocol):
+    """The async-library operations the dispatcher uses."""
+
+    token: Any
+
+    async def run(self, worker: Worker) -> None:
+        """Run worker and every task it spawns to completion."""
+
+    def spawn(self, worker: Worker) -> None:
+        """Start another worker task."""
+
+    async def wait_readable(self, fd: int) -> None:
+        """Wait until fd is readable; raise Closed once close_fd() was called."""
+
+    async def checkpoint(self) -> None:
+        """Let other tasks run."""
+
+    def close_fd(self, fd: int) -> None:
+        """Wake wait_readable() with Closed. Event-loop thread only."""
+
+    def run_sync_soon(self, fn: Callable[[], None]) -> None:
+        """Call fn on the event-loop thread; safe from any thread and from signal handlers."""
+
+
+class TrioBackend:
+    """trio: wait_readable re-arms a one-shot epoll registration per wait."""
+
+    def __init__(self) -> None:
+        import trio
+
+        self._trio = trio
+        self.token = trio.lowlevel.current_trio_token()
+        self._nursery: Any = None
+
+    async def run(self, worker: Worker) -> None:
+        async with self._trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(worker)
+
+    def spawn(self, worker: Worker) -> None:
+        self._nursery.start_soon(worker)
+
+    async def wait_readable(self, fd: int) -> None:
+        try:
+            await self._trio.lowlevel.wait_readable(fd)
+        except self._trio.ClosedResourceError:
+            raise Closed from None
+
+    async def checkpoint(self) -> None:
+        await self._trio.lowlevel.checkpoint()
+
+    def close_fd(self, fd: int) -> None:
+        self._trio.lowlevel.notify_closing(fd)
+
+    def run_sync_soon(self, fn: Callable[[], None]) -> None:
+        self.token.run_sync_soon(fn)
+
+
+class AsyncioBackend:
+    """asyncio: one persistent reader registration for the whole session (no epoll_ctl per wait).
+
+    The loop is level-triggered and polls before running the woken task, so right after the task
+    has drained the fd a stale "readable" callback may still run in the same loop iteration. The
+    ``_drained`` flag, cleared on the next iteration, makes that callback harmless.
+    """
+
+    token = "asyncio"
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiter: asyncio.Future[None] | None = None
+        self._fd = -1
+        self._closed = False
+        self._drained = False
+        self._paused = False
+
+    async def run(self, worker: Worker) -> None:
+        self.spawn(worker)
+        try:
+            while self._tasks:
+                done = [t for t in self._tasks if t.done()]
+                if not done:
+                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                for t in done:
+                    self._tasks.discard(t)
+                    t.result()  # a failed worker ends main() with its exception
+        finally:
+            for t in self._tasks:
+                t.cancel()
+            if self._fd >= 0 and not self._paused:
+                self._loop.remove_reader(self._fd)
+
+    def spawn(self, worker: Worker) -> None:
+        self._tasks.add(self._loop.create_task(worker()))  # type: ignore[arg-type]
+
+    async def wait_readable(self, fd: int) -> None:
+        if self._closed:
+            raise Closed
+        if self._fd < 0 or self._paused:
+            self._fd, self._paused = fd, False
+            self._loop.add_reader(fd, self._on_readable)
+        self._drained = True
+        self._loop.call_soon(self._clear_drained)
+        self._waiter = waiter = self._loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _clear_drained(self) -> None:
+        self._drained = False
+
+    def _on_readable(self) -> None:
+        if self._drained:
+            return  # polled before the task drained the fd in this iteration: stale
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        elif waiter is None:
+            # No task is waiting (all are busy): stop polling until one waits again.
+            self._loop.remove_reader(self._fd)
+            self._paused = True
+
+    async def checkpoint(self) -> None:
+        await asyncio.sleep(0)
+
+    def close_fd(self, fd: int) -> None:
+        self._closed = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(Closed())
+
+    def run_sync_soon(self, fn: Callable[[], None]) -> None:
+        self._loop.call_soon_threadsafe(fn)
+
+
+def current_backend() -> TrioBackend | AsyncioBackend:
+    """The backend for the async library this coroutine runs under."""
+    import sniffio
+
+    library = sniffio.current_async_library()
+    if library == "trio":
+        return TrioBackend()
+    if library == "asyncio":
+        return AsyncioBackend()
+    raise RuntimeError(f"pyfuse3.main() must run under trio or asyncio, not {library}")

@@ -1,0 +1,449 @@
+# cython: language_level=3, binding=False, boundscheck=False, wraparound=False
+"""The libfuse operations table: one trampoline per operation.
+
+Each trampoline turns C arguments into Python ones, calls the handler and hands its coroutine to
+``_request.start``. They run on the event-loop thread inside ``fuse_session_process_buf`` with
+the GIL held, and no exception ever escapes into C.
+"""
+from cpython.pycapsule cimport PyCapsule_New
+from libc.stdint cimport uint64_t
+from libc.string cimport memset
+from posix.stat cimport S_IFDIR, struct_stat
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+from posix.types cimport dev_t, mode_t, off_t
+from pyfuse3._libfuse.fuse_lowlevel cimport (
+    FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_POSIX_ACL, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
+    FUSE_CAP_SPLICE_READ, FUSE_CAP_WRITEBACK_CACHE, FUSE_SET_ATTR_ATIME_NOW,
+    FUSE_SET_ATTR_MTIME_NOW, fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
+    fuse_lowlevel_ops, fuse_reply_err, fuse_reply_none, fuse_req_t, fuse_req_userdata,
+)
+from pyfuse3._request cimport *
+from pyfuse3._session cimport Session
+from pyfuse3._types cimport EntryAttributes, context_of, setattr_fields
+
+import logging
+
+from pyfuse3._xattr import setxattr_with_flags
+
+log = logging.getLogger("pyfuse3")
+
+cdef extern from "<sys/stat.h>":
+    struct stat_times "stat":
+        timespec st_atim
+        timespec st_mtim
+
+cdef fuse_ino_t ROOT = 1
+
+
+cdef inline Session _s(fuse_req_t req):
+    return <Session>fuse_req_userdata(req)
+
+
+cdef inline void _run(Session s, fuse_req_t req, int op, size_t size, extra, coro) noexcept:
+    s.pending = start(req, op, size, extra, coro)
+
+
+cdef inline void _fail(Session s, fuse_req_t req, int op, exc, extra=None) noexcept:
+    s.pending = reply_failure(req, op, exc, extra)
+
+
+cdef void _cb_init(void* userdata, fuse_conn_info* conn) noexcept:
+    cdef Session s = <Session>userdata
+    ops = s.ops
+    try:
+        if not conn.capable & FUSE_CAP_READDIRPLUS:
+            log.error("the kernel does not support READDIRPLUS: directory listings will fail")
+        conn.want |= FUSE_CAP_READDIRPLUS
+        conn.want &= ~(FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_SPLICE_READ)
+        for flag, attr in ((FUSE_CAP_EXPORT_SUPPORT, "supports_dot_lookup"),
+                           (FUSE_CAP_WRITEBACK_CACHE, "enable_writeback_cache"),
+                           (FUSE_CAP_POSIX_ACL, "enable_acl")):
+            if getattr(ops, attr, False) and conn.capable & flag:
+                conn.want |= flag
+            else:
+                conn.want &= ~flag
+        s.note_init(conn.capable, conn.want)
+        ops.init()
+    except BaseException:
+        log.exception("init() handler failed; the file system keeps running")
+
+
+cdef void _cb_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_LOOKUP)(parent, <bytes>name, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_LOOKUP, e)
+    else:
+        _run(s, req, OP_LOOKUP, 0, None, coro)
+
+
+cdef void _forget(Session s, fuse_req_t req, list forgets) noexcept:
+    # The kernel expects no answer; answering first lets it go on while Python works.
+    fuse_reply_none(req)
+    try:
+        coro = s.handler(OP_FORGET)(forgets)
+    except BaseException as e:
+        _fail(s, req, OP_FORGET, e)
+    else:
+        _run(s, req, OP_FORGET, 0, None, coro)
+
+
+cdef void _cb_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept:
+    _forget(_s(req), req, [(ino, nlookup)])
+
+
+cdef void _cb_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexcept:
+    cdef Session s = _s(req)
+    try:
+        items = [(forgets[i].ino, forgets[i].nlookup) for i in range(count)]
+    except BaseException as e:
+        fuse_reply_none(req)
+        _fail(s, req, OP_FORGET, e)
+    else:
+        _forget(s, req, items)
+
+
+cdef void _cb_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_GETATTR)(ino, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_GETATTR, e)
+    else:
+        _run(s, req, OP_GETATTR, 0, None, coro)
+
+
+cdef EntryAttributes _attr_from_stat(fuse_ino_t ino, struct_stat* stat, int to_set):
+    cdef EntryAttributes attr = EntryAttributes.__new__(EntryAttributes)
+    cdef timespec now
+    attr.fuse_param.attr = stat[0]
+    attr.fuse_param.ino = ino
+    attr.fuse_param.attr.st_ino = ino
+    if to_set & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW):
+        clock_gettime(CLOCK_REALTIME, &now)
+        if to_set & FUSE_SET_ATTR_ATIME_NOW:
+            (<stat_times*>&attr.fuse_param.attr).st_atim = now
+        if to_set & FUSE_SET_ATTR_MTIME_NOW:
+            (<stat_times*>&attr.fuse_param.attr).st_mtim = now
+    return attr
+
+
+cdef void _cb_setattr(fuse_req_t req, fuse_ino_t ino, struct_stat* stat, int to_set,
+                      fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_SETATTR)(ino, _attr_from_stat(ino, stat, to_set),
+                                     setattr_fields(to_set), fi.fh if fi != NULL else None,
+                                     context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_SETATTR, e)
+    else:
+        _run(s, req, OP_SETATTR, 0, None, coro)
+
+
+cdef void _cb_readlink(fuse_req_t req, fuse_ino_t ino) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_READLINK)(ino, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_READLINK, e)
+    else:
+        _run(s, req, OP_READLINK, 0, None, coro)
+
+
+cdef void _cb_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                    dev_t rdev) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_MKNOD)(parent, <bytes>name, mode, rdev, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_MKNOD, e)
+    else:
+        _run(s, req, OP_MKNOD, 0, None, coro)
+
+
+cdef void _cb_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_MKDIR)(parent, <bytes>name, mode | S_IFDIR, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_MKDIR, e)
+    else:
+        _run(s, req, OP_MKDIR, 0, None, coro)
+
+
+cdef void _cb_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_UNLINK)(parent, <bytes>name, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_UNLINK, e)
+    else:
+        _run(s, req, OP_UNLINK, 0, None, coro)
+
+
+cdef void _cb_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_RMDIR)(parent, <bytes>name, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_RMDIR, e)
+    else:
+        _run(s, req, OP_RMDIR, 0, None, coro)
+
+
+cdef void _cb_symlink(fuse_req_t req, const char* target, fuse_ino_t parent,
+                      const char* name) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_SYMLINK)(parent, <bytes>name, <bytes>target, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_SYMLINK, e)
+    else:
+        _run(s, req, OP_SYMLINK, 0, None, coro)
+
+
+cdef void _cb_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+                     const char* newname, unsigned int flags) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_RENAME)(parent, <bytes>name, newparent, <bytes>newname, flags,
+                                    context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_RENAME, e)
+    else:
+        _run(s, req, OP_RENAME, 0, None, coro)
+
+
+cdef void _cb_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                   const char* newname) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_LINK)(ino, newparent, <bytes>newname, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_LINK, e)
+    else:
+        _run(s, req, OP_LINK, 0, None, coro)
+
+
+cdef void _cb_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_OPEN)(ino, fi.flags, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_OPEN, e)
+    else:
+        _run(s, req, OP_OPEN, 0, None, coro)
+
+
+cdef void _cb_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_READ)(fi.fh, off, size)
+    except BaseException as e:
+        _fail(s, req, OP_READ, e)
+    else:
+        _run(s, req, OP_READ, size, None, coro)
+
+
+cdef void _cb_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+                    fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_WRITE)(fi.fh, off, buf[:size])
+    except BaseException as e:
+        _fail(s, req, OP_WRITE, e)
+    else:
+        _run(s, req, OP_WRITE, size, None, coro)
+
+
+cdef void _fh_op(fuse_req_t req, int op, fuse_file_info* fi) noexcept:
+    # flush, release, releasedir: the handler takes only the file handle.
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(op)(fi.fh)
+    except BaseException as e:
+        _fail(s, req, op, e)
+    else:
+        _run(s, req, op, 0, None, coro)
+
+
+cdef void _sync_op(fuse_req_t req, int op, int datasync, fuse_file_info* fi) noexcept:
+    # fsync, fsyncdir: the handler takes the file handle and a bool.
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(op)(fi.fh, datasync != 0)
+    except BaseException as e:
+        _fail(s, req, op, e)
+    else:
+        _run(s, req, op, 0, None, coro)
+
+
+cdef void _cb_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
+    _fh_op(req, OP_FLUSH, fi)
+
+
+cdef void _cb_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
+    _fh_op(req, OP_RELEASE, fi)
+
+
+cdef void _cb_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
+    _fh_op(req, OP_RELEASEDIR, fi)
+
+
+cdef void _cb_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) noexcept:
+    _sync_op(req, OP_FSYNC, datasync, fi)
+
+
+cdef void _cb_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                       fuse_file_info* fi) noexcept:
+    _sync_op(req, OP_FSYNCDIR, datasync, fi)
+
+
+cdef void _cb_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_OPENDIR)(ino, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_OPENDIR, e)
+    else:
+        _run(s, req, OP_OPENDIR, 0, None, coro)
+
+
+cdef void _cb_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                          fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    token = None
+    try:
+        token = new_token(req, size)
+        coro = s.handler(OP_READDIR)(fi.fh, off, token)
+    except BaseException as e:
+        _fail(s, req, OP_READDIR, e, token)
+    else:
+        _run(s, req, OP_READDIR, 0, token, coro)
+
+
+cdef void _cb_statfs(fuse_req_t req, fuse_ino_t ino) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_STATFS)(context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_STATFS, e)
+    else:
+        _run(s, req, OP_STATFS, 0, None, coro)
+
+
+cdef void _cb_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                       size_t size, int flags) noexcept:
+    cdef Session s = _s(req)
+    try:
+        b_name = <bytes>name
+        if ino == ROOT and b_name == b"fuse_stacktrace":
+            s.ops.stacktrace()
+            fuse_reply_err(req, 0)
+            return
+        if flags:
+            coro = setxattr_with_flags(s.ops, ino, b_name, value[:size], flags, context_of(req))
+        else:
+            coro = s.handler(OP_SETXATTR)(ino, b_name, value[:size], context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_SETXATTR, e)
+    else:
+        _run(s, req, OP_SETXATTR, 0, None, coro)
+
+
+cdef void _cb_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_GETXATTR)(ino, <bytes>name, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_GETXATTR, e)
+    else:
+        _run(s, req, OP_GETXATTR, size, None, coro)
+
+
+cdef void _cb_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_LISTXATTR)(ino, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_LISTXATTR, e)
+    else:
+        _run(s, req, OP_LISTXATTR, size, None, coro)
+
+
+cdef void _cb_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_REMOVEXATTR)(ino, <bytes>name, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_REMOVEXATTR, e)
+    else:
+        _run(s, req, OP_REMOVEXATTR, 0, None, coro)
+
+
+cdef void _cb_access(fuse_req_t req, fuse_ino_t ino, int mask) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_ACCESS)(ino, mask, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_ACCESS, e)
+    else:
+        _run(s, req, OP_ACCESS, 0, None, coro)
+
+
+cdef void _cb_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                     fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_CREATE)(parent, <bytes>name, mode, fi.flags, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_CREATE, e)
+    else:
+        _run(s, req, OP_CREATE, 0, None, coro)
+
+
+cdef fuse_lowlevel_ops OPS
+
+
+cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
+    memset(t, 0, sizeof(fuse_lowlevel_ops))
+    t.init = _cb_init
+    t.lookup = _cb_lookup
+    t.forget = _cb_forget
+    t.forget_multi = _cb_forget_multi
+    t.getattr = _cb_getattr
+    t.setattr = _cb_setattr
+    t.readlink = _cb_readlink
+    t.mknod = _cb_mknod
+    t.mkdir = _cb_mkdir
+    t.unlink = _cb_unlink
+    t.rmdir = _cb_rmdir
+    t.symlink = _cb_symlink
+    t.rename = _cb_rename
+    t.link = _cb_link
+    t.open = _cb_open
+    t.read = _cb_read
+    t.write = _cb_write
+    t.flush = _cb_flush
+    t.release = _cb_release
+    t.fsync = _cb_fsync
+    t.opendir = _cb_opendir
+    t.readdirplus = _cb_readdirplus
+    t.releasedir = _cb_releasedir
+    t.fsyncdir = _cb_fsyncdir
+    t.statfs = _cb_statfs
+    t.setxattr = _cb_setxattr
+    t.getxattr = _cb_getxattr
+    t.listxattr = _cb_listxattr
+    t.removexattr = _cb_removexattr
+    t.access = _cb_access
+    t.create = _cb_create
+
+
+_fill_table(&OPS)
+
+#: The operations table, for Session(); a capsule so no other module needs this one's C API.
+ops_table = PyCapsule_New(<void*>&OPS, "pyfuse3.ops_table", NULL)

@@ -1,0 +1,66 @@
+"""The request loop: one task reads /dev/fuse; a handler that suspends keeps its task.
+
+A worker drains every queued request per wake-up. Handlers that finish without suspending are
+answered inline (no task). When one suspends, the worker that started it stays with it (so the
+handler's cancel scopes and current task are right), and a fresh worker takes over reading.
+At most ``max_tasks`` handlers are suspended at once; beyond that, requests wait in the kernel.
+"""
+
+from __future__ import annotations
+
+from ._backends import Backend, Closed
+from ._session import DRAIN_BUSY, DRAIN_EMPTY, DRAIN_EXIT, DRAIN_PENDING, Session
+
+BATCH = 64  # requests per drain before letting suspended handlers run
+
+
+class Dispatcher:
+    """Runs one session's requests on one backend."""
+
+    def __init__(self, session: Session, backend: Backend, max_tasks: int) -> None:
+        if max_tasks < 1:
+            raise ValueError(f"max_tasks must be at least 1, got {max_tasks}")
+        self.session = session
+        self.backend = backend
+        self.max_suspended = max(max_tasks - 1, 1)
+        self.suspended = 0
+        self.reader_wanted = False
+
+    async def run(self) -> None:
+        """Serve requests until the session ends and every handler has answered."""
+        await self.backend.run(self.worker)
+
+    async def worker(self) -> None:
+        """Read and dispatch requests; stay with a handler that suspends."""
+        session, backend, fd = self.session, self.backend, self.session.fd
+        while True:
+            status = session.drain(BATCH)
+            if status == DRAIN_EMPTY:
+                try:
+                    await backend.wait_readable(fd)
+                except Closed:
+                    return
+            elif status == DRAIN_PENDING:
+                if not await self._serve(session.take_pending()):
+                    return
+            elif status == DRAIN_BUSY:
+                await backend.checkpoint()
+            else:
+                assert status == DRAIN_EXIT
+                return
+
+    async def _serve(self, pending: object) -> bool:
+        """Finish a suspended handler; return True if this task must go back to reading."""
+        self.suspended += 1
+        if self.suspended < self.max_suspended:
+            self.backend.spawn(self.worker)
+        else:
+            self.reader_wanted = True
+        try:
+            await pending  # type: ignore[misc]
+        finally:
+            self.suspended -= 1
+        if self.reader_wanted and not self.session.exited:
+            self.reader_wanted = False
+            return True
+        return False

@@ -1,0 +1,112 @@
+"""invalidate_entry_async(): entry invalidations performed in order by a per-session thread.
+
+What can be checked at call time (argument types, a closed session, a kernel without support)
+raises at once. What only the kernel can tell (ENOENT, ...) completes the returned
+``InvalidationHandle``; an error nobody retrieved is logged when the handle is discarded, unless
+it is an ENOENT the caller chose to ignore.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+log = logging.getLogger("pyfuse3")
+
+
+class InvalidationHandle(Future[None]):
+    """Completion of one invalidate_entry_async() call: result() raises the kernel's error."""
+
+    _observed = False
+    _describe = ""
+
+    def result(self, timeout: float | None = None) -> None:
+        self._observed = True
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._observed = True
+        return super().exception(timeout)
+
+    def __del__(self) -> None:
+        if self.done() and not self._observed and not self.cancelled():
+            exc = super().exception()
+            if exc is not None:
+                log.error("invalidate_entry_async(%s) failed and nobody checked: %s",
+                          self._describe, exc)
+
+
+class EntryWorker:
+    """One thread per session that performs queued entry invalidations in order."""
+
+    def __init__(self, invalidate_entry: Any) -> None:
+        self._invalidate = invalidate_entry
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="pyfuse3-invalidate", daemon=True)
+        self._thread.start()
+
+    def submit(self, inode_p: int, name: bytes, deleted: int,
+               ignore_enoent: bool) -> InvalidationHandle:
+        """Queue one invalidation and return its handle."""
+        handle = InvalidationHandle()
+        handle._describe = f"{inode_p}, {name!r}"
+        self._queue.put((handle, inode_p, name, deleted, ignore_enoent))
+        return handle
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            handle, inode_p, name, deleted, ignore_enoent = item
+            try:
+                self._invalidate(inode_p, name, deleted)
+            except OSError as e:
+                if ignore_enoent and e.errno == errno.ENOENT:
+                    handle.set_result(None)
+                else:
+                    handle.set_exception(e)
+            except BaseException as e:  # the session closed under us, ...
+                handle.set_exception(e)
+            else:
+                handle.set_result(None)
+            del handle, item
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Perform what is queued, then end the thread."""
+        self._queue.put(None)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+
+def _check_inode(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{what} must be int, not {type(value).__name__}")
+    if not 0 <= value < 2**64:
+        raise OverflowError(f"{what} must be in 0..2**64-1, got {value}")
+    return value
+
+
+def invalidate_entry_async(inode_p: int, name: bytes, deleted: int = 0,
+                           ignore_enoent: bool = False) -> InvalidationHandle:
+    """Queue invalidate_entry(inode_p, name, deleted) and return at once.
+
+    Raises now what is known now (bad arguments, no session, no kernel support); the returned
+    handle completes with the kernel's answer. ENOENT counts as success if ``ignore_enoent``.
+    """
+    from ._lifecycle import current_session
+    from ._notify import invalidate_entry
+
+    _check_inode(inode_p, "inode_p")
+    _check_inode(deleted, "deleted")
+    if not isinstance(name, bytes):
+        raise TypeError(f"name must be bytes, not {type(name).__name__}")
+    session = current_session()
+    if not session.initialized:
+        raise OSError(errno.ENOSYS, "the kernel connection is not initialised yet "
+                      "(main() has not answered the kernel's INIT request)")
+    if session.entry_worker is None:
+        session.entry_worker = EntryWorker(invalidate_entry)
+    worker: EntryWorker = session.entry_worker
+    return worker.submit(inode_p, name, deleted, ignore_enoent)

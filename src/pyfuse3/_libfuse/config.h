@@ -1,0 +1,20 @@
+/* The only hand-written C in pyfuse3: the libfuse API level we compile against. */
+#ifndef PYFUSE3_CONFIG_H
+#define PYFUSE3_CONFIG_H
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 314
+#endif
+#include <errno.h>
+#include <fuse_lowlevel.h>
+/* expire_entry: libfuse 3.14 has the flags argument (FUSE_LL_EXPIRE_ONLY); older: not offered. */
+static inline int pyfuse3_expire_entry(struct fuse_session *se, fuse_ino_t parent,
+                                       const char *name, size_t namelen)
+{
+#if FUSE_VERSION >= 314
+    return fuse_lowlevel_notify_expire_entry(se, parent, name, namelen, FUSE_LL_EXPIRE_ONLY);
+#else
+    (void)se; (void)parent; (void)name; (void)namelen;
+    return -ENOSYS;
+#endif
+}
+#endif

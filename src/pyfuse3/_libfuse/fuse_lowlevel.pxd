@@ -1,0 +1,224 @@
+# Declarations of <fuse_lowlevel.h> and <fuse_common.h> as shipped by libfuse 3.14.
+# Declarations only: no code lives here.
+from libc.stdint cimport uint32_t, uint64_t
+from posix.types cimport dev_t, gid_t, mode_t, off_t, pid_t, uid_t
+from posix.stat cimport struct_stat
+
+
+cdef extern from "<sys/statvfs.h>" nogil:
+    struct statvfs:
+        unsigned long f_bsize
+        unsigned long f_frsize
+        unsigned long f_blocks
+        unsigned long f_bfree
+        unsigned long f_bavail
+        unsigned long f_files
+        unsigned long f_ffree
+        unsigned long f_favail
+        unsigned long f_fsid
+        unsigned long f_flag
+        unsigned long f_namemax
+
+
+cdef extern from "_libfuse/config.h" nogil:
+    int FUSE_VERSION
+
+    ctypedef uint64_t fuse_ino_t
+
+    struct fuse_req:
+        pass
+    ctypedef fuse_req* fuse_req_t
+
+    struct fuse_session:
+        pass
+    struct fuse_pollhandle:
+        pass
+
+    struct fuse_args:
+        int argc
+        char** argv
+        int allocated
+
+    struct fuse_file_info:
+        int flags
+        unsigned int writepage
+        unsigned int direct_io
+        unsigned int keep_cache
+        unsigned int flush
+        unsigned int nonseekable
+        unsigned int flock_release
+        unsigned int cache_readdir
+        unsigned int noflush
+        uint64_t fh
+        uint64_t lock_owner
+        uint32_t poll_events
+
+    struct fuse_conn_info:
+        unsigned proto_major
+        unsigned proto_minor
+        unsigned max_write
+        unsigned max_read
+        unsigned max_readahead
+        unsigned capable
+        unsigned want
+        unsigned max_background
+        unsigned congestion_threshold
+        unsigned time_gran
+
+    enum fuse_buf_flags:
+        FUSE_BUF_IS_FD
+        FUSE_BUF_FD_SEEK
+        FUSE_BUF_FD_RETRY
+
+    enum fuse_buf_copy_flags:
+        FUSE_BUF_NO_SPLICE
+        FUSE_BUF_FORCE_SPLICE
+        FUSE_BUF_SPLICE_MOVE
+        FUSE_BUF_SPLICE_NONBLOCK
+
+    struct fuse_buf:
+        size_t size
+        fuse_buf_flags flags
+        void* mem
+        int fd
+        off_t pos
+
+    struct fuse_bufvec:
+        size_t count
+        size_t idx
+        size_t off
+        fuse_buf buf[1]
+
+    size_t fuse_buf_size(const fuse_bufvec* bufv)
+    ssize_t fuse_buf_copy(fuse_bufvec* dst, fuse_bufvec* src, fuse_buf_copy_flags flags)
+
+    struct fuse_entry_param:
+        fuse_ino_t ino
+        uint64_t generation
+        struct_stat attr
+        double attr_timeout
+        double entry_timeout
+
+    struct fuse_ctx:
+        uid_t uid
+        gid_t gid
+        pid_t pid
+        mode_t umask
+
+    struct fuse_forget_data:
+        fuse_ino_t ino
+        uint64_t nlookup
+
+    enum:
+        FUSE_CAP_ASYNC_READ
+        FUSE_CAP_EXPORT_SUPPORT
+        FUSE_CAP_SPLICE_WRITE
+        FUSE_CAP_SPLICE_MOVE
+        FUSE_CAP_SPLICE_READ
+        FUSE_CAP_AUTO_INVAL_DATA
+        FUSE_CAP_READDIRPLUS
+        FUSE_CAP_READDIRPLUS_AUTO
+        FUSE_CAP_WRITEBACK_CACHE
+        FUSE_CAP_POSIX_ACL
+        FUSE_CAP_EXPIRE_ONLY
+
+    enum:
+        FUSE_SET_ATTR_MODE
+        FUSE_SET_ATTR_UID
+        FUSE_SET_ATTR_GID
+        FUSE_SET_ATTR_SIZE
+        FUSE_SET_ATTR_ATIME
+        FUSE_SET_ATTR_MTIME
+        FUSE_SET_ATTR_ATIME_NOW
+        FUSE_SET_ATTR_MTIME_NOW
+        FUSE_SET_ATTR_CTIME
+
+    struct fuse_lowlevel_ops:
+        void (*init)(void* userdata, fuse_conn_info* conn)
+        void (*destroy)(void* userdata)
+        void (*lookup)(fuse_req_t req, fuse_ino_t parent, const char* name)
+        void (*forget)(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+        void (*getattr)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi)
+        void (*setattr)(fuse_req_t req, fuse_ino_t ino, struct_stat* attr, int to_set,
+                        fuse_file_info* fi)
+        void (*readlink)(fuse_req_t req, fuse_ino_t ino)
+        void (*mknod)(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                      dev_t rdev)
+        void (*mkdir)(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode)
+        void (*unlink)(fuse_req_t req, fuse_ino_t parent, const char* name)
+        void (*rmdir)(fuse_req_t req, fuse_ino_t parent, const char* name)
+        void (*symlink)(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name)
+        void (*rename)(fuse_req_t req, fuse_ino_t parent, const char* name,
+                       fuse_ino_t newparent, const char* newname, unsigned int flags)
+        void (*link)(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname)
+        void (*open)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi)
+        void (*read)(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi)
+        void (*write)(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+                      fuse_file_info* fi)
+        void (*flush)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi)
+        void (*release)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi)
+        void (*fsync)(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi)
+        void (*opendir)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi)
+        void (*readdir)(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                        fuse_file_info* fi)
+        void (*releasedir)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi)
+        void (*fsyncdir)(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi)
+        void (*statfs)(fuse_req_t req, fuse_ino_t ino)
+        void (*setxattr)(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                         size_t size, int flags)
+        void (*getxattr)(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size)
+        void (*listxattr)(fuse_req_t req, fuse_ino_t ino, size_t size)
+        void (*removexattr)(fuse_req_t req, fuse_ino_t ino, const char* name)
+        void (*access)(fuse_req_t req, fuse_ino_t ino, int mask)
+        void (*create)(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                       fuse_file_info* fi)
+        void (*retrieve_reply)(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
+                               fuse_bufvec* bufv)
+        void (*forget_multi)(fuse_req_t req, size_t count, fuse_forget_data* forgets)
+        void (*readdirplus)(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                            fuse_file_info* fi)
+
+    # replies
+    int fuse_reply_err(fuse_req_t req, int err)
+    void fuse_reply_none(fuse_req_t req)
+    int fuse_reply_entry(fuse_req_t req, const fuse_entry_param* e)
+    int fuse_reply_create(fuse_req_t req, const fuse_entry_param* e, const fuse_file_info* fi)
+    int fuse_reply_attr(fuse_req_t req, const struct_stat* attr, double attr_timeout)
+    int fuse_reply_readlink(fuse_req_t req, const char* link)
+    int fuse_reply_open(fuse_req_t req, const fuse_file_info* fi)
+    int fuse_reply_write(fuse_req_t req, size_t count)
+    int fuse_reply_buf(fuse_req_t req, const char* buf, size_t size)
+    int fuse_reply_statfs(fuse_req_t req, const statvfs* stbuf)
+    int fuse_reply_xattr(fuse_req_t req, size_t count)
+    size_t fuse_add_direntry_plus(fuse_req_t req, char* buf, size_t bufsize, const char* name,
+                                  const fuse_entry_param* e, off_t off)
+
+    # request context
+    void* fuse_req_userdata(fuse_req_t req)
+    const fuse_ctx* fuse_req_ctx(fuse_req_t req)
+
+    # notifications
+    int fuse_lowlevel_notify_inval_inode(fuse_session* se, fuse_ino_t ino, off_t off, off_t len)
+    int fuse_lowlevel_notify_inval_entry(fuse_session* se, fuse_ino_t parent, const char* name,
+                                         size_t namelen)
+    # wrapper from config.h: fuse_lowlevel_notify_expire_entry(..., FUSE_LL_EXPIRE_ONLY)
+    int pyfuse3_expire_entry(fuse_session* se, fuse_ino_t parent, const char* name,
+                             size_t namelen)
+    int fuse_lowlevel_notify_delete(fuse_session* se, fuse_ino_t parent, fuse_ino_t child,
+                                    const char* name, size_t namelen)
+    int fuse_lowlevel_notify_store(fuse_session* se, fuse_ino_t ino, off_t offset,
+                                   fuse_bufvec* bufv, fuse_buf_copy_flags flags)
+    int fuse_lowlevel_notify_retrieve(fuse_session* se, fuse_ino_t ino, size_t size,
+                                      off_t offset, void* cookie)
+
+    # session
+    fuse_session* fuse_session_new(fuse_args* args, const fuse_lowlevel_ops* op,
+                                   size_t op_size, void* userdata)
+    int fuse_session_mount(fuse_session* se, const char* mountpoint)
+    void fuse_session_exit(fuse_session* se)
+    int fuse_session_exited(fuse_session* se)
+    void fuse_session_unmount(fuse_session* se)
+    void fuse_session_destroy(fuse_session* se)
+    int fuse_session_fd(fuse_session* se)
+    int fuse_session_receive_buf(fuse_session* se, fuse_buf* buf)
+    void fuse_session_process_buf(fuse_session* se, const fuse_buf* buf)

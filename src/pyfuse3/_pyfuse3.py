@@ -1,0 +1,204 @@
+"""The Operations base class that file systems subclass, and the handler argument types.
+
+The module keeps upstream's name (``pyfuse3._pyfuse3``) so imports written for pyfuse3 3.4 work.
+Every request handler is a coroutine function; a handler the file system does not override
+answers ENOSYS, which the kernel treats per operation (see docs/design.md).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NewType
+
+from ._types import FUSEError
+
+if TYPE_CHECKING:
+    from ._request import ReaddirToken
+    from ._types import (
+        EntryAttributes,
+        FileInfo,
+        RequestContext,
+        SetattrFields,
+        StatvfsData,
+    )
+
+__all__ = [
+    "FileHandleT",
+    "FileNameT",
+    "FlagT",
+    "InodeT",
+    "ModeT",
+    "Operations",
+    "XAttrNameT",
+]
+
+FileHandleT = NewType("FileHandleT", int)
+FileNameT = NewType("FileNameT", bytes)
+FlagT = NewType("FlagT", int)
+InodeT = NewType("InodeT", int)
+ModeT = NewType("ModeT", int)
+XAttrNameT = NewType("XAttrNameT", bytes)
+
+log = logging.getLogger("pyfuse3")
+
+
+def _nosys() -> FUSEError:
+    return FUSEError(errno.ENOSYS)
+
+
+class Operations:
+    """Base class for file systems: override the handlers your file system supports.
+
+    Inode numbers and file handles are ints, names are bytes. Handlers raise
+    ``FUSEError(errno)`` to answer with an error.
+    """
+
+    supports_dot_lookup: bool = True
+    """Whether lookup() handles ``.`` and ``..`` (needed to export the file system over NFS)."""
+
+    enable_writeback_cache: bool = False
+    """Let the kernel cache writes and send them in batches."""
+
+    enable_acl: bool = False
+    """Let the kernel enforce POSIX ACLs stored in ``system.posix_acl_*`` xattrs."""
+
+    def init(self) -> None:
+        """Called once the kernel connection is up, before any request. Must not block."""
+
+    async def lookup(self, parent_inode: InodeT, name: FileNameT,
+                     ctx: RequestContext) -> EntryAttributes:
+        """Look up ``name`` in a directory; each success adds one to the inode's lookup count."""
+        raise _nosys()
+
+    async def forget(self, inode_list: Sequence[tuple[InodeT, int]]) -> None:
+        """Decrease lookup counts by the given amounts; must not raise."""
+
+    async def getattr(self, inode: InodeT, ctx: RequestContext) -> EntryAttributes:
+        """Return the attributes of an inode."""
+        raise _nosys()
+
+    async def setattr(self, inode: InodeT, attr: EntryAttributes, fields: SetattrFields,
+                      fh: FileHandleT | None, ctx: RequestContext) -> EntryAttributes:
+        """Change the attributes flagged in ``fields`` and return the new attributes."""
+        raise _nosys()
+
+    async def readlink(self, inode: InodeT, ctx: RequestContext) -> FileNameT:
+        """Return the target of a symbolic link."""
+        raise _nosys()
+
+    async def mknod(self, parent_inode: InodeT, name: FileNameT, mode: ModeT, rdev: int,
+                    ctx: RequestContext) -> EntryAttributes:
+        """Create a file, device node, FIFO or socket (counts as a lookup)."""
+        raise _nosys()
+
+    async def mkdir(self, parent_inode: InodeT, name: FileNameT, mode: ModeT,
+                    ctx: RequestContext) -> EntryAttributes:
+        """Create a directory (counts as a lookup)."""
+        raise _nosys()
+
+    async def unlink(self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext) -> None:
+        """Remove a name; keep the inode until its lookup count drops to zero."""
+        raise _nosys()
+
+    async def rmdir(self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext) -> None:
+        """Remove an empty directory."""
+        raise _nosys()
+
+    async def symlink(self, parent_inode: InodeT, name: FileNameT, target: FileNameT,
+                      ctx: RequestContext) -> EntryAttributes:
+        """Create a symbolic link (counts as a lookup)."""
+        raise _nosys()
+
+    async def rename(self, parent_inode_old: InodeT, name_old: FileNameT,
+                     parent_inode_new: InodeT, name_new: FileNameT, flags: FlagT,
+                     ctx: RequestContext) -> None:
+        """Rename an entry; ``flags`` may hold RENAME_EXCHANGE or RENAME_NOREPLACE."""
+        raise _nosys()
+
+    async def link(self, inode: InodeT, new_parent_inode: InodeT, new_name: FileNameT,
+                   ctx: RequestContext) -> EntryAttributes:
+        """Create a hard link (counts as a lookup)."""
+        raise _nosys()
+
+    async def open(self, inode: InodeT, flags: FlagT, ctx: RequestContext) -> FileInfo:
+        """Open a file and return its FileInfo."""
+        raise _nosys()
+
+    async def read(self, fh: FileHandleT, off: int, size: int) -> bytes:
+        """Return up to ``size`` bytes from ``off``; fewer only at end of file."""
+        raise _nosys()
+
+    async def write(self, fh: FileHandleT, off: int, buf: bytes) -> int:
+        """Write ``buf`` at ``off`` and return the number of bytes written."""
+        raise _nosys()
+
+    async def flush(self, fh: FileHandleT) -> None:
+        """Called on each close() of a file descriptor."""
+        raise _nosys()
+
+    async def release(self, fh: FileHandleT) -> None:
+        """Called once when the last reference to an open file is gone."""
+        raise _nosys()
+
+    async def fsync(self, fh: FileHandleT, datasync: bool) -> None:
+        """Flush file data (and metadata unless ``datasync``) to stable storage."""
+        raise _nosys()
+
+    async def opendir(self, inode: InodeT, ctx: RequestContext) -> FileHandleT:
+        """Open a directory and return a handle for readdir()."""
+        raise _nosys()
+
+    async def readdir(self, fh: FileHandleT, start_id: int, token: ReaddirToken) -> None:
+        """List entries after ``start_id`` with readdir_reply() until it returns False."""
+        raise _nosys()
+
+    async def releasedir(self, fh: FileHandleT) -> None:
+        """Release a directory handle."""
+        raise _nosys()
+
+    async def fsyncdir(self, fh: FileHandleT, datasync: bool) -> None:
+        """Flush a directory to stable storage."""
+        raise _nosys()
+
+    async def statfs(self, ctx: RequestContext) -> StatvfsData:
+        """Return file system statistics."""
+        raise _nosys()
+
+    def stacktrace(self) -> None:
+        """Log the stack of every thread; triggered by setting xattr ``fuse_stacktrace`` on /."""
+        lines = []
+        for ident, frame in sys._current_frames().items():
+            name = next((t.name for t in threading.enumerate() if t.ident == ident), ident)
+            lines.append(f"\n# Thread {name}\n" + "".join(traceback.format_stack(frame)))
+        log.error("Stack traces of all threads:%s", "".join(lines))
+
+    async def setxattr(self, inode: InodeT, name: XAttrNameT, value: bytes,
+                       ctx: RequestContext) -> None:
+        """Set an extended attribute."""
+        raise _nosys()
+
+    async def getxattr(self, inode: InodeT, name: XAttrNameT, ctx: RequestContext) -> bytes:
+        """Return an extended attribute's value; raise FUSEError(ENOATTR) if there is none."""
+        raise _nosys()
+
+    async def listxattr(self, inode: InodeT, ctx: RequestContext) -> Sequence[XAttrNameT]:
+        """Return the names of an inode's extended attributes."""
+        raise _nosys()
+
+    async def removexattr(self, inode: InodeT, name: XAttrNameT, ctx: RequestContext) -> None:
+        """Remove an extended attribute; raise FUSEError(ENOATTR) if there is none."""
+        raise _nosys()
+
+    async def access(self, inode: InodeT, mode: ModeT, ctx: RequestContext) -> bool:
+        """Whether the caller may access the inode in ``mode`` (unused with default_permissions)."""
+        raise _nosys()
+
+    async def create(self, parent_inode: InodeT, name: FileNameT, mode: ModeT, flags: FlagT,
+                     ctx: RequestContext) -> tuple[FileInfo, EntryAttributes]:
+        """Create and open a file (counts as a lookup)."""
+        raise _nosys()

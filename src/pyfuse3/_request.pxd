@@ -1,0 +1,62 @@
+from pyfuse3._libfuse.fuse_lowlevel cimport fuse_req_t
+
+# Operations, in the order of OP_NAMES in _request.pyx; each has one reply kind.
+cpdef enum Op:
+    OP_LOOKUP
+    OP_FORGET
+    OP_GETATTR
+    OP_SETATTR
+    OP_READLINK
+    OP_MKNOD
+    OP_MKDIR
+    OP_UNLINK
+    OP_RMDIR
+    OP_SYMLINK
+    OP_RENAME
+    OP_LINK
+    OP_OPEN
+    OP_READ
+    OP_WRITE
+    OP_FLUSH
+    OP_RELEASE
+    OP_FSYNC
+    OP_OPENDIR
+    OP_READDIR
+    OP_RELEASEDIR
+    OP_FSYNCDIR
+    OP_STATFS
+    OP_SETXATTR
+    OP_GETXATTR
+    OP_LISTXATTR
+    OP_REMOVEXATTR
+    OP_ACCESS
+    OP_CREATE
+    OP_COUNT
+
+
+cdef class ReaddirToken:
+    cdef fuse_req_t req
+    cdef char* buf
+    cdef size_t size
+    cdef size_t used
+    cdef bint full
+    cdef bint finished
+
+
+cdef class Pending:
+    cdef fuse_req_t req
+    cdef int op
+    cdef size_t size
+    cdef object extra
+    cdef object coro
+    cdef object first
+    cdef bint replied
+    cdef bint started
+
+    cdef _done(self, object result)
+    cdef _fail(self, BaseException exc)
+
+
+cdef object start(fuse_req_t req, int op, size_t size, object extra, object coro)
+cdef object reply_failure(fuse_req_t req, int op, object exc, object extra)
+cdef ReaddirToken new_token(fuse_req_t req, size_t size)

@@ -1,0 +1,398 @@
+# cython: language_level=3, binding=True
+"""Running one request's handler and sending its one reply.
+
+Rules of this file:
+- ``start`` runs a handler's coroutine inline until it first suspends. Most handlers never
+  suspend and are answered right there, with no task and no extra object.
+- A handler that suspends becomes a ``Pending``: an awaitable the dispatcher's task awaits, so
+  the handler keeps running in the task that started it (its cancel scopes stay valid).
+- Every request is answered exactly once. A result of the wrong type, an exception other than
+  FUSEError, or a coroutine returned instead of awaited is answered with EIO and logged once;
+  a Pending dropped unanswered sends EIO from ``__dealloc__``.
+"""
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.ref cimport PyObject, Py_XDECREF
+from libc.errno cimport EACCES, EINTR, EIO, ERANGE
+from libc.string cimport memchr, memset
+from pyfuse3._libfuse.fuse_lowlevel cimport (
+    fuse_add_direntry_plus, fuse_file_info, fuse_reply_attr, fuse_reply_buf, fuse_reply_create,
+    fuse_reply_entry, fuse_reply_err, fuse_reply_open, fuse_reply_readlink, fuse_reply_statfs,
+    fuse_reply_write, fuse_reply_xattr,
+)
+from pyfuse3._types cimport EntryAttributes, FileInfo, FUSEError, StatvfsData
+
+import logging
+
+log = logging.getLogger("pyfuse3")
+
+cdef extern from "Python.h":
+    # PYGEN_RETURN = 0, PYGEN_ERROR = -1 (exception set), PYGEN_NEXT = 1
+    int PyIter_Send(object iterator, object arg, PyObject** presult) except -1
+    bint PyCoro_CheckExact(object obj)
+
+OP_NAMES = (
+    "lookup", "forget", "getattr", "setattr", "readlink", "mknod", "mkdir", "unlink", "rmdir",
+    "symlink", "rename", "link", "open", "read", "write", "flush", "release", "fsync",
+    "opendir", "readdir", "releasedir", "fsyncdir", "statfs", "setxattr", "getxattr",
+    "listxattr", "removexattr", "access", "create",
+)
+
+# How each operation is answered.
+cdef enum Reply:
+    R_NONE, R_NOREPLY, R_ENTRY, R_ATTR, R_READLINK, R_OPEN, R_OPENDIR, R_CREATE, R_READ,
+    R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR
+
+cdef Reply REPLY_OF[<int>OP_COUNT]
+REPLY_OF[:] = [
+    R_ENTRY, R_NOREPLY, R_ATTR, R_ATTR, R_READLINK, R_ENTRY, R_ENTRY, R_NONE, R_NONE,
+    R_ENTRY, R_NONE, R_ENTRY, R_OPEN, R_READ, R_WRITE, R_NONE, R_NONE, R_NONE,
+    R_OPENDIR, R_READDIR, R_NONE, R_NONE, R_STATFS, R_NONE, R_XATTR,
+    R_LISTXATTR, R_NONE, R_ACCESS, R_CREATE,
+]
+
+EXPECTED = {
+    R_ENTRY: "EntryAttributes", R_ATTR: "EntryAttributes", R_READLINK: "bytes",
+    R_OPEN: "FileInfo", R_OPENDIR: "int", R_CREATE: "a (FileInfo, EntryAttributes) tuple",
+    R_READ: "a bytes-like object", R_WRITE: "int", R_STATFS: "StatvfsData", R_XATTR: "bytes",
+    R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
+}
+
+
+class HandlerResultError(TypeError):
+    """A handler returned something the kernel cannot be answered with."""
+
+
+cdef object start(fuse_req_t req, int op, size_t size, object extra, object coro):
+    """Run a handler's coroutine inline: answer it, or return a Pending if it suspended.
+
+    A BaseException that is not an Exception (KeyboardInterrupt, ...) is answered with EINTR and
+    returned, for the caller to raise once libfuse has returned.
+    """
+    cdef PyObject* res = NULL
+    cdef int status
+    if not PyCoro_CheckExact(coro):
+        try:
+            coro = _as_iterator(op, coro)
+        except BaseException as e:
+            return reply_failure(req, op, e, extra)
+    try:
+        status = PyIter_Send(coro, None, &res)
+    except BaseException as e:
+        return reply_failure(req, op, e, extra)
+    result = <object>res
+    Py_XDECREF(res)
+    if status == 0:
+        reply_result(req, op, size, extra, result)
+        return None
+    cdef Pending p = Pending.__new__(Pending)
+    p.req = req
+    p.op = op
+    p.size = size
+    p.extra = extra
+    p.coro = coro
+    p.first = result
+    return p
+
+
+cdef object _as_iterator(int op, object aw):
+    # Awaitables other than native coroutines (e.g. Cython-compiled ones) are driven by their
+    # __await__ iterator; anything else means the handler is not an async function.
+    try:
+        await_ = type(aw).__await__
+    except AttributeError:
+        _close(aw)
+        raise HandlerResultError(
+            f"{OP_NAMES[op]}() handler must be a coroutine function (async def), "
+            f"it returned {type(aw).__name__}") from None
+    return await_(aw)
+
+
+cdef inline void _close(object obj) noexcept:
+    if PyCoro_CheckExact(obj):
+        obj.close()  # silences "coroutine was never awaited"
+
+
+cdef object reply_failure(fuse_req_t req, int op, object exc, object extra):
+    """Answer a request whose handler raised; return exc if it must propagate further."""
+    cdef int err = EIO
+    if isinstance(exc, FUSEError):
+        err = (<FUSEError>exc).errno_
+    elif isinstance(exc, Exception):
+        log.error("%s() handler failed, answering EIO", OP_NAMES[op], exc_info=exc)
+    else:
+        err = EINTR
+    _finish_token(extra)
+    if REPLY_OF[op] != R_NOREPLY:
+        fuse_reply_err(req, err)
+    return None if isinstance(exc, Exception) else exc
+
+
+cdef inline void _finish_token(object extra) noexcept:
+    cdef ReaddirToken token
+    if type(extra) is ReaddirToken:
+        token = <ReaddirToken>extra
+        token.finished = True
+        PyMem_Free(token.buf)
+        token.buf = NULL
+
+
+cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object result) noexcept:
+    try:
+        _reply(req, REPLY_OF[op], size, extra, result)
+    except Exception as e:
+        if PyCoro_CheckExact(result):
+            _close(result)
+            e = HandlerResultError(f"{OP_NAMES[op]}() handler returned a coroutine: "
+                                   "is an 'await' missing?")
+        elif isinstance(e, TypeError) and not isinstance(e, HandlerResultError):
+            e = HandlerResultError(f"{OP_NAMES[op]}() handler returned "
+                                   f"{type(result).__name__}, expected "
+                                   f"{EXPECTED.get(REPLY_OF[op], 'None')}: {e}")
+        reply_failure(req, op, e, extra)
+
+
+cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object result) except -1:
+    cdef fuse_file_info fi
+    if kind == R_ATTR:
+        fuse_reply_attr(req, &(<EntryAttributes?>result).fuse_param.attr,
+                        (<EntryAttributes>result).fuse_param.attr_timeout)
+    elif kind == R_ENTRY:
+        fuse_reply_entry(req, &(<EntryAttributes?>result).fuse_param)
+    elif kind == R_NONE:
+        if PyCoro_CheckExact(result):
+            raise TypeError("coroutine")
+        fuse_reply_err(req, 0)
+    elif kind == R_READ:
+        _reply_read(req, size, result)
+    elif kind == R_WRITE:
+        _reply_write(req, size, result)
+    elif kind == R_OPEN:
+        memset(&fi, 0, sizeof(fi))
+        (<FileInfo?>result).fill(&fi)
+        fuse_reply_open(req, &fi)
+    elif kind == R_OPENDIR:
+        memset(&fi, 0, sizeof(fi))
+        fi.fh = _as_int(result)
+        fuse_reply_open(req, &fi)
+    elif kind == R_CREATE:
+        _reply_create(req, result)
+    elif kind == R_READDIR:
+        _reply_readdir(req, <ReaddirToken>extra, result)
+    elif kind == R_READLINK:
+        fuse_reply_readlink(req, _c_name(result, "symlink target"))
+    elif kind == R_STATFS:
+        fuse_reply_statfs(req, &(<StatvfsData?>result).stat)
+    elif kind == R_XATTR:
+        _reply_sized(req, size, _as_bytes(result))
+    elif kind == R_LISTXATTR:
+        _reply_sized(req, size, _join_names(result))
+    elif kind == R_ACCESS:
+        if PyCoro_CheckExact(result):
+            raise TypeError("coroutine")
+        fuse_reply_err(req, 0 if result else EACCES)
+    return 0
+
+
+cdef inline object _as_int(object val):
+    if not isinstance(val, int) or isinstance(val, bool):
+        raise TypeError(f"expected int, got {type(val).__name__}")
+    return val
+
+
+cdef inline bytes _as_bytes(object val):
+    if not isinstance(val, bytes):
+        raise TypeError(f"expected bytes, got {type(val).__name__}")
+    return <bytes>val
+
+
+cdef const char* _c_name(object val, str what) except NULL:
+    cdef bytes b = _as_bytes(val)
+    if memchr(PyBytes_AS_STRING(b), 0, PyBytes_GET_SIZE(b)) != NULL:
+        raise HandlerResultError(f"{what} {b!r} contains a NUL byte")
+    return PyBytes_AS_STRING(b)
+
+
+cdef int _reply_read(fuse_req_t req, size_t size, object data) except -1:
+    cdef Py_buffer view
+    if PyBytes_CheckExact(data):
+        _check_read_size(size, PyBytes_GET_SIZE(data))
+        fuse_reply_buf(req, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        return 0
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        _check_read_size(size, view.len)
+        fuse_reply_buf(req, <const char*>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return 0
+
+
+cdef inline int _check_read_size(size_t size, Py_ssize_t got) except -1:
+    if <size_t>got > size:
+        raise HandlerResultError(
+            f"read() handler returned {got} bytes, more than the {size} requested")
+    return 0
+
+
+cdef int _reply_write(fuse_req_t req, size_t size, object count) except -1:
+    cdef size_t n = _as_int(count)
+    if n > size:
+        raise HandlerResultError(
+            f"write() handler reported {n} bytes written, but only {size} were given")
+    fuse_reply_write(req, n)
+    return 0
+
+
+cdef int _reply_create(fuse_req_t req, object result) except -1:
+    cdef fuse_file_info fi
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise TypeError("expected a 2-tuple")
+    memset(&fi, 0, sizeof(fi))
+    (<FileInfo?>result[0]).fill(&fi)
+    fuse_reply_create(req, &(<EntryAttributes?>result[1]).fuse_param, &fi)
+    return 0
+
+
+cdef int _reply_sized(fuse_req_t req, size_t size, bytes value) except -1:
+    # The xattr protocol: size 0 asks for the length only; a too-small buffer gets ERANGE.
+    cdef size_t n = PyBytes_GET_SIZE(value)
+    if size == 0:
+        fuse_reply_xattr(req, n)
+    elif n > size:
+        fuse_reply_err(req, ERANGE)
+    else:
+        fuse_reply_buf(req, PyBytes_AS_STRING(value), n)
+    return 0
+
+
+cdef bytes _join_names(object names):
+    if isinstance(names, (bytes, str)):
+        raise TypeError("expected a sequence of names, got a single name")
+    parts = []
+    for name in names:
+        _c_name(name, "xattr name")
+        parts.append(name)
+        parts.append(b"\0")
+    return b"".join(parts)
+
+
+cdef int _reply_readdir(fuse_req_t req, ReaddirToken token, object result) except -1:
+    try:
+        if PyCoro_CheckExact(result):
+            raise TypeError("coroutine")
+        fuse_reply_buf(req, token.buf, token.used)
+    finally:
+        _finish_token(token)
+    return 0
+
+
+@cython.final
+cdef class Pending:
+    """A handler that suspended: awaiting this object runs it to completion and answers it."""
+
+    def __init__(self):
+        raise TypeError("Pending objects are created by pyfuse3 only")
+
+    def __await__(self):
+        return self
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, value):
+        cdef PyObject* res = NULL
+        cdef int status = 0
+        if not self.started:  # hand over what the handler yielded while it ran inline
+            self.started = True
+            first, self.first = self.first, None
+            return first
+        try:
+            status = PyIter_Send(self.coro, value, &res)
+        except BaseException as e:
+            self._fail(e)
+        result = <object>res
+        Py_XDECREF(res)
+        if status == 1:
+            return result
+        self._done(result)
+
+    def throw(self, typ, val=None, tb=None):
+        self.started = True
+        try:
+            result = self.coro.throw(typ, val, tb) if val is not None else self.coro.throw(typ)
+        except StopIteration as e:
+            self._done(e.value)
+        except BaseException as e:
+            self._fail(e)
+        return result
+
+    def close(self):
+        self.coro.close()
+        if not self.replied:
+            self.replied = True
+            reply_failure(self.req, self.op, GeneratorExit(), self.extra)
+
+    cdef _done(self, object result):
+        self.replied = True
+        reply_result(self.req, self.op, self.size, self.extra, result)
+        raise StopIteration
+
+    cdef _fail(self, BaseException exc):
+        self.replied = True
+        if reply_failure(self.req, self.op, exc, self.extra) is not None:
+            raise exc  # cancellation and other BaseExceptions keep propagating
+        raise StopIteration
+
+    def __dealloc__(self):
+        if not self.replied and self.coro is not None:
+            reply_failure(self.req, self.op, RuntimeError("handler was never completed"),
+                          self.extra)
+
+
+@cython.final
+cdef class ReaddirToken:
+    """Opaque handle of one readdir request, passed to readdir_reply()."""
+
+    def __init__(self):
+        raise TypeError("ReaddirToken objects are created by pyfuse3 only")
+
+    def __dealloc__(self):
+        PyMem_Free(self.buf)
+
+
+cdef ReaddirToken new_token(fuse_req_t req, size_t size):
+    cdef ReaddirToken t = ReaddirToken.__new__(ReaddirToken)
+    t.req = req
+    t.size = size
+    return t
+
+
+def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not None,
+                  next_id) -> bool:
+    """Add one entry to a readdir reply; False (and nothing added) when the buffer is full.
+
+    After False the handler must return; further calls keep returning False.
+    """
+    cdef const char* c_name = _c_name(name, "file name")
+    cdef size_t n, room
+    if token.finished:
+        raise RuntimeError("readdir_reply() called after its readdir request was answered")
+    if PyBytes_GET_SIZE(name) == 0 or PyBytes_GET_SIZE(name) > 255:
+        raise ValueError(f"file name must be 1 to 255 bytes long, got {PyBytes_GET_SIZE(name)}")
+    if token.full:
+        return False
+    if token.buf == NULL:
+        token.buf = <char*>PyMem_Malloc(token.size)
+        if token.buf == NULL:
+            raise MemoryError()
+    room = token.size - token.used
+    n = fuse_add_direntry_plus(token.req, token.buf + token.used, room, c_name,
+                               &attr.fuse_param, next_id)
+    if n > room:
+        token.full = True
+        return False
+    token.used += n
+    return True

@@ -1,0 +1,44 @@
+from pyfuse3._libfuse.fuse_lowlevel cimport (
+    fuse_entry_param, fuse_file_info, fuse_req_t, statvfs,
+)
+
+
+cdef class EntryAttributes:
+    cdef fuse_entry_param fuse_param
+
+
+cdef class FileInfo:
+    cdef public unsigned long long fh
+    cdef public bint direct_io
+    cdef public bint keep_cache
+    cdef public bint nonseekable
+    cdef void fill(self, fuse_file_info* out) noexcept
+
+
+cdef class StatvfsData:
+    cdef statvfs stat
+
+
+cdef class RequestContext:
+    cdef readonly unsigned int uid
+    cdef readonly unsigned int gid
+    cdef readonly int pid
+    cdef readonly unsigned int umask
+
+
+cdef class SetattrFields:
+    cdef readonly bint update_atime
+    cdef readonly bint update_mtime
+    cdef readonly bint update_ctime
+    cdef readonly bint update_mode
+    cdef readonly bint update_uid
+    cdef readonly bint update_gid
+    cdef readonly bint update_size
+
+
+cdef class FUSEError(Exception):
+    cdef readonly int errno_
+
+
+cdef RequestContext context_of(fuse_req_t req)
+cdef SetattrFields setattr_fields(int to_set)

@@ -1,0 +1,448 @@
+# cython: language_level=3, binding=False
+"""Data classes exchanged between handlers and the kernel.
+
+Each class holds the libfuse C struct by value, so a reply is a struct copy with no conversion
+left to do. Setters convert once, at assignment, and refuse values the C field cannot hold
+(OverflowError) instead of truncating them.
+"""
+cimport cython
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+from posix.stat cimport S_IFREG
+from pyfuse3._libfuse.fuse_lowlevel cimport (
+    FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_CTIME, FUSE_SET_ATTR_GID,
+    FUSE_SET_ATTR_MODE, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE,
+    FUSE_SET_ATTR_UID, fuse_ctx, fuse_req_ctx,
+)
+
+import os
+import pickle
+from operator import index
+
+cdef extern from "<sys/stat.h>":
+    # struct timespec members of struct stat, under their POSIX names.
+    struct timespec_t "timespec":
+        long tv_sec
+        long tv_nsec
+
+cdef int64_t NS = 1_000_000_000
+_NANOS_PER_SEC = NS
+
+_ENTRY_FIELDS = (
+    "st_ino", "generation", "entry_timeout", "attr_timeout", "st_mode", "st_nlink", "st_uid",
+    "st_gid", "st_rdev", "st_size", "st_blksize", "st_blocks", "st_atime_ns", "st_ctime_ns",
+    "st_mtime_ns", "st_birthtime_ns",
+)
+_STATVFS_FIELDS = (
+    "f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail", "f_files", "f_ffree",
+    "f_favail", "f_namemax",
+)
+
+
+cdef inline int64_t _as_ns(object val) except? -1:
+    # Floats are accepted (upstream does) and truncated to whole nanoseconds.
+    if type(val) is int:
+        return val
+    if isinstance(val, float):
+        return int(val)
+    return index(val)  # TypeError for anything that is not an integer
+
+
+cdef inline object _get_ns(timespec_t* ts):
+    return <object>ts.tv_sec * NS + ts.tv_nsec
+
+
+cdef inline int _set_ns(timespec_t* ts, object val) except -1:
+    cdef int64_t ns = _as_ns(val)
+    ts.tv_sec = ns // NS  # floor division: negative times split correctly
+    ts.tv_nsec = ns % NS
+    return 0
+
+
+@cython.freelist(64)
+@cython.final
+cdef class EntryAttributes:
+    """Attributes of a directory entry and its inode, as returned by lookup, getattr and friends.
+
+    Time fields are integers in nanoseconds; floats are accepted and truncated.
+    """
+
+    def __cinit__(self):
+        memset(&self.fuse_param, 0, sizeof(self.fuse_param))
+        self.fuse_param.attr_timeout = 300
+        self.fuse_param.entry_timeout = 300
+        self.fuse_param.attr.st_mode = S_IFREG
+        self.fuse_param.attr.st_blksize = 4096
+        self.fuse_param.attr.st_nlink = 1
+
+    @property
+    def st_ino(self):
+        """Inode number (also the entry's node id)."""
+        return self.fuse_param.ino
+
+    @st_ino.setter
+    def st_ino(self, val):
+        self.fuse_param.ino = val
+        self.fuse_param.attr.st_ino = val
+
+    @property
+    def generation(self):
+        """Inode generation: (st_ino, generation) must be unique for the file system's life."""
+        return self.fuse_param.generation
+
+    @generation.setter
+    def generation(self, val):
+        self.fuse_param.generation = val
+
+    @property
+    def entry_timeout(self):
+        """Seconds the kernel may cache the name-to-inode mapping."""
+        return self.fuse_param.entry_timeout
+
+    @entry_timeout.setter
+    def entry_timeout(self, val):
+        self.fuse_param.entry_timeout = _timeout(val)
+
+    @property
+    def attr_timeout(self):
+        """Seconds the kernel may cache these attributes."""
+        return self.fuse_param.attr_timeout
+
+    @attr_timeout.setter
+    def attr_timeout(self, val):
+        self.fuse_param.attr_timeout = _timeout(val)
+
+    @property
+    def st_mode(self):
+        """File type and permission bits."""
+        return self.fuse_param.attr.st_mode
+
+    @st_mode.setter
+    def st_mode(self, val):
+        self.fuse_param.attr.st_mode = val
+
+    @property
+    def st_nlink(self):
+        """Number of hard links."""
+        return self.fuse_param.attr.st_nlink
+
+    @st_nlink.setter
+    def st_nlink(self, val):
+        self.fuse_param.attr.st_nlink = val
+
+    @property
+    def st_uid(self):
+        """Owner user id."""
+        return self.fuse_param.attr.st_uid
+
+    @st_uid.setter
+    def st_uid(self, val):
+        self.fuse_param.attr.st_uid = val
+
+    @property
+    def st_gid(self):
+        """Owner group id."""
+        return self.fuse_param.attr.st_gid
+
+    @st_gid.setter
+    def st_gid(self, val):
+        self.fuse_param.attr.st_gid = val
+
+    @property
+    def st_rdev(self):
+        """Device number, for device nodes."""
+        return self.fuse_param.attr.st_rdev
+
+    @st_rdev.setter
+    def st_rdev(self, val):
+        self.fuse_param.attr.st_rdev = val
+
+    @property
+    def st_size(self):
+        """Size in bytes."""
+        return self.fuse_param.attr.st_size
+
+    @st_size.setter
+    def st_size(self, val):
+        self.fuse_param.attr.st_size = _non_negative(val)
+
+    @property
+    def st_blocks(self):
+        """Allocated 512-byte blocks."""
+        return self.fuse_param.attr.st_blocks
+
+    @st_blocks.setter
+    def st_blocks(self, val):
+        self.fuse_param.attr.st_blocks = _non_negative(val)
+
+    @property
+    def st_blksize(self):
+        """Preferred I/O block size."""
+        return self.fuse_param.attr.st_blksize
+
+    @st_blksize.setter
+    def st_blksize(self, val):
+        self.fuse_param.attr.st_blksize = _non_negative(val)
+
+    @property
+    def st_atime_ns(self):
+        """Access time in nanoseconds since the epoch."""
+        return _get_ns(<timespec_t*>&self.fuse_param.attr.st_atim)
+
+    @st_atime_ns.setter
+    def st_atime_ns(self, val):
+        _set_ns(<timespec_t*>&self.fuse_param.attr.st_atim, val)
+
+    @property
+    def st_mtime_ns(self):
+        """Modification time in nanoseconds since the epoch."""
+        return _get_ns(<timespec_t*>&self.fuse_param.attr.st_mtim)
+
+    @st_mtime_ns.setter
+    def st_mtime_ns(self, val):
+        _set_ns(<timespec_t*>&self.fuse_param.attr.st_mtim, val)
+
+    @property
+    def st_ctime_ns(self):
+        """Status change time in nanoseconds since the epoch."""
+        return _get_ns(<timespec_t*>&self.fuse_param.attr.st_ctim)
+
+    @st_ctime_ns.setter
+    def st_ctime_ns(self, val):
+        _set_ns(<timespec_t*>&self.fuse_param.attr.st_ctim, val)
+
+    @property
+    def st_birthtime_ns(self):
+        """Creation time; Linux has no such field, so it reads 0 and writes are ignored."""
+        return 0
+
+    @st_birthtime_ns.setter
+    def st_birthtime_ns(self, val):
+        _as_ns(val)  # still type- and range-checked
+
+    def __getstate__(self):
+        return {name: getattr(self, name) for name in _ENTRY_FIELDS}
+
+    def __setstate__(self, state):
+        for name in _ENTRY_FIELDS:
+            if name in state:
+                setattr(self, name, state[name])
+
+    def __reduce__(self):
+        return (EntryAttributes, (), self.__getstate__())
+
+    def __repr__(self):
+        return (f"<EntryAttributes st_ino={self.st_ino} st_mode={self.st_mode:#o} "
+                f"st_size={self.st_size}>")
+
+
+cdef inline double _timeout(object val) except? -1:
+    cdef double t = val
+    if not t >= 0:  # also refuses NaN
+        raise ValueError(f"timeout must be a non-negative number of seconds, not {val!r}")
+    return t
+
+
+cdef inline int64_t _non_negative(object val) except? -1:
+    cdef int64_t v = val
+    if v < 0:
+        raise OverflowError(f"value must not be negative, got {v}")
+    return v
+
+
+@cython.freelist(64)
+@cython.final
+cdef class FileInfo:
+    """Reply to open and create: the file handle and how the kernel should cache the file."""
+
+    def __init__(self, fh=0, direct_io=False, keep_cache=True, nonseekable=False):
+        self.fh = fh
+        self.direct_io = direct_io
+        self.keep_cache = keep_cache
+        self.nonseekable = nonseekable
+
+    cdef void fill(self, fuse_file_info* out) noexcept:
+        out.fh = self.fh
+        out.direct_io = self.direct_io
+        out.keep_cache = self.keep_cache
+        out.nonseekable = self.nonseekable
+
+    def __reduce__(self):
+        return (FileInfo, (self.fh, self.direct_io, self.keep_cache, self.nonseekable))
+
+    def __repr__(self):
+        return (f"FileInfo(fh={self.fh}, direct_io={self.direct_io}, "
+                f"keep_cache={self.keep_cache}, nonseekable={self.nonseekable})")
+
+
+@cython.final
+cdef class StatvfsData:
+    """File system statistics returned by the statfs handler."""
+
+    def __cinit__(self):
+        memset(&self.stat, 0, sizeof(self.stat))
+
+    @property
+    def f_bsize(self):
+        """File system block size."""
+        return self.stat.f_bsize
+
+    @f_bsize.setter
+    def f_bsize(self, val):
+        self.stat.f_bsize = val
+
+    @property
+    def f_frsize(self):
+        """Fragment size: the unit of f_blocks, f_bfree and f_bavail."""
+        return self.stat.f_frsize
+
+    @f_frsize.setter
+    def f_frsize(self, val):
+        self.stat.f_frsize = val
+
+    @property
+    def f_blocks(self):
+        """Size of the file system in f_frsize units."""
+        return self.stat.f_blocks
+
+    @f_blocks.setter
+    def f_blocks(self, val):
+        self.stat.f_blocks = val
+
+    @property
+    def f_bfree(self):
+        """Free blocks."""
+        return self.stat.f_bfree
+
+    @f_bfree.setter
+    def f_bfree(self, val):
+        self.stat.f_bfree = val
+
+    @property
+    def f_bavail(self):
+        """Free blocks available to unprivileged users."""
+        return self.stat.f_bavail
+
+    @f_bavail.setter
+    def f_bavail(self, val):
+        self.stat.f_bavail = val
+
+    @property
+    def f_files(self):
+        """Number of inodes."""
+        return self.stat.f_files
+
+    @f_files.setter
+    def f_files(self, val):
+        self.stat.f_files = val
+
+    @property
+    def f_ffree(self):
+        """Free inodes."""
+        return self.stat.f_ffree
+
+    @f_ffree.setter
+    def f_ffree(self, val):
+        self.stat.f_ffree = val
+
+    @property
+    def f_favail(self):
+        """Free inodes available to unprivileged users."""
+        return self.stat.f_favail
+
+    @f_favail.setter
+    def f_favail(self, val):
+        self.stat.f_favail = val
+
+    @property
+    def f_namemax(self):
+        """Maximum file name length."""
+        return self.stat.f_namemax
+
+    @f_namemax.setter
+    def f_namemax(self, val):
+        self.stat.f_namemax = val
+
+    def __getstate__(self):
+        return {name: getattr(self, name) for name in _STATVFS_FIELDS}
+
+    def __setstate__(self, state):
+        for name in _STATVFS_FIELDS:
+            if name in state:
+                setattr(self, name, state[name])
+
+    def __reduce__(self):
+        return (StatvfsData, (), self.__getstate__())
+
+
+@cython.freelist(64)
+@cython.final
+cdef class RequestContext:
+    """Who made a request: the caller's uid, gid, pid and umask."""
+
+    def __getstate__(self):
+        raise pickle.PicklingError("RequestContext instances can't be pickled or copied")
+
+    def __reduce__(self):
+        self.__getstate__()
+
+    def __repr__(self):
+        return (f"<RequestContext uid={self.uid} gid={self.gid} pid={self.pid} "
+                f"umask={self.umask:#o}>")
+
+
+cdef RequestContext context_of(fuse_req_t req):
+    cdef const fuse_ctx* c = fuse_req_ctx(req)
+    cdef RequestContext ctx = RequestContext.__new__(RequestContext)
+    ctx.uid = c.uid
+    ctx.gid = c.gid
+    ctx.pid = c.pid
+    ctx.umask = c.umask
+    return ctx
+
+
+@cython.final
+cdef class SetattrFields:
+    """Which attributes a setattr request changes."""
+
+    def __getstate__(self):
+        raise pickle.PicklingError("SetattrFields instances can't be pickled or copied")
+
+    def __reduce__(self):
+        self.__getstate__()
+
+    def __repr__(self):
+        names = [n for n in ("atime", "mtime", "ctime", "mode", "uid", "gid", "size")
+                 if getattr(self, "update_" + n)]
+        return f"<SetattrFields {' '.join(names) or 'none'}>"
+
+
+cdef SetattrFields setattr_fields(int to_set):
+    cdef SetattrFields f = SetattrFields.__new__(SetattrFields)
+    f.update_atime = to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW) != 0
+    f.update_mtime = to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW) != 0
+    f.update_ctime = to_set & FUSE_SET_ATTR_CTIME != 0
+    f.update_mode = to_set & FUSE_SET_ATTR_MODE != 0
+    f.update_uid = to_set & FUSE_SET_ATTR_UID != 0
+    f.update_gid = to_set & FUSE_SET_ATTR_GID != 0
+    f.update_size = to_set & FUSE_SET_ATTR_SIZE != 0
+    return f
+
+
+cdef class FUSEError(Exception):
+    """Raise from a handler to answer the request with an errno, e.g. FUSEError(errno.ENOENT)."""
+
+    def __init__(self, errno):
+        self.errno_ = errno
+        Exception.__init__(self, errno)
+
+    @property
+    def errno(self):
+        """The error number sent to the kernel."""
+        return self.errno_
+
+    def __str__(self):
+        try:
+            return os.strerror(self.errno_)
+        except ValueError:
+            return f"errno: {self.errno_}"

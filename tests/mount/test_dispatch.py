@@ -1,0 +1,248 @@
+"""The error policy, handlers that suspend, concurrency and the session's life, on real mounts."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import stat
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import sniffio
+import trio
+
+import pyfuse3
+from pyfuse3.testing import MountedFS, mounted
+
+from ..memfs import MemFS, Node
+from ..util import eventually
+
+pytestmark = pytest.mark.fuse
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep under whichever library runs the handler."""
+    if sniffio.current_async_library() == "trio":
+        await trio.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
+
+
+class FaultyFS(MemFS):
+    """Names that make getattr misbehave in each way the error policy covers."""
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name == b"raises":
+            raise ValueError("boom")
+        if name == b"wrong-type":
+            return "not attributes"  # type: ignore[return-value]
+        if name == b"no-await":
+            return self.lookup(parent_inode, b"ok", ctx)  # type: ignore[return-value]
+        if name == b"fuse-error":
+            raise pyfuse3.FUSEError(errno.EROFS)
+        if name == b"raises-late":
+            await sleep(0.01)
+            raise KeyError("late")
+        if name == b"slow":
+            await sleep(0.01)
+        elif name == b"timeout-scope":
+            await self._scoped_sleep()
+        else:
+            return await super().lookup(parent_inode, name, ctx)
+        return await super().lookup(parent_inode, b"ok", ctx)
+
+    async def _scoped_sleep(self) -> None:
+        # Cancel scopes must belong to the task that runs the handler to completion.
+        if sniffio.current_async_library() == "trio":
+            with trio.move_on_after(0.02):
+                await trio.sleep(10)
+        else:
+            try:
+                async with asyncio.timeout(0.02):
+                    await asyncio.sleep(10)
+            except TimeoutError:
+                pass
+
+    async def read(self, fh: Any, off: int, size: int) -> bytes:
+        if self.node(fh).data == b"oversize":
+            return b"x" * (size + 1)
+        if self.node(fh).data == b"str":
+            return "text"  # type: ignore[return-value]
+        return await super().read(fh, off, size)
+
+    async def write(self, fh: Any, off: int, buf: bytes) -> int:
+        await super().write(fh, off, buf)
+        return len(buf) + 1 if buf == b"lie" else len(buf)
+
+
+@pytest.fixture
+def faulty(backend: str) -> Any:
+    ops = FaultyFS()
+    ops.add(pyfuse3.ROOT_INODE, b"ok", Node(stat.S_IFDIR | 0o755, nlink=2))
+    with mounted(ops, backend=backend, options=[]) as fs:
+        yield fs
+
+
+@pytest.mark.parametrize("name", ["raises", "wrong-type", "no-await", "raises-late"])
+def test_handler_fault_answers_eio_and_fs_keeps_serving(faulty: MountedFS, name: str,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="pyfuse3"):
+        with pytest.raises(OSError) as e:
+            os.stat(faulty.path(name))
+        assert e.value.errno == errno.EIO
+        assert os.path.isdir(faulty.path("ok"))  # the next request is served
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors  # logged once
+    assert errors[0].exc_info is not None  # with its traceback
+    if name == "no-await":
+        assert "missing" in str(errors[0].exc_info[1])
+
+
+def test_fuse_error_becomes_errno_without_logging(faulty: MountedFS,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="pyfuse3"):
+        with pytest.raises(OSError) as e:
+            os.stat(faulty.path("fuse-error"))
+    assert e.value.errno == errno.EROFS
+    assert not caplog.records
+
+
+@pytest.mark.parametrize("content", [b"oversize", b"str"])
+def test_bad_read_results_answer_eio(faulty: MountedFS, content: bytes,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    with open(faulty.path("f"), "wb") as fh:
+        fh.write(content)
+    with caplog.at_level(logging.ERROR, logger="pyfuse3"), pytest.raises(OSError) as e:
+        with open(faulty.path("f"), "rb", buffering=0) as fh:
+            fh.read(4)
+    assert e.value.errno == errno.EIO
+    assert len(caplog.records) == 1
+
+
+def test_write_reporting_more_than_given_answers_eio(faulty: MountedFS) -> None:
+    fd = os.open(faulty.path("f"), os.O_CREAT | os.O_WRONLY)
+    try:
+        with pytest.raises(OSError) as e:
+            os.write(fd, b"lie")
+        assert e.value.errno == errno.EIO
+        assert os.write(fd, b"truth") == 5
+    finally:
+        os.close(fd)
+
+
+def test_suspending_handlers_run_concurrently(faulty: MountedFS) -> None:
+    # 16 lookups that each sleep 10 ms: serialised they would take >= 160 ms.
+    start = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda i: os.path.isdir(faulty.path("slow")), range(16)))
+    elapsed = time.monotonic() - start
+    assert all(results)
+    assert elapsed < 0.15, elapsed
+
+
+def test_cancel_scopes_inside_handlers_work(faulty: MountedFS) -> None:
+    start = time.monotonic()
+    assert os.path.isdir(faulty.path("timeout-scope"))
+    assert time.monotonic() - start < 5
+
+
+def test_max_tasks_limits_suspended_handlers(backend: str) -> None:
+    ops = FaultyFS()
+    ops.add(pyfuse3.ROOT_INODE, b"ok", Node(stat.S_IFDIR | 0o755, nlink=2))
+    mountpoint_ready = threading.Event()
+    results: list[BaseException | None] = []
+
+    def serve() -> None:
+        try:
+            if backend == "trio":
+                trio.run(pyfuse3.main, 1, 3)
+            else:
+                asyncio.run(pyfuse3.main(max_tasks=3))
+            results.append(None)
+        except BaseException as e:  # pragma: no cover - reported below
+            results.append(e)
+
+    import tempfile
+    mnt = tempfile.mkdtemp()
+    pyfuse3.init(ops, mnt, [])
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    mountpoint_ready.set()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert all(pool.map(lambda i: os.path.isdir(os.path.join(mnt, "slow")), range(8)))
+    finally:
+        pyfuse3.terminate()
+        t.join(10)
+        pyfuse3.close()
+        os.rmdir(mnt)
+    assert results == [None]
+
+
+def test_terminate_from_another_thread_ends_main(backend: str) -> None:
+    ops = MemFS()
+    with mounted(ops, backend=backend) as fs:
+        assert os.path.isdir(fs.mountpoint)
+        threading.Thread(target=pyfuse3.terminate).start()
+        assert fs.thread is not None
+        fs.thread.join(5)
+        assert not fs.thread.is_alive()
+        assert pyfuse3.trio_token is None
+
+
+def test_close_unmounts_and_is_idempotent(backend: str) -> None:
+    with mounted(MemFS(), backend=backend) as fs:
+        mnt = fs.mountpoint
+        assert os.path.ismount(mnt)
+        pyfuse3.terminate()
+        assert fs.thread is not None
+        fs.thread.join(5)
+        pyfuse3.close()
+        assert not os.path.ismount(mnt)
+        pyfuse3.close()  # a second close does nothing
+    with pytest.raises(RuntimeError, match="init"):
+        pyfuse3.terminate()
+
+
+def test_second_init_main_close_cycle(backend: str) -> None:
+    for _ in range(2):
+        with mounted(MemFS(), backend=backend) as fs:
+            with open(fs.path("f"), "wb") as fh:
+                fh.write(b"x")
+            assert os.listdir(fs.mountpoint) == ["f"]
+
+
+def test_external_unmount_ends_main(backend: str) -> None:
+    with mounted(MemFS(), backend=backend) as fs:
+        assert os.path.isdir(fs.mountpoint)
+        os.system(f"fusermount3 -u {fs.mountpoint}")
+        assert fs.thread is not None
+        fs.thread.join(5)
+        assert not fs.thread.is_alive()
+
+
+def test_forget_and_init_exceptions_are_logged_not_fatal(
+        backend: str, caplog: pytest.LogCaptureFixture) -> None:
+    class Bad(MemFS):
+        def init(self) -> None:
+            raise RuntimeError("init failed")
+
+        async def forget(self, inode_list: Any) -> None:
+            raise RuntimeError("forget failed")
+
+    with caplog.at_level(logging.ERROR, logger="pyfuse3"):
+        with mounted(Bad(), backend=backend) as fs:
+            os.mkdir(fs.path("d"))
+            os.rmdir(fs.path("d"))
+            # drop_caches makes the kernel send FORGET for everything unused
+            with open("/proc/sys/vm/drop_caches", "w") as fh:
+                fh.write("2")
+            assert eventually(lambda: any("forget" in r.getMessage() for r in caplog.records))
+            assert os.listdir(fs.mountpoint) == []
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "init() handler failed" in messages

@@ -1,0 +1,150 @@
+"""The public API of pyfuse3 3.4 is complete: names, signatures and defaults."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import inspect
+
+import pytest
+
+import pyfuse3
+
+FUNCTIONS = {
+    "init": "(ops, mountpoint, options=default_options)",
+    "main": "(min_tasks=1, max_tasks=99)",
+    "terminate": "()",
+    "close": "(unmount=True)",
+    "readdir_reply": "(token, name, attr, next_id)",
+    "listdir": "(path)",
+    "syncfs": "(path)",
+    "setxattr": "(path, name, value, namespace='user')",
+    "getxattr": "(path, name, size_guess=128, namespace='user')",
+    "get_sup_groups": "(pid)",
+    "invalidate_inode": "(inode, attr_only=False, *, offset=0, length=0)",
+    "invalidate_entry": "(inode_p, name, deleted=0)",
+    "invalidate_entry_async": "(inode_p, name, deleted=0, ignore_enoent=False)",
+    "notify_store": "(inode, offset, data)",
+}
+
+HANDLERS = {
+    "init": "(self)",
+    "lookup": "(self, parent_inode, name, ctx)",
+    "forget": "(self, inode_list)",
+    "getattr": "(self, inode, ctx)",
+    "setattr": "(self, inode, attr, fields, fh, ctx)",
+    "readlink": "(self, inode, ctx)",
+    "mknod": "(self, parent_inode, name, mode, rdev, ctx)",
+    "mkdir": "(self, parent_inode, name, mode, ctx)",
+    "unlink": "(self, parent_inode, name, ctx)",
+    "rmdir": "(self, parent_inode, name, ctx)",
+    "symlink": "(self, parent_inode, name, target, ctx)",
+    "rename": "(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx)",
+    "link": "(self, inode, new_parent_inode, new_name, ctx)",
+    "open": "(self, inode, flags, ctx)",
+    "read": "(self, fh, off, size)",
+    "write": "(self, fh, off, buf)",
+    "flush": "(self, fh)",
+    "release": "(self, fh)",
+    "fsync": "(self, fh, datasync)",
+    "opendir": "(self, inode, ctx)",
+    "readdir": "(self, fh, start_id, token)",
+    "releasedir": "(self, fh)",
+    "fsyncdir": "(self, fh, datasync)",
+    "statfs": "(self, ctx)",
+    "stacktrace": "(self)",
+    "setxattr": "(self, inode, name, value, ctx)",
+    "getxattr": "(self, inode, name, ctx)",
+    "listxattr": "(self, inode, ctx)",
+    "removexattr": "(self, inode, name, ctx)",
+    "access": "(self, inode, mode, ctx)",
+    "create": "(self, parent_inode, name, mode, flags, ctx)",
+}
+
+
+def _shape(fn: object) -> str:
+    """A signature without annotations, with the default_options constant named."""
+    sig = inspect.signature(fn)  # type: ignore[arg-type]
+    params = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()]
+    text = str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty))
+    return text.replace(repr(pyfuse3.default_options), "default_options")
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_function_signature(name: str) -> None:
+    assert _shape(getattr(pyfuse3, name)) == FUNCTIONS[name]
+
+
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_operations_handler_signature(name: str) -> None:
+    method = getattr(pyfuse3.Operations, name)
+    assert _shape(method) == HANDLERS[name]
+    sync = name in ("init", "stacktrace")
+    assert inspect.iscoroutinefunction(method) is not sync
+
+
+def test_main_is_async() -> None:
+    assert inspect.iscoroutinefunction(pyfuse3.main)
+
+
+def test_constants() -> None:
+    assert pyfuse3.ROOT_INODE == 1
+    assert pyfuse3.ENOATTR == errno.ENODATA
+    assert (pyfuse3.RENAME_NOREPLACE, pyfuse3.RENAME_EXCHANGE) == (1, 2)
+    assert isinstance(pyfuse3.default_options, frozenset)
+    assert "default_permissions" in pyfuse3.default_options
+    assert pyfuse3.trio_token is None
+    assert pyfuse3.__version__ == "3.4.0"
+    assert pyfuse3._NANOS_PER_SEC == 1_000_000_000
+
+
+def test_types_and_classes_exist() -> None:
+    for name in ("InodeT", "FileHandleT", "FileNameT", "FlagT", "ModeT", "XAttrNameT"):
+        assert callable(getattr(pyfuse3, name))
+    for name in ("Operations", "EntryAttributes", "FileInfo", "StatvfsData", "RequestContext",
+                 "SetattrFields", "FUSEError", "ReaddirToken"):
+        assert isinstance(getattr(pyfuse3, name), type)
+    assert pyfuse3.Operations.supports_dot_lookup is True
+    assert pyfuse3.Operations.enable_writeback_cache is False
+    assert pyfuse3.Operations.enable_acl is False
+
+
+def test_all_is_complete() -> None:
+    for name in pyfuse3.__all__:
+        assert hasattr(pyfuse3, name), name
+
+
+def test_compat_modules() -> None:
+    asyncio_mod = importlib.import_module("pyfuse3.asyncio")
+    asyncio_mod.enable()
+    try:
+        assert pyfuse3.trio is asyncio_mod
+    finally:
+        asyncio_mod.disable()
+    import trio
+
+    assert pyfuse3.trio is trio
+    assert importlib.import_module("pyfuse3_asyncio") is asyncio_mod
+    assert importlib.import_module("_pyfuse3").Operations is pyfuse3.Operations
+    assert importlib.import_module("pyfuse3._pyfuse3").Operations is pyfuse3.Operations
+
+
+def test_calls_before_init_raise_clearly() -> None:
+    for call in (pyfuse3.terminate, lambda: pyfuse3.invalidate_inode(1),
+                 lambda: pyfuse3.notify_store(1, 0, b"x"),
+                 lambda: pyfuse3.invalidate_entry(1, b"x"),
+                 lambda: pyfuse3.invalidate_entry_async(1, b"x")):
+        with pytest.raises(RuntimeError, match=r"pyfuse3\.init\(\)"):
+            call()
+    pyfuse3.close()  # nothing to close: does nothing
+
+
+def test_init_rejects_bad_arguments(tmp_path: object) -> None:
+    with pytest.raises(TypeError):
+        pyfuse3.init(pyfuse3.Operations(), b"/tmp")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        pyfuse3.init(pyfuse3.Operations(), str(tmp_path), [b"ro"])  # type: ignore[list-item]
+    with pytest.raises(RuntimeError, match="mount options"):
+        pyfuse3.init(pyfuse3.Operations(), str(tmp_path), ["no_such_option"])
+    with pytest.raises(RuntimeError, match="cannot mount"):
+        pyfuse3.init(pyfuse3.Operations(), str(tmp_path) + "/missing")
