@@ -40,6 +40,7 @@ src/pyfuse3/.built: $(STAMP) $(SOURCES)
 build: system-deps src/pyfuse3/.built
 
 bench: build
+	@command -v perf >/dev/null || apt-get install -y -qq linux-perf
 	$(PY) bench/getattr_syscalls.py
 
 clean:

@@ -79,8 +79,8 @@ class AsyncioBackend:
     """asyncio: one persistent reader registration for the whole session (no epoll_ctl per wait).
 
     The loop is level-triggered and polls before running the woken task, so right after the task
-    has drained the fd a stale "readable" callback may still run in the same loop iteration. The
-    ``_drained`` flag, cleared on the next iteration, makes that callback harmless.
+    has drained the fd, the callback polled in that same iteration still runs: ``_stale`` makes
+    it ignore that one call. Were it a real event, the level-triggered poll reports it again.
     """
 
     token = "asyncio"
@@ -91,7 +91,7 @@ class AsyncioBackend:
         self._waiter: asyncio.Future[None] | None = None
         self._fd = -1
         self._closed = False
-        self._drained = False
+        self._stale = False
         self._paused = False
 
     async def run(self, worker: Worker) -> None:
@@ -120,20 +120,17 @@ class AsyncioBackend:
         if self._fd < 0 or self._paused:
             self._fd, self._paused = fd, False
             self._loop.add_reader(fd, self._on_readable)
-        self._drained = True
-        self._loop.call_soon(self._clear_drained)
+        self._stale = True
         self._waiter = waiter = self._loop.create_future()
         try:
             await waiter
         finally:
             self._waiter = None
 
-    def _clear_drained(self) -> None:
-        self._drained = False
-
     def _on_readable(self) -> None:
-        if self._drained:
-            return  # polled before the task drained the fd in this iteration: stale
+        if self._stale:
+            self._stale = False
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

@@ -14,6 +14,8 @@ cdef class Session:
     cdef readonly unsigned int want
     cdef readonly bint initialized
     cdef readonly bint mounted
+    cdef bint backlog
+    cdef unsigned int wakeups
     cdef public object entry_worker
 
     cdef fuse_session* c_session(self) except NULL

@@ -71,13 +71,23 @@ cdef class Session:
         self.initialized = True
 
     cpdef int drain(self, int limit) except? -1:
-        """Receive and process queued requests without blocking; return a DRAIN_* code."""
+        """Receive and process queued requests without blocking; return a DRAIN_* code.
+
+        After a request, reading again finds the next one at once under load, but costs a
+        wasted read (EAGAIN) when clients wait for each answer. So keep reading only while the
+        last wake-up found a backlog, and look for one on every 8th wake-up otherwise.
+        """
         cdef int n = 0, res
+        self.wakeups += 1
+        cdef bint speculate = self.backlog or self.wakeups % 8 == 0
         while n < limit:
             if fuse_session_exited(self.se):
                 return DRAIN_EXIT
+            if n == 1 and not speculate:
+                return DRAIN_EMPTY
             res = fuse_session_receive_buf(self.se, &self.buf)
             if res == -EAGAIN:
+                self.backlog = n > 1
                 return DRAIN_EMPTY
             if res == -EINTR:
                 continue
@@ -87,6 +97,8 @@ cdef class Session:
                 return DRAIN_EXIT
             fuse_session_process_buf(self.se, &self.buf)
             n += 1
+            if n == 2:
+                self.backlog = True
             if self.pending is not None:
                 if not isinstance(self.pending, Pending):
                     exc, self.pending = self.pending, None
