@@ -5,6 +5,7 @@ Each trampoline turns C arguments into Python ones, calls the handler and hands 
 ``_request.start``. They run on the event-loop thread inside ``fuse_session_process_buf`` with
 the GIL held, and no exception ever escapes into C.
 """
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport uint64_t
 from libc.string cimport memset
@@ -14,7 +15,8 @@ from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_POSIX_ACL, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
     FUSE_CAP_SPLICE_READ, FUSE_CAP_WRITEBACK_CACHE, FUSE_SET_ATTR_ATIME_NOW,
-    FUSE_SET_ATTR_MTIME_NOW, fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
+    FUSE_SET_ATTR_MTIME_NOW, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size, fuse_bufvec,
+    fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
     fuse_lowlevel_ops, fuse_reply_err, fuse_reply_none, fuse_req_t, fuse_req_userdata,
 )
 from pyfuse3._request cimport *
@@ -405,6 +407,27 @@ cdef void _cb_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t
         _run(s, req, OP_CREATE, 0, None, coro)
 
 
+cdef void _cb_retrieve_reply(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
+                             fuse_bufvec* bufv) noexcept:
+    # The kernel's answer to notify_retrieve: no reply is expected.
+    cdef Session s = _s(req)
+    cdef fuse_bufvec dst
+    fuse_reply_none(req)
+    try:
+        data = PyBytes_FromStringAndSize(NULL, fuse_buf_size(bufv))
+        memset(&dst, 0, sizeof(dst))
+        dst.count = 1
+        dst.buf[0].mem = PyBytes_AS_STRING(data)
+        dst.buf[0].size = len(data)
+        dst.buf[0].fd = -1
+        copied = fuse_buf_copy(&dst, bufv, <fuse_buf_copy_flags>0)
+        on_reply = s.retrievals.pop(<size_t>cookie, None)
+        if on_reply is not None:
+            on_reply(data[:copied] if 0 <= copied < len(data) else data)
+    except BaseException:
+        log.exception("delivering retrieved cache data failed")
+
+
 cdef fuse_lowlevel_ops OPS
 
 
@@ -441,6 +464,7 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     t.removexattr = _cb_removexattr
     t.access = _cb_access
     t.create = _cb_create
+    t.retrieve_reply = _cb_retrieve_reply
 
 
 _fill_table(&OPS)

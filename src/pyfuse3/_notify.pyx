@@ -14,7 +14,8 @@ from posix.types cimport off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_buf_copy_flags, fuse_bufvec, fuse_ino_t, fuse_lowlevel_notify_delete,
     pyfuse3_expire_entry, fuse_lowlevel_notify_inval_entry,
-    fuse_lowlevel_notify_inval_inode, fuse_lowlevel_notify_store, fuse_session,
+    fuse_lowlevel_notify_inval_inode, fuse_lowlevel_notify_retrieve, fuse_lowlevel_notify_store,
+    fuse_session,
 )
 from pyfuse3._session cimport Session
 
@@ -108,3 +109,25 @@ def notify_store(fuse_ino_t inode, off_t offset, data):
         PyBuffer_Release(&view)
     if rc != 0:
         raise _error(rc, "notify_store", f"{inode}, {offset}, <{view.len} bytes>")
+
+
+def request_retrieve(fuse_ino_t inode, off_t offset, size_t size, on_reply):
+    """Ask the kernel for its cached bytes of a range; ``on_reply(data)`` runs on the loop.
+
+    The kernel answers with the cached pages from ``offset`` up to the first one it does not
+    hold (possibly none). Use the awaitable pyfuse3.cache.notify_retrieve().
+    """
+    cdef Session session = current_session()
+    cdef fuse_session* se = session.c_session()
+    cdef unsigned long long cookie
+    cdef int rc
+    if offset < 0:
+        raise ValueError(f"offset must not be negative, got {offset}")
+    session.next_cookie += 1
+    cookie = session.next_cookie
+    session.retrievals[cookie] = on_reply
+    with nogil:
+        rc = fuse_lowlevel_notify_retrieve(se, inode, size, offset, <void*><size_t>cookie)
+    if rc != 0:
+        del session.retrievals[cookie]
+        raise _error(rc, "notify_retrieve", f"{inode}, {offset}, {size}")

@@ -17,6 +17,8 @@ cdef class Session:
     cdef bint backlog
     cdef unsigned int wakeups
     cdef public object entry_worker
+    cdef public dict retrievals
+    cdef public unsigned long long next_cookie
 
     cdef fuse_session* c_session(self) except NULL
     cpdef int drain(self, int limit) except? -1

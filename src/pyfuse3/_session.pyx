@@ -35,6 +35,7 @@ cdef class Session:
     def __cinit__(self):
         self.se = NULL
         self.fd = -1
+        self.retrievals = {}
         memset(&self.buf, 0, sizeof(self.buf))
 
     def __init__(self, ops, str mountpoint, options, ops_table):

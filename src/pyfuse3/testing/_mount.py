@@ -9,13 +9,14 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyfuse3
 
 FUSECTL = "/sys/fs/fuse/connections"
+T = TypeVar("T")
 
 
 def fuse_available() -> str | None:
@@ -35,22 +36,45 @@ class MountedFS:
 
     mountpoint: str
     ops: Any
+    backend: str = "trio"
     error: BaseException | None = None
     thread: threading.Thread | None = field(default=None, repr=False)
+    loop: Any = field(default=None, repr=False)
+    started: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def path(self, *parts: str) -> str:
         """A path inside the mount."""
         return os.path.join(self.mountpoint, *parts)
 
+    def call(self, afn: Callable[..., Awaitable[T]], *args: Any, timeout: float = 10) -> T:
+        """Run ``await afn(*args)`` as a background task of the file system's event loop."""
+        if not self.started.wait(timeout):
+            raise TimeoutError("the file system's event loop did not start")
+        if self.backend == "trio":
+            import trio
+
+            return trio.from_thread.run(afn, *args, trio_token=self.loop)
+        return asyncio.run_coroutine_threadsafe(afn(*args), self.loop).result(timeout)
+
 
 def _serve(fs: MountedFS, backend: str) -> None:
+    async def main() -> None:
+        if backend == "trio":
+            import trio
+
+            fs.loop = trio.lowlevel.current_trio_token()
+        else:
+            fs.loop = asyncio.get_running_loop()
+        fs.started.set()
+        await pyfuse3.main()
+
     try:
         if backend == "trio":
             import trio
 
-            trio.run(pyfuse3.main)
+            trio.run(main)
         else:
-            asyncio.run(pyfuse3.main())
+            asyncio.run(main())
     except BaseException as e:
         fs.error = e
 
@@ -104,7 +128,7 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
     opts = set(pyfuse3.default_options if options is None else options)
     opts.add("fsname=pyfuse3-test")
     pyfuse3.init(ops, mountpoint, opts)
-    fs = MountedFS(mountpoint, ops)
+    fs = MountedFS(mountpoint, ops, backend)
     fs.thread = threading.Thread(target=_serve, args=(fs, backend), name="pyfuse3-test-fs",
                                  daemon=True)
     fs.thread.start()

@@ -1,0 +1,366 @@
+"""Kernel cache control on a real mount: every scenario of the specification.
+
+The file system caches for 300 s (entries, attributes, and data with keep_cache), so each test
+first shows the kernel answering from its cache (handler counters unchanged), changes the data
+"remotely" (directly in the file system's state), and then shows the effect of the call.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import pyfuse3
+import pyfuse3.cache
+from pyfuse3.testing import MountedFS, mounted
+
+from ..memfs import MemFS, Node
+from ..util import eventually, run_with_timeout
+
+pytestmark = pytest.mark.fuse
+PAGE = 4096
+ROOT = pyfuse3.ROOT_INODE
+
+
+class CacheFS(MemFS):
+    """MemFS with long timeouts and cached negative lookups."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=300)
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name not in self.node(parent_inode).entries and name != b".":
+            self.calls["lookup"] += 1
+            negative = pyfuse3.EntryAttributes()
+            negative.st_ino = 0  # a negative entry the kernel caches for entry_timeout
+            negative.entry_timeout = 300
+            return negative
+        return await super().lookup(parent_inode, name, ctx)
+
+
+@pytest.fixture
+def fs(backend: str) -> Iterator[MountedFS]:
+    with mounted(CacheFS(), backend=backend) as mfs:
+        yield mfs
+
+
+def make_file(fs: MountedFS, name: str, data: bytes) -> int:
+    """Create a file through the mount and return its inode."""
+    with open(fs.path(name), "wb") as fh:
+        fh.write(data)
+    return os.stat(fs.path(name)).st_ino
+
+
+def read(fs: MountedFS, name: str, size: int = -1, offset: int = 0) -> bytes:
+    with open(fs.path(name), "rb", buffering=0) as fh:
+        fh.seek(offset)
+        return fh.read(size)
+
+
+def remote_write(fs: MountedFS, inode: int, data: bytes) -> None:
+    """Change a file's content behind the kernel's back (same size and times)."""
+    fs.ops.nodes[inode].data = data
+
+
+# ---------------------------------------------------------------- data
+
+def test_invalidate_inode_drops_cached_data(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"A" * PAGE)
+    assert read(fs, "f") == b"A" * PAGE
+    reads = fs.ops.calls["read"]
+    remote_write(fs, ino, b"B" * PAGE)
+    assert read(fs, "f") == b"A" * PAGE  # served from the page cache: stale
+    assert fs.ops.calls["read"] == reads
+    pyfuse3.invalidate_inode(ino)
+    assert read(fs, "f") == b"B" * PAGE
+    assert fs.ops.calls["read"] > reads
+
+
+def test_invalidate_inode_attr_only_shows_new_size(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"12345")
+    assert os.stat(fs.path("f")).st_size == 5
+    remote_write(fs, ino, b"1234567890")
+    assert os.stat(fs.path("f")).st_size == 5  # attributes cached
+    pyfuse3.invalidate_inode(ino, attr_only=True)
+    assert os.stat(fs.path("f")).st_size == 10
+    assert read(fs, "f") == b"1234567890"
+
+
+def test_invalidate_inode_byte_range(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"A" * 2 * PAGE)
+    assert read(fs, "f") == b"A" * 2 * PAGE
+    remote_write(fs, ino, b"B" * 2 * PAGE)
+    pyfuse3.invalidate_inode(ino, offset=PAGE, length=PAGE)
+    assert read(fs, "f") == b"A" * PAGE + b"B" * PAGE  # only the second page was dropped
+
+
+# ---------------------------------------------------------------- notify_store
+
+def test_notify_store_serves_reads_without_the_handler(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"A" * PAGE)
+    with open(fs.path("f"), "rb", buffering=0) as fh:  # open: keep_cache keeps what we store
+        remote_write(fs, ino, b"S" * PAGE)
+        pyfuse3.notify_store(ino, 0, b"S" * PAGE)
+        reads = fs.ops.calls["read"]
+        assert fh.read() == b"S" * PAGE
+        assert fs.ops.calls["read"] == reads
+
+
+def test_notify_store_prefetches_several_blocks(fs: MountedFS) -> None:
+    blocks = [bytes([65 + i]) * PAGE for i in range(8)]
+    ino = make_file(fs, "f", b"\0" * 8 * PAGE)
+    with open(fs.path("f"), "rb", buffering=0) as fh:
+        remote_write(fs, ino, b"".join(blocks))
+        for i, block in enumerate(blocks):
+            pyfuse3.notify_store(ino, i * PAGE, memoryview(bytearray(block)))
+        reads = fs.ops.calls["read"]
+        assert fh.read() == b"".join(blocks)
+        assert fs.ops.calls["read"] == reads
+
+
+def test_notify_store_beyond_current_size(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"A" * PAGE)
+    with open(fs.path("f"), "rb", buffering=0) as fh:
+        remote_write(fs, ino, b"A" * PAGE + b"\0" * PAGE + b"Z" * PAGE)  # the file grew
+        pyfuse3.notify_store(ino, 2 * PAGE, b"Z" * PAGE)
+        reads = fs.ops.calls["read"]
+        fh.seek(2 * PAGE)
+        assert fh.read(PAGE) == b"Z" * PAGE
+        assert fs.ops.calls["read"] == reads
+        assert os.fstat(fh.fileno()).st_size == 3 * PAGE
+
+
+def test_notify_retrieve_returns_what_notify_store_put(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"\0" * 2 * PAGE)
+    with open(fs.path("f"), "rb", buffering=0):
+        data = os.urandom(2 * PAGE)
+        pyfuse3.notify_store(ino, 0, data)
+        got = fs.call(pyfuse3.cache.notify_retrieve, ino, 0, 2 * PAGE)
+        assert got == data
+        assert fs.call(pyfuse3.cache.notify_retrieve, ino, PAGE, PAGE) == data[PAGE:]
+
+
+# ---------------------------------------------------------------- entries
+
+def test_remote_delete(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"x")
+    assert os.path.exists(fs.path("f"))
+    del fs.ops.nodes[ROOT].entries[b"f"]
+    assert os.stat(fs.path("f")).st_ino == ino  # the kernel still has the entry
+    pyfuse3.invalidate_entry(ROOT, b"f")
+    with pytest.raises(FileNotFoundError):
+        os.stat(fs.path("f"))
+
+
+def test_remote_delete_with_deleted(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"x")
+    with open(fs.path("f"), "rb") as fh:
+        assert os.fstat(fh.fileno()).st_nlink == 1
+        del fs.ops.nodes[ROOT].entries[b"f"]
+        fs.ops.nodes[ino].nlink = 0
+        pyfuse3.invalidate_entry(ROOT, b"f", deleted=ino)
+        with pytest.raises(FileNotFoundError):
+            os.stat(fs.path("f"))
+        assert os.fstat(fh.fileno()).st_nlink == 0  # the open file knows it was deleted
+
+
+def test_remote_create(fs: MountedFS) -> None:
+    with pytest.raises(FileNotFoundError):
+        os.stat(fs.path("new"))
+    lookups = fs.ops.calls["lookup"]
+    fs.ops.add(ROOT, b"new", Node(stat.S_IFREG | 0o644, data=b"hi"))
+    with pytest.raises(FileNotFoundError):
+        os.stat(fs.path("new"))  # the negative entry is cached
+    assert fs.ops.calls["lookup"] == lookups
+    pyfuse3.invalidate_entry(ROOT, b"new")
+    assert read(fs, "new") == b"hi"
+
+
+def test_remote_rename(fs: MountedFS) -> None:
+    ino = make_file(fs, "old", b"x")
+    with pytest.raises(FileNotFoundError):
+        os.stat(fs.path("new"))
+    entries = fs.ops.nodes[ROOT].entries
+    entries[b"new"] = entries.pop(b"old")
+    assert os.path.exists(fs.path("old")) and not os.path.exists(fs.path("new"))  # stale
+    pyfuse3.invalidate_entry(ROOT, b"old")
+    pyfuse3.invalidate_entry(ROOT, b"new")
+    assert not os.path.exists(fs.path("old"))
+    assert os.stat(fs.path("new")).st_ino == ino
+
+
+def test_invalidate_entry_async_on_a_name_never_cached(
+        fs: MountedFS, caplog: pytest.LogCaptureFixture) -> None:
+    os.listdir(fs.mountpoint)  # INIT done
+    handle = pyfuse3.invalidate_entry_async(ROOT, b"never-looked-up", ignore_enoent=True)
+    assert handle.result(timeout=5) is None
+    handle = pyfuse3.invalidate_entry_async(ROOT, b"never-looked-up")
+    with pytest.raises(FileNotFoundError):
+        handle.result(timeout=5)
+    with caplog.at_level(logging.ERROR, logger="pyfuse3"):
+        unobserved = pyfuse3.invalidate_entry_async(ROOT, b"also-never")
+        assert eventually(unobserved.done)
+        del unobserved  # an error nobody looked at is logged
+    assert any("nobody checked" in r.getMessage() for r in caplog.records)
+
+
+def test_invalidate_entry_async_applies_in_order(fs: MountedFS) -> None:
+    for i in range(20):
+        make_file(fs, f"f{i}", b"x")
+    for i in range(20):
+        del fs.ops.nodes[ROOT].entries[f"f{i}".encode()]
+    handles = [pyfuse3.invalidate_entry_async(ROOT, f"f{i}".encode()) for i in range(20)]
+    handles[-1].result(timeout=5)
+    assert all(h.done() for h in handles)
+    assert not any(os.path.exists(fs.path(f"f{i}")) for i in range(20))
+
+
+# ---------------------------------------------------------------- safety
+
+class WritebackFS(CacheFS):
+    """Writeback cache on; reading xattr user.invalidate makes a handler invalidate the file."""
+
+    enable_writeback_cache = True
+
+    async def getxattr(self, inode: Any, name: Any, ctx: Any) -> bytes:
+        if name == b"user.invalidate":
+            writes = self.calls["write"]
+            await pyfuse3.cache.invalidate_inode(inode)
+            return str(self.calls["write"] - writes).encode()
+        return await super().getxattr(inode, name, ctx)
+
+    async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        attr = await super().mkdir(parent_inode, name, mode, ctx)
+        # The kernel holds the directory's lock for this mkdir: a blocking invalidation of an
+        # entry in it would wait for this handler forever.
+        self.handles.append(await pyfuse3.cache.invalidate_entry(parent_inode, name))
+        return attr
+
+    handles: list[Any] = []
+
+
+def test_awaitable_invalidate_inode_in_handler_with_writeback(backend: str) -> None:
+    ops = WritebackFS()
+    with mounted(ops, backend=backend) as fs:
+        fd = os.open(fs.path("f"), os.O_CREAT | os.O_RDWR)
+        try:
+            os.write(fd, b"dirty" * 1000)  # stays in the kernel's page cache
+            assert ops.calls["write"] == 0
+            written = run_with_timeout(lambda: os.getxattr(fs.path("f"), "user.invalidate"))
+            assert int(written) > 0  # the handler's invalidation flushed the dirty pages
+            assert ops.nodes[os.fstat(fd).st_ino].data == b"dirty" * 1000
+        finally:
+            os.close(fd)
+
+
+def test_awaitable_invalidate_entry_in_related_handler(backend: str) -> None:
+    ops = WritebackFS()
+    ops.handles = []
+    with mounted(ops, backend=backend) as fs:
+        run_with_timeout(lambda: os.mkdir(fs.path("d")))
+        assert ops.handles[0].result(timeout=5) is None  # performed once mkdir was answered
+        lookups = ops.calls["lookup"]
+        assert os.path.isdir(fs.path("d"))
+        assert ops.calls["lookup"] == lookups + 1  # the entry really was dropped
+
+
+def test_awaitable_forms_outside_handlers(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"A" * PAGE)
+    assert read(fs, "f") == b"A" * PAGE
+    remote_write(fs, ino, b"B" * PAGE)
+    fs.call(pyfuse3.cache.invalidate_inode, ino)
+    assert read(fs, "f") == b"B" * PAGE
+    del fs.ops.nodes[ROOT].entries[b"f"]
+    handle = fs.call(pyfuse3.cache.invalidate_entry, ROOT, b"f")
+    assert handle.done() and handle.result() is None
+    assert not os.path.exists(fs.path("f"))
+    with pytest.raises(FileNotFoundError):
+        fs.call(pyfuse3.cache.invalidate_entry, ROOT, b"never")
+
+
+def test_invalidator_coalesces_and_counts(fs: MountedFS) -> None:
+    inodes = [make_file(fs, f"f{i}", b"A" * PAGE) for i in range(3)]
+    for i in range(3):
+        assert read(fs, f"f{i}") == b"A" * PAGE
+        remote_write(fs, inodes[i], b"B" * PAGE)
+    inv = pyfuse3.cache.Invalidator()
+    for ino in inodes:
+        inv.inode(ino, attr_only=True)
+        inv.inode(ino)  # absorbs the attributes-only request
+        inv.inode(ino)
+    inv.entry(ROOT, b"never-cached")
+    inv.entry(ROOT, b"never-cached")
+    assert inv.pending() == 4
+    assert fs.call(inv.flush) == []  # ENOENT ignored by policy
+    assert [read(fs, f"f{i}") for i in range(3)] == [b"B" * PAGE] * 3
+    stats = inv.statistics()
+    assert (stats.requested, stats.coalesced, stats.performed) == (11, 7, 3)
+    assert (stats.not_cached, stats.errors) == (1, 0)
+    strict = pyfuse3.cache.Invalidator(ignore_enoent=False)
+    strict.inode(999_999)
+    errors = fs.call(strict.flush)
+    assert len(errors) == 1 and errors[0][1].errno == errno.ENOENT
+
+
+# ---------------------------------------------------------------- errors
+
+def test_error_rows_of_the_specification(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"x")
+    with pytest.raises(FileNotFoundError):
+        pyfuse3.invalidate_inode(999_999)
+    with pytest.raises(FileNotFoundError):
+        pyfuse3.invalidate_inode(999_999, attr_only=True)
+    with pytest.raises(NotADirectoryError):
+        pyfuse3.invalidate_entry(ino, b"x")
+    with pytest.raises(FileNotFoundError):
+        pyfuse3.invalidate_entry(999_999, b"x")
+    with pytest.raises(FileNotFoundError):
+        pyfuse3.notify_store(999_999, 0, b"x")
+    with pytest.raises(OSError) as e:
+        pyfuse3.notify_store(ROOT, 0, b"x")  # a directory
+    assert e.value.errno == errno.EINVAL
+    pyfuse3.notify_store(ino, 0, b"")  # empty store: nothing to do
+
+
+def test_bad_arguments(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"x")
+    for call in (lambda: pyfuse3.invalidate_entry(ROOT, "f"),  # type: ignore[arg-type]
+                 lambda: pyfuse3.invalidate_entry_async(ROOT, "f"),  # type: ignore[arg-type]
+                 lambda: pyfuse3.notify_store(ino, 0, "text"),
+                 lambda: pyfuse3.invalidate_inode("1")):  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            call()
+    for call in (lambda: pyfuse3.invalidate_inode(-1),
+                 lambda: pyfuse3.invalidate_entry(-1, b"f"),
+                 lambda: pyfuse3.invalidate_entry_async(2**64, b"f"),
+                 lambda: pyfuse3.notify_store(-1, 0, b"x")):
+        with pytest.raises(OverflowError):
+            call()
+    with pytest.raises(ValueError):
+        pyfuse3.notify_store(ino, -1, b"x")
+    with pytest.raises(ValueError):
+        pyfuse3.invalidate_inode(ino, offset=-5)
+
+
+def test_calls_before_init_answered_and_after_close(tmp_path: Any) -> None:
+    pyfuse3.init(CacheFS(), str(tmp_path), [])
+    try:
+        # mounted, but main() has not answered the kernel's INIT yet
+        for call in (lambda: pyfuse3.invalidate_inode(ROOT),
+                     lambda: pyfuse3.invalidate_entry_async(ROOT, b"x")):
+            with pytest.raises(OSError) as e:
+                call()
+            assert e.value.errno == errno.ENOSYS
+    finally:
+        pyfuse3.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        pyfuse3.invalidate_inode(ROOT)
+    with pytest.raises(RuntimeError, match="closed"):
+        pyfuse3.invalidate_entry_async(ROOT, b"x")
