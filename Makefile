@@ -42,6 +42,7 @@ build: system-deps src/pyfuse3/.built
 bench: build
 	@command -v perf >/dev/null || apt-get install -y -qq linux-perf
 	$(PY) bench/getattr_syscalls.py
+	$(PY) bench/cache_throughput.py
 
 clean:
 	rm -rf build src/pyfuse3/*.so src/pyfuse3/*.c src/pyfuse3/.built src/*.egg-info

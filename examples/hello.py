@@ -6,9 +6,9 @@ from __future__ import annotations
 import signal
 
 import trio
-from _hello_fs import HelloFS, mount_options, parse_args
 
 import pyfuse3
+from _hello_fs import HelloFS, mount_options, parse_args
 
 
 def main() -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from _hello_fs import HelloFS, mount_options, parse_args
-
 import pyfuse3
+from _hello_fs import HelloFS, mount_options, parse_args
 
 
 async def serve() -> None:

@@ -50,6 +50,7 @@ def in_handler() -> bool:
     """Whether the calling task is answering a request (as opposed to a background task)."""
     from ._dispatch import Dispatcher
 
+    coro: object
     if sniffio.current_async_library() == "trio":
         import trio
 
@@ -108,8 +109,12 @@ async def notify_retrieve(inode: int, offset: int, size: int) -> bytes:
     import asyncio
 
     future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-    _notify.request_retrieve(inode, offset, size,
-                             lambda data: future.done() or future.set_result(data))
+
+    def resolve(data: bytes) -> None:
+        if not future.done():
+            future.set_result(data)
+
+    _notify.request_retrieve(inode, offset, size, resolve)
     return await future
 
 
@@ -198,7 +203,7 @@ class Invalidator:
                  ) -> tuple[list[tuple[str, OSError]], dict[str, int]]:
         errors: list[tuple[str, OSError]] = []
         counts = {"performed": 0, "not_cached": 0, "errors": 0}
-        calls: list[tuple[str, Callable[[], None]]] = [
+        calls: list[tuple[str, functools.partial[None]]] = [
             (f"entry {p} {n!r}", functools.partial(_notify.invalidate_entry, p, n, d))
             for (p, n), d in entries.items()
         ] + [

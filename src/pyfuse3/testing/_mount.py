@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -46,7 +46,8 @@ class MountedFS:
         """A path inside the mount."""
         return os.path.join(self.mountpoint, *parts)
 
-    def call(self, afn: Callable[..., Awaitable[T]], *args: Any, timeout: float = 10) -> T:
+    def call(self, afn: Callable[..., Coroutine[Any, Any, T]], *args: Any,
+             timeout: float = 10) -> T:
         """Run ``await afn(*args)`` as a background task of the file system's event loop."""
         if not self.started.wait(timeout):
             raise TimeoutError("the file system's event loop did not start")

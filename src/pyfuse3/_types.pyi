@@ -1,0 +1,79 @@
+from typing import Any
+
+_NANOS_PER_SEC: int
+
+class EntryAttributes:
+    st_ino: int
+    generation: int
+    entry_timeout: float
+    attr_timeout: float
+    st_mode: int
+    st_nlink: int
+    st_uid: int
+    st_gid: int
+    st_rdev: int
+    st_size: int
+    st_blocks: int
+    st_blksize: int
+    st_atime_ns: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+    st_birthtime_ns: int
+    def __init__(self) -> None: ...
+    def __getstate__(self) -> dict[str, Any]: ...
+    def __setstate__(self, state: dict[str, Any]) -> None: ...
+
+class FileInfo:
+    fh: int
+    direct_io: bool
+    keep_cache: bool
+    nonseekable: bool
+    def __init__(self, fh: int = 0, direct_io: bool = False, keep_cache: bool = True,
+                 nonseekable: bool = False) -> None: ...
+
+class StatvfsData:
+    f_bsize: int
+    f_frsize: int
+    f_blocks: int
+    f_bfree: int
+    f_bavail: int
+    f_files: int
+    f_ffree: int
+    f_favail: int
+    f_namemax: int
+    def __init__(self) -> None: ...
+    def __getstate__(self) -> dict[str, int]: ...
+    def __setstate__(self, state: dict[str, int]) -> None: ...
+
+class RequestContext:
+    @property
+    def uid(self) -> int: ...
+    @property
+    def gid(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def umask(self) -> int: ...
+
+class SetattrFields:
+    @property
+    def update_atime(self) -> bool: ...
+    @property
+    def update_mtime(self) -> bool: ...
+    @property
+    def update_ctime(self) -> bool: ...
+    @property
+    def update_mode(self) -> bool: ...
+    @property
+    def update_uid(self) -> bool: ...
+    @property
+    def update_gid(self) -> bool: ...
+    @property
+    def update_size(self) -> bool: ...
+
+class FUSEError(Exception):
+    def __init__(self, errno: int) -> None: ...
+    @property
+    def errno(self) -> int: ...
+    @property
+    def errno_(self) -> int: ...

@@ -1,0 +1,29 @@
+"""User code type-checks against pyfuse3 with ``mypy --strict`` (stubs + py.typed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(shutil.which("mypy") is None and not (ROOT / ".venv/bin/mypy").exists(),
+                    reason="mypy is not installed")
+def test_user_code_passes_mypy_strict() -> None:
+    out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                          str(ROOT / "tests/typing/user_fs.py")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_wrong_user_code_fails_mypy(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import pyfuse3\npyfuse3.invalidate_entry(1, 'str-name')\n")
+    out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                          str(bad)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 1 and "bytes" in out.stdout, out.stdout
