@@ -364,3 +364,31 @@ def test_calls_before_init_answered_and_after_close(tmp_path: Any) -> None:
         pyfuse3.invalidate_inode(ROOT)
     with pytest.raises(RuntimeError, match="closed"):
         pyfuse3.invalidate_entry_async(ROOT, b"x")
+
+
+def test_expire_entry(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"x")
+    os.stat(fs.path("f"))
+    lookups = fs.ops.calls["lookup"]
+    os.stat(fs.path("f"))
+    assert fs.ops.calls["lookup"] == lookups  # cached
+    pyfuse3.expire_entry(ROOT, b"f")
+    assert os.stat(fs.path("f")).st_ino == ino
+    assert fs.ops.calls["lookup"] == lookups + 1  # expired: looked up again
+    with pytest.raises(FileNotFoundError):
+        pyfuse3.expire_entry(ROOT, b"never-cached")
+
+
+def test_entry_worker_restarts_with_each_session(backend: str) -> None:
+    import threading
+
+    for _ in range(2):
+        with mounted(CacheFS(), backend=backend) as fs:
+            make_file(fs, "f", b"x")
+            del fs.ops.nodes[ROOT].entries[b"f"]
+            assert pyfuse3.invalidate_entry_async(ROOT, b"f").result(timeout=5) is None
+            assert not os.path.exists(fs.path("f"))
+            workers = [t for t in threading.enumerate() if t.name == "pyfuse3-invalidate"]
+            assert len(workers) == 1
+        workers[0].join(5)
+        assert not workers[0].is_alive()  # close() stopped it

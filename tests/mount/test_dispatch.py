@@ -246,3 +246,21 @@ def test_forget_and_init_exceptions_are_logged_not_fatal(
             assert os.listdir(fs.mountpoint) == []
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "init() handler failed" in messages
+
+
+def test_enosys_defaults_behave_as_the_kernel_expects(backend: str) -> None:
+    class Minimal(MemFS):
+        flush = pyfuse3.Operations.flush  # the base class answers ENOSYS
+        release = pyfuse3.Operations.release
+        fsync = pyfuse3.Operations.fsync
+        access = pyfuse3.Operations.access
+        getxattr = pyfuse3.Operations.getxattr
+
+    with mounted(Minimal(), backend=backend, options=[]) as fs:
+        fd = os.open(fs.path("f"), os.O_CREAT | os.O_RDWR)
+        os.fsync(fd)  # ENOSYS from fsync means "nothing to do" to the kernel
+        os.close(fd)  # likewise flush and release
+        assert os.access(fs.path("f"), os.R_OK)
+        with pytest.raises(OSError) as e:
+            os.getxattr(fs.path("f"), "user.x")
+        assert e.value.errno == errno.EOPNOTSUPP  # the kernel's answer to ENOSYS for xattrs

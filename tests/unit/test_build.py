@@ -1,0 +1,33 @@
+"""A missing libfuse3-dev or pkg-config gives one clear paragraph, not a compiler traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "setup.py", "build_ext", "--build-temp", "/tmp/x"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_missing_libfuse3_dev() -> None:
+    out = build({**os.environ, "PKG_CONFIG_LIBDIR": "/nonexistent", "PKG_CONFIG_PATH": ""})
+    assert out.returncode == 1
+    assert "apt-get install libfuse3-dev fuse3 pkg-config" in out.stderr
+    assert "libfuse3-dev is not installed" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_pkg_config(tmp_path: Path) -> None:
+    (tmp_path / "python").symlink_to(sys.executable)
+    assert shutil.which("pkg-config", path=str(tmp_path)) is None
+    out = build({**os.environ, "PATH": str(tmp_path)})
+    assert out.returncode == 1
+    assert "pkg-config is not installed" in out.stderr
+    assert "Traceback" not in out.stderr
