@@ -43,6 +43,7 @@ bench: build
 	@command -v perf >/dev/null || apt-get install -y -qq linux-perf
 	$(PY) bench/getattr_syscalls.py
 	$(PY) bench/cache_throughput.py
+	$(PY) bench/coherent_bench.py
 
 clean:
 	rm -rf build src/pyfuse3/*.so src/pyfuse3/*.c src/pyfuse3/.built src/*.egg-info

@@ -5,9 +5,7 @@ A read-only root directory holding one file, ``message``.
 
 from __future__ import annotations
 
-import argparse
 import errno
-import logging
 import os
 import stat
 
@@ -71,25 +69,3 @@ class HelloFS(pyfuse3.Operations):
     async def read(self, fh: pyfuse3.FileHandleT, off: int, size: int) -> bytes:
         self.reads += 1
         return MESSAGE[off:off + size]
-
-
-def parse_args(description: str) -> argparse.Namespace:
-    """Command line shared by the examples: MOUNTPOINT [-o OPT,...] [--debug]."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("mountpoint", help="where to mount the file system")
-    parser.add_argument("-o", dest="options", default="",
-                        help="comma-separated mount options, e.g. allow_other")
-    parser.add_argument("--debug", action="store_true", help="log every request")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    return args
-
-
-def mount_options(args: argparse.Namespace, fsname: str) -> set[str]:
-    """Default options plus fsname= and whatever -o asked for."""
-    options = set(pyfuse3.default_options) | {f"fsname={fsname}"}
-    options.update(o for o in args.options.split(",") if o)
-    if args.debug:
-        options.add("debug")
-    return options

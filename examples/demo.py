@@ -1,46 +1,107 @@
 #!/usr/bin/env python3
-"""`make demo`: mount the hello example in a temporary directory, use it, unmount."""
+"""`make demo`: hello, then coherent caching at work, then unmount. Finishes in seconds."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
-def wait_mounted(path: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.ismount(path):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the file system did not mount (exit code {proc.poll()})")
-        time.sleep(0.02)
-
-
-def main() -> None:
-    mountpoint = tempfile.mkdtemp(prefix="pyfuse3-demo-")
-    print(f"$ python examples/hello.py {mountpoint} &")
-    proc = subprocess.Popen([sys.executable, str(HERE / "hello.py"), mountpoint])
+@contextmanager
+def example(script: str, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run an example file system until the block ends; always unmount."""
+    mountpoint = args[-1]
+    proc = subprocess.Popen([sys.executable, str(HERE / script), *args])
     try:
-        wait_mounted(mountpoint, proc)
-        print(f"$ ls {mountpoint}\n{'  '.join(os.listdir(mountpoint))}")
-        with open(os.path.join(mountpoint, "message")) as fh:
-            print(f"$ cat {mountpoint}/message\n{fh.read()}", end="")
-        print("$ kill -INT <pid>   # the example unmounts on SIGINT/SIGTERM")
-        proc.send_signal(2)
+        deadline = time.monotonic() + 20
+        while not os.path.ismount(mountpoint):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{script} did not mount (exit code {proc.poll()})")
+            time.sleep(0.02)
+        yield proc
+        proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
-        print(f"unmounted: {not os.path.ismount(mountpoint)}, exit code {proc.returncode}")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         if os.path.ismount(mountpoint):
             subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
-        os.rmdir(mountpoint)
+
+
+def reads(mnt: str) -> int:
+    stats = json.loads(os.getxattr(mnt, "user.coherentfs.stats"))
+    return int(stats["calls"].get("read", 0))
+
+
+def until(check: Callable[[], bool]) -> float:
+    """Milliseconds until check() holds (at most 2 s)."""
+    start = time.monotonic()
+    while not check() and time.monotonic() - start < 2:
+        time.sleep(0.001)
+    return (time.monotonic() - start) * 1000
+
+
+def hello(tmp: str) -> None:
+    mnt = os.path.join(tmp, "hello")
+    os.mkdir(mnt)
+    print(f"== hello: python examples/hello.py {mnt}")
+    with example("hello.py", mnt):
+        print(f"$ ls {mnt}\n{'  '.join(os.listdir(mnt))}")
+        print(f"$ cat {mnt}/message\n{Path(mnt, 'message').read_text()}", end="")
+    print(f"(SIGINT) unmounted: {not os.path.ismount(mnt)}\n")
+
+
+def coherent(tmp: str) -> None:
+    src, mnt = os.path.join(tmp, "source"), os.path.join(tmp, "coherent")
+    os.mkdir(src)
+    os.mkdir(mnt)
+    Path(src, "report.txt").write_text("draft 1\n")
+    Path(src, "old-name.txt").write_text("to be renamed\n")
+    Path(src, "obsolete.txt").write_text("to be deleted\n")
+    print(f"== coherentfs: kernel caching for 1 hour, kept correct by inotify\n"
+          f"   python examples/coherentfs.py {src} {mnt}")
+    with example("coherentfs.py", src, mnt):
+        f = Path(mnt, "report.txt")
+        print(f"read 1 through the mount: {f.read_text()!r}  read() handler calls: {reads(mnt)}")
+        print(f"read 2 through the mount: {f.read_text()!r}  read() handler calls: {reads(mnt)}"
+              "  <- served by the kernel cache, Python never saw it")
+        Path(src, "report.txt").write_text("draft 2\n")
+        ms = until(lambda: f.read_text() == "draft 2\n")
+        print(f"changed in the source directory -> mount shows {f.read_text()!r} "
+              f"after {ms:.1f} ms  (invalidate_inode)")
+        os.rename(Path(src, "old-name.txt"), Path(src, "new-name.txt"))
+        ms = until(lambda: Path(mnt, "new-name.txt").exists()
+                   and not Path(mnt, "old-name.txt").exists())
+        print(f"renamed in the source -> mount lists {sorted(os.listdir(mnt))} after {ms:.1f} ms"
+              "  (invalidate_entry x2)")
+        os.unlink(Path(src, "obsolete.txt"))
+        ms = until(lambda: not Path(mnt, "obsolete.txt").exists())
+        print(f"deleted in the source -> mount lists {sorted(os.listdir(mnt))} after {ms:.1f} ms"
+              "  (invalidate_entry, deleted=)")
+        stats = json.loads(os.getxattr(mnt, "user.coherentfs.stats"))["invalidations"]
+        print(f"invalidations: {stats}")
+    print(f"(SIGINT) unmounted: {not os.path.ismount(mnt)}")
+
+
+def main() -> None:
+    tmp = tempfile.mkdtemp(prefix="pyfuse3-demo-")
+    try:
+        hello(tmp)
+        coherent(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import signal
 import trio
 
 import pyfuse3
-from _hello_fs import HelloFS, mount_options, parse_args
+from _cli import mount_options, parse_args
+from _hello_fs import HelloFS
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ import asyncio
 import signal
 
 import pyfuse3
-from _hello_fs import HelloFS, mount_options, parse_args
+from _cli import mount_options, parse_args
+from _hello_fs import HelloFS
 
 
 async def serve() -> None:

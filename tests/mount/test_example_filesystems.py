@@ -1,0 +1,179 @@
+"""passthroughfs and coherentfs, started as a user would, exercised through the mount."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pyfuse3.testing import lazy_unmount
+
+from ..util import eventually
+
+pytestmark = pytest.mark.fuse
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+STALENESS_LIMIT = 1.0  # seconds; generous for CI, the benchmark reports the real p99
+
+
+class Example:
+    """A running example file system over a source directory."""
+
+    def __init__(self, script: str, source: Path, mountpoint: Path, *args: str) -> None:
+        self.source, self.mountpoint = source, mountpoint
+        self.proc = subprocess.Popen([sys.executable, str(EXAMPLES / script), str(source),
+                                      str(mountpoint), *args])
+        if not eventually(lambda: os.path.ismount(mountpoint), timeout=20):
+            self.stop()
+            raise RuntimeError(f"{script} did not mount")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        lazy_unmount(str(self.mountpoint))
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return dict(json.loads(os.getxattr(self.mountpoint, "user.coherentfs.stats")))
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "mnt").mkdir()
+    return tmp_path / "src", tmp_path / "mnt"
+
+
+@pytest.fixture
+def passthrough(dirs: tuple[Path, Path]) -> Iterator[Example]:
+    fs = Example("passthroughfs.py", *dirs)
+    try:
+        yield fs
+    finally:
+        fs.stop()
+
+
+def start_coherent(dirs: tuple[Path, Path], *args: str) -> Example:
+    return Example("coherentfs.py", *dirs, *args)
+
+
+@pytest.fixture
+def coherent(dirs: tuple[Path, Path]) -> Iterator[Example]:
+    fs = start_coherent(dirs)
+    try:
+        yield fs
+    finally:
+        fs.stop()
+
+
+def outcome(fn: Callable[[], object]) -> object:
+    try:
+        return fn()
+    except OSError as e:
+        return errno.errorcode[e.errno or 0]
+
+
+def posix_script(root: Path) -> list[object]:
+    """A series of operations and what each returned (or its errno name)."""
+    steps: list[Callable[[], object]] = [
+        lambda: (root / "f").write_bytes(b"hello"),
+        lambda: (root / "f").read_bytes(),
+        lambda: os.mkdir(root / "d", 0o750),
+        lambda: stat.S_IMODE(os.stat(root / "d").st_mode),
+        lambda: os.symlink("f", root / "l"),
+        lambda: os.readlink(root / "l"),
+        lambda: os.link(root / "f", root / "h"),
+        lambda: os.stat(root / "f").st_nlink,
+        lambda: os.rename(root / "h", root / "d" / "h2"),
+        lambda: sorted(os.listdir(root)),
+        lambda: os.rmdir(root / "d"),
+        lambda: os.unlink(root / "missing"),
+        lambda: os.truncate(root / "f", 2),
+        lambda: (root / "f").read_bytes(),
+        lambda: os.chmod(root / "f", 0o600),
+        lambda: stat.S_IMODE(os.stat(root / "f").st_mode),
+        lambda: os.setxattr(root / "f", "user.k", b"v"),
+        lambda: os.getxattr(root / "f", "user.k"),
+        lambda: os.listxattr(root / "f"),
+        lambda: os.mkfifo(root / "p"),
+        lambda: stat.S_ISFIFO(os.stat(root / "p").st_mode),
+        lambda: os.utime(root / "f", ns=(1, 2_000_000_123)),
+        lambda: os.stat(root / "f").st_mtime_ns,
+        lambda: (root / "d" / "h2").read_bytes(),  # a hard link to the truncated f
+    ]
+    return [outcome(step) for step in steps]
+
+
+def test_passthrough_matches_the_source(passthrough: Example, tmp_path: Path) -> None:
+    """The same operations on the mount and on a plain directory give the same results."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    expected = posix_script(plain)
+    assert "ENOTEMPTY" in expected and "ENOENT" in expected  # errors are compared too
+    assert posix_script(passthrough.mountpoint) == expected
+
+
+def test_passthrough_sees_source_changes_at_once(passthrough: Example) -> None:
+    (passthrough.source / "f").write_bytes(b"one")
+    assert (passthrough.mountpoint / "f").read_bytes() == b"one"
+    (passthrough.source / "f").write_bytes(b"two")
+    assert (passthrough.mountpoint / "f").read_bytes() == b"two"
+
+
+def wait_for(check: Callable[[], bool]) -> float:
+    start = time.monotonic()
+    assert eventually(check, timeout=STALENESS_LIMIT), "the mount stayed stale"
+    return time.monotonic() - start
+
+
+def test_coherent_external_changes(coherent: Example) -> None:
+    src, mnt = coherent.source, coherent.mountpoint
+    (src / "a").write_bytes(b"version 1")
+    (src / "d").mkdir()
+    time.sleep(0.3)  # let the inotify events of this setup pass before the kernel caches
+    assert (mnt / "a").read_bytes() == b"version 1"
+    assert not (mnt / "new").exists()  # a negative entry the kernel may cache
+    reads = coherent.stats()["calls"].get("read", 0)
+    assert (mnt / "a").read_bytes() == b"version 1"
+    assert coherent.stats()["calls"].get("read", 0) == reads  # served from the kernel cache
+    (src / "a").write_bytes(b"version 2")  # write
+    wait_for(lambda: (mnt / "a").read_bytes() == b"version 2")
+    os.chmod(src / "a", 0o600)  # attributes
+    wait_for(lambda: stat.S_IMODE(os.stat(mnt / "a").st_mode) == 0o600)
+    (src / "new").write_bytes(b"n")  # create
+    wait_for(lambda: (mnt / "new").exists())
+    os.rename(src / "new", src / "d" / "moved")  # rename across directories
+    wait_for(lambda: not (mnt / "new").exists() and (mnt / "d" / "moved").exists())
+    os.unlink(src / "a")  # delete
+    wait_for(lambda: not (mnt / "a").exists())
+    assert sorted(os.listdir(mnt)) == ["d"]
+    assert coherent.stats()["invalidations"]["errors"] == 0
+
+
+def test_coherent_fails_without_invalidation(dirs: tuple[Path, Path]) -> None:
+    """The control: the same change stays invisible when invalidation is switched off."""
+    fs = start_coherent(dirs, "--no-invalidation")
+    try:
+        (fs.source / "gone").write_bytes(b"x")
+        time.sleep(0.3)
+        assert (fs.mountpoint / "gone").exists()
+        assert not (fs.mountpoint / "new").exists()
+        (fs.source / "new").write_bytes(b"n")
+        os.unlink(fs.source / "gone")
+        time.sleep(STALENESS_LIMIT)
+        assert not (fs.mountpoint / "new").exists()  # stale negative entry
+        assert (fs.mountpoint / "gone").exists()  # stale positive entry
+    finally:
+        fs.stop()
