@@ -34,8 +34,17 @@ class Backend(Protocol):
     async def checkpoint(self) -> None:
         """Let other tasks run."""
 
+    def task_scope(self) -> Any:
+        """A context manager for a worker's whole life, with a ``cancel()`` method."""
+
+    async def serve(self, pending: Any, scope: Any) -> None:
+        """Await a suspended handler; cancel ``scope`` if the kernel interrupts its request."""
+
     def close_fd(self, fd: int) -> None:
         """Wake wait_readable() with Closed. Event-loop thread only."""
+
+    def cancel_all(self) -> None:
+        """Cancel every task run() started. Event-loop thread only."""
 
     def run_sync_soon(self, fn: Callable[[], None]) -> None:
         """Call fn on the event-loop thread; safe from any thread and from signal handlers."""
@@ -68,8 +77,22 @@ class TrioBackend:
     async def checkpoint(self) -> None:
         await self._trio.lowlevel.checkpoint()
 
+    def task_scope(self) -> Any:
+        # Entered before any handler runs in the task: the scopes a handler opens while it runs
+        # inline nest inside it. (A scope entered around the handler later would not nest.)
+        return self._trio.CancelScope()
+
+    async def serve(self, pending: Any, scope: Any) -> None:
+        pending.on_interrupt = scope.cancel
+        if pending.interrupted:
+            scope.cancel()
+        await pending  # on interrupt, Cancelled ends the worker at its scope
+
     def close_fd(self, fd: int) -> None:
         self._trio.lowlevel.notify_closing(fd)
+
+    def cancel_all(self) -> None:
+        self._nursery.cancel_scope.cancel()
 
     def run_sync_soon(self, fn: Callable[[], None]) -> None:
         self.token.run_sync_soon(fn)
@@ -93,6 +116,7 @@ class AsyncioBackend:
         self._closed = False
         self._stale = False
         self._paused = False
+        self._cancelled = False
 
     async def run(self, worker: Worker) -> None:
         self.spawn(worker)
@@ -104,7 +128,8 @@ class AsyncioBackend:
                     continue
                 for t in done:
                     self._tasks.discard(t)
-                    t.result()  # a failed worker ends main() with its exception
+                    if not (self._cancelled and t.cancelled()):
+                        t.result()  # a failed worker ends main() with its exception
         finally:
             for t in self._tasks:
                 t.cancel()
@@ -142,6 +167,30 @@ class AsyncioBackend:
     async def checkpoint(self) -> None:
         await asyncio.sleep(0)
 
+    def task_scope(self) -> Any:
+        return _TaskScope()
+
+    async def serve(self, pending: Any, scope: Any) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        pending.on_interrupt = task.cancel
+        if pending.interrupted:
+            task.cancel()
+        try:
+            await pending
+        except asyncio.CancelledError:
+            if not pending.interrupted:
+                raise  # the task itself is being cancelled (shutdown)
+        finally:
+            pending.on_interrupt = None
+            if pending.interrupted and hasattr(task, "uncancel"):  # Python 3.11+
+                task.uncancel()  # our cancel() is settled: later timeouts count right
+
+    def cancel_all(self) -> None:
+        self._cancelled = True
+        for t in self._tasks:
+            t.cancel()
+
     def close_fd(self, fd: int) -> None:
         self._closed = True
         waiter = self._waiter
@@ -150,6 +199,18 @@ class AsyncioBackend:
 
     def run_sync_soon(self, fn: Callable[[], None]) -> None:
         self._loop.call_soon_threadsafe(fn)
+
+
+class _TaskScope:
+    """asyncio needs no scope: an interrupt cancels the task, and serve() absorbs it."""
+
+    cancelled_caught = False
+
+    def __enter__(self) -> _TaskScope:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def current_backend() -> TrioBackend | AsyncioBackend:

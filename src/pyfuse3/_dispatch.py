@@ -25,13 +25,33 @@ class Dispatcher:
         self.max_suspended = max(max_tasks - 1, 1)
         self.suspended = 0
         self.reader_wanted = False
+        self.stops = 0
 
     async def run(self) -> None:
         """Serve requests until the session ends and every handler has answered."""
         await self.backend.run(self.worker)
 
+    def stop(self) -> None:
+        """terminate(): stop reading; the second call also cancels in-flight handlers.
+
+        Runs on the event-loop thread. Cancelled handlers answer EINTR.
+        """
+        self.stops += 1
+        self.session.exit()
+        self.backend.close_fd(self.session.fd)
+        if self.stops > 1:
+            self.backend.cancel_all()
+
     async def worker(self) -> None:
         """Read and dispatch requests; stay with a handler that suspends."""
+        with self.backend.task_scope() as scope:
+            await self._work(scope)
+        if scope.cancelled_caught and self.reader_wanted and not self.session.exited:
+            # An interrupted handler ended this worker, which was to read next.
+            self.reader_wanted = False
+            self.backend.spawn(self.worker)
+
+    async def _work(self, scope: object) -> None:
         session, backend, fd = self.session, self.backend, self.session.fd
         while True:
             status = session.drain(BATCH)
@@ -41,15 +61,19 @@ class Dispatcher:
                 except Closed:
                     return
             elif status == DRAIN_PENDING:
-                if not await self._serve(session.take_pending()):
+                if not await self._serve(session.take_pending(), scope):
                     return
             elif status == DRAIN_BUSY:
                 await backend.checkpoint()
             else:
                 assert status == DRAIN_EXIT
+                if not self.stops:
+                    # Unmounted or aborted: no answer can reach the kernel any more, so
+                    # handlers still running would only keep main() from returning.
+                    backend.cancel_all()
                 return
 
-    async def _serve(self, pending: object) -> bool:
+    async def _serve(self, pending: object, scope: object) -> bool:
         """Finish a suspended handler; return True if this task must go back to reading."""
         self.suspended += 1
         if self.suspended < self.max_suspended:
@@ -57,7 +81,7 @@ class Dispatcher:
         else:
             self.reader_wanted = True
         try:
-            await pending  # type: ignore[misc]
+            await self.backend.serve(pending, scope)
         finally:
             self.suspended -= 1
         if self.reader_wanted and not self.session.exited:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +25,7 @@ class _Runtime:
 
     session: Session | None = None
     backend: Any = None
-    loop_thread: int | None = None
+    dispatcher: Dispatcher | None = None
 
 
 _rt = _Runtime()
@@ -86,12 +85,12 @@ async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:
         raise RuntimeError("pyfuse3.main() is already running")
     backend = current_backend()
     dispatcher = Dispatcher(session, backend, max_tasks)
-    _rt.backend, _rt.loop_thread = backend, threading.get_ident()
+    _rt.backend, _rt.dispatcher = backend, dispatcher
     _set_token(backend.token)
     try:
         await dispatcher.run()
     finally:
-        _rt.backend = _rt.loop_thread = None
+        _rt.backend = _rt.dispatcher = None
         _set_token(None)
 
 
@@ -104,14 +103,14 @@ def _set_token(token: Any) -> None:
 def terminate() -> None:
     """End main() once in-flight requests are answered; safe from any thread or signal handler.
 
-    Does not unmount: call close() after main() has returned.
+    A second call also cancels the handlers still running (their requests are answered with
+    EINTR). Does not unmount: call close() after main() has returned.
     """
     session = current_session()
     session.exit()
-    backend = _rt.backend
-    if backend is not None:
-        fd = session.fd
-        backend.run_sync_soon(lambda: backend.close_fd(fd))
+    backend, dispatcher = _rt.backend, _rt.dispatcher
+    if backend is not None and dispatcher is not None:
+        backend.run_sync_soon(dispatcher.stop)
 
 
 def close(unmount: bool = True) -> None:

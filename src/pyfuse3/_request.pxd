@@ -52,6 +52,8 @@ cdef class Pending:
     cdef object first
     cdef bint replied
     cdef bint started
+    cdef readonly bint interrupted
+    cdef public object on_interrupt
 
     cdef _done(self, object result)
     cdef _fail(self, BaseException exc)

@@ -20,7 +20,7 @@ from libc.string cimport memchr, memset
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_add_direntry_plus, fuse_file_info, fuse_reply_attr, fuse_reply_buf, fuse_reply_create,
     fuse_reply_entry, fuse_reply_err, fuse_reply_open, fuse_reply_readlink, fuse_reply_statfs,
-    fuse_reply_write, fuse_reply_xattr,
+    fuse_reply_write, fuse_reply_xattr, fuse_req_interrupt_func,
 )
 from pyfuse3._types cimport EntryAttributes, FileInfo, FUSEError, StatvfsData
 
@@ -94,7 +94,24 @@ cdef object start(fuse_req_t req, int op, size_t size, object extra, object coro
     p.extra = extra
     p.coro = coro
     p.first = result
+    if REPLY_OF[op] != R_NOREPLY:  # a forget's request is already gone
+        # libfuse forgets this registration when the request is answered, and the Pending
+        # answers before it dies, so the pointer stays valid for as long as libfuse uses it.
+        fuse_req_interrupt_func(req, _on_interrupt, <void*>p)
     return p
+
+
+cdef void _on_interrupt(fuse_req_t req, void* data) noexcept with gil:
+    # The kernel interrupted the request (its caller got a signal). Runs on the loop thread
+    # inside fuse_session_process_buf: only ask for cancellation here, the handler's task
+    # answers EINTR when the cancellation reaches it.
+    cdef Pending p = <Pending>data
+    p.interrupted = True
+    if p.on_interrupt is not None:
+        try:
+            p.on_interrupt()
+        except BaseException:
+            log.exception("cancelling an interrupted %s() handler failed", OP_NAMES[p.op])
 
 
 cdef object _as_iterator(int op, object aw):

@@ -193,7 +193,10 @@ cdef extern from "_libfuse/config.h" nogil:
     size_t fuse_add_direntry_plus(fuse_req_t req, char* buf, size_t bufsize, const char* name,
                                   const fuse_entry_param* e, off_t off)
 
-    # request context
+    # request context and interrupts
+    ctypedef void (*fuse_interrupt_func_t)(fuse_req_t req, void* data) noexcept
+    void fuse_req_interrupt_func(fuse_req_t req, fuse_interrupt_func_t func, void* data)
+    int fuse_req_interrupted(fuse_req_t req)
     void* fuse_req_userdata(fuse_req_t req)
     const fuse_ctx* fuse_req_ctx(fuse_req_t req)
 

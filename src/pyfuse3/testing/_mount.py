@@ -144,10 +144,12 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
 def _stop(fs: MountedFS, timeout: float) -> None:
     assert fs.thread is not None
     try:
-        if fs.thread.is_alive():
-            with contextlib.suppress(RuntimeError):
-                pyfuse3.terminate()
-            fs.thread.join(timeout)
+        # terminate() twice: first gracefully, then cancelling handlers that do not finish.
+        for _ in range(2):
+            if fs.thread.is_alive():
+                with contextlib.suppress(RuntimeError):
+                    pyfuse3.terminate()
+                fs.thread.join(timeout / 2)
         if fs.thread.is_alive():
             abort_connection(fs.mountpoint)
             fs.thread.join(timeout)

@@ -1,0 +1,229 @@
+"""Never hang: kernel interrupts cancel handlers; crashes and stale mounts are recoverable."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import pytest
+import sniffio
+import trio
+
+import pyfuse3
+from pyfuse3.testing import abort_connection, lazy_unmount, mounted
+
+from ..memfs import MemFS, Node
+from ..util import eventually
+
+pytestmark = pytest.mark.fuse
+
+
+class SlowFS(MemFS):
+    """Looking up b"slow-name", or reading file b"slow" (direct I/O), takes ten minutes.
+
+    Only synchronous requests can be interrupted: a buffered read is a page-cache fill that a
+    killed reader simply abandons (no INTERRUPT is sent), hence direct I/O for the read case.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = 0
+        self.started = 0
+
+    async def sleep_long(self) -> None:
+        self.started += 1
+        try:
+            if sniffio.current_async_library() == "trio":
+                await trio.sleep(600)
+            else:
+                await asyncio.sleep(600)
+        except (trio.Cancelled, asyncio.CancelledError):
+            self.cancelled += 1
+            raise
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name == b"slow-name":
+            await self.sleep_long()
+        return await super().lookup(parent_inode, name, ctx)
+
+    async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
+        info = await super().open(inode, flags, ctx)
+        info.direct_io = True
+        return info
+
+    async def read(self, fh: Any, off: int, size: int) -> bytes:
+        if self.node(fh).data == b"slow":
+            await self.sleep_long()
+        return await super().read(fh, off, size)
+
+
+def slow_fs() -> SlowFS:
+    ops = SlowFS()
+    ops.add(pyfuse3.ROOT_INODE, b"slow", Node(0o100644, data=b"slow"))
+    ops.add(pyfuse3.ROOT_INODE, b"fast", Node(0o100644, data=b"fast"))
+    return ops
+
+
+CLIENTS = {
+    "stat": "import os, sys; os.stat(sys.argv[1] + '/slow-name')",
+    "read": "import sys; open(sys.argv[1] + '/slow', 'rb', buffering=0).read(4)",
+}
+CLIENT = CLIENTS["read"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("client_kind", ["stat", "read"])
+def test_interrupt_cancels_the_handler(backend: str, signum: int, client_kind: str) -> None:
+    ops = slow_fs()
+    with mounted(ops, backend=backend) as fs:
+        client = subprocess.Popen([sys.executable, "-c", CLIENTS[client_kind], fs.mountpoint],
+                                  stderr=subprocess.DEVNULL)
+        try:
+            assert eventually(lambda: ops.started == 1, timeout=10)
+            start = time.monotonic()
+            client.send_signal(signum)
+            client.wait(timeout=10)  # without interrupts: stuck in the kernel for 10 minutes
+            assert time.monotonic() - start < 5
+        finally:
+            if client.poll() is None:
+                client.kill()
+        assert eventually(lambda: ops.cancelled == 1)
+        with open(fs.path("fast"), "rb") as fh:  # still serving
+            assert fh.read() == b"fast"
+
+
+def test_second_terminate_cancels_handlers_that_never_finish(backend: str) -> None:
+    ops = slow_fs()
+    with mounted(ops, backend=backend) as fs:
+        client = subprocess.Popen([sys.executable, "-c", CLIENTS["stat"], fs.mountpoint],
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            assert eventually(lambda: ops.started == 1, timeout=10)
+            pyfuse3.terminate()
+            assert fs.thread is not None
+            fs.thread.join(0.5)
+            assert fs.thread.is_alive()  # graceful: waits for the handler
+            pyfuse3.terminate()
+            fs.thread.join(10)
+            assert not fs.thread.is_alive()
+            assert ops.cancelled == 1
+            client.wait(timeout=10)
+            assert client.returncode != 0 and "Interrupted system call" in client.stderr.read()
+        finally:
+            if client.poll() is None:
+                client.kill()
+            client.stderr.close()  # type: ignore[union-attr]
+
+
+def test_aborted_connection_cancels_handlers_and_ends_main(backend: str) -> None:
+    ops = slow_fs()
+    with mounted(ops, backend=backend) as fs:
+        client = subprocess.Popen([sys.executable, "-c", CLIENTS["stat"], fs.mountpoint],
+                                  stderr=subprocess.DEVNULL)
+        try:
+            assert eventually(lambda: ops.started == 1, timeout=10)
+            assert abort_connection(fs.mountpoint)
+            client.wait(timeout=10)  # the kernel failed its request with ECONNABORTED
+            assert fs.thread is not None
+            fs.thread.join(10)
+            assert not fs.thread.is_alive() and ops.cancelled == 1
+        finally:
+            if client.poll() is None:
+                client.kill()
+
+
+def test_handler_that_finishes_first_answers_normally(backend: str) -> None:
+    class QuickFS(SlowFS):
+        async def read(self, fh: Any, off: int, size: int) -> bytes:
+            if sniffio.current_async_library() == "trio":
+                await trio.sleep(0.05)
+            else:
+                await asyncio.sleep(0.05)
+            return b"done"[off:off + size]
+
+    ops = QuickFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(0o100644, data=b"done"))
+    with mounted(ops, backend=backend) as fs:
+        with open(fs.path("f"), "rb", buffering=0) as fh:
+            assert fh.read(4) == b"done"
+
+
+def test_terminate_from_inside_a_handler(backend: str) -> None:
+    class StopFS(MemFS):
+        async def lookup(self, parent_inode: Any, name: Any,
+                         ctx: Any) -> pyfuse3.EntryAttributes:
+            if name == b"stop":
+                pyfuse3.terminate()
+            return await super().lookup(parent_inode, name, ctx)
+
+    ops = StopFS(timeout=300)  # stat then needs no GETATTR after the LOOKUP
+    ops.add(pyfuse3.ROOT_INODE, b"stop", Node(0o100644))
+    with mounted(ops, backend=backend) as fs:
+        assert os.stat(fs.path("stop")).st_size == 0  # answered, then main() ends
+        # No further request may be made here: nobody would answer it.
+        assert fs.thread is not None
+        fs.thread.join(10)
+        assert not fs.thread.is_alive()
+
+
+def test_lazy_unmount_with_a_request_in_flight(backend: str) -> None:
+    ops = slow_fs()
+    with mounted(ops, backend=backend) as fs:
+        client = subprocess.Popen([sys.executable, "-c", CLIENT, fs.mountpoint],
+                                  stderr=subprocess.DEVNULL)
+        try:
+            assert eventually(lambda: ops.started == 1, timeout=10)
+            subprocess.run(["fusermount3", "-u", "-z", fs.mountpoint], check=True, timeout=10)
+            assert not os.path.ismount(fs.mountpoint)  # detached, but the client holds it
+            client.kill()  # the interrupt cancels the handler; the last user is gone
+            client.wait(timeout=10)
+            assert fs.thread is not None
+            fs.thread.join(10)
+            assert not fs.thread.is_alive()  # the connection closed and main() ended
+        finally:
+            if client.poll() is None:
+                client.kill()
+
+
+SERVER = """
+import sys, trio, pyfuse3
+sys.path.insert(0, sys.argv[2])
+from tests.memfs import MemFS, Node
+ops = MemFS()
+ops.add(pyfuse3.ROOT_INODE, b"f", Node(0o100644, data=b"data"))
+pyfuse3.init(ops, sys.argv[1], [])
+trio.run(pyfuse3.main)
+"""
+
+
+def test_killed_file_system_gives_enotconn_and_a_clear_error_on_remount() -> None:
+    mnt = tempfile.mkdtemp(prefix="pyfuse3-crash-")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    server = subprocess.Popen([sys.executable, "-c", SERVER, mnt, root])
+    try:
+        assert eventually(lambda: os.path.ismount(mnt), timeout=20)
+        with open(os.path.join(mnt, "f"), "rb") as fh:
+            assert fh.read() == b"data"
+        server.kill()
+        server.wait(timeout=10)
+        with pytest.raises(OSError) as e:
+            os.stat(os.path.join(mnt, "f"))
+        assert e.value.errno == errno.ENOTCONN
+        with pytest.raises(RuntimeError, match="fusermount3 -u"):
+            pyfuse3.init(MemFS(), mnt, [])
+        subprocess.run(["fusermount3", "-u", mnt], check=True, timeout=10)  # the documented fix
+        with mounted(MemFS()) as fs:  # and mounting works again
+            assert os.listdir(fs.mountpoint) == []
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        lazy_unmount(mnt)
+        os.rmdir(mnt)
