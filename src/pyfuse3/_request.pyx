@@ -393,12 +393,16 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
 
     After False the handler must return; further calls keep returning False.
     """
-    cdef const char* c_name = _c_name(name, "file name")
+    cdef const char* c_name = PyBytes_AS_STRING(_as_bytes(name))
+    cdef Py_ssize_t length = PyBytes_GET_SIZE(name)
     cdef size_t n, room
     if token.finished:
         raise RuntimeError("readdir_reply() called after its readdir request was answered")
-    if PyBytes_GET_SIZE(name) == 0 or PyBytes_GET_SIZE(name) > 255:
-        raise ValueError(f"file name must be 1 to 255 bytes long, got {PyBytes_GET_SIZE(name)}")
+    if length == 0 or length > 255:
+        raise ValueError(f"file name must be 1 to 255 bytes long, got {length}")
+    if memchr(c_name, 0, length) != NULL or memchr(c_name, b"/", length) != NULL:
+        # NUL would truncate the name; '/' makes the kernel fail the whole listing with EIO
+        raise ValueError(f"file name {name!r} contains a NUL byte or '/'")
     if token.full:
         return False
     if token.buf == NULL:
