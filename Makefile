@@ -6,7 +6,7 @@ PYDEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
           'pytest>=7' 'pytest-timeout>=2' 'hypothesis>=6' 'mypy>=1.8' 'ruff>=0.4'
 SOURCES := $(wildcard src/pyfuse3/*.pyx src/pyfuse3/*.pxd src/pyfuse3/_libfuse/*) setup.py
 
-.PHONY: demo test build system-deps lint typecheck bench clean
+.PHONY: demo test build system-deps lint typecheck bench soak clean
 
 demo: build
 	$(PY) examples/demo.py
@@ -44,6 +44,9 @@ bench: build
 	$(PY) bench/getattr_syscalls.py
 	$(PY) bench/cache_throughput.py
 	$(PY) bench/coherent_bench.py
+
+soak: build
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf build src/pyfuse3/*.so src/pyfuse3/*.c src/pyfuse3/.built src/*.egg-info

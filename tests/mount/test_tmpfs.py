@@ -6,49 +6,20 @@ import ctypes
 import errno
 import hashlib
 import os
-import pickle
-import select
-import signal
 import stat
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import pyfuse3
-from pyfuse3.testing import lazy_unmount
 
-from ..util import eventually
+from ..util import ALICE, BOB, as_user, eventually
 
 pytestmark = pytest.mark.fuse
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-ALICE, BOB = 1000, 1001
 MIB = 1 << 20
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-@pytest.fixture(scope="module")
-def mnt() -> Iterator[Path]:
-    # Under /tmp itself: other users must be able to reach the mountpoint.
-    mountpoint = Path(tempfile.mkdtemp(prefix="pyfuse3-tmpfs-"))
-    proc = subprocess.Popen([sys.executable, str(EXAMPLES / "tmpfs.py"), str(mountpoint),
-                             "-o", "allow_other"])
-    try:
-        assert eventually(lambda: os.path.ismount(mountpoint), timeout=20)
-        os.chmod(mountpoint, 0o755)
-        yield mountpoint
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        lazy_unmount(str(mountpoint))
-        mountpoint.rmdir()
 
 
 @pytest.fixture
@@ -58,33 +29,6 @@ def d(mnt: Path, request: pytest.FixtureRequest) -> Path:
     path.mkdir()
     path.chmod(0o777)
     return path
-
-
-def as_user(uid: int, fn: Callable[[], object], timeout: float = 10) -> object:
-    """Run fn in a child process as uid (gid = uid); return its result or errno name."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            try:
-                result: object = fn()
-            except OSError as e:
-                result = errno.errorcode[e.errno or 0]
-            os.write(w, pickle.dumps(result))
-        finally:
-            os._exit(0)
-    os.close(w)
-    try:
-        if not select.select([r], [], [], timeout)[0]:
-            os.kill(pid, signal.SIGKILL)
-            raise TimeoutError("child did not answer")
-        return pickle.loads(os.read(r, 1 << 20))
-    finally:
-        os.close(r)
-        os.waitpid(pid, 0)
 
 
 def err(fn: Callable[[], object]) -> str | None:
