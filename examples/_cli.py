@@ -45,3 +45,15 @@ def install_signal_handlers() -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: pyfuse3.terminate())
+
+
+def serve(ops: pyfuse3.Operations, args: argparse.Namespace, fsname: str) -> None:
+    """Mount ops as the command line asks, serve it under trio until a signal, unmount."""
+    import trio
+
+    pyfuse3.init(ops, args.mountpoint, mount_options(args, fsname))
+    install_signal_handlers()
+    try:
+        trio.run(pyfuse3.main)
+    finally:
+        pyfuse3.close()

@@ -3,24 +3,12 @@
 
 from __future__ import annotations
 
-import signal
-
-import trio
-
-import pyfuse3
-from _cli import mount_options, parse_args
+from _cli import parse_args, serve
 from _hello_fs import HelloFS
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
-    pyfuse3.init(HelloFS(), args.mountpoint, mount_options(args, "hello"))
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: pyfuse3.terminate())
-    try:
-        trio.run(pyfuse3.main)
-    finally:
-        pyfuse3.close()
+    serve(HelloFS(), parse_args(__doc__ or ""), "hello")
 
 
 if __name__ == "__main__":

@@ -298,16 +298,10 @@ class PassthroughFS(pyfuse3.Operations):
 
 
 def main() -> None:
-    from _cli import install_signal_handlers, mount_options, parse_args
+    from _cli import parse_args, serve
 
     args = parse_args(__doc__ or "", with_source=True)
-    ops = PassthroughFS(args.source, timeout=args.timeout)
-    pyfuse3.init(ops, args.mountpoint, mount_options(args, "passthroughfs"))
-    install_signal_handlers()
-    try:
-        trio.run(pyfuse3.main)
-    finally:
-        pyfuse3.close()
+    serve(PassthroughFS(args.source, timeout=args.timeout), args, "passthroughfs")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import trio
-
 import pyfuse3
 from pyfuse3 import FUSEError
 
@@ -403,16 +401,10 @@ class TmpFS(pyfuse3.Operations):
 def main() -> None:
     import logging
 
-    from _cli import install_signal_handlers, mount_options, parse_args
+    from _cli import parse_args, serve
 
-    args = parse_args(__doc__ or "")
     ops = TmpFS()
-    pyfuse3.init(ops, args.mountpoint, mount_options(args, "tmpfs"))
-    install_signal_handlers()
-    try:
-        trio.run(pyfuse3.main)
-    finally:
-        pyfuse3.close()
+    serve(ops, parse_args(__doc__ or ""), "tmpfs")
     leaked = ops.forget_all()
     logging.getLogger("tmpfs").info("unmounted: %d inodes, %d unlinked inodes leaked",
                                     len(ops.inodes), leaked)
