@@ -15,6 +15,7 @@ import sys
 import trio
 
 import pyfuse3
+import pyfuse3.asyncio
 
 FILE = pyfuse3.InodeT(2)
 
@@ -45,6 +46,8 @@ class ZeroCacheFS(pyfuse3.Operations):
 
 def main() -> None:
     mountpoint, backend = sys.argv[1], sys.argv[2]
+    if backend == "asyncio":
+        pyfuse3.asyncio.enable()  # required by upstream pyfuse3; accepted (a no-op) by ours
     pyfuse3.init(ZeroCacheFS(), mountpoint, ["fsname=bench"])
     signal.signal(signal.SIGTERM, lambda *_: pyfuse3.terminate())
     try:

@@ -39,9 +39,26 @@ def c_server() -> str:
     return str(C_BINARY)
 
 
+UPSTREAM_VENV = HERE / ".venv-upstream"
+
+
+def upstream_python() -> str:
+    """Python of a separate venv holding upstream pyfuse3 3.5.0 (created on first use)."""
+    python = UPSTREAM_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(UPSTREAM_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "pyfuse3==3.5.0", "trio"],
+                       check=True)
+    return str(python)
+
+
 def serve(mountpoint: str, backend: str) -> subprocess.Popen[bytes]:
+    """Start one contender: c, trio, asyncio, upstream-trio or upstream-asyncio."""
+    python = sys.executable
+    if backend.startswith("upstream-"):
+        python, backend = upstream_python(), backend.removeprefix("upstream-")
     cmd = [c_server(), mountpoint] if backend == "c" else \
-        [sys.executable, str(HERE / "getattr_server.py"), mountpoint, backend]
+        [python, str(HERE / "getattr_server.py"), mountpoint, backend]
     proc = subprocess.Popen(cmd)
     deadline = time.monotonic() + 20
     while not os.path.ismount(mountpoint):
@@ -66,13 +83,20 @@ def client(mountpoint: str, n: int) -> float:
 
 
 def stop(proc: subprocess.Popen[bytes], mountpoint: str) -> None:
+    """SIGTERM; if that does not end it (upstream's asyncio mode), unmount; then kill."""
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=20)
-    finally:
-        if os.path.ismount(mountpoint):
-            subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if os.path.ismount(mountpoint):
+        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
 
 
 def count_syscalls(pid: int, mountpoint: str) -> tuple[dict[str, float], float]:
@@ -109,7 +133,7 @@ def measure(backend: str) -> tuple[dict[str, float], float]:
 
 
 def main() -> None:
-    backends = sys.argv[1:] or ["c", "trio", "asyncio"]
+    backends = sys.argv[1:] or ["c", "trio", "asyncio", "upstream-trio", "upstream-asyncio"]
     rounds = 5
     results: dict[str, list[tuple[dict[str, float], float]]] = {b: [] for b in backends}
     for _ in range(rounds):  # interleaved, so machine noise hits every contender alike
