@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from pyfuse3.testing import MountedFS, fuse_available, lazy_unmount, mounted
 
@@ -20,6 +21,11 @@ from .util import eventually
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 _reason = fuse_available()
+
+# CI runs the same examples every time; local runs keep exploring new ones.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
