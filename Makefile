@@ -41,6 +41,8 @@ build: system-deps src/pyfuse3/.built
 
 bench: build
 	@command -v perf >/dev/null || apt-get install -y -qq linux-perf
+	$(PY) -m pip install -q matplotlib
+	$(PY) bench/run.py
 	$(PY) bench/getattr_syscalls.py
 	$(PY) bench/cache_throughput.py
 	$(PY) bench/coherent_bench.py
