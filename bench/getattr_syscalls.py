@@ -26,17 +26,14 @@ N = 20_000
 EVENTS = ["read", "writev", "epoll_wait", "epoll_ctl", "epoll_pwait", "splice"]
 
 
-C_SOURCE = HERE / "c" / "zerocache_ll.c"
-C_BINARY = HERE / "c" / "zerocache_ll"
-
-
-def c_server() -> str:
-    """Build the C baseline (libfuse low-level API, single-threaded loop) if needed."""
-    if not C_BINARY.exists() or C_BINARY.stat().st_mtime < C_SOURCE.stat().st_mtime:
+def build_c(name: str) -> str:
+    """Compile bench/c/NAME.c (a libfuse low-level file system) if stale; its binary path."""
+    source, binary = HERE / "c" / f"{name}.c", HERE / "c" / name
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], check=True,
                                capture_output=True, text=True).stdout.split()
-        subprocess.run(["gcc", "-O2", "-o", str(C_BINARY), str(C_SOURCE), *flags], check=True)
-    return str(C_BINARY)
+        subprocess.run(["gcc", "-O2", "-o", str(binary), str(source), *flags], check=True)
+    return str(binary)
 
 
 UPSTREAM_VENV = HERE / ".venv-upstream"
@@ -57,7 +54,7 @@ def serve(mountpoint: str, backend: str) -> subprocess.Popen[bytes]:
     python = sys.executable
     if backend.startswith("upstream-"):
         python, backend = upstream_python(), backend.removeprefix("upstream-")
-    cmd = [c_server(), mountpoint] if backend == "c" else \
+    cmd = [build_c("zerocache_ll"), mountpoint] if backend == "c" else \
         [python, str(HERE / "getattr_server.py"), mountpoint, backend]
     proc = subprocess.Popen(cmd)
     deadline = time.monotonic() + 20

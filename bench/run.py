@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from getattr_syscalls import stop, upstream_python  # noqa: E402
+from getattr_syscalls import build_c, stop, upstream_python  # noqa: E402
 
 CONTENDERS = ["c", "trio", "asyncio", "upstream-trio", "upstream-asyncio"]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1.5"))
@@ -34,18 +34,9 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 MIB = 1 << 20
 
 
-def c_binary() -> str:
-    src, binary = HERE / "c" / "benchfs_ll.c", HERE / "c" / "benchfs_ll"
-    if not binary.exists() or binary.stat().st_mtime < src.stat().st_mtime:
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], check=True,
-                               capture_output=True, text=True).stdout.split()
-        subprocess.run(["gcc", "-O2", "-o", str(binary), str(src), *flags], check=True)
-    return str(binary)
-
-
 def start(contender: str, mnt: str) -> subprocess.Popen[bytes]:
     if contender == "c":
-        cmd = [c_binary(), mnt]
+        cmd = [build_c("benchfs_ll"), mnt]
     else:
         python = sys.executable
         if contender.startswith("upstream-"):
