@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Measure one GETATTR round trip: syscalls the server makes per request, and microseconds.
 
-Runs bench/getattr_server.py under each backend with a client doing fstat() in a loop at queue
-depth 1. Syscalls are counted with ``perf stat`` tracepoints, which barely slow the server
-(``strace -c`` slows it so much that the next request is always already queued, hiding the
-wait). Needs perf (Debian: linux-perf) and root.
+Runs the benchmark file system (bench/benchfs.py, or its C twin) under each contender, with a
+client doing fstat() in a loop at queue depth 1. Syscalls are counted with ``perf stat``
+tracepoints, which barely slow the server; ``strace -c`` slows it so much that the next
+request is always already queued, hiding the wait. Needs perf (Debian: linux-perf) and root.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def serve(mountpoint: str, backend: str) -> subprocess.Popen[bytes]:
     python = sys.executable
     if backend.startswith("upstream-"):
         python, backend = upstream_python(), backend.removeprefix("upstream-")
-    cmd = [build_c("zerocache_ll"), mountpoint] if backend == "c" else \
-        [python, str(HERE / "getattr_server.py"), mountpoint, backend]
+    cmd = [build_c("benchfs_ll"), mountpoint] if backend == "c" else \
+        [python, str(HERE / "benchfs.py"), mountpoint, backend]
     proc = subprocess.Popen(cmd)
     deadline = time.monotonic() + 20
     while not os.path.ismount(mountpoint):
@@ -67,7 +67,7 @@ def serve(mountpoint: str, backend: str) -> subprocess.Popen[bytes]:
 
 def client(mountpoint: str, n: int) -> float:
     """Seconds per fstat() (= one GETATTR) over n calls, after a warm-up."""
-    fd = os.open(os.path.join(mountpoint, "file"), os.O_RDONLY)
+    fd = os.open(os.path.join(mountpoint, "f00000"), os.O_RDONLY)  # attr timeout 0
     try:
         for _ in range(1000):
             os.fstat(fd)

@@ -64,7 +64,7 @@ def init(ops: Any, mountpoint: str, options: Iterable[str] = default_options) ->
 
 def _check_mountpoint(path: str) -> None:
     try:
-        st = os.stat(path)
+        os.stat(path)
     except OSError as e:
         if e.errno == errno.ENOTCONN:
             raise RuntimeError(
@@ -73,7 +73,6 @@ def _check_mountpoint(path: str) -> None:
         raise RuntimeError(f"cannot mount at {path}: {e.strerror}") from e
     if not os.path.isdir(path) and not os.path.isfile(path):
         raise RuntimeError(f"cannot mount at {path}: not a directory or regular file")
-    del st
 
 
 async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:
