@@ -3,10 +3,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYDEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
-          'pytest>=7' 'pytest-timeout>=2' 'hypothesis>=6' 'mypy>=1.8' 'ruff>=0.4'
+          'pytest>=7' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' 'ruff>=0.4'
 SOURCES := $(wildcard src/pyfuse3/*.pyx src/pyfuse3/*.pxd src/pyfuse3/_libfuse/*) setup.py
 
-.PHONY: demo test build system-deps lint typecheck bench soak clean
+.PHONY: demo test build system-deps lint typecheck bench profile soak clean
 
 demo: build
 	$(PY) examples/demo.py
@@ -46,6 +46,10 @@ bench: build
 	$(PY) bench/getattr_syscalls.py
 	$(PY) bench/cache_throughput.py
 	$(PY) bench/coherent_bench.py
+
+profile: build
+	$(PY) -m pip install -q py-spy
+	$(PY) bench/profile.py trio asyncio uvloop upstream-trio
 
 soak: build
 	$(PY) bench/soak.py

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark file system, written against the public pyfuse3 API only.
 
-``python bench/benchfs.py MOUNTPOINT trio|asyncio`` runs unchanged on this project and on
+``python bench/benchfs.py MOUNTPOINT trio|asyncio|uvloop`` runs unchanged on this project and on
 upstream pyfuse3. A flat root holds 10,000 files of 4 KiB (``f00000`` ...), one 512 MiB file
 ``large`` whose bytes are computed from the offset, and a writable directory ``rw``. Nothing may
 be cached by the kernel (timeouts 0, no keep_cache), so every client call reaches the server.
@@ -128,13 +128,17 @@ class BenchFS(pyfuse3.Operations):
 
 def main() -> None:
     mountpoint, backend = sys.argv[1], sys.argv[2]
-    if backend == "asyncio":
+    if backend in ("asyncio", "uvloop"):
         pyfuse3.asyncio.enable()  # required by upstream; accepted by this project
     pyfuse3.init(BenchFS(), mountpoint, ["fsname=benchfs"])
     signal.signal(signal.SIGTERM, lambda *_: pyfuse3.terminate())
     try:
         if backend == "trio":
             trio.run(pyfuse3.main)
+        elif backend == "uvloop":
+            import uvloop
+
+            uvloop.run(pyfuse3.main())
         else:
             asyncio.run(pyfuse3.main())
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from pyfuse3.testing import MountedFS, fuse_available, lazy_unmount, mounted
+from pyfuse3.testing import BACKENDS, MountedFS, fuse_available, lazy_unmount, mounted
 
 from .memfs import MemFS
 from .util import eventually
@@ -34,9 +34,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason=f"FUSE not usable here: {_reason}"))
 
 
-@pytest.fixture(params=["trio", "asyncio"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """Each mount test runs under both async libraries."""
+    """Each mount test runs under trio, asyncio and asyncio on uvloop's loop."""
     return str(request.param)
 
 

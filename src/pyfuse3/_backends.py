@@ -101,9 +101,10 @@ class TrioBackend:
 class AsyncioBackend:
     """asyncio: one persistent reader registration for the whole session (no epoll_ctl per wait).
 
-    The loop is level-triggered and polls before running the woken task, so right after the task
-    has drained the fd, the callback polled in that same iteration still runs: ``_stale`` makes
-    it ignore that one call. Were it a real event, the level-triggered poll reports it again.
+    asyncio's own loop polls before running the woken task, so right after the task has drained
+    the fd, the callback polled in that same iteration still runs: ``_stale`` makes it ignore
+    that one call (were it a real event, the level-triggered poll reports it again). uvloop runs
+    woken tasks before it polls, so its callbacks are never stale and nothing is ignored.
     """
 
     token = "asyncio"
@@ -115,6 +116,7 @@ class AsyncioBackend:
         self._fd = -1
         self._closed = False
         self._stale = False
+        self._stale_possible = not type(self._loop).__module__.startswith("uvloop")
         self._paused = False
         self._cancelled = False
 
@@ -145,7 +147,7 @@ class AsyncioBackend:
         if self._fd < 0 or self._paused:
             self._fd, self._paused = fd, False
             self._loop.add_reader(fd, self._on_readable)
-        self._stale = True
+        self._stale = self._stale_possible
         self._waiter = waiter = self._loop.create_future()
         try:
             await waiter

@@ -8,7 +8,7 @@ raw pointer to the Session as its userdata, so whoever creates a Session keeps i
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.errno cimport EAGAIN, EINTR
+from libc.errno cimport EAGAIN, ECONNABORTED, EINTR
 from libc.stdlib cimport free
 from libc.string cimport memset
 from pyfuse3._libfuse.fuse_lowlevel cimport (
@@ -93,7 +93,9 @@ cdef class Session:
             if res == -EINTR:
                 continue
             if res <= 0:
-                if res < 0:
+                if res == -ECONNABORTED:  # the connection was aborted: nothing more to serve
+                    fuse_session_exit(self.se)
+                elif res < 0:
                     raise OSError(-res, f"reading /dev/fuse failed: {os.strerror(-res)}")
                 return DRAIN_EXIT
             fuse_session_process_buf(self.se, &self.buf)

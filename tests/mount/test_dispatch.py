@@ -17,7 +17,7 @@ import sniffio
 import trio
 
 import pyfuse3
-from pyfuse3.testing import MountedFS, mounted
+from pyfuse3.testing import MountedFS, mounted, run
 
 from ..memfs import MemFS, Node
 from ..util import eventually
@@ -159,10 +159,7 @@ def test_max_tasks_limits_suspended_handlers(backend: str) -> None:
 
     def serve() -> None:
         try:
-            if backend == "trio":
-                trio.run(pyfuse3.main, 1, 3)
-            else:
-                asyncio.run(pyfuse3.main(max_tasks=3))
+            run(backend, pyfuse3.main, 1, 3)
             results.append(None)
         except BaseException as e:  # pragma: no cover - reported below
             results.append(e)

@@ -5,6 +5,15 @@ can use plain ``os`` calls on the mount, and always unmounts: on success, on fai
 the file system hangs (then the FUSE connection is aborted, so no caller stays blocked).
 """
 
-from ._mount import MountedFS, abort_connection, fuse_available, lazy_unmount, mounted
+from ._mount import (
+    BACKENDS,
+    MountedFS,
+    abort_connection,
+    fuse_available,
+    lazy_unmount,
+    mounted,
+    run,
+)
 
-__all__ = ["MountedFS", "abort_connection", "fuse_available", "lazy_unmount", "mounted"]
+__all__ = ["BACKENDS", "MountedFS", "abort_connection", "fuse_available", "lazy_unmount",
+           "mounted", "run"]

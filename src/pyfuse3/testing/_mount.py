@@ -58,6 +58,26 @@ class MountedFS:
         return asyncio.run_coroutine_threadsafe(afn(*args), self.loop).result(timeout)
 
 
+BACKENDS = ("trio", "asyncio", "uvloop")
+
+
+def run(backend: str, afn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    """``await afn(*args)`` in a new event loop: trio, asyncio, or asyncio on uvloop's loop."""
+    if backend == "trio":
+        import trio
+
+        return trio.run(afn, *args)
+    if backend == "asyncio":
+        return asyncio.run(afn(*args))
+    if backend == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise RuntimeError("backend 'uvloop' needs the uvloop package") from None
+        return uvloop.run(afn(*args))
+    raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+
+
 def _serve(fs: MountedFS, backend: str) -> None:
     async def main() -> None:
         if backend == "trio":
@@ -70,12 +90,7 @@ def _serve(fs: MountedFS, backend: str) -> None:
         await pyfuse3.main()
 
     try:
-        if backend == "trio":
-            import trio
-
-            trio.run(main)
-        else:
-            asyncio.run(main())
+        run(backend, main)
     except BaseException as e:
         fs.error = e
 
@@ -117,14 +132,16 @@ def lazy_unmount(mountpoint: str) -> None:
 @contextlib.contextmanager
 def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = None,
             timeout: float = 10.0) -> Iterator[MountedFS]:
-    """Serve ``ops`` on a fresh temporary mountpoint under trio or asyncio until the block ends.
+    """Serve ``ops`` on a fresh temporary mountpoint until the block ends.
+
+    ``backend`` is "trio", "asyncio" or "uvloop" (asyncio on uvloop's event loop).
 
     On exit the file system is terminated and unmounted; if it does not stop within
     ``timeout`` seconds its connection is aborted and the mount lazily detached. Raises
     RuntimeError if main() failed while the block ran.
     """
-    if backend not in ("trio", "asyncio"):
-        raise ValueError(f"backend must be 'trio' or 'asyncio', not {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     mountpoint = tempfile.mkdtemp(prefix="pyfuse3-test-")
     opts = set(pyfuse3.default_options if options is None else options)
     opts.add("fsname=pyfuse3-test")
