@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import signal
 import stat
 import sys
 
+import sniffio
 import trio
 
 import pyfuse3
@@ -26,6 +28,9 @@ N_SMALL, SMALL_SIZE, LARGE_SIZE = 10_000, 4096, 512 << 20
 PERIOD = 1 << 20  # the large file repeats this pattern; slices of up to 1 MiB never wrap
 PATTERN = memoryview(bytes((i % PERIOD) * 7 % 251 for i in range(2 * PERIOD)))
 SMALL = bytes(range(256)) * (SMALL_SIZE // 256)
+# BENCHFS_SUSPEND=1: getattr and lookup yield to the event loop once (as a handler that awaits
+# I/O does), so the cost of suspending a handler can be measured against answering inline.
+SUSPEND = os.environ.get("BENCHFS_SUSPEND") == "1"
 
 
 def attr(inode: int, mode: int, size: int) -> pyfuse3.EntryAttributes:
@@ -36,6 +41,13 @@ def attr(inode: int, mode: int, size: int) -> pyfuse3.EntryAttributes:
     a.st_nlink = 2 if stat.S_ISDIR(mode) else 1
     a.attr_timeout = a.entry_timeout = 0
     return a
+
+
+async def yield_once() -> None:
+    if sniffio.current_async_library() == "trio":
+        await trio.sleep(0)
+    else:
+        await asyncio.sleep(0)
 
 
 class BenchFS(pyfuse3.Operations):
@@ -52,6 +64,8 @@ class BenchFS(pyfuse3.Operations):
         self.next_rw = FIRST_RW
 
     async def getattr(self, inode: int, ctx: object = None) -> pyfuse3.EntryAttributes:
+        if SUSPEND and ctx is not None:
+            await yield_once()
         if inode == ROOT or inode == RW:
             return attr(inode, stat.S_IFDIR | 0o777, 0)
         if inode == LARGE:
@@ -63,6 +77,8 @@ class BenchFS(pyfuse3.Operations):
         raise pyfuse3.FUSEError(errno.ENOENT)
 
     async def lookup(self, parent: int, name: bytes, ctx: object) -> pyfuse3.EntryAttributes:
+        if SUSPEND:
+            await yield_once()
         if parent == ROOT:
             if name == b"large":
                 return await self.getattr(LARGE)

@@ -76,6 +76,8 @@ def profile(contender: str, workload: str, seconds: float) -> dict[str, float]:
         finally:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
+        if not raw.exists():
+            raise SystemExit(f"py-spy recorded nothing for {contender} (is it allowed to ptrace?)")
         return summarize(raw)
     finally:
         stop(proc, mnt)
@@ -85,6 +87,8 @@ def profile(contender: str, workload: str, seconds: float) -> dict[str, float]:
 
 def main() -> None:
     contenders = sys.argv[1:] or ["trio", "asyncio"]
+    if "c" in contenders:
+        raise SystemExit("py-spy samples Python processes only: profile the C server with perf")
     seconds = float(os.environ.get("PROFILE_SECONDS", "3"))
     lines = [
         "# Where the server's time goes", "",
@@ -97,11 +101,11 @@ def main() -> None:
         "| workload | contender | " + " | ".join(CATEGORIES) + " |",
         "|---|---|" + "---|" * len(CATEGORIES),
     ]
-    for workload, (label, _) in run.WORKLOADS.items():
+    for workload in run.WORKLOADS:
         for contender in contenders:
             shares = profile(contender, workload, seconds)
-            lines.append(f"| {label.split(',')[0]} | {contender} | " +
-                         " | ".join(f"{shares[c]:.0f}%" for c in CATEGORIES) + " |")
+            lines.append(f"| {workload} | {contender} | " +
+                         " | ".join(f"{shares[c]:.1f}%" for c in CATEGORIES) + " |")
             print(lines[-1], flush=True)
     (HERE / "profiles.md").write_text("\n".join(lines) + "\n")
 
