@@ -130,7 +130,8 @@ def measure(backend: str) -> tuple[dict[str, float], float]:
 
 
 def main() -> None:
-    backends = sys.argv[1:] or ["c", "trio", "asyncio", "upstream-trio", "upstream-asyncio"]
+    backends = sys.argv[1:] or ["c", "trio", "asyncio", "uvloop", "upstream-trio",
+                                "upstream-asyncio"]
     rounds = 5
     results: dict[str, list[tuple[dict[str, float], float]]] = {b: [] for b in backends}
     for _ in range(rounds):  # interleaved, so machine noise hits every contender alike

@@ -93,11 +93,13 @@ def main() -> None:
     lines = [
         "# Where the server's time goes", "",
         f"`make profile`: py-spy samples (400 Hz, Python and native frames, idle included) of "
-        f"bench/benchfs.py while one client runs each workload of bench/run.py for {seconds} s. "
-        "Shares of the server process's wall-clock time; 'idle' is waiting in epoll for the "
-        "next request (the kernel and the client are working, or the client is waiting for "
-        "its CPU). py-spy stops the server to unwind native stacks, which slows it: compare "
-        "shares, not absolute speed.", "",
+        f"bench/benchfs.py while the clients of bench/run.py run each workload for {seconds} s. "
+        "Shares of the server process's wall-clock time. 'idle' is time inside epoll_wait: "
+        "waiting for the next request, and also the kernel's own work of putting the server to "
+        "sleep and waking it, which on this VM is most of the server's CPU time (perf figures "
+        "in results.md); 'read/writev' likewise includes waking the client. py-spy stops the "
+        "server to unwind native stacks, which slows it: compare shares, not absolute speed.",
+        "",
         "| workload | contender | " + " | ".join(CATEGORIES) + " |",
         "|---|---|" + "---|" * len(CATEGORIES),
     ]
