@@ -46,6 +46,8 @@ bench: build
 	$(PY) bench/getattr_syscalls.py
 	$(PY) bench/cache_throughput.py
 	$(PY) bench/coherent_bench.py
+	$(PY) bench/ablation.py
+	$(PY) bench/splice_bench.py
 
 profile: build
 	$(PY) -m pip install -q py-spy

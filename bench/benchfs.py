@@ -31,6 +31,10 @@ SMALL = bytes(range(256)) * (SMALL_SIZE // 256)
 # BENCHFS_SUSPEND=1: getattr and lookup yield to the event loop once (as a handler that awaits
 # I/O does), so the cost of suspending a handler can be measured against answering inline.
 SUSPEND = os.environ.get("BENCHFS_SUSPEND") == "1"
+# BENCHFS_BACKING=PATH: ``large`` serves that file's bytes, read into memory per request, or
+# with BENCHFS_SPLICE=1 returned as a pyfuse3.FileRange (this project only) and spliced.
+BACKING = os.environ.get("BENCHFS_BACKING")
+SPLICE = os.environ.get("BENCHFS_SPLICE") == "1"
 
 
 def attr(inode: int, mode: int, size: int) -> pyfuse3.EntryAttributes:
@@ -62,6 +66,7 @@ class BenchFS(pyfuse3.Operations):
         self.rw: dict[bytes, int] = {}
         self.sizes: dict[int, int] = {}
         self.next_rw = FIRST_RW
+        self.backing = os.open(BACKING, os.O_RDONLY) if BACKING else -1
 
     async def getattr(self, inode: int, ctx: object = None) -> pyfuse3.EntryAttributes:
         if SUSPEND and ctx is not None:
@@ -112,6 +117,10 @@ class BenchFS(pyfuse3.Operations):
     async def read(self, fh: int, off: int, size: int) -> object:
         if fh == LARGE:
             size = max(0, min(size, LARGE_SIZE - off))
+            if self.backing >= 0:
+                if SPLICE:
+                    return pyfuse3.FileRange(self.backing, off, size)  # type: ignore[attr-defined]
+                return os.pread(self.backing, size, off)
             start = off % PERIOD
             return PATTERN[start:start + size]
         return SMALL[off:off + size]

@@ -14,8 +14,8 @@ from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_POSIX_ACL, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
-    FUSE_CAP_SPLICE_READ, FUSE_CAP_WRITEBACK_CACHE, FUSE_SET_ATTR_ATIME_NOW,
-    FUSE_SET_ATTR_MTIME_NOW, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size, fuse_bufvec,
+    FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
+    FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_MTIME_NOW, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size, fuse_bufvec,
     fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
     fuse_lowlevel_ops, fuse_reply_err, fuse_reply_none, fuse_req_t, fuse_req_userdata,
 )
@@ -57,6 +57,8 @@ cdef void _cb_init(void* userdata, fuse_conn_info* conn) noexcept:
             log.error("the kernel does not support READDIRPLUS: directory listings will fail")
         conn.want |= FUSE_CAP_READDIRPLUS
         conn.want &= ~(FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_SPLICE_READ)
+        if conn.capable & FUSE_CAP_SPLICE_WRITE:  # used only by FileRange read replies
+            conn.want |= FUSE_CAP_SPLICE_WRITE
         for flag, attr in ((FUSE_CAP_EXPORT_SUPPORT, "supports_dot_lookup"),
                            (FUSE_CAP_WRITEBACK_CACHE, "enable_writeback_cache"),
                            (FUSE_CAP_POSIX_ACL, "enable_acl")):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._types import (
         EntryAttributes,
         FileInfo,
+        FileRange,
         RequestContext,
         SetattrFields,
         StatvfsData,
@@ -129,8 +130,12 @@ class Operations:
         """Open a file and return its FileInfo."""
         raise _nosys()
 
-    async def read(self, fh: FileHandleT, off: int, size: int) -> bytes:
-        """Return up to ``size`` bytes from ``off``; fewer only at end of file."""
+    async def read(self, fh: FileHandleT, off: int, size: int) -> bytes | FileRange:
+        """Return up to ``size`` bytes from ``off`` (fewer only at end of file).
+
+        Any bytes-like object will do; a FileRange hands the kernel bytes of an open file
+        instead, spliced without passing through Python.
+        """
         raise _nosys()
 
     async def write(self, fh: FileHandleT, off: int, buf: bytes) -> int:

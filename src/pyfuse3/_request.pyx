@@ -12,17 +12,22 @@ Rules of this file:
 """
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from cpython.bytes cimport (
+    PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE,
+)
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject, Py_XDECREF
-from libc.errno cimport EACCES, EINTR, EIO, ERANGE
+from libc.errno cimport EACCES, EINTR, EIO, ERANGE, errno
 from libc.string cimport memchr, memset
+from posix.unistd cimport _SC_PAGESIZE, pread, sysconf
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_add_direntry_plus, fuse_file_info, fuse_reply_attr, fuse_reply_buf, fuse_reply_create,
-    fuse_reply_entry, fuse_reply_err, fuse_reply_open, fuse_reply_readlink, fuse_reply_statfs,
-    fuse_reply_write, fuse_reply_xattr, fuse_req_interrupt_func,
+    FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_add_direntry_plus, fuse_buf_copy_flags,
+    fuse_buf_flags, fuse_bufvec, fuse_file_info, fuse_reply_attr, fuse_reply_buf,
+    fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
+    fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
+    fuse_req_interrupt_func,
 )
-from pyfuse3._types cimport EntryAttributes, FileInfo, FUSEError, StatvfsData
+from pyfuse3._types cimport EntryAttributes, FileInfo, FileRange, FUSEError, StatvfsData
 
 import logging
 
@@ -56,7 +61,7 @@ REPLY_OF[:] = [
 EXPECTED = {
     R_ENTRY: "EntryAttributes", R_ATTR: "EntryAttributes", R_READLINK: "bytes",
     R_OPEN: "FileInfo", R_OPENDIR: "int", R_CREATE: "a (FileInfo, EntryAttributes) tuple",
-    R_READ: "a bytes-like object", R_WRITE: "int", R_STATFS: "StatvfsData", R_XATTR: "bytes",
+    R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData", R_XATTR: "bytes",
     R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
 }
 
@@ -238,12 +243,75 @@ cdef int _reply_read(fuse_req_t req, size_t size, object data) except -1:
         _check_read_size(size, PyBytes_GET_SIZE(data))
         fuse_reply_buf(req, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
         return 0
+    if type(data) is FileRange:
+        return _reply_file_range(req, size, <FileRange>data)
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         _check_read_size(size, view.len)
         fuse_reply_buf(req, <const char*>view.buf, view.len)
     finally:
         PyBuffer_Release(&view)
+    return 0
+
+
+def _pipe_pages():
+    # libfuse grows its splice pipe to pipe-max-size (default 1 MiB = 256 page slots).
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as fh:
+            return int(fh.read()) // PAGE_SIZE
+    except (OSError, ValueError):
+        return 16  # the size every pipe starts with: 64 KiB
+
+
+cdef size_t PAGE_SIZE = sysconf(_SC_PAGESIZE)
+cdef size_t PIPE_PAGES = _pipe_pages()
+
+
+cdef int _reply_file_range(fuse_req_t req, size_t size, FileRange data) except -1:
+    # libfuse splices the range (file -> pipe -> /dev/fuse) when it is at least two pages
+    # long and the kernel allows SPLICE_WRITE, else reads it into a buffer; either way the
+    # request is answered, with the fd's errno if reading it fails. Disk reads may block.
+    # A reply the pipe cannot hold whole (one slot for the header, one per page touched)
+    # would take libfuse's slowest path; reading it into a buffer is cheaper.
+    cdef fuse_bufvec bufv
+    cdef size_t first = <size_t>data.offset % PAGE_SIZE
+    if data.size > size:
+        raise HandlerResultError(
+            f"read() handler returned a FileRange of {data.size} bytes, more than the {size} "
+            "requested")
+    if 1 + (first + data.size + PAGE_SIZE - 1) // PAGE_SIZE > PIPE_PAGES:
+        return _reply_file_range_copied(req, data)
+    memset(&bufv, 0, sizeof(bufv))
+    bufv.count = 1
+    bufv.buf[0].size = data.size
+    bufv.buf[0].flags = <fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK)
+    bufv.buf[0].fd = data.fd
+    bufv.buf[0].pos = data.offset
+    with nogil:
+        fuse_reply_data(req, &bufv, <fuse_buf_copy_flags>0)
+    return 0
+
+
+cdef int _reply_file_range_copied(fuse_req_t req, FileRange data) except -1:
+    cdef bytes buf = PyBytes_FromStringAndSize(NULL, data.size)
+    cdef char* mem = PyBytes_AS_STRING(buf)
+    cdef size_t got = 0
+    cdef ssize_t n
+    cdef int err = 0
+    with nogil:
+        while got < data.size:
+            n = pread(data.fd, mem + got, data.size - got, data.offset + got)
+            if n > 0:
+                got += n
+            elif n == 0:
+                break  # end of file
+            elif errno != EINTR:
+                err = errno
+                break
+        if err:
+            fuse_reply_err(req, err)
+        else:
+            fuse_reply_buf(req, mem, got)
     return 0
 
 

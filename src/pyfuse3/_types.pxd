@@ -19,6 +19,12 @@ cdef class StatvfsData:
     cdef statvfs stat
 
 
+cdef class FileRange:
+    cdef readonly int fd
+    cdef readonly long long offset
+    cdef readonly size_t size
+
+
 cdef class RequestContext:
     cdef readonly unsigned int uid
     cdef readonly unsigned int gid

@@ -275,6 +275,32 @@ cdef class FileInfo:
                 f"keep_cache={self.keep_cache}, nonseekable={self.nonseekable})")
 
 
+@cython.freelist(8)
+@cython.final
+cdef class FileRange:
+    """A read() result naming bytes of an open file instead of holding them.
+
+    The kernel receives ``size`` bytes of file descriptor ``fd`` from ``offset`` on (fewer at
+    the file's end) by splice, without the data passing through Python. Keep ``fd`` open until
+    read() has returned; errors reading it are answered to the reader with their errno.
+    """
+
+    def __init__(self, int fd, long long offset, size_t size):
+        if fd < 0:
+            raise ValueError(f"fd must be an open file descriptor, got {fd}")
+        if offset < 0:
+            raise ValueError(f"offset must not be negative, got {offset}")
+        self.fd = fd
+        self.offset = offset
+        self.size = size
+
+    def __reduce__(self):
+        return (FileRange, (self.fd, self.offset, self.size))
+
+    def __repr__(self):
+        return f"FileRange(fd={self.fd}, offset={self.offset}, size={self.size})"
+
+
 @cython.final
 cdef class StatvfsData:
     """File system statistics returned by the statfs handler."""

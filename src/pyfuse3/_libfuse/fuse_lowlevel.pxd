@@ -188,6 +188,7 @@ cdef extern from "_libfuse/config.h" nogil:
     int fuse_reply_open(fuse_req_t req, const fuse_file_info* fi)
     int fuse_reply_write(fuse_req_t req, size_t count)
     int fuse_reply_buf(fuse_req_t req, const char* buf, size_t size)
+    int fuse_reply_data(fuse_req_t req, fuse_bufvec* bufv, fuse_buf_copy_flags flags)
     int fuse_reply_statfs(fuse_req_t req, const statvfs* stbuf)
     int fuse_reply_xattr(fuse_req_t req, size_t count)
     size_t fuse_add_direntry_plus(fuse_req_t req, char* buf, size_t bufsize, const char* name,
