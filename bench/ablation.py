@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""What answering handlers inline buys: the same file system with handlers that suspend once.
+"""Two what-if measurements on bench/benchfs.py, configurations interleaved, markdown tables.
 
-``python bench/ablation.py`` runs the uncached-stat workloads of bench/run.py against
-bench/benchfs.py twice per backend: as is (getattr and lookup never suspend, so pyfuse3
-answers them inline, without a task) and with BENCHFS_SUSPEND=1 (each yields to the event loop
-once, as a handler awaiting I/O does, so it is handed to a task). Configurations interleave;
-prints a markdown table of medians.
+1. What answering handlers inline buys: the uncached-stat workloads of bench/run.py per backend,
+   as is (getattr and lookup never suspend, so pyfuse3 answers them inline, without a task) and
+   with BENCHFS_SUSPEND=1 (each yields to the event loop once, as a handler awaiting I/O does,
+   so it is handed to a task).
+2. What listing costs besides the file system's own Python: the 10,002-entry listing with
+   BENCHFS_REUSE_ATTRS=1 (readdir reuses EntryAttributes built once instead of building one per
+   entry), against C, with the server's CPU time per entry.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -23,6 +26,10 @@ from getattr_syscalls import stop  # noqa: E402
 
 BACKENDS = ["trio", "asyncio", "uvloop"]
 WORKLOADS = ["stat", "stat-4-clients"]
+
+
+LISTING = [("c", False), ("trio", False), ("trio", True), ("uvloop", True),
+           ("upstream-trio", False), ("upstream-trio", True)]
 
 
 def measure(backend: str, suspend: bool) -> dict[str, float]:
@@ -37,8 +44,41 @@ def measure(backend: str, suspend: bool) -> dict[str, float]:
         os.environ.pop("BENCHFS_SUSPEND")
 
 
+def measure_listing(contender: str, reuse: bool) -> tuple[float, float]:
+    """Entries per second and server CPU nanoseconds per entry."""
+    os.environ["BENCHFS_REUSE_ATTRS"] = "1" if reuse else "0"
+    mnt = tempfile.mkdtemp(prefix="pyfuse3-ablation-")
+    proc = run.start(contender, mnt)
+    try:
+        run.listing(mnt)  # the first listing builds the reused attributes
+        cpu0, wall0 = run.cpu_seconds(proc.pid), time.perf_counter()
+        rate = run.listing(mnt)
+        busy = (run.cpu_seconds(proc.pid) - cpu0) / (time.perf_counter() - wall0)
+        return rate, 1e9 * busy / rate
+    finally:
+        stop(proc, mnt)
+        os.rmdir(mnt)
+        os.environ.pop("BENCHFS_REUSE_ATTRS")
+
+
+def listing_table(rounds: int) -> None:
+    results: dict[tuple[str, bool], list[tuple[float, float]]] = {c: [] for c in LISTING}
+    for _ in range(rounds):
+        for config in LISTING:
+            results[config].append(measure_listing(*config))
+    c_rate = statistics.median(r for r, _ in results["c", False])
+    print("| server | attributes | entries/s | / C | server CPU per entry |")
+    print("|---|---|---|---|---|")
+    for (contender, reuse), runs in results.items():
+        rate = statistics.median(r for r, _ in runs)
+        ns = statistics.median(n for _, n in runs)
+        what = "C" if contender == "c" else "reused" if reuse else "built per entry"
+        print(f"| {contender} | {what} | {rate:,.0f} | {rate / c_rate:.2f}x | {ns:,.0f} ns |")
+
+
 def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+    listing_table(rounds)
     configs = [(b, s) for b in BACKENDS for s in (False, True)]
     results: dict[tuple[str, bool], list[dict[str, float]]] = {c: [] for c in configs}
     for _ in range(rounds):

@@ -31,6 +31,8 @@ SMALL = bytes(range(256)) * (SMALL_SIZE // 256)
 # BENCHFS_SUSPEND=1: getattr and lookup yield to the event loop once (as a handler that awaits
 # I/O does), so the cost of suspending a handler can be measured against answering inline.
 SUSPEND = os.environ.get("BENCHFS_SUSPEND") == "1"
+# BENCHFS_REUSE_ATTRS=1: readdir reuses EntryAttributes built once instead of one per entry.
+REUSE_ATTRS = os.environ.get("BENCHFS_REUSE_ATTRS") == "1"
 # BENCHFS_BACKING=PATH: ``large`` serves that file's bytes, read into memory per request, or
 # with BENCHFS_SPLICE=1 returned as a pyfuse3.FileRange (this project only) and spliced.
 BACKING = os.environ.get("BENCHFS_BACKING")
@@ -63,6 +65,7 @@ class BenchFS(pyfuse3.Operations):
         # per listing) would make listing quadratic.
         self.listing = [(b"large", LARGE), (b"rw", RW)] + [
             (f"f{i:05d}".encode(), FIRST_SMALL + i) for i in range(N_SMALL)]
+        self.listing_attrs: list[pyfuse3.EntryAttributes] = []
         self.rw: dict[bytes, int] = {}
         self.sizes: dict[int, int] = {}
         self.next_rw = FIRST_RW
@@ -102,6 +105,14 @@ class BenchFS(pyfuse3.Operations):
 
     async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         if fh != ROOT:
+            return
+        if REUSE_ATTRS:
+            if not self.listing_attrs:
+                self.listing_attrs = [await self.getattr(ino) for _, ino in self.listing]
+            listing, attrs = self.listing, self.listing_attrs
+            for i in range(start_id, len(listing)):
+                if not pyfuse3.readdir_reply(token, listing[i][0], attrs[i], i + 1):
+                    return
             return
         for i in range(start_id, len(self.listing)):
             name, inode = self.listing[i]

@@ -211,7 +211,7 @@ def report(results: Results, cpu: Results) -> str:
     ]
     for name, (label, _) in WORKLOADS.items():
         unit = CPU_UNIT.get(name, (1, "op"))[1]
-        lines.append(f"| {label.split(', ')[0]}, per {unit} | " + " | ".join(
+        lines.append(f"| {label.rsplit(', ', 1)[0]}, per {unit} | " + " | ".join(
             f"{statistics.median(cpu[name][c]):,.1f}" for c in CONTENDERS) + " |")
     return "\n".join([*lines, END])
 
