@@ -1,0 +1,63 @@
+"""Listing: what readdir hands readdir_reply is what the kernel caches."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+import pytest
+
+import pyfuse3
+from pyfuse3.testing import mounted
+
+pytestmark = pytest.mark.fuse
+
+
+class ReusingFS(pyfuse3.Operations):
+    """readdir hands readdir_reply one EntryAttributes object, changed between entries."""
+
+    N = 300  # more than one READDIRPLUS reply holds
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.getattr_calls = 0
+
+    async def getattr(self, inode: Any, ctx: Any = None) -> pyfuse3.EntryAttributes:
+        self.getattr_calls += 1
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = inode
+        a.st_mode = stat.S_IFDIR | 0o755 if inode == pyfuse3.ROOT_INODE else stat.S_IFREG | 0o644
+        a.st_size = 999_999  # never what readdir said: shows a request the cache should spare
+        return a
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        return await self.getattr(int(name[1:]) + 10)
+
+    async def opendir(self, inode: Any, ctx: Any) -> int:
+        return 0
+
+    async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
+        a = pyfuse3.EntryAttributes()
+        a.st_mode = stat.S_IFREG | 0o644
+        a.attr_timeout = a.entry_timeout = 300
+        for i in range(start_id, self.N):
+            a.st_ino, a.st_size = i + 10, i * 7
+            if not pyfuse3.readdir_reply(token, f"f{i}".encode(), a, i + 1):
+                return
+
+    async def releasedir(self, fh: Any) -> None:
+        pass
+
+
+def test_readdir_reply_copies_the_attributes(backend: str) -> None:
+    """Reusing one EntryAttributes object across entries is safe (docs/performance.md)."""
+    with mounted(ReusingFS(), backend=backend) as fs:
+        ops: ReusingFS = fs.ops
+        names = os.listdir(fs.mountpoint)
+        assert len(names) == ReusingFS.N
+        calls = ops.getattr_calls
+        for i in range(ReusingFS.N):
+            s = os.stat(fs.path(f"f{i}"))  # from the attributes READDIRPLUS cached
+            assert (s.st_ino, s.st_size) == (i + 10, i * 7)
+        assert ops.getattr_calls == calls
