@@ -8,6 +8,7 @@ import pickle
 import select
 import signal
 import time
+import warnings
 from collections.abc import Callable
 
 ALICE, BOB = 1000, 1001  # unprivileged users for permission tests
@@ -52,7 +53,10 @@ def run_with_timeout(fn: Callable[[], object], timeout: float = 10.0) -> object:
 def as_user(uid: int, fn: Callable[[], object], timeout: float = 10) -> object:
     """Run fn in a child process as uid (gid = uid); return its result or errno name."""
     r, w = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # The child only makes system calls and exits; the kill on timeout covers the rest.
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
             os.setgroups([])

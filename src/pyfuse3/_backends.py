@@ -7,10 +7,11 @@ signal handlers) wake the loop. Each is created inside the running event loop by
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 Worker = Callable[[], Awaitable[None]]
+Drain = Callable[[], Coroutine[Any, Any, bool]]
 
 
 class Closed(Exception):
@@ -48,6 +49,10 @@ class Backend(Protocol):
 
     def run_sync_soon(self, fn: Callable[[], None]) -> None:
         """Call fn on the event-loop thread; safe from any thread and from signal handlers."""
+
+    def drain_on_wakeup(self, drain: Drain) -> None:
+        """Where supported, run ``drain`` as soon as the fd is readable instead of waking the
+        waiting reader; ``drain`` returns True when the reader must take over."""
 
 
 class TrioBackend:
@@ -97,14 +102,20 @@ class TrioBackend:
     def run_sync_soon(self, fn: Callable[[], None]) -> None:
         self.token.run_sync_soon(fn)
 
+    def drain_on_wakeup(self, drain: Drain) -> None:
+        pass  # trio wakes the reader task directly; it has no readiness callbacks
+
 
 class AsyncioBackend:
     """asyncio: one persistent reader registration for the whole session (no epoll_ctl per wait).
 
-    asyncio's own loop polls before running the woken task, so right after the task has drained
-    the fd, the callback polled in that same iteration still runs: ``_stale`` makes it ignore
-    that one call (were it a real event, the level-triggered poll reports it again). uvloop runs
-    woken tasks before it polls, so its callbacks are never stale and nothing is ignored.
+    On Python 3.12+ the readiness callback drains the fd itself, in an eagerly started task
+    (handlers still run inside a task), so a request costs no task wake-up and no extra poll.
+    Before 3.12 the callback wakes the reader task. asyncio's own loop then polls once more
+    before that task runs, so right after the task has drained the fd, the callback polled in
+    that same iteration still runs: ``_stale`` makes it ignore that one call (were it a real
+    event, the level-triggered poll reports it again). uvloop runs woken tasks before it polls,
+    so its callbacks are never stale.
     """
 
     token = "asyncio"
@@ -119,6 +130,8 @@ class AsyncioBackend:
         self._stale_possible = not type(self._loop).__module__.startswith("uvloop")
         self._paused = False
         self._cancelled = False
+        self._drain: Drain | None = None
+        self._changed: asyncio.Future[None] | None = None
 
     async def run(self, worker: Worker) -> None:
         self.spawn(worker)
@@ -126,7 +139,8 @@ class AsyncioBackend:
             while self._tasks:
                 done = [t for t in self._tasks if t.done()]
                 if not done:
-                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                    self._changed = self._loop.create_future()
+                    await self._changed  # any task of ours finishing, also one started later
                     continue
                 for t in done:
                     self._tasks.discard(t)
@@ -139,7 +153,21 @@ class AsyncioBackend:
                 self._loop.remove_reader(self._fd)
 
     def spawn(self, worker: Worker) -> None:
-        self._tasks.add(self._loop.create_task(worker()))  # type: ignore[arg-type]
+        self._track(self._loop.create_task(worker()))  # type: ignore[arg-type]
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        changed = self._changed
+        if changed is not None and not changed.done():
+            changed.set_result(None)
+
+    def drain_on_wakeup(self, drain: Drain) -> None:
+        if _eager_task is not None:
+            self._drain = drain
+            self._stale_possible = False  # the callback drains: no event can be stale
 
     async def wait_readable(self, fd: int) -> None:
         if self._closed:
@@ -160,11 +188,27 @@ class AsyncioBackend:
             return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            if self._drain is None or self._drained_eagerly(waiter):
+                waiter.set_result(None)
         elif waiter is None:
             # No task is waiting (all are busy): stop polling until one waits again.
             self._loop.remove_reader(self._fd)
             self._paused = True
+
+    def _drained_eagerly(self, waiter: asyncio.Future[None]) -> bool:
+        """Drain in a task started at once; True if the waiting reader must take over."""
+        assert self._drain is not None and _eager_task is not None
+        task = _eager_task(self._loop, self._drain())
+        if not task.done():  # it stays with a handler that suspended
+            self._track(task)
+            return False
+        if task.cancelled():
+            return True
+        exc = task.exception()
+        if exc is not None:
+            waiter.set_exception(exc)  # the reader fails with it, which ends main()
+            return False
+        return bool(task.result())
 
     async def checkpoint(self) -> None:
         await asyncio.sleep(0)
@@ -201,6 +245,10 @@ class AsyncioBackend:
 
     def run_sync_soon(self, fn: Callable[[], None]) -> None:
         self._loop.call_soon_threadsafe(fn)
+
+
+# Python 3.12+: a task whose first step runs inside the call that creates it.
+_eager_task: Callable[..., asyncio.Task[Any]] | None = getattr(asyncio, "eager_task_factory", None)
 
 
 class _TaskScope:

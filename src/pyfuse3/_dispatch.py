@@ -29,6 +29,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Serve requests until the session ends and every handler has answered."""
+        self.backend.drain_on_wakeup(self.drain_once)
         await self.backend.run(self.worker)
 
     def stop(self) -> None:
@@ -73,6 +74,28 @@ class Dispatcher:
                     backend.cancel_all()
                 return
 
+    async def drain_once(self) -> bool:
+        """One drain run from the fd's readiness callback; True if the reader must take over.
+
+        A handler that suspends keeps this task; the reader task stays parked meanwhile.
+        """
+        if self.suspended >= self.max_suspended:
+            return True  # the reader's own path applies the max_tasks limit
+        session = self.session
+        status = session.drain(BATCH)
+        if status != DRAIN_PENDING:
+            return status != DRAIN_EMPTY  # a backlog or the end: the reader goes on
+        with self.backend.task_scope() as scope:
+            self.suspended += 1
+            try:
+                await self.backend.serve(session.take_pending(), scope)
+            finally:
+                self.suspended -= 1
+        if self.reader_wanted and not session.exited:
+            self.reader_wanted = False
+            self.backend.spawn(self.worker)
+        return False
+
     async def _serve(self, pending: object, scope: object) -> bool:
         """Finish a suspended handler; return True if this task must go back to reading."""
         self.suspended += 1
@@ -88,3 +111,7 @@ class Dispatcher:
             self.reader_wanted = False
             return True
         return False
+
+
+# The coroutines of the tasks handlers run in (cache.in_handler() tells them apart by these).
+HANDLER_TASK_CODES = (Dispatcher.worker.__code__, Dispatcher.drain_once.__code__)

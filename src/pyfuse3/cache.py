@@ -48,7 +48,7 @@ async def _off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def in_handler() -> bool:
     """Whether the calling task is answering a request (as opposed to a background task)."""
-    from ._dispatch import Dispatcher
+    from ._dispatch import HANDLER_TASK_CODES
 
     coro: object
     if sniffio.current_async_library() == "trio":
@@ -60,7 +60,7 @@ def in_handler() -> bool:
 
         task = asyncio.current_task()
         coro = task.get_coro() if task is not None else None
-    return getattr(coro, "cr_code", None) is Dispatcher.worker.__code__
+    return getattr(coro, "cr_code", None) in HANDLER_TASK_CODES
 
 
 async def invalidate_inode(inode: int, attr_only: bool = False, *, offset: int = 0,

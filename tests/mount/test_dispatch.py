@@ -261,3 +261,37 @@ def test_enosys_defaults_behave_as_the_kernel_expects(backend: str) -> None:
         with pytest.raises(OSError) as e:
             os.getxattr(fs.path("f"), "user.x")
         assert e.value.errno == errno.EOPNOTSUPP  # the kernel's answer to ENOSYS for xattrs
+
+
+class TaskRecordingFS(MemFS):
+    """Records the coroutine of the task each getattr runs in, and whether it suspended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tasks: list[str] = []
+
+    async def getattr(self, inode: Any, ctx: Any = None) -> pyfuse3.EntryAttributes:
+        task = asyncio.current_task()
+        assert task is not None, "handlers always run inside a task"
+        self.tasks.append(task.get_coro().__qualname__)  # type: ignore[union-attr]
+        if inode != pyfuse3.ROOT_INODE:
+            await sleep(0.001)  # a suspended handler keeps the task it started in
+        return await super().getattr(inode, ctx)
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "eager_task_factory"),
+                    reason="eager tasks (Python 3.12+)")
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_asyncio_drains_in_the_readiness_callback(loop: str) -> None:
+    """Python 3.12+: requests are read by a task started eagerly from the fd's readiness
+    callback, not by waking the parked reader task (one poll per request, not two)."""
+    ops = TaskRecordingFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    with mounted(ops, backend=loop, options=[]) as fs:
+        for _ in range(20):
+            os.stat(fs.mountpoint)  # answered inline
+            os.stat(fs.path("f"))  # suspends once
+            time.sleep(0.001)  # let the reader park, as between requests of a single client
+    assert len(ops.tasks) >= 40
+    eager = ops.tasks.count("Dispatcher.drain_once")
+    assert eager >= 0.9 * len(ops.tasks), ops.tasks
