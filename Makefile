@@ -7,10 +7,11 @@ PYDEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
 SOURCES := $(wildcard src/pyfuse3/*.pyx src/pyfuse3/*.pxd src/pyfuse3/_libfuse/*) setup.py
 # On Python >= 3.12 the asyncio backend drains /dev/fuse from its readiness callback (eager
 # tasks), so `make test` also runs the suite on the newest such Python found here, if any.
-NEWER  := $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python)))
-ifeq ($(NEWER),)
-NEWER  := $(firstword $(shell command -v python3.14 python3.13 python3.12 2>/dev/null))
-endif
+# (The last candidate that runs wins: a pyenv shim on PATH may exist and still fail.)
+NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
+            $(sort $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python)); do \
+            $$c -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && best=$$c; \
+          done; echo $$best)
 NVENV  := .venv-newer
 NPY    := $(NVENV)/bin/python
 
