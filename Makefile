@@ -1,7 +1,10 @@
 # The two commands of the README: `make demo` and `make test`. Both install what is missing.
-VENV   := .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# `make suite VENV=DIR BASE_PY=PYTHON` builds and tests in another venv (see test-newer).
+VENV    := .venv
+BASE_PY := python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+BUILT   := src/pyfuse3/.built$(subst .venv,,$(VENV))
 PYDEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
           'pytest>=7' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' 'ruff>=0.4'
 SOURCES := $(wildcard src/pyfuse3/*.pyx src/pyfuse3/*.pxd src/pyfuse3/_libfuse/*) setup.py
@@ -12,32 +15,21 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
             $(sort $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python)); do \
             $$c -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && best=$$c; \
           done; echo $$best)
-NVENV  := .venv-newer
-NPY    := $(NVENV)/bin/python
 
-.PHONY: demo test test-newer build system-deps lint typecheck bench profile soak clean
+.PHONY: demo test suite test-newer build system-deps lint typecheck bench profile soak clean
 
 demo: build
 	$(PY) examples/demo.py
 
-test: build
-	$(PY) -m pytest -q tests
+test: suite
 	@if [ -n "$(NEWER)" ]; then $(MAKE) --no-print-directory test-newer; \
 	else echo "No Python >= 3.12 here: the eager asyncio path was not tested"; fi
 
-test-newer: system-deps src/pyfuse3/.built-newer
-	$(NPY) -m pytest -q tests
+suite: build
+	$(PY) -m pytest -q tests
 
-$(NVENV)/.installed: pyproject.toml Makefile
-	test -x $(NPY) || $(NEWER) -m venv $(NVENV)
-	$(NPY) -c 'import sys; assert sys.version_info >= (3, 12), sys.version'
-	$(NPY) -m pip install -q $(PYDEPS)
-	touch $@
-
-src/pyfuse3/.built-newer: $(NVENV)/.installed $(SOURCES)
-	$(NPY) setup.py -q build_ext --inplace -j 2
-	$(NPY) -m pip install -q --no-build-isolation --no-deps -e .
-	touch $@
+test-newer:
+	$(MAKE) --no-print-directory suite VENV=.venv-newer BASE_PY=$(NEWER)
 
 lint: build
 	$(VENV)/bin/ruff check src tests examples bench
@@ -52,17 +44,17 @@ system-deps:
 	fi
 
 $(STAMP): pyproject.toml Makefile
-	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(PY) || $(BASE_PY) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(PYDEPS)
 	touch $@
 
-src/pyfuse3/.built: $(STAMP) $(SOURCES)
+$(BUILT): $(STAMP) $(SOURCES)
 	$(PY) setup.py -q build_ext --inplace -j 2
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
 
-build: system-deps src/pyfuse3/.built
+build: system-deps $(BUILT)
 
 bench: build
 	@command -v perf >/dev/null || apt-get install -y -qq linux-perf

@@ -264,7 +264,7 @@ def test_enosys_defaults_behave_as_the_kernel_expects(backend: str) -> None:
 
 
 class TaskRecordingFS(MemFS):
-    """Records the coroutine of the task each getattr runs in, and whether it suspended."""
+    """Records the coroutine of the task each getattr runs in; getattr of a file suspends."""
 
     def __init__(self) -> None:
         super().__init__()
