@@ -7,8 +7,15 @@ signal handlers) wake the loop. Each is created inside the running event loop by
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+log = logging.getLogger("pyfuse3")
 
 Worker = Callable[[], Awaitable[None]]
 Drain = Callable[[], Coroutine[Any, Any, bool]]
@@ -23,8 +30,16 @@ class Backend(Protocol):
 
     token: Any
 
-    async def run(self, worker: Worker) -> None:
-        """Run worker and every task it spawns to completion."""
+    async def run(self, worker: Worker, on_cancel: Callable[[], None]) -> None:
+        """Run worker and every task it spawns; return only when all of them have finished.
+
+        If run() itself is cancelled (or a task fails), ``on_cancel()`` is called before the
+        remaining tasks are cancelled, and run() still waits for them. A lone exception is
+        raised as itself, not wrapped in an exception group.
+        """
+
+    def running(self) -> bool:
+        """Whether the event loop still runs (False after Ctrl-C escaped it)."""
 
     def spawn(self, worker: Worker) -> None:
         """Start another worker task."""
@@ -48,7 +63,10 @@ class Backend(Protocol):
         """Cancel every task run() started. Event-loop thread only."""
 
     def run_sync_soon(self, fn: Callable[[], None]) -> None:
-        """Call fn on the event-loop thread; safe from any thread and from signal handlers."""
+        """Call fn on the event-loop thread; safe from any thread and from signal handlers.
+
+        Does nothing once the event loop has ended.
+        """
 
     def drain_on_wakeup(self, drain: Drain) -> None:
         """Where supported, run ``drain`` as soon as the fd is readable instead of waking the
@@ -64,11 +82,26 @@ class TrioBackend:
         self._trio = trio
         self.token = trio.lowlevel.current_trio_token()
         self._nursery: Any = None
+        self._running = True
 
-    async def run(self, worker: Worker) -> None:
-        async with self._trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(worker)
+    async def run(self, worker: Worker, on_cancel: Callable[[], None]) -> None:
+        # trio cancels and awaits the nursery's tasks itself; its Cancelled never comes from
+        # elsewhere, so on_cancel is not needed.
+        try:
+            async with self._trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(worker)
+        except BaseExceptionGroup as group:
+            # The nursery is ours, not the caller's: a lone KeyboardInterrupt (Ctrl-C),
+            # SystemExit or error leaves main() as itself.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            self._running = False
+
+    def running(self) -> bool:
+        return self._running
 
     def spawn(self, worker: Worker) -> None:
         self._nursery.start_soon(worker)
@@ -100,7 +133,10 @@ class TrioBackend:
         self._nursery.cancel_scope.cancel()
 
     def run_sync_soon(self, fn: Callable[[], None]) -> None:
-        self.token.run_sync_soon(fn)
+        try:
+            self.token.run_sync_soon(fn)
+        except self._trio.RunFinishedError:
+            pass
 
     def drain_on_wakeup(self, drain: Drain) -> None:
         pass  # trio wakes the reader task directly; it has no readiness callbacks
@@ -133,24 +169,56 @@ class AsyncioBackend:
         self._drain: Drain | None = None
         self._changed: asyncio.Future[None] | None = None
 
-    async def run(self, worker: Worker) -> None:
+    async def run(self, worker: Worker, on_cancel: Callable[[], None]) -> None:
         self.spawn(worker)
         try:
             while self._tasks:
                 done = [t for t in self._tasks if t.done()]
                 if not done:
-                    self._changed = self._loop.create_future()
-                    await self._changed  # any task of ours finishing, also one started later
+                    await self._task_finished()
                     continue
                 for t in done:
                     self._tasks.discard(t)
                     if not (self._cancelled and t.cancelled()):
                         t.result()  # a failed worker ends main() with its exception
         finally:
-            for t in self._tasks:
-                t.cancel()
-            if self._fd >= 0 and not self._paused:
-                self._loop.remove_reader(self._fd)
+            self._stop_reading()
+            if self._tasks:  # run() was cancelled, or a worker failed
+                on_cancel()
+                self.cancel_all()
+                await self._finish_all()
+
+    async def _task_finished(self) -> None:
+        """Wait until any task of ours finishes (also one started after this call)."""
+        self._changed = self._loop.create_future()
+        await self._changed
+
+    async def _finish_all(self) -> None:
+        # Handlers must not outlive main(): close() frees their requests' session. A second
+        # cancellation of main() is remembered and raised once they all have finished.
+        cancelled = False
+        while self._tasks:
+            for t in [t for t in self._tasks if t.done()]:
+                self._tasks.discard(t)
+                if not t.cancelled() and t.exception() is not None:
+                    log.error("a pyfuse3 worker failed while main() was ending",
+                              exc_info=t.exception())
+            if self._tasks:
+                try:
+                    await self._task_finished()
+                except asyncio.CancelledError:
+                    cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+
+    def _stop_reading(self) -> None:
+        self._closed = True  # a cancelled worker must not register the fd again
+        if self._fd >= 0 and not self._paused and not self._loop.is_closed():
+            self._loop.remove_reader(self._fd)
+            self._paused = True
+
+    def running(self) -> bool:
+        return self._loop.is_running()
 
     def spawn(self, worker: Worker) -> None:
         self._track(self._loop.create_task(worker()))  # type: ignore[arg-type]
@@ -244,7 +312,10 @@ class AsyncioBackend:
             waiter.set_exception(Closed())
 
     def run_sync_soon(self, fn: Callable[[], None]) -> None:
-        self._loop.call_soon_threadsafe(fn)
+        try:
+            self._loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # the event loop is closed: main() has long returned
+            pass
 
 
 # Python 3.12+: a task whose first step runs inside the call that creates it.

@@ -19,11 +19,18 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
     fuse_lowlevel_ops, fuse_reply_err, fuse_reply_none, fuse_req_t, fuse_req_userdata,
 )
-from pyfuse3._request cimport *
+from pyfuse3._request cimport (
+    OP_ACCESS, OP_CREATE, OP_FLUSH, OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETXATTR,
+    OP_LINK, OP_LISTXATTR, OP_LOOKUP, OP_MKDIR, OP_MKNOD, OP_OPEN, OP_OPENDIR, OP_READ,
+    OP_READDIR, OP_READLINK, OP_RELEASE, OP_RELEASEDIR, OP_REMOVEXATTR, OP_RENAME, OP_RMDIR,
+    OP_SETATTR, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
+    reply_failure, start,
+)
 from pyfuse3._session cimport Session
 from pyfuse3._types cimport EntryAttributes, context_of, setattr_fields
 
 import logging
+import os
 
 from pyfuse3._xattr import setxattr_with_flags
 
@@ -42,11 +49,11 @@ cdef inline Session _s(fuse_req_t req):
 
 
 cdef inline void _run(Session s, fuse_req_t req, int op, size_t size, extra, coro) noexcept:
-    s.pending = start(req, op, size, extra, coro)
+    s.took(start(req, op, size, extra, coro))
 
 
 cdef inline void _fail(Session s, fuse_req_t req, int op, exc, extra=None) noexcept:
-    s.pending = reply_failure(req, op, exc, extra)
+    s.took(reply_failure(req, op, exc, extra))
 
 
 cdef void _cb_init(void* userdata, fuse_conn_info* conn) noexcept:
@@ -59,6 +66,8 @@ cdef void _cb_init(void* userdata, fuse_conn_info* conn) noexcept:
         conn.want &= ~(FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_SPLICE_READ)
         if conn.capable & FUSE_CAP_SPLICE_WRITE:  # used only by FileRange read replies
             conn.want |= FUSE_CAP_SPLICE_WRITE
+        # libfuse refuses INIT unless init() repeats the -o max_read=N mount option
+        conn.max_read = s.max_read
         for flag, attr in ((FUSE_CAP_EXPORT_SUPPORT, "supports_dot_lookup"),
                            (FUSE_CAP_WRITEBACK_CACHE, "enable_writeback_cache"),
                            (FUSE_CAP_POSIX_ACL, "enable_acl")):
@@ -411,11 +420,14 @@ cdef void _cb_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t
 
 cdef void _cb_retrieve_reply(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
                              fuse_bufvec* bufv) noexcept:
-    # The kernel's answer to notify_retrieve: no reply is expected.
+    # The kernel's answer to notify_retrieve: no reply is expected. on_reply gets the bytes,
+    # or an OSError if they could not be copied out of libfuse's buffer.
     cdef Session s = _s(req)
     cdef fuse_bufvec dst
+    cdef ssize_t copied
     fuse_reply_none(req)
     try:
+        on_reply = s.pop_retrieval(<size_t>cookie)
         data = PyBytes_FromStringAndSize(NULL, fuse_buf_size(bufv))
         memset(&dst, 0, sizeof(dst))
         dst.count = 1
@@ -423,9 +435,13 @@ cdef void _cb_retrieve_reply(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t
         dst.buf[0].size = len(data)
         dst.buf[0].fd = -1
         copied = fuse_buf_copy(&dst, bufv, <fuse_buf_copy_flags>0)
-        on_reply = s.retrievals.pop(<size_t>cookie, None)
+        if copied < 0:
+            data = OSError(-copied, f"notify_retrieve: copying the kernel's data failed: "
+                           f"{os.strerror(-copied)}")
+        elif copied < len(data):
+            data = data[:copied]
         if on_reply is not None:
-            on_reply(data[:copied] if 0 <= copied < len(data) else data)
+            on_reply(data)
     except BaseException:
         log.exception("delivering retrieved cache data failed")
 

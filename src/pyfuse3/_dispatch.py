@@ -4,14 +4,35 @@ A worker drains every queued request per wake-up. Handlers that finish without s
 answered inline (no task). When one suspends, the worker that started it stays with it (so the
 handler's cancel scopes and current task are right), and a fresh worker takes over reading.
 At most ``max_tasks`` handlers are suspended at once; beyond that, requests wait in the kernel.
+
+Every task that runs handlers carries the dispatcher in the ``HANDLER`` context variable, and
+tasks a handler starts inherit it: that is how the cache-control calls know they were called
+from inside a handler, however deep in its task tree.
 """
 
 from __future__ import annotations
+
+import threading
+from contextvars import ContextVar
 
 from ._backends import Backend, Closed
 from ._session import DRAIN_BUSY, DRAIN_EMPTY, DRAIN_EXIT, DRAIN_PENDING, Session
 
 BATCH = 64  # requests per drain before letting suspended handlers run
+
+#: Set in every task that runs handlers (inherited by the tasks they start).
+HANDLER: ContextVar[Dispatcher | None] = ContextVar("pyfuse3_handler", default=None)
+
+
+def in_handler() -> bool:
+    """Whether the caller runs inside a request handler or a task one started."""
+    return HANDLER.get() is not None
+
+
+def handler_on_this_thread() -> bool:
+    """Inside a handler's task tree *and* on its event-loop thread (not in a worker thread)."""
+    dispatcher = HANDLER.get()
+    return dispatcher is not None and dispatcher.loop_thread == threading.get_ident()
 
 
 class Dispatcher:
@@ -22,29 +43,43 @@ class Dispatcher:
             raise ValueError(f"max_tasks must be at least 1, got {max_tasks}")
         self.session = session
         self.backend = backend
+        self.loop_thread = threading.get_ident()
         self.max_suspended = max(max_tasks - 1, 1)
         self.suspended = 0
         self.reader_wanted = False
         self.stops = 0
+        self.finished = False
 
     async def run(self) -> None:
         """Serve requests until the session ends and every handler has answered."""
         self.backend.drain_on_wakeup(self.drain_once)
-        await self.backend.run(self.worker)
+        try:
+            await self.backend.run(self.worker, self.session.expect_cancellation)
+        finally:
+            self.finished = True
 
     def stop(self) -> None:
         """terminate(): stop reading; the second call also cancels in-flight handlers.
 
-        Runs on the event-loop thread. Cancelled handlers answer EINTR.
+        Runs on the event-loop thread; does nothing once run() has returned. Cancelled
+        handlers answer EINTR.
         """
+        if self.finished:
+            return
         self.stops += 1
         self.session.exit()
         self.backend.close_fd(self.session.fd)
         if self.stops > 1:
-            self.backend.cancel_all()
+            self.cancel_handlers()
+
+    def cancel_handlers(self) -> None:
+        """Cancel every handler still running (their requests are answered with EINTR)."""
+        self.session.expect_cancellation()
+        self.backend.cancel_all()
 
     async def worker(self) -> None:
         """Read and dispatch requests; stay with a handler that suspends."""
+        HANDLER.set(self)
         with self.backend.task_scope() as scope:
             await self._work(scope)
         if scope.cancelled_caught and self.reader_wanted and not self.session.exited:
@@ -62,7 +97,7 @@ class Dispatcher:
                 except Closed:
                     return
             elif status == DRAIN_PENDING:
-                if not await self._serve(session.take_pending(), scope):
+                if not await self._serve(scope, reader=True):
                     return
             elif status == DRAIN_BUSY:
                 await backend.checkpoint()
@@ -71,47 +106,46 @@ class Dispatcher:
                 if not self.stops:
                     # Unmounted or aborted: no answer can reach the kernel any more, so
                     # handlers still running would only keep main() from returning.
-                    backend.cancel_all()
+                    self.cancel_handlers()
                 return
 
     async def drain_once(self) -> bool:
         """One drain run from the fd's readiness callback; True if the reader must take over.
 
         A handler that suspends keeps this task; the reader task stays parked meanwhile.
+        HANDLER is already set here: the readiness callback was registered by a worker task,
+        so it runs in (a copy of) that task's context, and this task copies it again.
         """
         if self.suspended >= self.max_suspended:
             return True  # the reader's own path applies the max_tasks limit
-        session = self.session
-        status = session.drain(BATCH)
+        status = self.session.drain(BATCH)
         if status != DRAIN_PENDING:
             return status != DRAIN_EMPTY  # a backlog or the end: the reader goes on
         with self.backend.task_scope() as scope:
-            self.suspended += 1
-            try:
-                await self.backend.serve(session.take_pending(), scope)
-            finally:
-                self.suspended -= 1
-        if self.reader_wanted and not session.exited:
+            await self._serve(scope, reader=False)
+        if self.reader_wanted and not self.session.exited:
             self.reader_wanted = False
             self.backend.spawn(self.worker)
         return False
 
-    async def _serve(self, pending: object, scope: object) -> bool:
-        """Finish a suspended handler; return True if this task must go back to reading."""
+    async def _serve(self, scope: object, reader: bool) -> bool:
+        """Finish the handler that suspended in the last drain (the max_tasks accounting).
+
+        ``reader``: this task was the one reading; someone must read while it waits. Returns
+        True if this task must go back to reading when the handler is done.
+        """
+        pending = self.session.take_pending()
         self.suspended += 1
-        if self.suspended < self.max_suspended:
-            self.backend.spawn(self.worker)
-        else:
-            self.reader_wanted = True
+        if reader:
+            if self.suspended < self.max_suspended:
+                self.backend.spawn(self.worker)
+            else:
+                self.reader_wanted = True  # at the limit: the next handler to finish reads
         try:
             await self.backend.serve(pending, scope)
         finally:
             self.suspended -= 1
-        if self.reader_wanted and not self.session.exited:
+        if reader and self.reader_wanted and not self.session.exited:
             self.reader_wanted = False
             return True
         return False
-
-
-# The coroutines of the tasks handlers run in (cache.in_handler() tells them apart by these).
-HANDLER_TASK_CODES = (Dispatcher.worker.__code__, Dispatcher.drain_once.__code__)

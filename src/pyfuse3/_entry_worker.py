@@ -41,11 +41,16 @@ class InvalidationHandle(Future[None]):
 
 
 class EntryWorker:
-    """One thread per session that performs queued entry invalidations in order."""
+    """One thread per session that performs queued entry invalidations in order.
 
-    def __init__(self, invalidate_entry: Any) -> None:
-        self._invalidate = invalidate_entry
+    It is bound to its session (never to whichever session is current later). stop() makes
+    the items still queued fail with RuntimeError and ends the thread after the current one.
+    """
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
         self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="pyfuse3-invalidate", daemon=True)
         self._thread.start()
 
@@ -58,10 +63,15 @@ class EntryWorker:
         return handle
 
     def _run(self) -> None:
+        from ._notify import inval_entry
+
         while (item := self._queue.get()) is not None:
             handle, inode_p, name, deleted, ignore_enoent = item
             try:
-                self._invalidate(inode_p, name, deleted)
+                if self._stopped:
+                    raise RuntimeError("the file system was closed before this entry "
+                                       "invalidation ran")
+                inval_entry(self._session, inode_p, name, deleted)
             except OSError as e:
                 if ignore_enoent and e.errno == errno.ENOENT:
                     handle.set_result(None)
@@ -72,10 +82,19 @@ class EntryWorker:
             else:
                 handle.set_result(None)
             del handle, item
+        self._session = None
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Perform what is queued, then end the thread."""
+    def stop(self) -> None:
+        """Fail what is still queued and end the thread; does not wait (see join())."""
+        self._stopped = True
         self._queue.put(None)
+
+    def alive(self) -> bool:
+        """Whether the thread still runs (it may be inside a kernel call)."""
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the thread to end."""
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -90,13 +109,15 @@ def _check_inode(value: object, what: str) -> int:
 
 def invalidate_entry_async(inode_p: int, name: bytes, deleted: int = 0,
                            ignore_enoent: bool = False) -> InvalidationHandle:
-    """Queue invalidate_entry(inode_p, name, deleted) and return at once.
+    """Queue invalidate_entry(inode_p, name, deleted) and return at once; safe anywhere.
 
-    Raises now what is known now (bad arguments, no session, no kernel support); the returned
-    handle completes with the kernel's answer. ENOENT counts as success if ``ignore_enoent``.
+    Performed in call order by a thread of the session, so it never blocks the caller, also
+    inside handlers. Raises now what is known now (TypeError/OverflowError for bad arguments,
+    RuntimeError without a session, OSError(ENOSYS) before the kernel's INIT); the returned
+    handle completes with the kernel's answer (ENOENT counts as success if ``ignore_enoent``)
+    or RuntimeError if the file system is closed first.
     """
     from ._lifecycle import current_session
-    from ._notify import invalidate_entry
 
     _check_inode(inode_p, "inode_p")
     _check_inode(deleted, "deleted")
@@ -106,7 +127,5 @@ def invalidate_entry_async(inode_p: int, name: bytes, deleted: int = 0,
     if not session.initialized:
         raise OSError(errno.ENOSYS, "the kernel connection is not initialised yet "
                       "(main() has not answered the kernel's INIT request)")
-    if session.entry_worker is None:
-        session.entry_worker = EntryWorker(invalidate_entry)
-    worker: EntryWorker = session.entry_worker
+    worker: EntryWorker = session.entry_worker()
     return worker.submit(inode_p, name, deleted, ignore_enoent)

@@ -4,15 +4,19 @@
 Deadlock rules (see docs/cache-control.md): these calls write to /dev/fuse and the kernel may
 wait, before accepting them, for requests only the event loop can answer (dirty pages with the
 writeback cache for invalidate_inode; in-flight operations on the same entry for
-invalidate_entry). Calling them on the event-loop thread from inside a handler can therefore
-block forever; the awaitable forms in pyfuse3.cache run them on a worker thread instead.
+invalidate_entry). Such calls on the event-loop thread inside a handler (or a task a handler
+started) are refused with a RuntimeError naming the awaitable form in pyfuse3.cache, which runs
+them on a worker thread instead.
+
+Each call counts itself on the session's lifecycle while it is inside libfuse, so close() does
+not free the session under it.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memset
 from posix.types cimport off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_buf_copy_flags, fuse_bufvec, fuse_ino_t, fuse_lowlevel_notify_delete,
+    FUSE_BUF_NO_SPLICE, FUSE_CAP_WRITEBACK_CACHE, fuse_buf_copy_flags, fuse_bufvec, fuse_ino_t, fuse_lowlevel_notify_delete,
     pyfuse3_expire_entry, fuse_lowlevel_notify_inval_entry,
     fuse_lowlevel_notify_inval_inode, fuse_lowlevel_notify_retrieve, fuse_lowlevel_notify_store,
     fuse_session,
@@ -21,11 +25,14 @@ from pyfuse3._session cimport Session
 
 import os
 
+from pyfuse3._dispatch import handler_on_this_thread
 from pyfuse3._lifecycle import current_session
 
 
-cdef fuse_session* _se() except NULL:
-    return (<Session>current_session()).c_session()
+cdef Session _enter(str what):
+    cdef Session session = current_session()
+    session.life.enter_call(what)
+    return session
 
 
 cdef object _error(int rc, str call, str what):
@@ -38,19 +45,42 @@ cdef inline const char* _name(bytes name) except NULL:
     return PyBytes_AS_STRING(name)
 
 
+cdef int _refuse_in_handler(str call, str why) except -1:
+    if handler_on_this_thread():
+        raise RuntimeError(
+            f"pyfuse3.{call}() called on the event-loop thread inside a request handler: "
+            f"{why}, so it could block forever. Use 'await pyfuse3.cache.{call}(...)' "
+            "(or pyfuse3.invalidate_entry_async) instead")
+    return 0
+
+
 def invalidate_inode(fuse_ino_t inode, attr_only=False, *, off_t offset=0, off_t length=0):
     """Drop the kernel's cached attributes and, unless ``attr_only``, cached data of an inode.
 
     ``offset``/``length`` limit the data invalidation to a byte range (length 0: to the end).
+    Blocks the calling thread. With the writeback cache, dropping data waits for dirty pages
+    to be written, which needs the event loop: on the loop thread inside a handler that is
+    refused (RuntimeError); use ``await pyfuse3.cache.invalidate_inode()``. OSError carries
+    the kernel's errno (ENOENT: nothing cached). RuntimeError if the session is closed.
     """
-    cdef fuse_session* se = _se()
+    cdef Session session
     cdef int rc
     if offset < 0 or length < 0:
         raise ValueError("offset and length must not be negative")
-    if attr_only:
+    if not attr_only:
+        session = current_session()
+        if session.want & FUSE_CAP_WRITEBACK_CACHE:
+            _refuse_in_handler("invalidate_inode",
+                               "with the writeback cache the kernel first waits for dirty "
+                               "pages to be written by this event loop")
+    else:
         offset = -1
-    with nogil:
-        rc = fuse_lowlevel_notify_inval_inode(se, inode, offset, length)
+    session = _enter("invalidate_inode")
+    try:
+        with nogil:
+            rc = fuse_lowlevel_notify_inval_inode(session.se, inode, offset, length)
+    finally:
+        session.life.leave_call()
     if rc != 0:
         raise _error(rc, "invalidate_inode", f"{inode}")
 
@@ -59,36 +89,63 @@ def invalidate_entry(fuse_ino_t inode_p, bytes name, fuse_ino_t deleted=0):
     """Drop the kernel's cached entry ``name`` in directory ``inode_p``; blocks the caller.
 
     A non-zero ``deleted`` sends a delete notification for that child inode instead, which
-    also tells inotify watchers that the file is gone.
+    also tells inotify watchers that the file is gone. The kernel first waits for requests in
+    flight on that directory; on the loop thread inside a handler this is refused
+    (RuntimeError): use ``await pyfuse3.cache.invalidate_entry()`` or
+    ``invalidate_entry_async()``. OSError carries the kernel's errno (ENOENT: not cached).
     """
+    _name(name)
+    _refuse_in_handler("invalidate_entry", "the kernel may wait for the very request this "
+                       "handler answers")
+    inval_entry(current_session(), inode_p, name, deleted)
+
+
+def inval_entry(Session session, fuse_ino_t inode_p, bytes name, fuse_ino_t deleted=0):
+    """invalidate_entry() on a given session, without the handler check (entry worker)."""
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
-    cdef fuse_session* se = _se()
     cdef int rc
-    with nogil:
-        if deleted:
-            rc = fuse_lowlevel_notify_delete(se, inode_p, deleted, c_name, n)
-        else:
-            rc = fuse_lowlevel_notify_inval_entry(se, inode_p, c_name, n)
+    session.life.enter_call("invalidate_entry")
+    try:
+        with nogil:
+            if deleted:
+                rc = fuse_lowlevel_notify_delete(session.se, inode_p, deleted, c_name, n)
+            else:
+                rc = fuse_lowlevel_notify_inval_entry(session.se, inode_p, c_name, n)
+    finally:
+        session.life.leave_call()
     if rc != 0:
         raise _error(rc, "invalidate_entry", f"{inode_p}, {name!r}")
 
 
 def expire_entry(fuse_ino_t inode_p, bytes name):
-    """Mark a cached entry expired (kept for open files, revalidated on next use)."""
+    """Mark a cached entry expired (kept for open files, revalidated on next use).
+
+    Waits like invalidate_entry(), and is refused inside handlers on the loop thread likewise.
+    """
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
-    cdef fuse_session* se = _se()
+    cdef Session session
     cdef int rc
-    with nogil:
-        rc = pyfuse3_expire_entry(se, inode_p, c_name, n)
+    _refuse_in_handler("expire_entry", "the kernel may wait for the very request this "
+                       "handler answers")
+    session = _enter("expire_entry")
+    try:
+        with nogil:
+            rc = pyfuse3_expire_entry(session.se, inode_p, c_name, n)
+    finally:
+        session.life.leave_call()
     if rc != 0:
         raise _error(rc, "expire_entry", f"{inode_p}, {name!r}")
 
 
 def notify_store(fuse_ino_t inode, off_t offset, data):
-    """Put ``data`` (any bytes-like object, not copied) into the kernel page cache at offset."""
-    cdef fuse_session* se = _se()
+    """Put ``data`` (any bytes-like object, not copied) into the kernel page cache at offset.
+
+    Written with one write (no splice: a splice pipe per calling thread would outlive the
+    session). OSError carries the kernel's errno; RuntimeError if the session is closed.
+    """
+    cdef Session session
     cdef fuse_bufvec bufv
     cdef Py_buffer view
     cdef int rc
@@ -103,8 +160,13 @@ def notify_store(fuse_ino_t inode, off_t offset, data):
         bufv.buf[0].mem = view.buf
         bufv.buf[0].size = view.len
         bufv.buf[0].fd = -1
-        with nogil:
-            rc = fuse_lowlevel_notify_store(se, inode, offset, &bufv, <fuse_buf_copy_flags>0)
+        session = _enter("notify_store")
+        try:
+            with nogil:
+                rc = fuse_lowlevel_notify_store(session.se, inode, offset, &bufv,
+                                                FUSE_BUF_NO_SPLICE)
+        finally:
+            session.life.leave_call()
     finally:
         PyBuffer_Release(&view)
     if rc != 0:
@@ -115,19 +177,22 @@ def request_retrieve(fuse_ino_t inode, off_t offset, size_t size, on_reply):
     """Ask the kernel for its cached bytes of a range; ``on_reply(data)`` runs on the loop.
 
     The kernel answers with the cached pages from ``offset`` up to the first one it does not
-    hold (possibly none). Use the awaitable pyfuse3.cache.notify_retrieve().
+    hold (possibly none); ``data`` is an OSError if they could not be copied. Use the
+    awaitable pyfuse3.cache.notify_retrieve().
     """
-    cdef Session session = current_session()
-    cdef fuse_session* se = session.c_session()
+    cdef Session session
     cdef unsigned long long cookie
     cdef int rc
     if offset < 0:
         raise ValueError(f"offset must not be negative, got {offset}")
-    session.next_cookie += 1
-    cookie = session.next_cookie
-    session.retrievals[cookie] = on_reply
-    with nogil:
-        rc = fuse_lowlevel_notify_retrieve(se, inode, size, offset, <void*><size_t>cookie)
+    session = _enter("notify_retrieve")
+    try:
+        cookie = session.add_retrieval(on_reply)
+        with nogil:
+            rc = fuse_lowlevel_notify_retrieve(session.se, inode, size, offset,
+                                               <void*><size_t>cookie)
+    finally:
+        session.life.leave_call()
     if rc != 0:
-        del session.retrievals[cookie]
+        session.pop_retrieval(cookie)
         raise _error(rc, "notify_retrieve", f"{inode}, {offset}, {size}")

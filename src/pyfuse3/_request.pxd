@@ -53,12 +53,17 @@ cdef class Pending:
     cdef bint replied
     cdef bint started
     cdef readonly bint interrupted
+    cdef public bint cancel_expected     # pyfuse3 itself is cancelling this handler
     cdef public object on_interrupt
+    cdef set live                        # the session's set of unanswered Pendings
 
+    cdef bint _settle(self)
     cdef _done(self, object result)
     cdef _fail(self, BaseException exc)
+    cpdef abandon(self)
 
 
 cdef object start(fuse_req_t req, int op, size_t size, object extra, object coro)
-cdef object reply_failure(fuse_req_t req, int op, object exc, object extra)
+cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
+                          bint cancel_expected=*)
 cdef ReaddirToken new_token(fuse_req_t req, size_t size)

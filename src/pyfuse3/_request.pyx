@@ -30,6 +30,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
 from pyfuse3._types cimport EntryAttributes, FileInfo, FileRange, FUSEError, StatvfsData
 
 import logging
+from asyncio import CancelledError
 
 log = logging.getLogger("pyfuse3")
 
@@ -137,19 +138,30 @@ cdef inline void _close(object obj) noexcept:
         obj.close()  # silences "coroutine was never awaited"
 
 
-cdef object reply_failure(fuse_req_t req, int op, object exc, object extra):
-    """Answer a request whose handler raised; return exc if it must propagate further."""
+cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
+                          bint cancel_expected=False):
+    """Answer a request whose handler raised; return exc if it must propagate further.
+
+    An asyncio CancelledError that pyfuse3 did not cause (the handler awaited a future someone
+    else cancelled) is a handler failure like any other: EIO, logged, and it stops here.
+    """
     cdef int err = EIO
+    cdef bint failure = isinstance(exc, Exception)
     if isinstance(exc, FUSEError):
         err = (<FUSEError>exc).errno_
-    elif isinstance(exc, Exception):
+    elif failure:
         log.error("%s() handler failed, answering EIO", OP_NAMES[op], exc_info=exc)
+    elif isinstance(exc, CancelledError) and not cancel_expected:
+        failure = True
+        log.error("%s() handler raised CancelledError although pyfuse3 did not cancel it "
+                  "(did it await a future that was cancelled?), answering EIO", OP_NAMES[op],
+                  exc_info=exc)
     else:
         err = EINTR
     _finish_token(extra)
     if REPLY_OF[op] != R_NOREPLY:
         fuse_reply_err(req, err)
-    return None if isinstance(exc, Exception) else exc
+    return None if failure else exc
 
 
 cdef inline void _finish_token(object extra) noexcept:
@@ -416,20 +428,41 @@ cdef class Pending:
 
     def close(self):
         self.coro.close()
-        if not self.replied:
-            self.replied = True
+        if self._settle():
             reply_failure(self.req, self.op, GeneratorExit(), self.extra)
 
-    cdef _done(self, object result):
+    cdef bint _settle(self):
+        # True the first time: the caller answers the request. False once it was answered
+        # (or abandoned by close()): the request may be gone, nothing may be sent.
+        if self.replied:
+            return False
         self.replied = True
-        reply_result(self.req, self.op, self.size, self.extra, result)
+        if self.live is not None:
+            self.live.discard(self)
+            self.live = None
+        return True
+
+    cdef _done(self, object result):
+        if self._settle():
+            reply_result(self.req, self.op, self.size, self.extra, result)
         raise StopIteration
 
     cdef _fail(self, BaseException exc):
-        self.replied = True
-        if reply_failure(self.req, self.op, exc, self.extra) is not None:
+        if not self._settle():
+            if isinstance(exc, Exception):
+                raise StopIteration
+            raise exc
+        if reply_failure(self.req, self.op, exc, self.extra,
+                         self.interrupted or self.cancel_expected) is not None:
             raise exc  # cancellation and other BaseExceptions keep propagating
         raise StopIteration
+
+    cpdef abandon(self):
+        """Answer EINTR now (the session is closing); whatever the handler does later is dropped."""
+        if self._settle():
+            _finish_token(self.extra)
+            if REPLY_OF[self.op] != R_NOREPLY:
+                fuse_reply_err(self.req, EINTR)
 
     def __dealloc__(self):
         if not self.replied and self.coro is not None:

@@ -1,4 +1,5 @@
 from pyfuse3._libfuse.fuse_lowlevel cimport fuse_buf, fuse_session
+from pyfuse3._request cimport Pending
 from cpython.tuple cimport PyTuple_GET_ITEM
 
 
@@ -8,20 +9,34 @@ cdef class Session:
     cdef readonly int fd
     cdef readonly object ops
     cdef readonly str mountpoint
+    cdef readonly object life            # _state.Lifecycle
     cdef tuple handlers
-    cdef public object pending
+    cdef object pending                  # the Pending of a handler that suspended in drain()
+    cdef object raised                   # a BaseException an inline handler let out
+    cdef set live                        # Pendings not answered yet
     cdef readonly unsigned int capable
     cdef readonly unsigned int want
+    cdef readonly unsigned int max_read
     cdef readonly bint initialized
     cdef readonly bint mounted
+    cdef bint exit_requested
+    cdef bint init_pending
     cdef bint backlog
     cdef unsigned int wakeups
-    cdef public object entry_worker
-    cdef public dict retrievals
-    cdef public unsigned long long next_cookie
+    cdef object worker                   # _entry_worker.EntryWorker, started on first use
+    cdef dict retrievals
+    cdef unsigned long long next_cookie
 
     cdef fuse_session* c_session(self) except NULL
     cpdef int drain(self, int limit) except? -1
 
     cdef inline object handler(self, int op):
         return <object>PyTuple_GET_ITEM(self.handlers, op)
+
+    cdef inline void took(self, object outcome) noexcept:
+        # What _request.start() returned: None (answered), a Pending, or an exception to raise.
+        if outcome is not None:
+            if type(outcome) is Pending:
+                self.pending = outcome
+            else:
+                self.raised = outcome

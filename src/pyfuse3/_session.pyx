@@ -3,23 +3,28 @@
 
 All per-mount state lives here; nothing about a mount is kept in module globals. libfuse holds a
 raw pointer to the Session as its userdata, so whoever creates a Session keeps it alive until
-``close()`` has destroyed the libfuse session.
+``destroy()`` has freed the libfuse session. The order of the end of a session is the
+lifecycle's (``_lifecycle.close``): stop serving, answer what is live, wait until no thread is
+inside libfuse, then ``destroy()``.
 """
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.errno cimport EAGAIN, ECONNABORTED, EINTR
+from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EIO, EPROTO
 from libc.stdlib cimport free
 from libc.string cimport memset
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_args, fuse_lowlevel_ops, fuse_session_destroy, fuse_session_exit, fuse_session_exited,
-    fuse_session_fd, fuse_session_mount, fuse_session_new, fuse_session_process_buf,
-    fuse_session_receive_buf, fuse_session_unmount,
+    fuse_args, fuse_lowlevel_ops, fuse_opt_free_args, fuse_session_destroy, fuse_session_exit,
+    fuse_session_exited, fuse_session_fd, fuse_session_mount, fuse_session_new,
+    fuse_session_process_buf, fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,
 )
 from pyfuse3._request cimport Pending
 from pyfuse3._request import OP_NAMES
 
 import os
+
+from pyfuse3._state import Lifecycle
+from pyfuse3._types import FUSEError
 
 # drain() results
 DRAIN_EMPTY = 0    # no request queued: wait for the fd to become readable
@@ -36,6 +41,8 @@ cdef class Session:
         self.se = NULL
         self.fd = -1
         self.retrievals = {}
+        self.live = set()
+        self.life = Lifecycle()
         memset(&self.buf, 0, sizeof(self.buf))
 
     def __init__(self, ops, str mountpoint, options, ops_table):
@@ -46,6 +53,13 @@ cdef class Session:
         self.handlers = tuple([getattr(ops, name) for name in OP_NAMES])
         argv = [b"pyfuse3"]
         for opt in sorted(options):
+            if opt.startswith("max_read="):
+                # libfuse refuses INIT unless init() repeats the option (see _cb_init)
+                try:
+                    self.max_read = int(opt[len("max_read="):])
+                except (ValueError, OverflowError):
+                    raise ValueError(f"mount option {opt!r}: max_read must be a number of "
+                                     "bytes") from None
             argv += [b"-o", opt.encode("ascii")]
         self.se = _new_session(argv, table, self)
         if self.se == NULL:
@@ -65,11 +79,20 @@ cdef class Session:
         self.mounted = True
         self.fd = fuse_session_fd(self.se)
         os.set_blocking(self.fd, False)
+        self.life.fire("mount")
 
     def note_init(self, unsigned int capable, unsigned int want):
+        """INIT is being answered with these capabilities (drain() sees whether libfuse
+        accepted it and only then sets ``initialized``)."""
         self.capable = capable
         self.want = want
-        self.initialized = True
+        self.init_pending = True
+
+    def restart(self):
+        """Before main() serves a session again: clear the exit flag of the last run."""
+        if self.se != NULL and fuse_session_exited(self.se):
+            self.exit_requested = False
+            fuse_session_reset(self.se)
 
     cpdef int drain(self, int limit) except? -1:
         """Receive and process queued requests without blocking; return a DRAIN_* code.
@@ -79,14 +102,24 @@ cdef class Session:
         last wake-up found a backlog, and look for one on every 8th wake-up otherwise.
         """
         cdef int n = 0, res
+        cdef fuse_session* se = self.se
+        if se == NULL:
+            return DRAIN_EXIT
         self.wakeups += 1
         cdef bint speculate = self.backlog or self.wakeups % 8 == 0
         while n < limit:
-            if fuse_session_exited(self.se):
+            if fuse_session_exited(se):
+                if n and not self.exit_requested:
+                    # Only INIT's checks end a session inside process_buf (EPROTO).
+                    raise OSError(EPROTO, "libfuse refused the kernel's INIT request (its "
+                                  "reason was printed on stderr): the mount cannot be used")
                 return DRAIN_EXIT
+            if self.init_pending:
+                self.init_pending = False
+                self.initialized = True
             if n == 1 and not speculate:
                 return DRAIN_EMPTY
-            res = fuse_session_receive_buf(self.se, &self.buf)
+            res = fuse_session_receive_buf(se, &self.buf)
             if res == -EAGAIN:
                 self.backlog = n > 1
                 return DRAIN_EMPTY
@@ -94,28 +127,50 @@ cdef class Session:
                 continue
             if res <= 0:
                 if res == -ECONNABORTED:  # the connection was aborted: nothing more to serve
-                    fuse_session_exit(self.se)
+                    fuse_session_exit(se)
                 elif res < 0:
                     raise OSError(-res, f"reading /dev/fuse failed: {os.strerror(-res)}")
                 return DRAIN_EXIT
-            fuse_session_process_buf(self.se, &self.buf)
+            fuse_session_process_buf(se, &self.buf)
             n += 1
             if n == 2:
                 self.backlog = True
             if self.pending is not None:
-                if not isinstance(self.pending, Pending):
-                    exc, self.pending = self.pending, None
-                    raise exc  # e.g. KeyboardInterrupt raised by a handler
                 return DRAIN_PENDING
+            if self.raised is not None:
+                exc, self.raised = self.raised, None
+                raise exc  # e.g. KeyboardInterrupt raised by a handler
         return DRAIN_BUSY
 
     def take_pending(self):
-        """The handler that suspended during the last drain()."""
-        p, self.pending = self.pending, None
+        """The handler that suspended during the last drain(); tracked until it is answered."""
+        cdef Pending p = self.pending
+        self.pending = None
+        self.live.add(p)
+        p.live = self.live
         return p
+
+    def expect_cancellation(self):
+        """The live handlers are about to be cancelled by pyfuse3 (their EINTR is expected)."""
+        cdef Pending p
+        for p in self.live:
+            p.cancel_expected = True
+
+    def abandon_pending(self):
+        """Answer every live handler's request with EINTR; their later results are dropped."""
+        cdef Pending p
+        for p in list(self.live):
+            p.abandon()
+        self.live.clear()
+
+    @property
+    def live_handlers(self):
+        """Number of suspended handlers whose requests are not answered yet."""
+        return len(self.live)
 
     def exit(self):
         """Make drain() report DRAIN_EXIT from now on."""
+        self.exit_requested = True
         if self.se != NULL:
             fuse_session_exit(self.se)
 
@@ -126,11 +181,64 @@ cdef class Session:
 
     @property
     def closed(self):
-        """True after close()."""
+        """True once destroy() freed the libfuse session."""
         return self.se == NULL
 
-    def close(self, bint unmount=True):
-        """Unmount (if asked) and destroy the libfuse session; harmless to call twice."""
+    # -- the entry-invalidation worker and retrievals belong to the session ---------------
+
+    def entry_worker(self):
+        """This session's entry-invalidation worker, started on first use."""
+        if self.worker is None:
+            from pyfuse3._entry_worker import EntryWorker
+            self.worker = EntryWorker(self)
+        return self.worker
+
+    def stop_entry_worker(self):
+        """Tell the worker to stop (queued items fail); return it, or None if none ran."""
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.stop()
+        return worker
+
+    def add_retrieval(self, on_reply):
+        """Register a callback for a notify_retrieve answer; return its cookie."""
+        self.next_cookie += 1
+        self.retrievals[self.next_cookie] = on_reply
+        return self.next_cookie
+
+    def pop_retrieval(self, cookie):
+        """The callback registered for ``cookie`` (None if already taken)."""
+        return self.retrievals.pop(cookie, None)
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def refuse_queued(self):
+        """Answer the requests queued in /dev/fuse with EIO, without running any handler.
+
+        For close() once nobody serves: a client request that nobody reads may hold a lock the
+        kernel needs before a notify call in another thread can return. Returns how many.
+        """
+        cdef int res, n = 0
+        if self.se == NULL or self.fd < 0:
+            return 0
+        self.handlers = _REFUSERS
+        while True:
+            res = fuse_session_receive_buf(self.se, &self.buf)
+            if res == -EINTR:
+                continue
+            if res <= 0:
+                break
+            fuse_session_process_buf(self.se, &self.buf)
+            n += 1
+            self.pending = None
+            self.raised = None
+        return n
+
+    def destroy(self, bint unmount=True):
+        """Unmount (if asked) and free the libfuse session; harmless to call twice.
+
+        The caller guarantees that no thread is inside libfuse with this session.
+        """
         cdef fuse_session* se = self.se
         if se == NULL:
             return
@@ -156,8 +264,15 @@ cdef class Session:
         free(self.buf.mem)
 
 
+async def _refuse(*args):
+    raise FUSEError(EIO)
+
+_REFUSERS = (_refuse,) * len(OP_NAMES)
+
+
 cdef fuse_session* _new_session(list argv, const fuse_lowlevel_ops* table, Session owner):
     cdef fuse_args args
+    cdef fuse_session* se
     cdef char** c_argv = <char**>PyMem_Malloc((len(argv) + 1) * sizeof(char*))
     if c_argv == NULL:
         raise MemoryError()
@@ -168,7 +283,8 @@ cdef fuse_session* _new_session(list argv, const fuse_lowlevel_ops* table, Sessi
         args.argc = len(argv)
         args.argv = c_argv
         args.allocated = 0
-        return fuse_session_new(&args, table, sizeof(fuse_lowlevel_ops), <void*>owner)
+        se = fuse_session_new(&args, table, sizeof(fuse_lowlevel_ops), <void*>owner)
+        fuse_opt_free_args(&args)  # frees what libfuse allocated while parsing, not c_argv
+        return se
     finally:
         PyMem_Free(c_argv)
-

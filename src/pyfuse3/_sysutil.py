@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import re
+import subprocess
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _NAMESPACES = ("system", "user")
@@ -62,3 +65,58 @@ def get_sup_groups(pid: int) -> set[int]:
             if line.startswith("Groups:"):
                 return {int(g) for g in line.split()[1:]}
     raise RuntimeError(f"no Groups: line in /proc/{pid}/status")
+
+
+# -- mounts: read from /proc/self/mountinfo, never stat() (a hung FUSE mount hangs stat) -----
+
+FUSECTL = "/sys/fs/fuse/connections"
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mount_of(path: str) -> tuple[str, str] | None:
+    """(device "major:minor", file system type) of the mount whose mount point is ``path``.
+
+    The topmost one if several are stacked there; None if ``path`` is not a mount point.
+    """
+    found = None
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            if _unescape(fields[4]) == path:
+                fstype = fields[fields.index("-") + 1]
+                found = (fields[2], fstype)
+    return found
+
+
+def abort_connection(mountpoint: str) -> bool:
+    """Abort the FUSE connection of a mount: every waiting caller gets ENOTCONN at once.
+
+    Needs the fusectl file system (mounted here if missing, which needs root) and write
+    access to the connection's ``abort`` file (root, or the user who mounted).
+    """
+    mount = mount_of(mountpoint)
+    if mount is None or not mount[1].startswith("fuse"):
+        return False
+    minor = mount[0].split(":")[1]
+    if not os.path.isdir(os.path.join(FUSECTL, minor)):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(["mount", "-t", "fusectl", "none", FUSECTL], check=False,
+                           capture_output=True, timeout=10)
+    try:
+        with open(os.path.join(FUSECTL, minor, "abort"), "w") as fh:
+            fh.write("1")
+    except OSError:
+        return False
+    return True
+
+
+def lazy_unmount(mountpoint: str) -> None:
+    """``fusermount3 -u -z``: detach a FUSE mount even if it is busy or dead."""
+    mount = mount_of(mountpoint)
+    if mount is not None and mount[1].startswith("fuse"):
+        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False,
+                       capture_output=True, timeout=30)

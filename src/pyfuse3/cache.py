@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import sniffio
 
-from . import _notify
+from . import _dispatch, _notify
 from ._entry_worker import InvalidationHandle, invalidate_entry_async
 
 __all__ = [
@@ -47,20 +47,8 @@ async def _off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def in_handler() -> bool:
-    """Whether the calling task is answering a request (as opposed to a background task)."""
-    from ._dispatch import HANDLER_TASK_CODES
-
-    coro: object
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        coro = trio.lowlevel.current_task().coro
-    else:
-        import asyncio
-
-        task = asyncio.current_task()
-        coro = task.get_coro() if task is not None else None
-    return getattr(coro, "cr_code", None) in HANDLER_TASK_CODES
+    """Whether the caller runs inside a request handler, or in a task a handler started."""
+    return _dispatch.in_handler()
 
 
 async def invalidate_inode(inode: int, attr_only: bool = False, *, offset: int = 0,
@@ -99,20 +87,25 @@ async def notify_retrieve(inode: int, offset: int, size: int) -> bytes:
 
         done, box = trio.Event(), []
 
-        def on_reply(data: bytes) -> None:
+        def on_reply(data: bytes | OSError) -> None:
             box.append(data)
             done.set()
 
         _notify.request_retrieve(inode, offset, size, on_reply)
         await done.wait()
+        if isinstance(box[0], OSError):
+            raise box[0]
         return bytes(box[0])
     import asyncio
 
     future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
-    def resolve(data: bytes) -> None:
+    def resolve(data: bytes | OSError) -> None:
         if not future.done():
-            future.set_result(data)
+            if isinstance(data, OSError):
+                future.set_exception(data)
+            else:
+                future.set_result(data)
 
     _notify.request_retrieve(inode, offset, size, resolve)
     return await future

@@ -9,13 +9,17 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pyfuse3
+from pyfuse3._lifecycle import current_session
+from pyfuse3._sysutil import FUSECTL, abort_connection, lazy_unmount
 
-FUSECTL = "/sys/fs/fuse/connections"
+__all__ = ["FUSECTL", "abort_connection", "lazy_unmount"]  # re-exported for tests
+
 T = TypeVar("T")
 
 
@@ -61,21 +65,29 @@ class MountedFS:
 BACKENDS = ("trio", "asyncio", "uvloop")
 
 
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    try:
+        __import__("trio" if backend == "trio" else "asyncio")
+        if backend == "uvloop":
+            __import__("uvloop")
+    except ImportError as e:
+        raise RuntimeError(f"backend {backend!r} needs the {e.name} package") from None
+
+
 def run(backend: str, afn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     """``await afn(*args)`` in a new event loop: trio, asyncio, or asyncio on uvloop's loop."""
+    _check_backend(backend)
     if backend == "trio":
         import trio
 
         return trio.run(afn, *args)
     if backend == "asyncio":
         return asyncio.run(afn(*args))
-    if backend == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            raise RuntimeError("backend 'uvloop' needs the uvloop package") from None
-        return uvloop.run(afn(*args))
-    raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    import uvloop
+
+    return uvloop.run(afn(*args))
 
 
 def _serve(fs: MountedFS, backend: str) -> None:
@@ -95,40 +107,6 @@ def _serve(fs: MountedFS, backend: str) -> None:
         fs.error = e
 
 
-def _connection_of(mountpoint: str) -> str | None:
-    # From /proc/self/mountinfo, not stat(): stat() of a hung mount would hang too.
-    with open("/proc/self/mountinfo") as fh:
-        for line in fh:
-            fields = line.split()
-            if fields[4] == mountpoint and " - fuse" in line:
-                return fields[2].split(":")[1]
-    return None
-
-
-def abort_connection(mountpoint: str) -> bool:
-    """Abort the FUSE connection of a mount: every waiting caller gets ENOTCONN at once."""
-    minor = _connection_of(mountpoint)
-    if minor is None:
-        return False
-    if not os.path.isdir(os.path.join(FUSECTL, minor)):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run(["mount", "-t", "fusectl", "none", FUSECTL], check=False,
-                           capture_output=True, timeout=10)
-    try:
-        with open(os.path.join(FUSECTL, minor, "abort"), "w") as fh:
-            fh.write("1")
-    except OSError:
-        return False
-    return True
-
-
-def lazy_unmount(mountpoint: str) -> None:
-    """``fusermount3 -u -z``: detach the mount even if it is busy or dead."""
-    if _connection_of(mountpoint) is not None:
-        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False,
-                       capture_output=True, timeout=30)
-
-
 @contextlib.contextmanager
 def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = None,
             timeout: float = 10.0) -> Iterator[MountedFS]:
@@ -136,26 +114,47 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
 
     ``backend`` is "trio", "asyncio" or "uvloop" (asyncio on uvloop's event loop).
 
-    On exit the file system is terminated and unmounted; if it does not stop within
-    ``timeout`` seconds its connection is aborted and the mount lazily detached. Raises
-    RuntimeError if main() failed while the block ran.
+    The block starts once the file system has answered the kernel's INIT; if serving fails
+    before that (a missing package, libfuse refusing INIT), RuntimeError is raised instead
+    and nothing stays mounted. On exit the file system is terminated and unmounted; if it
+    does not stop within ``timeout`` seconds its connection is aborted and the mount lazily
+    detached. Raises RuntimeError if main() failed while the block ran.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    _check_backend(backend)
     mountpoint = tempfile.mkdtemp(prefix="pyfuse3-test-")
     opts = set(pyfuse3.default_options if options is None else options)
     opts.add("fsname=pyfuse3-test")
-    pyfuse3.init(ops, mountpoint, opts)
+    try:
+        pyfuse3.init(ops, mountpoint, opts)
+    except BaseException:
+        os.rmdir(mountpoint)
+        raise
     fs = MountedFS(mountpoint, ops, backend)
     fs.thread = threading.Thread(target=_serve, args=(fs, backend), name="pyfuse3-test-fs",
                                  daemon=True)
     fs.thread.start()
     try:
+        _wait_serving(fs, timeout)
         yield fs
     finally:
         _stop(fs, timeout)
     if fs.error is not None:
         raise RuntimeError(f"pyfuse3.main() failed: {fs.error!r}") from fs.error
+
+
+def _wait_serving(fs: MountedFS, timeout: float) -> None:
+    """Return once INIT is answered; raise if main() ended first or never got there."""
+    assert fs.thread is not None
+    session = current_session()
+    deadline = time.monotonic() + timeout
+    while not session.initialized:
+        if not fs.thread.is_alive():
+            error, fs.error = fs.error, None  # raised here, not again at the end
+            raise RuntimeError(f"the file system stopped before serving: {error!r}") from error
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the file system did not answer the kernel's INIT within "
+                               f"{timeout}s")
+        time.sleep(0.002)
 
 
 def _stop(fs: MountedFS, timeout: float) -> None:
