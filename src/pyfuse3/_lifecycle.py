@@ -219,4 +219,6 @@ def _teardown(session: Session, unmount: bool) -> bool:
                       waited, session.mountpoint)
             return False
     session.destroy(unmount)
+    if aborted and unmount:
+        _sysutil.lazy_unmount(session.mountpoint)  # libfuse skips unmounting an aborted one
     return True

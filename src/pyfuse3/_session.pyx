@@ -222,16 +222,20 @@ cdef class Session:
         if self.se == NULL or self.fd < 0:
             return 0
         self.handlers = _REFUSERS
-        while True:
-            res = fuse_session_receive_buf(self.se, &self.buf)
-            if res == -EINTR:
-                continue
-            if res <= 0:
-                break
-            fuse_session_process_buf(self.se, &self.buf)
-            n += 1
-            self.pending = None
-            self.raised = None
+        fuse_session_reset(self.se)  # libfuse drops what it reads for an exited session
+        try:
+            while True:
+                res = fuse_session_receive_buf(self.se, &self.buf)
+                if res == -EINTR:
+                    continue
+                if res <= 0:
+                    break
+                fuse_session_process_buf(self.se, &self.buf)
+                n += 1
+                self.pending = None
+                self.raised = None
+        finally:
+            fuse_session_exit(self.se)
         return n
 
     def destroy(self, bint unmount=True):

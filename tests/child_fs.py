@@ -1,0 +1,244 @@
+"""Scenarios that must run in their own process: ``python -m tests.child_fs SCENARIO MNT``.
+
+Run by tests/mount/test_edges.py under a poisoning allocator (MALLOC_PERTURB_, tcache off),
+so that a use after free crashes instead of passing by luck. Each prints what it saw on
+stdout, one ``key=value`` or marker line at a time, and exits 0 unless something failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import sniffio
+import trio
+
+import pyfuse3
+from pyfuse3 import FUSEError
+
+from .memfs import MemFS, Node
+
+
+async def sleep_forever() -> None:
+    if sniffio.current_async_library() == "trio":
+        await trio.sleep_forever()
+    else:
+        await asyncio.sleep(3600)
+
+
+class SlowFS(MemFS):
+    """MemFS whose lookup of ``slow`` and mkdir in ``hold`` never finish on their own."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=300)  # hold/ stays cached: a client's mkdir goes straight in
+        self.hold = self.add(pyfuse3.ROOT_INODE, b"hold",
+                             Node(stat.S_IFDIR | 0o777, nlink=2)).st_ino
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name == b"slow":
+            print("handler-suspended", flush=True)
+            await sleep_forever()
+        return await super().lookup(parent_inode, name, ctx)
+
+    async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        if parent_inode == self.hold:
+            await sleep_forever()
+        return await super().mkdir(parent_inode, name, mode, ctx)
+
+
+def out(line: str) -> None:
+    print(line, flush=True)
+
+
+def client(path: str, op: str = "stat") -> subprocess.Popen[str]:
+    """A client process doing one call; it prints the errno name or 'ok'."""
+    code = ("import os, sys, errno\n"
+            f"try:\n    os.{op}({path!r})\nexcept OSError as e:\n"
+            "    print(errno.errorcode[e.errno])\nelse:\n    print('ok')\n")
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+
+def serve_in_thread(backend: str = "trio") -> threading.Thread:
+    from pyfuse3.testing import run
+
+    t = threading.Thread(target=run, args=(backend, pyfuse3.main), daemon=True)
+    t.start()
+    return t
+
+
+def wait_served(mnt: str) -> None:
+    """Block until the kernel's INIT was answered (a stat through the mount works)."""
+    os.stat(os.path.join(mnt, "hold"))
+
+
+# -- scenarios ---------------------------------------------------------------------------
+
+def ctrl_c(mnt: str, backend: str, how: str) -> None:
+    """Ctrl-C (or a timeout) while a handler is suspended; the usual try/finally close()."""
+    pyfuse3.init(SlowFS(), mnt, [])
+
+    async def runner() -> None:
+        try:
+            if how == "timeout" and sys.version_info >= (3, 11):
+                async with asyncio.timeout(1.0):  # cancels this very task
+                    await pyfuse3.main()
+            elif how == "timeout":
+                await asyncio.wait_for(pyfuse3.main(), 1.0)
+            else:
+                await pyfuse3.main()
+        finally:
+            pyfuse3.close()
+            out("closed")
+
+    try:
+        if backend == "trio":
+            trio.run(runner)
+        elif how == "run_until_complete":  # upstream's own asyncio example
+            loop = asyncio.new_event_loop()
+            try:
+                loop.run_until_complete(pyfuse3.main())
+            finally:
+                pyfuse3.close()
+                out("closed")
+        else:
+            from pyfuse3.testing import run
+
+            run(backend, runner)
+    except KeyboardInterrupt:
+        out("caught KeyboardInterrupt")
+    except asyncio.TimeoutError:
+        out("caught TimeoutError")
+
+
+def close_races_main(mnt: str, rounds: str) -> None:
+    """close() on one thread while main() starts on another, many times."""
+    import pyfuse3._lifecycle as lifecycle
+
+    real_backend = lifecycle.current_backend
+
+    def slow_backend() -> Any:  # widens the window between main() starting and running
+        time.sleep(0.002)
+        return real_backend()
+
+    lifecycle.current_backend = slow_backend  # type: ignore[assignment]
+    outcomes: dict[str, int] = {}
+    for i in range(int(rounds)):
+        pyfuse3.init(MemFS(), mnt, [])
+        barrier = threading.Barrier(2)
+        result: list[str] = []
+
+        def serve() -> None:
+            barrier.wait()
+            try:
+                trio.run(pyfuse3.main)
+                result.append("served")
+            except RuntimeError as e:
+                result.append("refused" if "closed" in str(e) else repr(e))
+
+        t = threading.Thread(target=serve)
+        t.start()
+        barrier.wait()
+        time.sleep(0.0005 * (i % 7))
+        try:
+            pyfuse3.close()
+            closed = "closed"
+        except RuntimeError:
+            closed = "close-refused"
+            for _ in range(200):  # main() runs: end it the documented way
+                pyfuse3.terminate()
+                t.join(0.05)
+                if not t.is_alive():
+                    break
+            pyfuse3.close()
+        t.join(10)
+        assert not t.is_alive(), "main() did not return"
+        key = f"{closed}/{result[0] if result else '?'}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    out(f"outcomes={outcomes}")
+
+
+def terminate_races_end(mnt: str, rounds: str) -> None:
+    """terminate() from another thread over and over while main() ends."""
+    from pyfuse3 import _backends
+
+    def slowly(real: Any) -> Any:  # widens the window between looking up the loop and waking it
+        def run_sync_soon(self: Any, fn: Any) -> None:
+            time.sleep(0.002)
+            real(self, fn)
+        return run_sync_soon
+
+    for cls in (_backends.TrioBackend, _backends.AsyncioBackend):
+        cls.run_sync_soon = slowly(cls.run_sync_soon)  # type: ignore[method-assign]
+    errors = 0
+    for _ in range(int(rounds)):
+        pyfuse3.init(MemFS(), mnt, [])
+        t = serve_in_thread("asyncio" if _ % 2 else "trio")
+        stop = threading.Event()
+
+        def hammer() -> None:
+            nonlocal errors
+            while not stop.is_set():
+                try:
+                    pyfuse3.terminate()
+                except Exception as e:  # noqa: BLE001 - counted and reported
+                    errors += 1
+                    out(f"terminate raised {e!r}")
+
+        h = threading.Thread(target=hammer)
+        h.start()
+        t.join(10)
+        time.sleep(0.005)
+        stop.set()
+        h.join()
+        pyfuse3.close()
+    out(f"terminate_errors={errors}")
+
+
+def close_with_blocked_worker(mnt: str) -> None:
+    """close() while the entry worker waits in the kernel for a request nobody reads."""
+    ops = SlowFS()
+    pyfuse3.init(ops, mnt, [])
+    t = serve_in_thread()
+    wait_served(mnt)
+    pyfuse3.terminate()
+    t.join(10)
+    # main() has returned: this mkdir is read by nobody and holds hold/'s lock meanwhile
+    c = client(os.path.join(mnt, "hold", "x"), "mkdir")
+    time.sleep(0.5)
+    handle = pyfuse3.invalidate_entry_async(ops.hold, b"x")
+    time.sleep(0.5)
+    out(f"worker_done_before_close={handle.done()}")
+    start = time.monotonic()
+    pyfuse3.close()
+    out(f"close_seconds={time.monotonic() - start:.2f}")
+    out(f"client={c.communicate(timeout=10)[0].strip()}")
+    try:
+        handle.result(timeout=5)
+        out("handle=ok")
+    except Exception as e:  # noqa: BLE001 - reported
+        out(f"handle={type(e).__name__}")
+
+
+SCENARIOS = {
+    "ctrl_c": ctrl_c,
+    "close_races_main": close_races_main,
+    "terminate_races_end": terminate_races_end,
+    "close_with_blocked_worker": close_with_blocked_worker,
+}
+
+if __name__ == "__main__":
+    scenario, mountpoint, *args = sys.argv[1:]
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    SCENARIOS[scenario](mountpoint, *args)
+    out("exit")
+    sys.stdout.flush()
+    os._exit(0)  # daemon threads still in the kernel would keep a normal exit waiting

@@ -1,0 +1,368 @@
+"""The edges where threads, cancellation and shutdown meet: one regression test per defect.
+
+Scenarios that could corrupt memory run in a child process (tests/child_fs.py) under a
+poisoning allocator, so a use after free crashes there instead of passing by luck.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sniffio
+import trio
+
+import pyfuse3
+import pyfuse3.cache
+from pyfuse3.testing import abort_connection, lazy_unmount, mounted
+
+from ..memfs import MemFS, Node
+from ..util import eventually, run_with_timeout
+
+pytestmark = pytest.mark.fuse
+ROOT = Path(__file__).resolve().parents[2]
+
+#: glibc fills freed memory with 0x5a... and takes no shortcut past it (no tcache)
+POISON = {"MALLOC_PERTURB_": "165", "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0",
+          "PYTHONFAULTHANDLER": "1"}
+
+
+def _fuse_mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo") as fh:
+        return any(line.split()[4] == path and " - fuse" in line for line in fh)
+
+
+class Child:
+    """A scenario of tests/child_fs.py running in its own process."""
+
+    def __init__(self, scenario: str, *args: str) -> None:
+        self.mountpoint = tempfile.mkdtemp(prefix="pyfuse3-child-")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.child_fs", scenario, self.mountpoint, *args],
+            cwd=ROOT, env={**os.environ, **POISON}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.clients: list[subprocess.Popen[str]] = []
+
+    def wait_mounted(self, timeout: float = 20) -> None:
+        assert eventually(lambda: _fuse_mounted(self.mountpoint) or self.proc.poll() is not None,
+                          timeout), "the child did not mount"
+        assert self.proc.poll() is None, self.proc.communicate()
+
+    def client(self, name: str, op: str = "stat") -> subprocess.Popen[str]:
+        path = os.path.join(self.mountpoint, name)
+        code = ("import os, errno\n"
+                f"try:\n    os.{op}({path!r})\nexcept OSError as e:\n"
+                "    print(errno.errorcode[e.errno])\nelse:\n    print('ok')\n")
+        c = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        self.clients.append(c)
+        return c
+
+    def finish(self, timeout: float = 30) -> tuple[int, str, str]:
+        try:
+            stdout, stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            abort_connection(self.mountpoint)  # a thread blocked in the kernel cannot die
+            stdout, stderr = self.proc.communicate(timeout=30)
+            pytest.fail(f"the child hung; it printed:\n{stdout}\n{stderr}")
+        return self.proc.returncode, stdout, stderr
+
+    def cleanup(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        if _fuse_mounted(self.mountpoint):
+            abort_connection(self.mountpoint)
+        self.proc.wait(30)
+        if _fuse_mounted(self.mountpoint):
+            lazy_unmount(self.mountpoint)
+        for c in self.clients:
+            if c.poll() is None:
+                c.kill()
+            c.wait(10)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.mountpoint)
+
+
+@contextlib.contextmanager
+def child(scenario: str, *args: str) -> Iterator[Child]:
+    c = Child(scenario, *args)
+    try:
+        yield c
+    finally:
+        c.cleanup()
+
+
+def assert_clean_exit(rc: int, stdout: str, stderr: str, mountpoint: str) -> None:
+    assert rc == 0, f"child exited with {rc}:\n{stdout}\n{stderr}"
+    assert "Fatal Python error" not in stderr and "Traceback" not in stderr, stderr
+    assert "exit" in stdout.split(), stdout
+    assert not _fuse_mounted(mountpoint), "the mount was left behind"
+
+
+# -- 1, 6, 10: Ctrl-C and cancellation of main() ------------------------------------------
+
+@pytest.mark.parametrize("backend,how", [
+    ("asyncio", "sigint"), ("uvloop", "sigint"), ("asyncio", "timeout"),   # defect 1
+    ("asyncio", "run_until_complete"),                                      # defect 6
+    ("trio", "sigint"),                                                     # defect 10
+])
+def test_ctrl_c_with_a_suspended_handler_ends_cleanly(backend: str, how: str) -> None:
+    """main() returns only after its handlers finished; close() then unmounts, no crash."""
+    with child("ctrl_c", backend, how) as c:
+        c.wait_mounted()
+        slow = c.client("slow")
+        assert eventually(lambda: c.proc.stdout is not None, 5)
+        time.sleep(0.5)  # the handler is suspended now
+        if how != "timeout":
+            c.proc.send_signal(signal.SIGINT)
+        rc, stdout, stderr = c.finish()
+        assert "handler-suspended" in stdout
+        assert "closed" in stdout.split("\n"), stdout
+        expected = "caught TimeoutError" if how == "timeout" else "caught KeyboardInterrupt"
+        assert expected in stdout, f"{stdout}\n{stderr}"
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        # the suspended lookup was answered (EINTR) before the session went away
+        assert slow.communicate(timeout=10)[0].strip() in ("EINTR", "ENOTCONN", "ENOENT")
+
+
+# -- 2, 11: cache calls from inside a handler's task tree ----------------------------------
+
+class HandlerCallsFS(MemFS):
+    """mkdir runs ``self.action(parent, name)`` in a task started by the handler."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(timeout=300)
+        self.action = action
+        self.errors: list[BaseException] = []
+
+    async def _act(self, parent: int, name: bytes) -> None:
+        try:
+            if self.action == "await-cache":
+                await pyfuse3.cache.invalidate_entry(parent, name)
+            elif self.action == "sync":
+                pyfuse3.invalidate_entry(parent, name)
+            elif self.action == "sync-expire":
+                pyfuse3.expire_entry(parent, name)
+        except BaseException as e:
+            self.errors.append(e)
+            raise
+
+    async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        if sniffio.current_async_library() == "trio":
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._act, parent_inode, name)
+        else:
+            import asyncio
+
+            await asyncio.gather(asyncio.create_task(self._act(parent_inode, name)))
+        return await super().mkdir(parent_inode, name, mode, ctx)
+
+
+def test_awaitable_invalidate_entry_from_a_handlers_child_task(backend: str) -> None:
+    """Defect 2: the awaitable form in a task a handler started must not wait for the kernel."""
+    ops = HandlerCallsFS("await-cache")
+    with mounted(ops, backend=backend, options=[]) as fs:
+        run_with_timeout(lambda: os.mkdir(fs.path("d")), timeout=10)
+        assert ops.errors == []
+        assert os.path.isdir(fs.path("d"))
+
+
+@pytest.mark.parametrize("action", ["sync", "sync-expire"])
+def test_blocking_entry_call_inside_a_handler_is_refused(backend: str, action: str) -> None:
+    """Defect 11: on the loop thread inside a handler (or its child task) it raises, never hangs."""
+    ops = HandlerCallsFS(action)
+    with mounted(ops, backend=backend, options=[]) as fs:
+        with pytest.raises(OSError) as info:
+            run_with_timeout(lambda: os.mkdir(fs.path("d")), timeout=10)
+        assert info.value.errno == errno.EIO
+        assert len(ops.errors) == 1 and isinstance(ops.errors[0], RuntimeError)
+        name = "invalidate_entry" if action == "sync" else "expire_entry"
+        assert f"pyfuse3.cache.{name}" in str(ops.errors[0])
+        assert os.listdir(fs.path()) == []  # still serving
+
+
+class WritebackFS(MemFS):
+    enable_writeback_cache = True
+
+    def __init__(self) -> None:
+        super().__init__(timeout=300)
+        self.errors: list[BaseException] = []
+
+    async def setattr(self, inode: Any, attr: Any, fields: Any, fh: Any,
+                      ctx: Any) -> pyfuse3.EntryAttributes:
+        if fields.update_mode:
+            try:
+                pyfuse3.invalidate_inode(inode)
+            except RuntimeError as e:
+                self.errors.append(e)
+        return await super().setattr(inode, attr, fields, fh, ctx)
+
+
+def test_invalidate_inode_with_dirty_writeback_pages_inside_a_handler_is_refused(
+        backend: str) -> None:
+    """Defect 11: with the writeback cache, dropping data from a handler would wait for itself."""
+    ops = WritebackFS()
+    with mounted(ops, backend=backend, options=[]) as fs:
+        def dirty_then_chmod() -> None:
+            with open(fs.path("f"), "wb") as fh:
+                fh.write(b"x" * 65536)  # dirty pages in the kernel, not written yet
+                os.fchmod(fh.fileno(), 0o600)
+        run_with_timeout(dirty_then_chmod, timeout=10)
+        assert len(ops.errors) == 1
+        assert "pyfuse3.cache.invalidate_inode" in str(ops.errors[0])
+        with open(fs.path("f"), "rb") as fh:
+            assert fh.read() == b"x" * 65536
+
+
+# -- 3: a CancelledError nobody sent ---------------------------------------------------------
+
+class SharedFutureFS(MemFS):
+    """Lookups of ``shared`` await a future another task cancels (a shared fetch)."""
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        import asyncio
+
+        if name in (b"shared", b"shared-now"):
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if name == b"shared-now":
+                fut.cancel()  # awaiting it raises at once: the handler never suspends
+            else:
+                asyncio.get_running_loop().call_later(0.01, fut.cancel)
+            await fut
+        return await super().lookup(parent_inode, name, ctx)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("name", ["shared", "shared-now"])
+def test_foreign_cancelled_error_answers_eio_and_serving_goes_on(backend: str, name: str,
+                                                                  caplog: Any) -> None:
+    ops = SharedFutureFS()
+    ops.add(pyfuse3.ROOT_INODE, b"file", Node(stat.S_IFREG | 0o644))
+    with mounted(ops, backend=backend, options=[]) as fs:
+        for _ in range(3):
+            with pytest.raises(OSError) as info:
+                run_with_timeout(lambda: os.stat(fs.path(name)), timeout=10)
+            assert info.value.errno == errno.EIO
+            assert run_with_timeout(lambda: os.stat(fs.path("file")), timeout=10) is not None
+    assert "CancelledError although pyfuse3 did not cancel it" in caplog.text
+
+
+# -- 4: close() and terminate() racing main() --------------------------------------------------
+
+def test_close_racing_main_start_never_crashes() -> None:
+    with child("close_races_main", "60") as c:
+        rc, stdout, stderr = c.finish(timeout=120)
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        assert "outcomes=" in stdout
+
+
+def test_terminate_racing_the_end_of_main_is_a_no_op() -> None:
+    with child("terminate_races_end", "30") as c:
+        rc, stdout, stderr = c.finish(timeout=120)
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        assert "terminate_errors=0" in stdout, stdout
+
+
+# -- 5: close() while the entry worker is inside libfuse ------------------------------------
+
+def test_close_waits_for_the_entry_worker_and_frees_it() -> None:
+    with child("close_with_blocked_worker") as c:
+        rc, stdout, stderr = c.finish(timeout=60)
+        assert "worker_done_before_close=False" in stdout, stdout  # it really was blocked
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        seconds = float(stdout.split("close_seconds=")[1].split()[0])
+        assert seconds < 4.5, stdout  # answered the queued request instead of a 5 s guess
+        assert "client=EIO" in stdout, stdout
+
+
+# -- 7: notify_store from a long-lived thread leaks no pipe --------------------------------------
+
+def test_notify_store_from_a_thread_leaks_no_fds() -> None:
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    ops = MemFS(timeout=300)
+    ino = ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644, data=b"a" * 16384)).st_ino
+    with ThreadPoolExecutor(1) as pool:  # the same thread for every cycle
+        counts = []
+        for _ in range(4):
+            with mounted(ops) as fs:
+                with open(fs.path("f"), "rb") as fh:
+                    fh.read()
+                pool.submit(pyfuse3.notify_store, ino, 0, b"b" * 16384).result()
+            counts.append(fds())
+    assert counts[-1] == counts[0], counts
+
+
+# -- 8: -o max_read ---------------------------------------------------------------------------
+
+def test_max_read_option_is_honoured() -> None:
+    ops = MemFS()
+    data = os.urandom(40000)
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644, data=data))
+    reads: list[int] = []
+    real_read = ops.read
+
+    async def read(fh: int, off: int, size: int) -> bytes:
+        reads.append(size)
+        return await real_read(fh, off, size)
+
+    ops.read = read  # type: ignore[method-assign]
+    with mounted(ops, options=["max_read=8192"]) as fs:
+        fd = os.open(fs.path("f"), os.O_RDONLY | os.O_DIRECT)
+        try:
+            assert os.read(fd, 40960) == data
+        finally:
+            os.close(fd)
+    assert reads and max(reads) <= 8192, reads
+
+
+# -- 9: testing.mounted() with a backend that cannot run ---------------------------------------
+
+def test_mounted_raises_before_the_block_when_serving_cannot_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop -> ImportError
+    before = open("/proc/self/mountinfo").read().count(" - fuse")
+    with pytest.raises(RuntimeError, match="uvloop"):
+        with mounted(MemFS(), backend="uvloop"):
+            pytest.fail("the block ran although the file system could not serve")
+    assert open("/proc/self/mountinfo").read().count(" - fuse") == before
+
+
+# -- 12: accidental mounts ---------------------------------------------------------------------
+
+def test_init_refuses_a_mount_point_and_a_regular_file(tmp_path: Path) -> None:
+    target = tmp_path / "mnt"
+    target.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "none", str(target)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with pytest.raises(RuntimeError, match="already a mount point"):
+            pyfuse3.init(MemFS(), str(target), [])
+            pyfuse3.close()
+        pyfuse3.init(MemFS(), str(target), ["allow_stacked_mount"])  # on purpose: allowed
+        assert _fuse_mounted(str(target))
+        pyfuse3.close()
+        assert not _fuse_mounted(str(target))
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+    regular = tmp_path / "file"
+    regular.write_bytes(b"")
+    with pytest.raises(RuntimeError, match="not a directory"):
+        pyfuse3.init(MemFS(), str(regular), [])
+        pyfuse3.close()
