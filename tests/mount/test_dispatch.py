@@ -151,10 +151,34 @@ def test_cancel_scopes_inside_handlers_work(faulty: MountedFS) -> None:
     assert time.monotonic() - start < 5
 
 
+class CountingFS(MemFS):
+    """Lookups of ``dN/slow`` suspend for 0.2 s; counts how many are suspended at once.
+
+    (One directory each: the kernel may serialise lookups within one directory.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__(timeout=300)
+        self.ok = self.add(pyfuse3.ROOT_INODE, b"ok", Node(stat.S_IFDIR | 0o755, nlink=2))
+        for i in range(8):
+            self.add(pyfuse3.ROOT_INODE, f"d{i}".encode(), Node(stat.S_IFDIR | 0o755, nlink=2))
+        self.active = self.most = 0
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name == b"slow":
+            self.active += 1
+            self.most = max(self.most, self.active)
+            try:
+                await sleep(0.2)
+            finally:
+                self.active -= 1
+            return self.entry(self.ok.st_ino)
+        return await super().lookup(parent_inode, name, ctx)
+
+
 def test_max_tasks_limits_suspended_handlers(backend: str) -> None:
-    ops = FaultyFS()
-    ops.add(pyfuse3.ROOT_INODE, b"ok", Node(stat.S_IFDIR | 0o755, nlink=2))
-    mountpoint_ready = threading.Event()
+    """max_tasks=3: one reader and at most two suspended handlers, whatever the load."""
+    ops = CountingFS()
     results: list[BaseException | None] = []
 
     def serve() -> None:
@@ -169,16 +193,19 @@ def test_max_tasks_limits_suspended_handlers(backend: str) -> None:
     pyfuse3.init(ops, mnt, [])
     t = threading.Thread(target=serve, daemon=True)
     t.start()
-    mountpoint_ready.set()
     try:
+        for i in range(8):
+            os.stat(os.path.join(mnt, f"d{i}"))  # cached: only the slow lookups remain
         with ThreadPoolExecutor(8) as pool:
-            assert all(pool.map(lambda i: os.path.isdir(os.path.join(mnt, "slow")), range(8)))
+            assert all(pool.map(lambda i: os.path.isdir(os.path.join(mnt, f"d{i}", "slow")),
+                                range(8)))
     finally:
         pyfuse3.terminate()
         t.join(10)
         pyfuse3.close()
         os.rmdir(mnt)
     assert results == [None]
+    assert ops.most == 2, ops.most
 
 
 def test_terminate_from_another_thread_ends_main(backend: str) -> None:
