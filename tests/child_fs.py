@@ -8,7 +8,6 @@ stdout, one ``key=value`` or marker line at a time, and exits 0 unless something
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import signal
 import stat
@@ -22,7 +21,6 @@ import sniffio
 import trio
 
 import pyfuse3
-from pyfuse3 import FUSEError
 
 from .memfs import MemFS, Node
 
@@ -136,7 +134,7 @@ def close_races_main(mnt: str, rounds: str) -> None:
         barrier = threading.Barrier(2)
         result: list[str] = []
 
-        def serve() -> None:
+        def serve(barrier: threading.Barrier = barrier, result: list[str] = result) -> None:
             barrier.wait()
             try:
                 trio.run(pyfuse3.main)
@@ -184,12 +182,12 @@ def terminate_races_end(mnt: str, rounds: str) -> None:
         t = serve_in_thread("asyncio" if _ % 2 else "trio")
         stop = threading.Event()
 
-        def hammer() -> None:
+        def hammer(stop: threading.Event = stop) -> None:
             nonlocal errors
             while not stop.is_set():
                 try:
                     pyfuse3.terminate()
-                except Exception as e:  # noqa: BLE001 - counted and reported
+                except Exception as e:
                     errors += 1
                     out(f"terminate raised {e!r}")
 
@@ -204,23 +202,34 @@ def terminate_races_end(mnt: str, rounds: str) -> None:
 
 
 def close_with_blocked_worker(mnt: str) -> None:
-    """close() while the entry worker waits in the kernel for a request nobody reads."""
+    """The entry worker waits in the kernel for a request nobody will read; then shut down.
+
+    With max_tasks=2 and one handler suspended forever, the next request (a mkdir that holds
+    hold/'s lock) stays unread in the kernel, and an invalidation in hold/ blocks there.
+    """
+    from pyfuse3.testing import run
+
     ops = SlowFS()
     pyfuse3.init(ops, mnt, [])
-    t = serve_in_thread()
+    t = threading.Thread(target=run, args=("trio", pyfuse3.main, 1, 2), daemon=True)
+    t.start()
     wait_served(mnt)
-    pyfuse3.terminate()
-    t.join(10)
-    # main() has returned: this mkdir is read by nobody and holds hold/'s lock meanwhile
+    slow = client(os.path.join(mnt, "slow"))
+    time.sleep(0.3)
     c = client(os.path.join(mnt, "hold", "x"), "mkdir")
-    time.sleep(0.5)
+    time.sleep(0.3)
     handle = pyfuse3.invalidate_entry_async(ops.hold, b"x")
     time.sleep(0.5)
     out(f"worker_done_before_close={handle.done()}")
     start = time.monotonic()
+    for _ in range(2):  # the second cancels the suspended lookup
+        pyfuse3.terminate()
+        t.join(2)
+    out(f"main_returned={not t.is_alive()}")
     pyfuse3.close()
     out(f"close_seconds={time.monotonic() - start:.2f}")
     out(f"client={c.communicate(timeout=10)[0].strip()}")
+    out(f"slow={slow.communicate(timeout=10)[0].strip()}")
     try:
         handle.result(timeout=5)
         out("handle=ok")

@@ -133,6 +133,24 @@ async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:
             if _rt.dispatcher is dispatcher:
                 _rt.backend = _rt.dispatcher = None
                 _set_token(None)
+        if session.life.calls:
+            _release_calls(session, ABORT_AFTER)
+
+
+def _release_calls(session: Session, timeout: float) -> bool:
+    """Answer queued requests (EIO) until no thread is inside libfuse; False on timeout.
+
+    Once nobody reads /dev/fuse, a notify call may wait in the kernel for a lock that an
+    unread client request holds; answering the request releases it.
+    """
+    deadline = time.monotonic() + timeout
+    while session.life.calls:
+        session.refuse_queued()
+        if session.life.wait_calls(0.01):
+            break
+        if time.monotonic() > deadline:
+            return False
+    return True
 
 
 def _set_token(token: Any) -> None:

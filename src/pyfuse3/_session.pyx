@@ -221,7 +221,7 @@ cdef class Session:
         cdef int res, n = 0
         if self.se == NULL or self.fd < 0:
             return 0
-        self.handlers = _REFUSERS
+        handlers, self.handlers = self.handlers, _REFUSERS
         fuse_session_reset(self.se)  # libfuse drops what it reads for an exited session
         try:
             while True:
@@ -236,6 +236,7 @@ cdef class Session:
                 self.raised = None
         finally:
             fuse_session_exit(self.se)
+            self.handlers = handlers
         return n
 
     def destroy(self, bint unmount=True):

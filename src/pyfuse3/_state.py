@@ -40,8 +40,10 @@ TRANSITIONS: dict[str, dict[State, State]] = {
     "closed":  {S.CLOSING: S.CLOSED},
 }
 
-#: States in which notify calls may enter libfuse.
-CALLS_ALLOWED = frozenset({S.MOUNTED, S.SERVING, S.STOPPING, S.STOPPED})
+#: States in which notify calls may enter libfuse. Not once main() stops reading: the kernel
+#: may make such a call wait for a request nobody will read before close(). (MOUNTED is
+#: harmless: before INIT the kernel answers ENOSYS at once.)
+CALLS_ALLOWED = frozenset({S.MOUNTED, S.SERVING})
 
 _RUNNING = "pyfuse3.main() is already running"
 _GONE = "the pyfuse3 file system was closed: call pyfuse3.init() again"
@@ -55,6 +57,15 @@ REFUSALS: dict[tuple[str, State], str] = {
                           "call pyfuse3.terminate() and let main() return first",
     ("close", S.STOPPING): "pyfuse3.close() called while main() is still returning: "
                            "let main() return first",
+}
+
+
+_NO_CALLS = {
+    S.CREATED: "no pyfuse3 file system is mounted yet",
+    S.STOPPING: "main() is returning: nobody reads the kernel's requests any more, so the "
+                "kernel could make this call wait forever",
+    S.STOPPED: "main() has returned: nobody reads the kernel's requests any more, so the "
+               "kernel could make this call wait forever",
 }
 
 
@@ -93,9 +104,7 @@ class Lifecycle:
         """Count a thread entering libfuse; RuntimeError if the session cannot take calls."""
         with self.lock:
             if self._state not in CALLS_ALLOWED:
-                raise LifecycleError(
-                    f"{what}: " + ("no pyfuse3 file system is mounted yet"
-                                   if self._state is S.CREATED else _GONE))
+                raise LifecycleError(f"pyfuse3.{what}(): " + _NO_CALLS.get(self._state, _GONE))
             self._calls += 1
 
     def leave_call(self) -> None:

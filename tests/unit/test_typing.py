@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _has_mypy() -> bool:
-    return subprocess.run([sys.executable, "-c", "import mypy"], capture_output=True).returncode == 0
+    probe = subprocess.run([sys.executable, "-c", "import mypy"], capture_output=True)
+    return probe.returncode == 0
 
 
 needs_mypy = pytest.mark.skipif(not _has_mypy(), reason="mypy is not installed")
