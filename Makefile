@@ -16,7 +16,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
             $$c -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && best=$$c; \
           done; echo $$best)
 
-.PHONY: demo test suite test-newer build system-deps lint typecheck bench profile soak clean
+.PHONY: demo test suite test-newer build system-deps lint typecheck bench profile soak sanitize clean
 
 demo: build
 	$(PY) examples/demo.py
@@ -72,6 +72,24 @@ profile: build
 
 soak: build
 	$(PY) bench/soak.py
+
+# The extensions built with AddressSanitizer (in build/asan), then the tests that drive threads,
+# cancellation, interrupts and shutdown (their child processes inherit ASan). Any report fails
+# the run; reports are also written to build/asan/report.*.
+SAN_DIR   := build/asan
+SAN_TESTS := tests/mount/test_edges.py tests/mount/test_lifecycle_fuzz.py \
+             tests/mount/test_dispatch.py tests/mount/test_faults.py tests/mount/test_cache.py
+sanitize: build
+	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)/src
+	cp setup.py $(SAN_DIR)/ && cp -r src/pyfuse3 $(SAN_DIR)/src/
+	rm -f $(SAN_DIR)/src/pyfuse3/*.so $(SAN_DIR)/src/pyfuse3/*.c $(SAN_DIR)/src/pyfuse3/.built*
+	cd $(SAN_DIR) && CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g -O1" \
+	  LDFLAGS="-fsanitize=address" $(abspath $(PY)) setup.py -q build_ext --inplace -j 2
+	PYTHONPATH=$(abspath $(SAN_DIR))/src LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+	  PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:log_path=$(abspath $(SAN_DIR))/report \
+	  $(PY) -m pytest -q -p no:cacheprovider $(SAN_TESTS)
+	@reports=$$(ls $(SAN_DIR)/report.* 2>/dev/null | wc -l); \
+	echo "AddressSanitizer reports: $$reports"; test "$$reports" -eq 0
 
 clean:
 	rm -rf build src/pyfuse3/*.so src/pyfuse3/*.c src/pyfuse3/.built* src/*.egg-info

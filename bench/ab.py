@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""A/B of the request path: the same workloads on two source trees, interleaved.
+
+    python bench/ab.py OLD_SRC NEW_SRC [backend ...]
+
+OLD_SRC and NEW_SRC are ``src`` directories with built extensions (e.g. a ``git worktree`` of
+the commit before a change, built with ``setup.py build_ext --inplace``). Each round mounts
+bench/benchfs.py once per tree and backend, in turn, and runs bench/run.py's workloads;
+prints medians and NEW/OLD. BENCH_SECONDS and BENCH_ROUNDS as for bench/run.py.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import run  # noqa: E402
+from getattr_syscalls import stop  # noqa: E402
+
+WORKLOADS = ["stat", "open-read-close", "create-write-unlink", "stat-4-clients"]
+
+
+def start(src: str, backend: str, mnt: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": src}
+    proc = subprocess.Popen([sys.executable, str(HERE / "benchfs.py"), mnt, backend], env=env)
+    deadline = time.monotonic() + 30
+    while not os.path.ismount(mnt):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{src} {backend} did not mount")
+        time.sleep(0.02)
+    return proc
+
+
+def main() -> None:
+    old, new, *backends = sys.argv[1:]
+    backends = backends or ["trio", "asyncio", "uvloop"]
+    trees = {"old": old, "new": new}
+    results: dict[tuple[str, str, str], list[float]] = {}
+    for _ in range(run.ROUNDS):
+        for backend in backends:
+            for name, src in trees.items():
+                mnt = tempfile.mkdtemp(prefix="pyfuse3-ab-")
+                proc = start(src, backend, mnt)
+                try:
+                    for w in WORKLOADS:
+                        value = run.WORKLOADS[w][1](mnt)
+                        results.setdefault((w, backend, name), []).append(value)
+                finally:
+                    stop(proc, mnt)
+                    os.rmdir(mnt)
+    print(f"| workload | backend | old | new | new/old |  ({run.ROUNDS} rounds x "
+          f"{run.SECONDS} s, medians)")
+    print("|---|---|---|---|---|")
+    for w in WORKLOADS:
+        for backend in backends:
+            o = statistics.median(results[(w, backend, "old")])
+            n = statistics.median(results[(w, backend, "new")])
+            print(f"| {w} | {backend} | {o:,.0f} | {n:,.0f} | {n / o:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
