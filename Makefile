@@ -81,7 +81,7 @@ SAN_TESTS := tests/mount/test_edges.py tests/mount/test_lifecycle_fuzz.py \
              tests/mount/test_dispatch.py tests/mount/test_faults.py tests/mount/test_cache.py
 sanitize: build
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)/src
-	cp setup.py $(SAN_DIR)/ && cp -r src/pyfuse3 $(SAN_DIR)/src/
+	cp setup.py pyproject.toml $(SAN_DIR)/ && cp -r src/pyfuse3 $(SAN_DIR)/src/
 	rm -f $(SAN_DIR)/src/pyfuse3/*.so $(SAN_DIR)/src/pyfuse3/*.c $(SAN_DIR)/src/pyfuse3/.built*
 	cd $(SAN_DIR) && CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g -O1" \
 	  LDFLAGS="-fsanitize=address" $(abspath $(PY)) setup.py -q build_ext --inplace -j 2

@@ -5,8 +5,9 @@
 
 OLD_SRC and NEW_SRC are ``src`` directories with built extensions (e.g. a ``git worktree`` of
 the commit before a change, built with ``setup.py build_ext --inplace``). Each round mounts
-bench/benchfs.py once per tree and backend, in turn, and runs bench/run.py's workloads;
-prints medians and NEW/OLD. BENCH_SECONDS and BENCH_ROUNDS as for bench/run.py.
+bench/benchfs.py once per tree and backend, in turn (the order alternates by round), and runs
+bench/run.py's workloads (AB_WORKLOADS: a comma-separated choice); prints medians and
+NEW/OLD. BENCH_SECONDS and BENCH_ROUNDS as for bench/run.py.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ sys.path.insert(0, str(HERE))
 import run  # noqa: E402
 from getattr_syscalls import stop  # noqa: E402
 
-WORKLOADS = ["stat", "open-read-close", "create-write-unlink", "stat-4-clients"]
+WORKLOADS = os.environ.get(
+    "AB_WORKLOADS", "stat,open-read-close,create-write-unlink,stat-4-clients").split(",")
 
 
 def start(src: str, backend: str, mnt: str) -> subprocess.Popen[bytes]:
@@ -43,9 +45,10 @@ def main() -> None:
     backends = backends or ["trio", "asyncio", "uvloop"]
     trees = {"old": old, "new": new}
     results: dict[tuple[str, str, str], list[float]] = {}
-    for _ in range(run.ROUNDS):
+    for r in range(run.ROUNDS):
         for backend in backends:
-            for name, src in trees.items():
+            order = list(trees.items())
+            for name, src in order if r % 2 == 0 else order[::-1]:  # no order bias
                 mnt = tempfile.mkdtemp(prefix="pyfuse3-ab-")
                 proc = start(src, backend, mnt)
                 try:
