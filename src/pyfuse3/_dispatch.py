@@ -90,6 +90,11 @@ class Dispatcher:
     async def _work(self, scope: object) -> None:
         session, backend, fd = self.session, self.backend, self.session.fd
         while True:
+            if self.suspended >= self.max_suspended:
+                # Only on the eager path (drain_once) can the limit be reached while a reader
+                # waits: stop reading; the next handler to finish starts one.
+                self.reader_wanted = True
+                return
             status = session.drain(BATCH)
             if status == DRAIN_EMPTY:
                 try:
