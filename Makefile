@@ -74,8 +74,8 @@ soak: build
 	$(PY) bench/soak.py
 
 # The extensions built with AddressSanitizer (in build/asan), then the tests that drive threads,
-# cancellation, interrupts and shutdown (their child processes inherit ASan). Any report fails
-# the run; reports are also written to build/asan/report.*.
+# cancellation, interrupts and shutdown (their child processes inherit ASan), then mount cycles
+# under LeakSanitizer. Any report fails the run; reports are written to build/asan/report.*.
 SAN_DIR   := build/asan
 SAN_TESTS := tests/mount/test_edges.py tests/mount/test_lifecycle_fuzz.py \
              tests/mount/test_dispatch.py tests/mount/test_faults.py tests/mount/test_cache.py
@@ -88,6 +88,9 @@ sanitize: build
 	PYTHONPATH=$(abspath $(SAN_DIR))/src LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
 	  PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:log_path=$(abspath $(SAN_DIR))/report \
 	  $(PY) -m pytest -q -p no:cacheprovider $(SAN_TESTS)
+	PYTHONPATH=$(abspath $(SAN_DIR))/src LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+	  PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=1:log_path=$(abspath $(SAN_DIR))/report \
+	  $(PY) -m tests.leak_cycles
 	@reports=$$(ls $(SAN_DIR)/report.* 2>/dev/null | wc -l); \
 	echo "AddressSanitizer reports: $$reports"; test "$$reports" -eq 0
 
