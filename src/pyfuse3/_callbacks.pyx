@@ -487,5 +487,27 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
 
 _fill_table(&OPS)
 
+
+def filled_fields():
+    """The names of the fuse_lowlevel_ops fields this module fills (for the table's test)."""
+    cdef fuse_lowlevel_ops* t = &OPS
+    fields = {
+        "init": t.init != NULL, "destroy": t.destroy != NULL, "lookup": t.lookup != NULL,
+        "forget": t.forget != NULL, "getattr": t.getattr != NULL, "setattr": t.setattr != NULL,
+        "readlink": t.readlink != NULL, "mknod": t.mknod != NULL, "mkdir": t.mkdir != NULL,
+        "unlink": t.unlink != NULL, "rmdir": t.rmdir != NULL, "symlink": t.symlink != NULL,
+        "rename": t.rename != NULL, "link": t.link != NULL, "open": t.open != NULL,
+        "read": t.read != NULL, "write": t.write != NULL, "flush": t.flush != NULL,
+        "release": t.release != NULL, "fsync": t.fsync != NULL, "opendir": t.opendir != NULL,
+        "readdir": t.readdir != NULL, "releasedir": t.releasedir != NULL,
+        "fsyncdir": t.fsyncdir != NULL, "statfs": t.statfs != NULL,
+        "setxattr": t.setxattr != NULL, "getxattr": t.getxattr != NULL,
+        "listxattr": t.listxattr != NULL, "removexattr": t.removexattr != NULL,
+        "access": t.access != NULL, "create": t.create != NULL,
+        "retrieve_reply": t.retrieve_reply != NULL, "forget_multi": t.forget_multi != NULL,
+        "readdirplus": t.readdirplus != NULL,
+    }
+    return frozenset(name for name, filled in fields.items() if filled)
+
 #: The operations table, for Session(); a capsule so no other module needs this one's C API.
 ops_table = PyCapsule_New(<void*>&OPS, "pyfuse3.ops_table", NULL)

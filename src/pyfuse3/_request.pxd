@@ -1,6 +1,6 @@
 from pyfuse3._libfuse.fuse_lowlevel cimport fuse_req_t
 
-# Operations, in the order of OP_NAMES in _request.pyx; each has one reply kind.
+# Operations: the index of each row of OPERATIONS in _request.pyx (checked at import).
 cpdef enum Op:
     OP_LOOKUP
     OP_FORGET

@@ -17,7 +17,7 @@ from cpython.bytes cimport (
 )
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject, Py_XDECREF
-from libc.errno cimport EACCES, EINTR, EIO, ERANGE, errno
+from libc.errno cimport EACCES, EINTR, EIO, ENOSYS, ERANGE, errno
 from libc.string cimport memchr, memset
 from posix.unistd cimport _SC_PAGESIZE, pread, sysconf
 from pyfuse3._libfuse.fuse_lowlevel cimport (
@@ -27,10 +27,18 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
     fuse_req_interrupt_func,
 )
+from pyfuse3._libfuse.fuse_kernel cimport (
+    FUSE_ACCESS, FUSE_BATCH_FORGET, FUSE_CREATE, FUSE_FLUSH, FUSE_FORGET, FUSE_FSYNC,
+    FUSE_FSYNCDIR, FUSE_GETATTR, FUSE_GETXATTR, FUSE_LINK, FUSE_LISTXATTR, FUSE_LOOKUP,
+    FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_READ, FUSE_READDIRPLUS, FUSE_READLINK,
+    FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_REMOVEXATTR, FUSE_RENAME, FUSE_RENAME2, FUSE_RMDIR,
+    FUSE_SETATTR, FUSE_SETXATTR, FUSE_STATFS, FUSE_SYMLINK, FUSE_UNLINK, FUSE_WRITE,
+)
 from pyfuse3._types cimport EntryAttributes, FileInfo, FileRange, FUSEError, StatvfsData
 
 import logging
 from asyncio import CancelledError
+from collections import namedtuple
 
 log = logging.getLogger("pyfuse3")
 
@@ -39,32 +47,91 @@ cdef extern from "Python.h":
     int PyIter_Send(object iterator, object arg, PyObject** presult) except -1
     bint PyCoro_CheckExact(object obj)
 
-OP_NAMES = (
-    "lookup", "forget", "getattr", "setattr", "readlink", "mknod", "mkdir", "unlink", "rmdir",
-    "symlink", "rename", "link", "open", "read", "write", "flush", "release", "fsync",
-    "opendir", "readdir", "releasedir", "fsyncdir", "statfs", "setxattr", "getxattr",
-    "listxattr", "removexattr", "access", "create",
-)
-
-# How each operation is answered.
+# How an operation is answered.
 cdef enum Reply:
     R_NONE, R_NOREPLY, R_ENTRY, R_ATTR, R_READLINK, R_OPEN, R_OPENDIR, R_CREATE, R_READ,
     R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR
 
-cdef Reply REPLY_OF[<int>OP_COUNT]
-REPLY_OF[:] = [
-    R_ENTRY, R_NOREPLY, R_ATTR, R_ATTR, R_READLINK, R_ENTRY, R_ENTRY, R_NONE, R_NONE,
-    R_ENTRY, R_NONE, R_ENTRY, R_OPEN, R_READ, R_WRITE, R_NONE, R_NONE, R_NONE,
-    R_OPENDIR, R_READDIR, R_NONE, R_NONE, R_STATFS, R_NONE, R_XATTR,
-    R_LISTXATTR, R_NONE, R_ACCESS, R_CREATE,
-]
-
-EXPECTED = {
+#: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
+RESULT_OF_REPLY = {
     R_ENTRY: "EntryAttributes", R_ATTR: "EntryAttributes", R_READLINK: "bytes",
     R_OPEN: "FileInfo", R_OPENDIR: "int", R_CREATE: "a (FileInfo, EntryAttributes) tuple",
-    R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData", R_XATTR: "bytes",
-    R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
+    R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData",
+    R_XATTR: "bytes", R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
+    R_READDIR: "None", R_NONE: "None", R_NOREPLY: "None",
 }
+
+
+class Operation(namedtuple("Operation", "op name opcodes reply default lowlevel")):
+    """One row of the operation table.
+
+    op: index in every derived table (the Op enum of _request.pxd); name: the Operations
+    method that handles it; opcodes: what the kernel sends (<linux/fuse.h>); reply: how a
+    result is answered (Reply); default: the errno Operations' default answers (0: it does
+    nothing); lowlevel: the fuse_lowlevel_ops fields its trampoline fills.
+    """
+
+    __slots__ = ()
+
+    @property
+    def result(self):
+        """The result a handler must return."""
+        return RESULT_OF_REPLY[self.reply]
+
+
+#: The operations: the single source of the names, reply kinds and defaults used here, in
+#: _session (handler binding) and by the tests against Operations and the libfuse table.
+#: Adding one: a row here, an Op in _request.pxd, a trampoline in _callbacks.pyx, a default
+#: handler with its docstring in Operations.
+OPERATIONS = tuple(Operation(*row) for row in (
+    (OP_LOOKUP, "lookup", (FUSE_LOOKUP,), R_ENTRY, ENOSYS, ("lookup",)),
+    (OP_FORGET, "forget", (FUSE_FORGET, FUSE_BATCH_FORGET), R_NOREPLY, 0,
+     ("forget", "forget_multi")),
+    (OP_GETATTR, "getattr", (FUSE_GETATTR,), R_ATTR, ENOSYS, ("getattr",)),
+    (OP_SETATTR, "setattr", (FUSE_SETATTR,), R_ATTR, ENOSYS, ("setattr",)),
+    (OP_READLINK, "readlink", (FUSE_READLINK,), R_READLINK, ENOSYS, ("readlink",)),
+    (OP_MKNOD, "mknod", (FUSE_MKNOD,), R_ENTRY, ENOSYS, ("mknod",)),
+    (OP_MKDIR, "mkdir", (FUSE_MKDIR,), R_ENTRY, ENOSYS, ("mkdir",)),
+    (OP_UNLINK, "unlink", (FUSE_UNLINK,), R_NONE, ENOSYS, ("unlink",)),
+    (OP_RMDIR, "rmdir", (FUSE_RMDIR,), R_NONE, ENOSYS, ("rmdir",)),
+    (OP_SYMLINK, "symlink", (FUSE_SYMLINK,), R_ENTRY, ENOSYS, ("symlink",)),
+    (OP_RENAME, "rename", (FUSE_RENAME, FUSE_RENAME2), R_NONE, ENOSYS, ("rename",)),
+    (OP_LINK, "link", (FUSE_LINK,), R_ENTRY, ENOSYS, ("link",)),
+    (OP_OPEN, "open", (FUSE_OPEN,), R_OPEN, ENOSYS, ("open",)),
+    (OP_READ, "read", (FUSE_READ,), R_READ, ENOSYS, ("read",)),
+    (OP_WRITE, "write", (FUSE_WRITE,), R_WRITE, ENOSYS, ("write",)),
+    (OP_FLUSH, "flush", (FUSE_FLUSH,), R_NONE, ENOSYS, ("flush",)),
+    (OP_RELEASE, "release", (FUSE_RELEASE,), R_NONE, ENOSYS, ("release",)),
+    (OP_FSYNC, "fsync", (FUSE_FSYNC,), R_NONE, ENOSYS, ("fsync",)),
+    (OP_OPENDIR, "opendir", (FUSE_OPENDIR,), R_OPENDIR, ENOSYS, ("opendir",)),
+    (OP_READDIR, "readdir", (FUSE_READDIRPLUS,), R_READDIR, ENOSYS, ("readdirplus",)),
+    (OP_RELEASEDIR, "releasedir", (FUSE_RELEASEDIR,), R_NONE, ENOSYS, ("releasedir",)),
+    (OP_FSYNCDIR, "fsyncdir", (FUSE_FSYNCDIR,), R_NONE, ENOSYS, ("fsyncdir",)),
+    (OP_STATFS, "statfs", (FUSE_STATFS,), R_STATFS, ENOSYS, ("statfs",)),
+    (OP_SETXATTR, "setxattr", (FUSE_SETXATTR,), R_NONE, ENOSYS, ("setxattr",)),
+    (OP_GETXATTR, "getxattr", (FUSE_GETXATTR,), R_XATTR, ENOSYS, ("getxattr",)),
+    (OP_LISTXATTR, "listxattr", (FUSE_LISTXATTR,), R_LISTXATTR, ENOSYS, ("listxattr",)),
+    (OP_REMOVEXATTR, "removexattr", (FUSE_REMOVEXATTR,), R_NONE, ENOSYS, ("removexattr",)),
+    (OP_ACCESS, "access", (FUSE_ACCESS,), R_ACCESS, ENOSYS, ("access",)),
+    (OP_CREATE, "create", (FUSE_CREATE,), R_CREATE, ENOSYS, ("create",)),
+))
+
+#: Derived from OPERATIONS, indexed by Op.
+OP_NAMES = tuple([o.name for o in OPERATIONS])
+cdef Reply REPLY_OF[<int>OP_COUNT]
+
+
+def _derive():
+    if len(OPERATIONS) != OP_COUNT:
+        raise ImportError(f"pyfuse3: {len(OPERATIONS)} operations in the table, "
+                          f"{OP_COUNT} in the Op enum")
+    for i, o in enumerate(OPERATIONS):
+        if o.op != i:
+            raise ImportError(f"pyfuse3: operation table row {i} ({o.name}) is not in Op order")
+        REPLY_OF[i] = <Reply>o.reply
+
+
+_derive()
 
 
 class HandlerResultError(TypeError):
@@ -184,7 +251,7 @@ cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object
         elif isinstance(e, TypeError) and not isinstance(e, HandlerResultError):
             e = HandlerResultError(f"{OP_NAMES[op]}() handler returned "
                                    f"{type(result).__name__}, expected "
-                                   f"{EXPECTED.get(REPLY_OF[op], 'None')}: {e}")
+                                   f"{RESULT_OF_REPLY[REPLY_OF[op]]}: {e}")
         reply_failure(req, op, e, extra)
 
 

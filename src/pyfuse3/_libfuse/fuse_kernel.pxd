@@ -1,0 +1,40 @@
+# Declarations of the kernel's FUSE protocol, <linux/fuse.h>: the opcodes of the requests.
+# Declarations only: no code lives here.
+
+cdef extern from "<linux/fuse.h>" nogil:
+    enum fuse_opcode:
+        FUSE_LOOKUP
+        FUSE_FORGET
+        FUSE_GETATTR
+        FUSE_SETATTR
+        FUSE_READLINK
+        FUSE_SYMLINK
+        FUSE_MKNOD
+        FUSE_MKDIR
+        FUSE_UNLINK
+        FUSE_RMDIR
+        FUSE_RENAME
+        FUSE_LINK
+        FUSE_OPEN
+        FUSE_READ
+        FUSE_WRITE
+        FUSE_STATFS
+        FUSE_RELEASE
+        FUSE_FSYNC
+        FUSE_SETXATTR
+        FUSE_GETXATTR
+        FUSE_LISTXATTR
+        FUSE_REMOVEXATTR
+        FUSE_FLUSH
+        FUSE_INIT
+        FUSE_OPENDIR
+        FUSE_READDIR
+        FUSE_RELEASEDIR
+        FUSE_FSYNCDIR
+        FUSE_ACCESS
+        FUSE_CREATE
+        FUSE_INTERRUPT
+        FUSE_DESTROY
+        FUSE_BATCH_FORGET
+        FUSE_READDIRPLUS
+        FUSE_RENAME2
