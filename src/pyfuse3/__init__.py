@@ -25,6 +25,7 @@ from ._pyfuse3 import (
     XAttrNameT,
 )
 from ._request import ReaddirToken, readdir_reply
+from ._session import PollHandle
 from ._sysutil import get_sup_groups, getxattr, listdir, setxattr, syncfs
 from ._types import (
     _NANOS_PER_SEC,
@@ -39,7 +40,7 @@ from ._types import (
 
 __version__ = "3.4.0"
 
-ROOT_INODE: InodeT = InodeT(1)
+ROOT_INODE: InodeT = 1
 ENOATTR: int = _errno.ENODATA
 RENAME_NOREPLACE: FlagT = FlagT(1)
 RENAME_EXCHANGE: FlagT = FlagT(2)
@@ -66,6 +67,7 @@ __all__ = [
     "InvalidationHandle",
     "ModeT",
     "Operations",
+    "PollHandle",
     "ReaddirToken",
     "RequestContext",
     "SetattrFields",

@@ -17,16 +17,17 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
     FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_MTIME_NOW, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size, fuse_bufvec,
     fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
-    fuse_lowlevel_ops, fuse_reply_err, fuse_reply_none, fuse_req_t, fuse_req_userdata,
+    fuse_lowlevel_ops, fuse_pollhandle, fuse_pollhandle_destroy, fuse_reply_err,
+    fuse_reply_none, fuse_req_t, fuse_req_userdata,
 )
 from pyfuse3._request cimport (
     OP_ACCESS, OP_CREATE, OP_FLUSH, OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETXATTR,
     OP_LINK, OP_LISTXATTR, OP_LOOKUP, OP_MKDIR, OP_MKNOD, OP_OPEN, OP_OPENDIR, OP_READ,
     OP_READDIR, OP_READLINK, OP_RELEASE, OP_RELEASEDIR, OP_REMOVEXATTR, OP_RENAME, OP_RMDIR,
-    OP_SETATTR, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
+    OP_POLL, OP_SETATTR, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
     reply_failure, start,
 )
-from pyfuse3._session cimport Session
+from pyfuse3._session cimport Session, new_poll_handle
 from pyfuse3._types cimport EntryAttributes, context_of, setattr_fields
 
 import logging
@@ -418,6 +419,23 @@ cdef void _cb_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t
         _run(s, req, OP_CREATE, 0, None, coro)
 
 
+cdef void _cb_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi,
+                   fuse_pollhandle* ph) noexcept:
+    # ph is NULL when the kernel wants only the current events (no later notification).
+    cdef Session s = _s(req)
+    handle = None
+    try:
+        if ph != NULL:
+            handle = new_poll_handle(s, ph)
+        coro = s.handler(OP_POLL)(ino, fi.fh, handle, context_of(req))
+    except BaseException as e:
+        if handle is None and ph != NULL:
+            fuse_pollhandle_destroy(ph)
+        _fail(s, req, OP_POLL, e)
+    else:
+        _run(s, req, OP_POLL, 0, None, coro)
+
+
 cdef void _cb_retrieve_reply(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
                              fuse_bufvec* bufv) noexcept:
     # The kernel's answer to notify_retrieve: no reply is expected. on_reply gets the bytes,
@@ -482,6 +500,7 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     t.removexattr = _cb_removexattr
     t.access = _cb_access
     t.create = _cb_create
+    t.poll = _cb_poll
     t.retrieve_reply = _cb_retrieve_reply
 
 
@@ -503,7 +522,7 @@ def filled_fields():
         "fsyncdir": t.fsyncdir != NULL, "statfs": t.statfs != NULL,
         "setxattr": t.setxattr != NULL, "getxattr": t.getxattr != NULL,
         "listxattr": t.listxattr != NULL, "removexattr": t.removexattr != NULL,
-        "access": t.access != NULL, "create": t.create != NULL,
+        "access": t.access != NULL, "create": t.create != NULL, "poll": t.poll != NULL,
         "retrieve_reply": t.retrieve_reply != NULL, "forget_multi": t.forget_multi != NULL,
         "readdirplus": t.readdirplus != NULL,
     }

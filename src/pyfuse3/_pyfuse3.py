@@ -19,6 +19,7 @@ from ._types import FUSEError
 
 if TYPE_CHECKING:
     from ._request import ReaddirToken
+    from ._session import PollHandle
     from ._types import (
         EntryAttributes,
         FileInfo,
@@ -38,10 +39,10 @@ __all__ = [
     "XAttrNameT",
 ]
 
-FileHandleT = NewType("FileHandleT", int)
+FileHandleT = int  # plain aliases since upstream 3.5
+InodeT = int
 FileNameT = NewType("FileNameT", bytes)
 FlagT = NewType("FlagT", int)
-InodeT = NewType("InodeT", int)
 ModeT = NewType("ModeT", int)
 XAttrNameT = NewType("XAttrNameT", bytes)
 
@@ -206,4 +207,14 @@ class Operations:
     async def create(self, parent_inode: InodeT, name: FileNameT, mode: ModeT, flags: FlagT,
                      ctx: RequestContext) -> tuple[FileInfo, EntryAttributes]:
         """Create and open a file (counts as a lookup)."""
+        raise _nosys()
+
+    async def poll(self, inode: InodeT, fh: FileHandleT, poll_handle: PollHandle | None,
+                   ctx: RequestContext) -> int:
+        """Return the events ready on an open file (``select.POLLIN`` ..., 0 if none).
+
+        ``poll_handle`` is None when the caller only wants the current events; otherwise keep
+        it and call its ``notify()`` once the readiness changes (it wakes the pollers once).
+        The default raises ENOSYS: the kernel then treats every file as always ready.
+        """
         raise _nosys()

@@ -31,6 +31,7 @@ cpdef enum Op:
     OP_REMOVEXATTR
     OP_ACCESS
     OP_CREATE
+    OP_POLL
     OP_COUNT
 
 

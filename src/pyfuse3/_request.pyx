@@ -24,13 +24,15 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_add_direntry_plus, fuse_buf_copy_flags,
     fuse_buf_flags, fuse_bufvec, fuse_file_info, fuse_reply_attr, fuse_reply_buf,
     fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
+    fuse_reply_poll,
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
     fuse_req_interrupt_func,
 )
 from pyfuse3._libfuse.fuse_kernel cimport (
     FUSE_ACCESS, FUSE_BATCH_FORGET, FUSE_CREATE, FUSE_FLUSH, FUSE_FORGET, FUSE_FSYNC,
     FUSE_FSYNCDIR, FUSE_GETATTR, FUSE_GETXATTR, FUSE_LINK, FUSE_LISTXATTR, FUSE_LOOKUP,
-    FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_READ, FUSE_READDIRPLUS, FUSE_READLINK,
+    FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_POLL, FUSE_READ, FUSE_READDIRPLUS,
+    FUSE_READLINK,
     FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_REMOVEXATTR, FUSE_RENAME, FUSE_RENAME2, FUSE_RMDIR,
     FUSE_SETATTR, FUSE_SETXATTR, FUSE_STATFS, FUSE_SYMLINK, FUSE_UNLINK, FUSE_WRITE,
 )
@@ -50,7 +52,7 @@ cdef extern from "Python.h":
 # How an operation is answered.
 cdef enum Reply:
     R_NONE, R_NOREPLY, R_ENTRY, R_ATTR, R_READLINK, R_OPEN, R_OPENDIR, R_CREATE, R_READ,
-    R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR
+    R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR, R_POLL
 
 #: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
 RESULT_OF_REPLY = {
@@ -58,7 +60,7 @@ RESULT_OF_REPLY = {
     R_OPEN: "FileInfo", R_OPENDIR: "int", R_CREATE: "a (FileInfo, EntryAttributes) tuple",
     R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData",
     R_XATTR: "bytes", R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
-    R_READDIR: "None", R_NONE: "None", R_NOREPLY: "None",
+    R_READDIR: "None", R_NONE: "None", R_NOREPLY: "None", R_POLL: "int (the ready events)",
 }
 
 
@@ -114,6 +116,7 @@ OPERATIONS = tuple(Operation(*row) for row in (
     (OP_REMOVEXATTR, "removexattr", (FUSE_REMOVEXATTR,), R_NONE, ENOSYS, ("removexattr",)),
     (OP_ACCESS, "access", (FUSE_ACCESS,), R_ACCESS, ENOSYS, ("access",)),
     (OP_CREATE, "create", (FUSE_CREATE,), R_CREATE, ENOSYS, ("create",)),
+    (OP_POLL, "poll", (FUSE_POLL,), R_POLL, ENOSYS, ("poll",)),
 ))
 
 #: Derived from OPERATIONS, indexed by Op.
@@ -294,6 +297,8 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
         if PyCoro_CheckExact(result):
             raise TypeError("coroutine")
         fuse_reply_err(req, 0 if result else EACCES)
+    elif kind == R_POLL:
+        fuse_reply_poll(req, <unsigned>_as_int(result))
     return 0
 
 

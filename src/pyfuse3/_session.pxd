@@ -1,4 +1,4 @@
-from pyfuse3._libfuse.fuse_lowlevel cimport fuse_buf, fuse_session
+from pyfuse3._libfuse.fuse_lowlevel cimport fuse_buf, fuse_pollhandle, fuse_session
 from pyfuse3._request cimport Pending
 from cpython.tuple cimport PyTuple_GET_ITEM
 
@@ -40,3 +40,11 @@ cdef class Session:
                 self.pending = outcome
             else:
                 self.raised = outcome
+
+
+cdef class PollHandle:
+    cdef fuse_pollhandle* ph
+    cdef Session session
+
+
+cdef PollHandle new_poll_handle(Session session, fuse_pollhandle* ph)

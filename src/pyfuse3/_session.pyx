@@ -14,7 +14,8 @@ from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EIO, EPROTO
 from libc.stdlib cimport free
 from libc.string cimport memset
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_args, fuse_lowlevel_ops, fuse_opt_free_args, fuse_session_destroy, fuse_session_exit,
+    fuse_args, fuse_lowlevel_notify_poll, fuse_lowlevel_ops, fuse_opt_free_args,
+    fuse_pollhandle, fuse_pollhandle_destroy, fuse_session_destroy, fuse_session_exit,
     fuse_session_exited, fuse_session_fd, fuse_session_mount, fuse_session_new,
     fuse_session_process_buf, fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,
 )
@@ -267,6 +268,52 @@ cdef class Session:
         if self.se != NULL:
             fuse_session_destroy(self.se)
         free(self.buf.mem)
+
+
+@cython.final
+cdef class PollHandle:
+    """Wakes the processes polling a file: given to ``Operations.poll()``; keep it, then
+    call ``notify()`` once the file's readiness changed.
+
+    A handle wakes its pollers once (the kernel polls again and gets a new one); dropping it
+    unused releases it. ``notify()`` is safe from any thread and releases the GIL.
+    """
+
+    def __init__(self):
+        raise TypeError("PollHandle objects are created by pyfuse3 only")
+
+    def notify(self):
+        """Wake every process waiting in poll/select/epoll on the file.
+
+        RuntimeError if this handle was already notified or its file system is closed;
+        OSError with the kernel's errno if the notification fails.
+        """
+        cdef fuse_pollhandle* ph = self.ph
+        cdef int rc
+        if ph == NULL:
+            raise RuntimeError("this PollHandle was already notified (a handle wakes its "
+                               "pollers once; poll() receives a new one)")
+        self.session.life.enter_call("PollHandle.notify")
+        self.ph = NULL  # before the GIL is released: a second notify() cannot reuse it
+        try:
+            with nogil:
+                rc = fuse_lowlevel_notify_poll(ph)
+        finally:
+            self.session.life.leave_call()
+            fuse_pollhandle_destroy(ph)
+        if rc != 0:
+            raise OSError(-rc, f"PollHandle.notify() failed: {os.strerror(-rc)}")
+
+    def __dealloc__(self):
+        if self.ph != NULL:
+            fuse_pollhandle_destroy(self.ph)  # frees only the handle, never the session
+
+
+cdef PollHandle new_poll_handle(Session session, fuse_pollhandle* ph):
+    cdef PollHandle handle = PollHandle.__new__(PollHandle)
+    handle.ph = ph
+    handle.session = session
+    return handle
 
 
 async def _refuse(*args):

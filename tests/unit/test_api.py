@@ -1,4 +1,4 @@
-"""The public API of pyfuse3 3.4 is complete: names, signatures and defaults."""
+"""The public API of pyfuse3 3.4 and 3.5 is complete: names, signatures and defaults."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ HANDLERS = {
     "removexattr": "(self, inode, name, ctx)",
     "access": "(self, inode, mode, ctx)",
     "create": "(self, parent_inode, name, mode, flags, ctx)",
+    "poll": "(self, inode, fh, poll_handle, ctx)",  # 3.5
 }
 
 
@@ -102,8 +103,11 @@ def test_types_and_classes_exist() -> None:
     for name in ("InodeT", "FileHandleT", "FileNameT", "FlagT", "ModeT", "XAttrNameT"):
         assert callable(getattr(pyfuse3, name))
     for name in ("Operations", "EntryAttributes", "FileInfo", "StatvfsData", "RequestContext",
-                 "SetattrFields", "FUSEError", "ReaddirToken"):
+                 "SetattrFields", "FUSEError", "ReaddirToken", "PollHandle"):
         assert isinstance(getattr(pyfuse3, name), type)
+    assert pyfuse3.InodeT is int and pyfuse3.FileHandleT is int  # plain aliases in 3.5
+    with pytest.raises(TypeError, match="created by pyfuse3"):
+        pyfuse3.PollHandle()
     assert pyfuse3.Operations.supports_dot_lookup is True
     assert pyfuse3.Operations.enable_writeback_cache is False
     assert pyfuse3.Operations.enable_acl is False

@@ -35,6 +35,7 @@ cdef extern from "<linux/fuse.h>" nogil:
         FUSE_CREATE
         FUSE_INTERRUPT
         FUSE_DESTROY
+        FUSE_POLL
         FUSE_BATCH_FORGET
         FUSE_READDIRPLUS
         FUSE_RENAME2

@@ -172,6 +172,8 @@ cdef extern from "_libfuse/config.h" nogil:
         void (*access)(fuse_req_t req, fuse_ino_t ino, int mask)
         void (*create)(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                        fuse_file_info* fi)
+        void (*poll)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi,
+                     fuse_pollhandle* ph)
         void (*retrieve_reply)(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
                                fuse_bufvec* bufv)
         void (*forget_multi)(fuse_req_t req, size_t count, fuse_forget_data* forgets)
@@ -191,6 +193,9 @@ cdef extern from "_libfuse/config.h" nogil:
     int fuse_reply_data(fuse_req_t req, fuse_bufvec* bufv, fuse_buf_copy_flags flags)
     int fuse_reply_statfs(fuse_req_t req, const statvfs* stbuf)
     int fuse_reply_xattr(fuse_req_t req, size_t count)
+    int fuse_reply_poll(fuse_req_t req, unsigned revents)
+    void fuse_pollhandle_destroy(fuse_pollhandle* ph)
+    int fuse_lowlevel_notify_poll(fuse_pollhandle* ph)
     size_t fuse_add_direntry_plus(fuse_req_t req, char* buf, size_t bufsize, const char* name,
                                   const fuse_entry_param* e, off_t off)
 
