@@ -16,7 +16,8 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
             $$c -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && best=$$c; \
           done; echo $$best)
 
-.PHONY: demo test suite test-newer build system-deps lint typecheck bench profile soak sanitize clean
+.PHONY: demo test suite test-newer build system-deps lint typecheck bench profile soak sanitize \
+        upstream-tests clean
 
 demo: build
 	$(PY) examples/demo.py
@@ -72,6 +73,17 @@ profile: build
 
 soak: build
 	$(PY) bench/soak.py
+
+# Upstream pyfuse3's own test suite (from its PyPI sdist, unchanged) against this package.
+UPSTREAM_VERSION := 3.5.0
+UPSTREAM_DIR     := build/upstream
+upstream-tests: build
+	rm -rf $(UPSTREAM_DIR) && mkdir -p $(UPSTREAM_DIR)
+	$(PY) -m pip download -q --no-binary :all: --no-deps -d $(UPSTREAM_DIR) \
+	  pyfuse3==$(UPSTREAM_VERSION)
+	tar -xzf $(UPSTREAM_DIR)/pyfuse3-$(UPSTREAM_VERSION).tar.gz -C $(UPSTREAM_DIR)
+	cd $(UPSTREAM_DIR)/pyfuse3-$(UPSTREAM_VERSION)/test && \
+	  $(abspath $(PY)) -m pytest -p no:cacheprovider --installed -q .
 
 # The extensions built with AddressSanitizer (in build/asan), then the tests that drive threads,
 # cancellation, interrupts and shutdown (their child processes inherit ASan), then mount cycles
