@@ -13,7 +13,7 @@ from posix.stat cimport S_IFDIR, struct_stat
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_POSIX_ACL, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
+    FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_FLOCK_LOCKS, FUSE_CAP_POSIX_ACL, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
     FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
     FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_MTIME_NOW, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size, fuse_bufvec,
     fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
@@ -24,7 +24,7 @@ from pyfuse3._request cimport (
     OP_ACCESS, OP_CREATE, OP_FLUSH, OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETXATTR,
     OP_LINK, OP_LISTXATTR, OP_LOOKUP, OP_MKDIR, OP_MKNOD, OP_OPEN, OP_OPENDIR, OP_READ,
     OP_READDIR, OP_READLINK, OP_RELEASE, OP_RELEASEDIR, OP_REMOVEXATTR, OP_RENAME, OP_RMDIR,
-    OP_POLL, OP_SETATTR, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
+    OP_COPY_FILE_RANGE, OP_FALLOCATE, OP_FLOCK, OP_LSEEK, OP_POLL, OP_SETATTR, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
     reply_failure, start,
 )
 from pyfuse3._session cimport Session, new_poll_handle
@@ -33,6 +33,7 @@ from pyfuse3._types cimport EntryAttributes, context_of, setattr_fields
 import logging
 import os
 
+from pyfuse3._pyfuse3 import Operations, release_with_unlock
 from pyfuse3._xattr import setxattr_with_flags
 
 log = logging.getLogger("pyfuse3")
@@ -76,10 +77,18 @@ cdef void _cb_init(void* userdata, fuse_conn_info* conn) noexcept:
                 conn.want |= flag
             else:
                 conn.want &= ~flag
+        if not _overrides(ops, "flock"):
+            # libfuse asks for flock() forwarding because the table has it; a file system
+            # without flock() keeps the kernel's local locks instead of answering ENOSYS.
+            conn.want &= ~FUSE_CAP_FLOCK_LOCKS
         s.note_init(conn.capable, conn.want)
         ops.init()
     except BaseException:
         log.exception("init() handler failed; the file system keeps running")
+
+
+cdef bint _overrides(ops, str name):
+    return getattr(type(ops), name, None) is not getattr(Operations, name)
 
 
 cdef void _cb_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept:
@@ -300,7 +309,19 @@ cdef void _cb_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept
 
 
 cdef void _cb_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
-    _fh_op(req, OP_RELEASE, fi)
+    cdef Session s
+    if not fi.flock_release:
+        _fh_op(req, OP_RELEASE, fi)
+        return
+    # The last close of a file holding a BSD lock: the kernel expects the file system to drop
+    # it, and release() has no owner argument, so flock(LOCK_UN) runs first.
+    s = _s(req)
+    try:
+        coro = release_with_unlock(s.ops, fi.fh, fi.lock_owner)
+    except BaseException as e:
+        _fail(s, req, OP_RELEASE, e)
+    else:
+        _run(s, req, OP_RELEASE, 0, None, coro)
 
 
 cdef void _cb_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
@@ -436,6 +457,51 @@ cdef void _cb_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi,
         _run(s, req, OP_POLL, 0, None, coro)
 
 
+cdef void _cb_flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_FLOCK)(fi.fh, fi.lock_owner, op)
+    except BaseException as e:
+        _fail(s, req, OP_FLOCK, e)
+    else:
+        _run(s, req, OP_FLOCK, 0, None, coro)
+
+
+cdef void _cb_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                        fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_FALLOCATE)(fi.fh, mode, offset, length)
+    except BaseException as e:
+        _fail(s, req, OP_FALLOCATE, e)
+    else:
+        _run(s, req, OP_FALLOCATE, 0, None, coro)
+
+
+cdef void _cb_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                    fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_LSEEK)(fi.fh, off, whence)
+    except BaseException as e:
+        _fail(s, req, OP_LSEEK, e)
+    else:
+        _run(s, req, OP_LSEEK, 0, None, coro)
+
+
+cdef void _cb_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                              fuse_file_info* fi_in, fuse_ino_t ino_out, off_t off_out,
+                              fuse_file_info* fi_out, size_t length, int flags) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_COPY_FILE_RANGE)(fi_in.fh, off_in, fi_out.fh, off_out, length,
+                                             flags)
+    except BaseException as e:
+        _fail(s, req, OP_COPY_FILE_RANGE, e)
+    else:
+        _run(s, req, OP_COPY_FILE_RANGE, length, None, coro)
+
+
 cdef void _cb_retrieve_reply(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
                              fuse_bufvec* bufv) noexcept:
     # The kernel's answer to notify_retrieve: no reply is expected. on_reply gets the bytes,
@@ -501,6 +567,10 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     t.access = _cb_access
     t.create = _cb_create
     t.poll = _cb_poll
+    t.flock = _cb_flock
+    t.fallocate = _cb_fallocate
+    t.lseek = _cb_lseek
+    t.copy_file_range = _cb_copy_file_range
     t.retrieve_reply = _cb_retrieve_reply
 
 
@@ -523,6 +593,8 @@ def filled_fields():
         "setxattr": t.setxattr != NULL, "getxattr": t.getxattr != NULL,
         "listxattr": t.listxattr != NULL, "removexattr": t.removexattr != NULL,
         "access": t.access != NULL, "create": t.create != NULL, "poll": t.poll != NULL,
+        "flock": t.flock != NULL, "fallocate": t.fallocate != NULL, "lseek": t.lseek != NULL,
+        "copy_file_range": t.copy_file_range != NULL,
         "retrieve_reply": t.retrieve_reply != NULL, "forget_multi": t.forget_multi != NULL,
         "readdirplus": t.readdirplus != NULL,
     }

@@ -8,6 +8,7 @@ answers ENOSYS, which the kernel treats per operation (see docs/design.md).
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import sys
 import threading
@@ -218,3 +219,47 @@ class Operations:
         The default raises ENOSYS: the kernel then treats every file as always ready.
         """
         raise _nosys()
+
+    async def flock(self, fh: FileHandleT, owner: int, operation: int) -> None:
+        """Apply a BSD lock (``fcntl.LOCK_SH``/``LOCK_EX``/``LOCK_UN``, ``| LOCK_NB``).
+
+        ``owner`` identifies the open file description holding the lock. Without LOCK_NB,
+        wait (await) until the lock is granted; the caller's signal cancels the handler. A
+        conflict with LOCK_NB: raise ``FUSEError(errno.EWOULDBLOCK)``. Only if this method
+        is overridden does the kernel forward flock(); otherwise it keeps the locks locally.
+        """
+        raise _nosys()
+
+    async def fallocate(self, fh: FileHandleT, mode: int, offset: int, length: int) -> None:
+        """Allocate, or with ``mode`` flags (``FALLOC_FL_KEEP_SIZE``, ``PUNCH_HOLE``,
+        ``ZERO_RANGE``) punch or zero, ``length`` bytes at ``offset``.
+
+        The default raises ENOSYS: the caller then gets EOPNOTSUPP.
+        """
+        raise _nosys()
+
+    async def lseek(self, fh: FileHandleT, offset: int, whence: int) -> int:
+        """Find data or a hole (``os.SEEK_DATA``/``SEEK_HOLE``) from ``offset``; return the
+        offset found, or raise ``FUSEError(errno.ENXIO)`` past the end.
+
+        The default raises ENOSYS: the kernel then treats the whole file as data.
+        """
+        raise _nosys()
+
+    async def copy_file_range(self, fh_in: FileHandleT, off_in: int, fh_out: FileHandleT,
+                              off_out: int, length: int, flags: int) -> int:
+        """Copy up to ``length`` bytes between two open files of this file system without
+        passing them through the caller; return the number copied.
+
+        The default raises ENOSYS: the kernel then copies with reads and writes.
+        """
+        raise _nosys()
+
+
+async def release_with_unlock(ops: Operations, fh: FileHandleT, owner: int) -> None:
+    """RELEASE of a file that held a BSD lock: ``flock(LOCK_UN)`` for its owner, then
+    ``release()`` (both always; an error of either answers the request)."""
+    try:
+        await ops.flock(fh, owner, fcntl.LOCK_UN)
+    finally:
+        await ops.release(fh)

@@ -32,6 +32,10 @@ cpdef enum Op:
     OP_ACCESS
     OP_CREATE
     OP_POLL
+    OP_FLOCK
+    OP_FALLOCATE
+    OP_LSEEK
+    OP_COPY_FILE_RANGE
     OP_COUNT
 
 

@@ -35,7 +35,12 @@ cdef extern from "<linux/fuse.h>" nogil:
         FUSE_CREATE
         FUSE_INTERRUPT
         FUSE_DESTROY
+        FUSE_SETLK
+        FUSE_SETLKW
         FUSE_POLL
+        FUSE_FALLOCATE
+        FUSE_LSEEK
+        FUSE_COPY_FILE_RANGE
         FUSE_BATCH_FORGET
         FUSE_READDIRPLUS
         FUSE_RENAME2

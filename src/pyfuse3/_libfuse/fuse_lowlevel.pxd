@@ -121,6 +121,8 @@ cdef extern from "_libfuse/config.h" nogil:
         FUSE_CAP_WRITEBACK_CACHE
         FUSE_CAP_POSIX_ACL
         FUSE_CAP_EXPIRE_ONLY
+        FUSE_CAP_FLOCK_LOCKS
+        FUSE_CAP_POSIX_LOCKS
 
     enum:
         FUSE_SET_ATTR_MODE
@@ -174,6 +176,13 @@ cdef extern from "_libfuse/config.h" nogil:
                        fuse_file_info* fi)
         void (*poll)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi,
                      fuse_pollhandle* ph)
+        void (*flock)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op)
+        void (*fallocate)(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                          fuse_file_info* fi)
+        void (*copy_file_range)(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                                fuse_file_info* fi_in, fuse_ino_t ino_out, off_t off_out,
+                                fuse_file_info* fi_out, size_t len, int flags)
+        void (*lseek)(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi)
         void (*retrieve_reply)(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
                                fuse_bufvec* bufv)
         void (*forget_multi)(fuse_req_t req, size_t count, fuse_forget_data* forgets)
@@ -194,6 +203,7 @@ cdef extern from "_libfuse/config.h" nogil:
     int fuse_reply_statfs(fuse_req_t req, const statvfs* stbuf)
     int fuse_reply_xattr(fuse_req_t req, size_t count)
     int fuse_reply_poll(fuse_req_t req, unsigned revents)
+    int fuse_reply_lseek(fuse_req_t req, off_t off)
     void fuse_pollhandle_destroy(fuse_pollhandle* ph)
     int fuse_lowlevel_notify_poll(fuse_pollhandle* ph)
     size_t fuse_add_direntry_plus(fuse_req_t req, char* buf, size_t bufsize, const char* name,

@@ -1,0 +1,204 @@
+"""fallocate, lseek (SEEK_DATA/SEEK_HOLE), copy_file_range and flock through a real mount."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+import sniffio
+import trio
+
+import pyfuse3
+from pyfuse3 import FUSEError
+from pyfuse3.testing import mounted
+
+from ..memfs import MemFS, Node
+from ..util import run_with_timeout
+
+pytestmark = pytest.mark.fuse
+PAGE = 4096
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+
+
+async def sleep(seconds: float) -> None:
+    if sniffio.current_async_library() == "trio":
+        await trio.sleep(seconds)
+    else:
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
+
+class FileOpsFS(MemFS):
+    """MemFS with the newer file operations; a page of zeros counts as a hole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls_seen: list[str] = []
+        self.locks: dict[int, tuple[int, int]] = {}  # inode -> (owner, LOCK_SH/LOCK_EX)
+
+    async def fallocate(self, fh: Any, mode: int, offset: int, length: int) -> None:
+        self.calls_seen.append("fallocate")
+        n = self.node(fh)
+        if mode == 0:
+            n.data = n.data.ljust(offset + length, b"\0")
+        elif mode == FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE:
+            end = min(offset + length, len(n.data))
+            n.data = n.data[:offset] + b"\0" * max(end - offset, 0) + n.data[end:]
+        else:
+            raise FUSEError(errno.EOPNOTSUPP)
+
+    async def lseek(self, fh: Any, offset: int, whence: int) -> int:
+        self.calls_seen.append("lseek")
+        data = self.node(fh).data
+        if offset >= len(data):
+            raise FUSEError(errno.ENXIO)
+        want_data = whence == os.SEEK_DATA
+        pos = offset - offset % PAGE
+        while pos < len(data):
+            is_data = any(data[pos:pos + PAGE])
+            if is_data == want_data:
+                return max(pos, offset)
+            pos += PAGE
+        if want_data:
+            raise FUSEError(errno.ENXIO)
+        return len(data)  # the implicit hole at the end
+
+    async def copy_file_range(self, fh_in: Any, off_in: int, fh_out: Any, off_out: int,
+                              length: int, flags: int) -> int:
+        self.calls_seen.append("copy_file_range")
+        chunk = self.node(fh_in).data[off_in:off_in + length]
+        out = self.node(fh_out)
+        head = out.data[:off_out].ljust(off_out, b"\0")
+        out.data = head + chunk + out.data[off_out + len(chunk):]
+        return len(chunk)
+
+    async def flock(self, fh: Any, owner: int, operation: int) -> None:
+        self.calls_seen.append("flock")
+        kind = operation & ~fcntl.LOCK_NB
+        if kind == fcntl.LOCK_UN:
+            if self.locks.get(fh, (None,))[0] == owner:
+                del self.locks[fh]
+            return
+        while fh in self.locks and self.locks[fh][0] != owner and (
+                kind == fcntl.LOCK_EX or self.locks[fh][1] == fcntl.LOCK_EX):
+            if operation & fcntl.LOCK_NB:
+                raise FUSEError(errno.EWOULDBLOCK)
+            await sleep(0.01)  # a signal to the caller cancels this wait
+        self.locks[fh] = (owner, kind)
+
+
+@pytest.fixture
+def fs(backend: str) -> Any:
+    ops = FileOpsFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644, data=b"a" * PAGE * 3))
+    with mounted(ops, backend=backend) as m:
+        yield m
+
+
+def test_fallocate_extends_and_punches(fs: Any) -> None:
+    fd = os.open(fs.path("f"), os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, PAGE * 5)
+        assert os.fstat(fd).st_size == PAGE * 5
+        libc_fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, PAGE, PAGE)
+        assert os.pread(fd, PAGE * 3, 0) == b"a" * PAGE + b"\0" * PAGE + b"a" * PAGE
+        with pytest.raises(OSError) as info:
+            libc_fallocate(fd, 0x10, 0, PAGE)  # ZERO_RANGE: this file system refuses it
+        assert info.value.errno == errno.EOPNOTSUPP
+    finally:
+        os.close(fd)
+    assert "fallocate" in fs.ops.calls_seen
+
+
+def libc_fallocate(fd: int, mode: int, offset: int, length: int) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    if libc.fallocate(fd, mode, offset, length) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def test_lseek_finds_data_and_holes(fs: Any) -> None:
+    with open(fs.path("g"), "wb") as fh:
+        fh.write(b"\0" * PAGE * 2 + b"x" * PAGE + b"\0" * PAGE)
+    fd = os.open(fs.path("g"), os.O_RDONLY)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_DATA) == PAGE * 2
+        assert os.lseek(fd, PAGE * 2, os.SEEK_HOLE) == PAGE * 3
+        with pytest.raises(OSError) as info:
+            os.lseek(fd, PAGE * 4, os.SEEK_DATA)
+        assert info.value.errno == errno.ENXIO
+    finally:
+        os.close(fd)
+    assert "lseek" in fs.ops.calls_seen
+
+
+def test_copy_file_range_is_done_by_the_file_system(fs: Any) -> None:
+    src = os.open(fs.path("f"), os.O_RDONLY)
+    dst = os.open(fs.path("copy"), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        assert os.copy_file_range(src, dst, PAGE * 2, PAGE, 0) == PAGE * 2
+    finally:
+        os.close(src)
+        os.close(dst)
+    assert "copy_file_range" in fs.ops.calls_seen
+    with open(fs.path("copy"), "rb") as fh:
+        assert fh.read() == b"a" * PAGE * 2
+
+
+LOCKER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if sys.argv[2] == "nb" else 0))
+    print("locked", flush=True)
+except OSError as e:
+    print(e.errno, flush=True)
+    sys.exit(0)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+def _locker(path: str, mode: str, hold: float) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", LOCKER, path, mode, str(hold)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_flock_conflicts_release_on_close_and_interrupt(fs: Any) -> None:
+    holder = _locker(fs.path("f"), "nb", 30)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        other = _locker(fs.path("f"), "nb", 0)
+        assert other.communicate(timeout=10)[0].strip() == str(errno.EWOULDBLOCK)
+        waiter = _locker(fs.path("f"), "wait", 0)
+        time.sleep(0.5)
+        assert waiter.poll() is None  # blocked in the file system's flock()
+        waiter.terminate()  # the signal interrupts the request: the handler is cancelled
+        waiter.wait(10)
+    finally:
+        holder.kill()  # its close releases the lock
+        holder.wait(10)
+    again = _locker(fs.path("f"), "nb", 0)
+    assert again.communicate(timeout=10)[0].strip() == "locked"
+    assert "flock" in fs.ops.calls_seen
+
+
+def test_without_flock_the_kernel_keeps_locks_locally(backend: str) -> None:
+    ops = MemFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    with mounted(ops, backend=backend) as m:
+        fd = os.open(m.path("f"), os.O_RDWR)
+        try:
+            run_with_timeout(lambda: fcntl.flock(fd, fcntl.LOCK_EX), timeout=10)  # no ENOSYS
+        finally:
+            os.close(fd)
