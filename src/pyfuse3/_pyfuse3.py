@@ -156,8 +156,9 @@ class Operations:
         """Flush file data (and metadata unless ``datasync``) to stable storage."""
         raise _nosys()
 
-    async def opendir(self, inode: InodeT, ctx: RequestContext) -> FileHandleT:
-        """Open a directory and return a handle for readdir()."""
+    async def opendir(self, inode: InodeT, ctx: RequestContext) -> FileHandleT | FileInfo:
+        """Open a directory and return a handle for readdir(), or a FileInfo with the handle
+        and flags (``cache_readdir`` with ``keep_cache``: the kernel may cache the listing)."""
         raise _nosys()
 
     async def readdir(self, fh: FileHandleT, start_id: int, token: ReaddirToken) -> None:

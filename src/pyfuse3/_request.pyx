@@ -59,7 +59,7 @@ cdef enum Reply:
 #: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
 RESULT_OF_REPLY = {
     R_ENTRY: "EntryAttributes", R_ATTR: "EntryAttributes", R_READLINK: "bytes",
-    R_OPEN: "FileInfo", R_OPENDIR: "int", R_CREATE: "a (FileInfo, EntryAttributes) tuple",
+    R_OPEN: "FileInfo", R_OPENDIR: "int or FileInfo", R_CREATE: "a (FileInfo, EntryAttributes) tuple",
     R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData",
     R_XATTR: "bytes", R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
     R_READDIR: "None", R_NONE: "None", R_NOREPLY: "None", R_POLL: "int (the ready events)",
@@ -287,7 +287,10 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
         fuse_reply_open(req, &fi)
     elif kind == R_OPENDIR:
         memset(&fi, 0, sizeof(fi))
-        fi.fh = _as_int(result)
+        if type(result) is FileInfo:
+            (<FileInfo>result).fill(&fi)
+        else:
+            fi.fh = _as_int(result)
         fuse_reply_open(req, &fi)
     elif kind == R_CREATE:
         _reply_create(req, result)

@@ -12,6 +12,8 @@ cdef class FileInfo:
     cdef public bint direct_io
     cdef public bint keep_cache
     cdef public bint nonseekable
+    cdef public bint noflush
+    cdef public bint cache_readdir
     cdef void fill(self, fuse_file_info* out) noexcept
 
 

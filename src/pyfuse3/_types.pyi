@@ -28,8 +28,11 @@ class FileInfo:
     direct_io: bool
     keep_cache: bool
     nonseekable: bool
+    noflush: bool
+    cache_readdir: bool
     def __init__(self, fh: int = 0, direct_io: bool = False, keep_cache: bool = True,
-                 nonseekable: bool = False) -> None: ...
+                 nonseekable: bool = False, *, noflush: bool = False,
+                 cache_readdir: bool = False) -> None: ...
 
 class FileRange:
     @property

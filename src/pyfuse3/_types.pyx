@@ -253,26 +253,44 @@ cdef inline int64_t _non_negative(object val) except? -1:
 @cython.freelist(64)
 @cython.final
 cdef class FileInfo:
-    """Reply to open and create: the file handle and how the kernel should cache the file."""
+    """Reply to open, create and opendir: the handle and how the kernel should treat the file.
 
-    def __init__(self, fh=0, direct_io=False, keep_cache=True, nonseekable=False):
+    direct_io: bypass the page cache (every read and write reaches the file system);
+    keep_cache: keep cached pages from earlier opens; nonseekable: the file has no position;
+    noflush: no FLUSH request on close (flush() is not called); cache_readdir (opendir, with
+    keep_cache): the kernel may answer later listings of the directory from its cache.
+    """
+
+    def __init__(self, fh=0, direct_io=False, keep_cache=True, nonseekable=False, *,
+                 noflush=False, cache_readdir=False):
         self.fh = fh
         self.direct_io = direct_io
         self.keep_cache = keep_cache
         self.nonseekable = nonseekable
+        self.noflush = noflush
+        self.cache_readdir = cache_readdir
 
     cdef void fill(self, fuse_file_info* out) noexcept:
         out.fh = self.fh
         out.direct_io = self.direct_io
         out.keep_cache = self.keep_cache
         out.nonseekable = self.nonseekable
+        out.noflush = self.noflush
+        out.cache_readdir = self.cache_readdir
 
     def __reduce__(self):
-        return (FileInfo, (self.fh, self.direct_io, self.keep_cache, self.nonseekable))
+        return (_file_info, (self.fh, self.direct_io, self.keep_cache, self.nonseekable,
+                             self.noflush, self.cache_readdir))
 
     def __repr__(self):
         return (f"FileInfo(fh={self.fh}, direct_io={self.direct_io}, "
-                f"keep_cache={self.keep_cache}, nonseekable={self.nonseekable})")
+                f"keep_cache={self.keep_cache}, nonseekable={self.nonseekable}, "
+                f"noflush={self.noflush}, cache_readdir={self.cache_readdir})")
+
+
+def _file_info(fh, direct_io, keep_cache, nonseekable, noflush=False, cache_readdir=False):
+    return FileInfo(fh, direct_io, keep_cache, nonseekable, noflush=noflush,
+                    cache_readdir=cache_readdir)
 
 
 @cython.freelist(8)
