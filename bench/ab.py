@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,17 +25,6 @@ from getattr_syscalls import stop  # noqa: E402
 
 WORKLOADS = os.environ.get(
     "AB_WORKLOADS", "stat,open-read-close,create-write-unlink,stat-4-clients").split(",")
-
-
-def start(src: str, backend: str, mnt: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": src}
-    proc = subprocess.Popen([sys.executable, str(HERE / "benchfs.py"), mnt, backend], env=env)
-    deadline = time.monotonic() + 30
-    while not os.path.ismount(mnt):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{src} {backend} did not mount")
-        time.sleep(0.02)
-    return proc
 
 
 def main() -> None:
@@ -50,7 +37,7 @@ def main() -> None:
             order = list(trees.items())
             for name, src in order if r % 2 == 0 else order[::-1]:  # no order bias
                 mnt = tempfile.mkdtemp(prefix="pyfuse3-ab-")
-                proc = start(src, backend, mnt)
+                proc = run.start(backend, mnt, env={**os.environ, "PYTHONPATH": src})
                 try:
                     for w in WORKLOADS:
                         value = run.WORKLOADS[w][1](mnt)

@@ -20,17 +20,9 @@ import pyfuse3
 from pyfuse3.testing import MountedFS, mounted, run
 
 from ..memfs import MemFS, Node
-from ..util import eventually
+from ..util import eventually, sleep
 
 pytestmark = pytest.mark.fuse
-
-
-async def sleep(seconds: float) -> None:
-    """Sleep under whichever library runs the handler."""
-    if sniffio.current_async_library() == "trio":
-        await trio.sleep(seconds)
-    else:
-        await asyncio.sleep(seconds)
 
 
 class FaultyFS(MemFS):

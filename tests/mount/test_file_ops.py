@@ -12,28 +12,17 @@ import time
 from typing import Any
 
 import pytest
-import sniffio
-import trio
 
 import pyfuse3
 from pyfuse3 import FUSEError
 from pyfuse3.testing import mounted
 
 from ..memfs import MemFS, Node
-from ..util import run_with_timeout
+from ..util import run_with_timeout, sleep
 
 pytestmark = pytest.mark.fuse
 PAGE = 4096
 FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
-
-
-async def sleep(seconds: float) -> None:
-    if sniffio.current_async_library() == "trio":
-        await trio.sleep(seconds)
-    else:
-        import asyncio
-
-        await asyncio.sleep(seconds)
 
 
 class FileOpsFS(MemFS):
