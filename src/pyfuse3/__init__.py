@@ -17,6 +17,7 @@ from ._lifecycle import close, default_options, init, main, terminate
 from ._notify import expire_entry, invalidate_entry, invalidate_inode, notify_store
 from ._pyfuse3 import (
     FileHandleT,
+    FileLock,
     FileNameT,
     FlagT,
     InodeT,
@@ -60,6 +61,7 @@ __all__ = [
     "FUSEError",
     "FileHandleT",
     "FileInfo",
+    "FileLock",
     "FileNameT",
     "FileRange",
     "FlagT",

@@ -11,9 +11,10 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memset
 from posix.stat cimport S_IFDIR, struct_stat
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+from posix.fcntl cimport flock as c_flock
 from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_FLOCK_LOCKS, FUSE_CAP_POSIX_ACL, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
+    FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_FLOCK_LOCKS, FUSE_CAP_POSIX_ACL, FUSE_CAP_POSIX_LOCKS, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
     FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
     FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_MTIME_NOW, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size, fuse_bufvec,
     fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
@@ -24,7 +25,7 @@ from pyfuse3._request cimport (
     OP_ACCESS, OP_CREATE, OP_FLUSH, OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETXATTR,
     OP_LINK, OP_LISTXATTR, OP_LOOKUP, OP_MKDIR, OP_MKNOD, OP_OPEN, OP_OPENDIR, OP_READ,
     OP_READDIR, OP_READLINK, OP_RELEASE, OP_RELEASEDIR, OP_REMOVEXATTR, OP_RENAME, OP_RMDIR,
-    OP_COPY_FILE_RANGE, OP_FALLOCATE, OP_FLOCK, OP_LSEEK, OP_POLL, OP_SETATTR, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
+    OP_COPY_FILE_RANGE, OP_FALLOCATE, OP_FLOCK, OP_GETLK, OP_LSEEK, OP_SETLK, OP_POLL, OP_SETATTR, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
     reply_failure, start,
 )
 from pyfuse3._session cimport Session, new_poll_handle
@@ -33,7 +34,7 @@ from pyfuse3._types cimport EntryAttributes, context_of, setattr_fields
 import logging
 import os
 
-from pyfuse3._pyfuse3 import Operations, release_with_unlock
+from pyfuse3._pyfuse3 import FileLock, Operations, flush_with_unlock, release_with_unlock
 from pyfuse3._xattr import setxattr_with_flags
 
 log = logging.getLogger("pyfuse3")
@@ -81,6 +82,8 @@ cdef void _cb_init(void* userdata, fuse_conn_info* conn) noexcept:
             # libfuse asks for flock() forwarding because the table has it; a file system
             # without flock() keeps the kernel's local locks instead of answering ENOSYS.
             conn.want &= ~FUSE_CAP_FLOCK_LOCKS
+        if not (_overrides(ops, "getlk") and _overrides(ops, "setlk")):
+            conn.want &= ~FUSE_CAP_POSIX_LOCKS  # likewise for POSIX record locks
         s.note_init(conn.capable, conn.want)
         ops.init()
     except BaseException:
@@ -305,7 +308,18 @@ cdef void _sync_op(fuse_req_t req, int op, int datasync, fuse_file_info* fi) noe
 
 
 cdef void _cb_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
-    _fh_op(req, OP_FLUSH, fi)
+    cdef Session s = _s(req)
+    if not s.want & FUSE_CAP_POSIX_LOCKS:
+        _fh_op(req, OP_FLUSH, fi)
+        return
+    # POSIX locks die with any close of the file by their owner; flush() has no owner
+    # argument, so setlk(F_UNLCK) for the owner runs first.
+    try:
+        coro = flush_with_unlock(s.ops, fi.fh, fi.lock_owner)
+    except BaseException as e:
+        _fail(s, req, OP_FLUSH, e)
+    else:
+        _run(s, req, OP_FLUSH, 0, None, coro)
 
 
 cdef void _cb_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
@@ -502,6 +516,32 @@ cdef void _cb_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
         _run(s, req, OP_COPY_FILE_RANGE, length, None, coro)
 
 
+cdef object _lock_of(const c_flock* lock):
+    # libfuse gives the range as start and length (0: to the end of the file)
+    return FileLock(lock.l_type, lock.l_start, lock.l_len, lock.l_pid)
+
+
+cdef void _cb_getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock* lock) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_GETLK)(fi.fh, fi.lock_owner, _lock_of(lock))
+    except BaseException as e:
+        _fail(s, req, OP_GETLK, e)
+    else:
+        _run(s, req, OP_GETLK, 0, None, coro)
+
+
+cdef void _cb_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock* lock,
+                    int sleep) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_SETLK)(fi.fh, fi.lock_owner, _lock_of(lock), sleep != 0)
+    except BaseException as e:
+        _fail(s, req, OP_SETLK, e)
+    else:
+        _run(s, req, OP_SETLK, 0, None, coro)
+
+
 cdef void _cb_retrieve_reply(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
                              fuse_bufvec* bufv) noexcept:
     # The kernel's answer to notify_retrieve: no reply is expected. on_reply gets the bytes,
@@ -571,6 +611,8 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     t.fallocate = _cb_fallocate
     t.lseek = _cb_lseek
     t.copy_file_range = _cb_copy_file_range
+    t.getlk = _cb_getlk
+    t.setlk = _cb_setlk
     t.retrieve_reply = _cb_retrieve_reply
 
 
@@ -594,7 +636,8 @@ def filled_fields():
         "listxattr": t.listxattr != NULL, "removexattr": t.removexattr != NULL,
         "access": t.access != NULL, "create": t.create != NULL, "poll": t.poll != NULL,
         "flock": t.flock != NULL, "fallocate": t.fallocate != NULL, "lseek": t.lseek != NULL,
-        "copy_file_range": t.copy_file_range != NULL,
+        "copy_file_range": t.copy_file_range != NULL, "getlk": t.getlk != NULL,
+        "setlk": t.setlk != NULL,
         "retrieve_reply": t.retrieve_reply != NULL, "forget_multi": t.forget_multi != NULL,
         "readdirplus": t.readdirplus != NULL,
     }

@@ -14,6 +14,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NewType
 
 from ._types import FUSEError
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FileHandleT",
+    "FileLock",
     "FileNameT",
     "FlagT",
     "InodeT",
@@ -48,6 +50,17 @@ ModeT = NewType("ModeT", int)
 XAttrNameT = NewType("XAttrNameT", bytes)
 
 log = logging.getLogger("pyfuse3")
+
+
+@dataclass(frozen=True)
+class FileLock:
+    """A POSIX record lock (``fcntl.F_RDLCK``, ``F_WRLCK`` or ``F_UNLCK``) on ``length`` bytes
+    from ``start`` (length 0: to the end of the file), held or asked for by process ``pid``."""
+
+    type: int
+    start: int
+    length: int
+    pid: int
 
 
 def _nosys() -> FUSEError:
@@ -247,6 +260,22 @@ class Operations:
         """
         raise _nosys()
 
+    async def getlk(self, fh: FileHandleT, owner: int, lock: FileLock) -> FileLock:
+        """Return a lock that conflicts with ``lock`` (asked for by ``owner``), or ``lock``
+        with type ``fcntl.F_UNLCK`` if there is none. The kernel forwards POSIX locks only
+        to file systems that override both getlk() and setlk()."""
+        raise _nosys()
+
+    async def setlk(self, fh: FileHandleT, owner: int, lock: FileLock, wait: bool) -> None:
+        """Acquire, change or release (``F_UNLCK``) a POSIX lock for ``owner``.
+
+        On a conflict: with ``wait`` (F_SETLKW) await until it can be granted (the caller's
+        signal cancels the handler), else raise ``FUSEError(errno.EAGAIN)``. Any close of
+        the file by the owner releases its locks: pyfuse3 then calls setlk(F_UNLCK) before
+        flush().
+        """
+        raise _nosys()
+
     async def copy_file_range(self, fh_in: FileHandleT, off_in: int, fh_out: FileHandleT,
                               off_out: int, length: int, flags: int) -> int:
         """Copy up to ``length`` bytes between two open files of this file system without
@@ -264,3 +293,12 @@ async def release_with_unlock(ops: Operations, fh: FileHandleT, owner: int) -> N
         await ops.flock(fh, owner, fcntl.LOCK_UN)
     finally:
         await ops.release(fh)
+
+
+async def flush_with_unlock(ops: Operations, fh: FileHandleT, owner: int) -> None:
+    """FLUSH with POSIX locks on: ``setlk(F_UNLCK)`` over the whole file for the closing
+    owner, then ``flush()`` (both always)."""
+    try:
+        await ops.setlk(fh, owner, FileLock(fcntl.F_UNLCK, 0, 0, 0), False)
+    finally:
+        await ops.flush(fh)

@@ -36,6 +36,8 @@ cpdef enum Op:
     OP_FALLOCATE
     OP_LSEEK
     OP_COPY_FILE_RANGE
+    OP_GETLK
+    OP_SETLK
     OP_COUNT
 
 

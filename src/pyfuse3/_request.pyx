@@ -19,19 +19,21 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject, Py_XDECREF
 from libc.errno cimport EACCES, EINTR, EIO, ENOSYS, ERANGE, errno
 from libc.string cimport memchr, memset
+from posix.fcntl cimport flock as c_flock
 from posix.types cimport off_t
+from libc.stdio cimport SEEK_SET
 from posix.unistd cimport _SC_PAGESIZE, pread, sysconf
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_add_direntry_plus, fuse_buf_copy_flags,
     fuse_buf_flags, fuse_bufvec, fuse_file_info, fuse_reply_attr, fuse_reply_buf,
     fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
-    fuse_reply_lseek, fuse_reply_poll,
+    fuse_reply_lock, fuse_reply_lseek, fuse_reply_poll,
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
     fuse_req_interrupt_func,
 )
 from pyfuse3._libfuse.fuse_kernel cimport (
     FUSE_ACCESS, FUSE_BATCH_FORGET, FUSE_COPY_FILE_RANGE, FUSE_CREATE, FUSE_FALLOCATE,
-    FUSE_FLUSH, FUSE_FORGET, FUSE_FSYNC, FUSE_LSEEK, FUSE_SETLK, FUSE_SETLKW,
+    FUSE_FLUSH, FUSE_FORGET, FUSE_FSYNC, FUSE_GETLK, FUSE_LSEEK, FUSE_SETLK, FUSE_SETLKW,
     FUSE_FSYNCDIR, FUSE_GETATTR, FUSE_GETXATTR, FUSE_LINK, FUSE_LISTXATTR, FUSE_LOOKUP,
     FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_POLL, FUSE_READ, FUSE_READDIRPLUS,
     FUSE_READLINK,
@@ -42,6 +44,8 @@ from pyfuse3._types cimport EntryAttributes, FileInfo, FileRange, FUSEError, Sta
 
 import logging
 from asyncio import CancelledError
+
+from pyfuse3._pyfuse3 import FileLock
 from collections import namedtuple
 
 log = logging.getLogger("pyfuse3")
@@ -54,7 +58,7 @@ cdef extern from "Python.h":
 # How an operation is answered.
 cdef enum Reply:
     R_NONE, R_NOREPLY, R_ENTRY, R_ATTR, R_READLINK, R_OPEN, R_OPENDIR, R_CREATE, R_READ,
-    R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR, R_POLL, R_LSEEK
+    R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR, R_POLL, R_LSEEK, R_LOCK
 
 #: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
 RESULT_OF_REPLY = {
@@ -63,7 +67,7 @@ RESULT_OF_REPLY = {
     R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData",
     R_XATTR: "bytes", R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
     R_READDIR: "None", R_NONE: "None", R_NOREPLY: "None", R_POLL: "int (the ready events)",
-    R_LSEEK: "int (the new offset)",
+    R_LSEEK: "int (the new offset)", R_LOCK: "FileLock",
 }
 
 
@@ -125,6 +129,9 @@ OPERATIONS = tuple(Operation(*row) for row in (
     (OP_LSEEK, "lseek", (FUSE_LSEEK,), R_LSEEK, ENOSYS, ("lseek",)),
     (OP_COPY_FILE_RANGE, "copy_file_range", (FUSE_COPY_FILE_RANGE,), R_WRITE, ENOSYS,
      ("copy_file_range",)),
+    # flock() and setlk() share the kernel's SETLK/SETLKW (FUSE_LK_FLOCK tells them apart)
+    (OP_GETLK, "getlk", (FUSE_GETLK,), R_LOCK, ENOSYS, ("getlk",)),
+    (OP_SETLK, "setlk", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("setlk",)),
 ))
 
 #: Derived from OPERATIONS, indexed by Op.
@@ -312,6 +319,22 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
         fuse_reply_poll(req, <unsigned>_as_int(result))
     elif kind == R_LSEEK:
         fuse_reply_lseek(req, <off_t>_as_int(result))
+    elif kind == R_LOCK:
+        _reply_lock(req, result)
+    return 0
+
+
+cdef int _reply_lock(fuse_req_t req, object result) except -1:
+    cdef c_flock lk
+    if not isinstance(result, FileLock):
+        raise TypeError(f"expected FileLock, got {type(result).__name__}")
+    memset(&lk, 0, sizeof(lk))
+    lk.l_type = result.type
+    lk.l_whence = SEEK_SET
+    lk.l_start = result.start
+    lk.l_len = result.length
+    lk.l_pid = result.pid
+    fuse_reply_lock(req, &lk)
     return 0
 
 

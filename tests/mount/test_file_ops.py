@@ -191,3 +191,92 @@ def test_without_flock_the_kernel_keeps_locks_locally(backend: str) -> None:
             run_with_timeout(lambda: fcntl.flock(fd, fcntl.LOCK_EX), timeout=10)  # no ENOSYS
         finally:
             os.close(fd)
+
+
+class RecordLockFS(MemFS):
+    """Whole-file POSIX locks per inode, keyed by owner (ranges ignored: enough for fcntl)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locks: dict[int, dict[int, pyfuse3.FileLock]] = {}
+        self.unlocks = 0
+
+    def _conflict(self, fh: int, owner: int, lock: pyfuse3.FileLock) -> pyfuse3.FileLock | None:
+        for other, held in self.locks.get(fh, {}).items():
+            if other != owner and fcntl.F_WRLCK in (held.type, lock.type):
+                return held
+        return None
+
+    async def getlk(self, fh: Any, owner: int, lock: pyfuse3.FileLock) -> pyfuse3.FileLock:
+        held = self._conflict(fh, owner, lock)
+        return held if held is not None else pyfuse3.FileLock(fcntl.F_UNLCK, 0, 0, 0)
+
+    async def setlk(self, fh: Any, owner: int, lock: pyfuse3.FileLock, wait: bool) -> None:
+        if lock.type == fcntl.F_UNLCK:
+            self.unlocks += 1
+            self.locks.get(fh, {}).pop(owner, None)
+            return
+        while self._conflict(fh, owner, lock) is not None:
+            if not wait:
+                raise FUSEError(errno.EAGAIN)
+            await sleep(0.01)
+        self.locks.setdefault(fh, {})[owner] = lock
+
+
+POSIX_LOCKER = """
+import errno, fcntl, os, struct, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+if sys.argv[2] == "getlk":
+    res = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+    typ, _, _, _, pid = struct.unpack("hhqqi", res)
+    print(typ, pid, flush=True)
+    sys.exit(0)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if sys.argv[2] == "nb" else 0))
+    print("locked", flush=True)
+except OSError as e:
+    print(errno.errorcode[e.errno], flush=True)
+    sys.exit(0)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+def _posix_locker(path: str, mode: str, hold: float = 0) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", POSIX_LOCKER, path, mode, str(hold)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_posix_locks_conflict_report_and_release(backend: str) -> None:
+    ops = RecordLockFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    with mounted(ops, backend=backend) as fs:
+        holder = _posix_locker(fs.path("f"), "nb", 30)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            other = _posix_locker(fs.path("f"), "nb")
+            assert other.communicate(timeout=10)[0].strip() in ("EAGAIN", "EACCES")
+            query = _posix_locker(fs.path("f"), "getlk")
+            assert query.communicate(timeout=10)[0].split() == [str(fcntl.F_WRLCK),
+                                                                str(holder.pid)]
+            waiter = _posix_locker(fs.path("f"), "wait")
+            time.sleep(0.5)
+            assert waiter.poll() is None  # F_SETLKW waits in the file system's setlk()
+            waiter.terminate()  # its signal interrupts the request
+            assert waiter.wait(10) != 0
+        finally:
+            holder.kill()  # its close releases the lock: setlk(F_UNLCK) before flush()
+            holder.wait(10)
+        again = _posix_locker(fs.path("f"), "nb")
+        assert again.communicate(timeout=10)[0].strip() == "locked"
+        assert ops.unlocks >= 1
+
+
+def test_without_getlk_setlk_the_kernel_keeps_record_locks_locally(backend: str) -> None:
+    ops = MemFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    with mounted(ops, backend=backend) as m:
+        fd = os.open(m.path("f"), os.O_RDWR)
+        try:
+            run_with_timeout(lambda: fcntl.lockf(fd, fcntl.LOCK_EX), timeout=10)
+        finally:
+            os.close(fd)

@@ -25,9 +25,14 @@ def test_rows_follow_the_op_enum() -> None:
 
 def test_names_and_opcodes_are_unique() -> None:
     assert len({o.name for o in OPERATIONS}) == len(OPERATIONS)
-    opcodes = [c for o in OPERATIONS for c in o.opcodes]
-    assert len(set(opcodes)) == len(opcodes)
-    assert all(0 < c < 4096 for c in opcodes)
+    owners: dict[int, set[str]] = {}
+    for o in OPERATIONS:
+        for c in o.opcodes:
+            owners.setdefault(c, set()).add(o.name)
+    shared = {c: names for c, names in owners.items() if len(names) > 1}
+    # the kernel's SETLK/SETLKW carry both: FUSE_LK_FLOCK selects flock()
+    assert set(shared) == {32, 33} and all(n == {"flock", "setlk"} for n in shared.values())
+    assert all(0 < c < 4096 for c in owners)
 
 
 def test_every_handler_of_operations_is_a_row_and_the_reverse() -> None:

@@ -35,6 +35,7 @@ cdef extern from "<linux/fuse.h>" nogil:
         FUSE_CREATE
         FUSE_INTERRUPT
         FUSE_DESTROY
+        FUSE_GETLK
         FUSE_SETLK
         FUSE_SETLKW
         FUSE_POLL

@@ -3,6 +3,7 @@
 from libc.stdint cimport uint32_t, uint64_t
 from posix.types cimport dev_t, gid_t, mode_t, off_t, pid_t, uid_t
 from posix.stat cimport struct_stat
+from posix.fcntl cimport flock as c_flock
 
 
 cdef extern from "<sys/statvfs.h>" nogil:
@@ -177,6 +178,9 @@ cdef extern from "_libfuse/config.h" nogil:
         void (*poll)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi,
                      fuse_pollhandle* ph)
         void (*flock)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op)
+        void (*getlk)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock* lock)
+        void (*setlk)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock* lock,
+                      int sleep)
         void (*fallocate)(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                           fuse_file_info* fi)
         void (*copy_file_range)(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -204,6 +208,7 @@ cdef extern from "_libfuse/config.h" nogil:
     int fuse_reply_xattr(fuse_req_t req, size_t count)
     int fuse_reply_poll(fuse_req_t req, unsigned revents)
     int fuse_reply_lseek(fuse_req_t req, off_t off)
+    int fuse_reply_lock(fuse_req_t req, const c_flock* lock)
     void fuse_pollhandle_destroy(fuse_pollhandle* ph)
     int fuse_lowlevel_notify_poll(fuse_pollhandle* ph)
     size_t fuse_add_direntry_plus(fuse_req_t req, char* buf, size_t bufsize, const char* name,
