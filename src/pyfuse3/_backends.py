@@ -30,12 +30,12 @@ class Backend(Protocol):
 
     token: Any
 
-    async def run(self, worker: Worker, on_cancel: Callable[[], None]) -> None:
+    async def run(self, worker: Worker, cancel: Callable[[], None]) -> None:
         """Run worker and every task it spawns; return only when all of them have finished.
 
-        If run() itself is cancelled (or a task fails), ``on_cancel()`` is called before the
-        remaining tasks are cancelled, and run() still waits for them. A lone exception is
-        raised as itself, not wrapped in an exception group.
+        If run() itself is cancelled (or a task fails), it calls ``cancel()`` to cancel the
+        remaining tasks and still waits for them. A lone exception is raised as itself, not
+        wrapped in an exception group.
         """
 
     def running(self) -> bool:
@@ -84,9 +84,9 @@ class TrioBackend:
         self._nursery: Any = None
         self._running = True
 
-    async def run(self, worker: Worker, on_cancel: Callable[[], None]) -> None:
-        # trio cancels and awaits the nursery's tasks itself; its Cancelled never comes from
-        # elsewhere, so on_cancel is not needed.
+    async def run(self, worker: Worker, cancel: Callable[[], None]) -> None:
+        # trio cancels and awaits the nursery's tasks itself (and its Cancelled never comes
+        # from elsewhere): cancel is not needed.
         try:
             async with self._trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -169,7 +169,7 @@ class AsyncioBackend:
         self._drain: Drain | None = None
         self._changed: asyncio.Future[None] | None = None
 
-    async def run(self, worker: Worker, on_cancel: Callable[[], None]) -> None:
+    async def run(self, worker: Worker, cancel: Callable[[], None]) -> None:
         self.spawn(worker)
         try:
             while self._tasks:
@@ -184,8 +184,7 @@ class AsyncioBackend:
         finally:
             self._stop_reading()
             if self._tasks:  # run() was cancelled, or a worker failed
-                on_cancel()
-                self.cancel_all()
+                cancel()
                 await self._finish_all()
 
     async def _task_finished(self) -> None:

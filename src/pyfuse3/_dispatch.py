@@ -54,7 +54,7 @@ class Dispatcher:
         """Serve requests until the session ends and every handler has answered."""
         self.backend.drain_on_wakeup(self.drain_once)
         try:
-            await self.backend.run(self.worker, self.session.expect_cancellation)
+            await self.backend.run(self.worker, self.cancel_handlers)
         finally:
             self.finished = True
 

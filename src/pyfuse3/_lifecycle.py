@@ -21,6 +21,7 @@ from . import _sysutil
 from ._backends import AsyncioBackend, TrioBackend, current_backend
 from ._callbacks import ops_table
 from ._dispatch import Dispatcher
+from ._entry_worker import EntryWorker
 from ._session import Session
 from ._state import State
 
@@ -134,21 +135,32 @@ async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:
                 _rt.backend = _rt.dispatcher = None
                 _set_token(None)
         if session.life.calls:
-            _release_calls(session, ABORT_AFTER)
+            _release_threads(session, None, ABORT_AFTER)  # close() aborts if this gives up
 
 
-def _release_calls(session: Session, timeout: float) -> bool:
-    """Answer queued requests (EIO) until no thread is inside libfuse; False on timeout.
+def _release_threads(session: Session, worker: EntryWorker | None, give_up_after: float,
+                     abort_after: float | None = None) -> bool:
+    """Answer queued requests (EIO) until no thread is inside libfuse; False if one still is
+    after ``give_up_after`` seconds.
 
-    Once nobody reads /dev/fuse, a notify call may wait in the kernel for a lock that an
-    unread client request holds; answering the request releases it.
+    Once nobody reads /dev/fuse, a notify call (or the entry worker) may wait in the kernel for
+    a lock that an unread client request holds; answering the request releases it. After
+    ``abort_after`` seconds the connection is aborted as the last resort.
     """
-    deadline = time.monotonic() + timeout
-    while session.life.calls:
+    start = time.monotonic()
+    while (worker is not None and worker.alive()) or session.life.calls:
         session.refuse_queued()
-        if session.life.wait_calls(0.01):
-            break
-        if time.monotonic() > deadline:
+        if worker is not None and worker.alive():
+            worker.join(0.02)
+        else:
+            session.life.wait_calls(0.02)
+        waited = time.monotonic() - start
+        if abort_after is not None and waited > abort_after:
+            abort_after = None
+            log.warning("a thread is still inside a kernel call after %.0f s; aborting the "
+                        "FUSE connection of %s", waited, session.mountpoint)
+            _sysutil.abort_connection(session.mountpoint)
+        if waited > give_up_after:
             return False
     return True
 
@@ -218,25 +230,13 @@ def _teardown(session: Session, unmount: bool) -> bool:
     session.exit()
     session.abandon_pending()
     worker = session.stop_entry_worker()
-    start, aborted = time.monotonic(), False
-    while (worker is not None and worker.alive()) or session.life.calls:
-        session.refuse_queued()
-        if worker is not None and worker.alive():
-            worker.join(0.02)
-        else:
-            session.life.wait_calls(0.02)
-        waited = time.monotonic() - start
-        if not aborted and waited > ABORT_AFTER:
-            aborted = True
-            log.warning("close(): a thread is still inside a kernel call after %.0f s; "
-                        "aborting the FUSE connection of %s", waited, session.mountpoint)
-            _sysutil.abort_connection(session.mountpoint)
-        if waited > GIVE_UP_AFTER:
-            log.error("close(): a thread is still inside libfuse after %.0f s; the session's "
-                      "memory is kept (not freed under it) and %s stays mounted",
-                      waited, session.mountpoint)
-            return False
+    if not _release_threads(session, worker, GIVE_UP_AFTER, abort_after=ABORT_AFTER):
+        log.error("close(): a thread is still inside libfuse after %.0f s; the session's "
+                  "memory is kept (not freed under it) and %s stays mounted",
+                  GIVE_UP_AFTER, session.mountpoint)
+        return False
+    ours = _sysutil.mount_of(session.mountpoint) if session.mounted else None
     session.destroy(unmount)
-    if aborted and unmount:
+    if unmount and ours is not None and _sysutil.mount_of(session.mountpoint) == ours:
         _sysutil.lazy_unmount(session.mountpoint)  # libfuse skips unmounting an aborted one
     return True

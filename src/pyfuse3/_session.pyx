@@ -164,11 +164,6 @@ cdef class Session:
             p.abandon()
         self.live.clear()
 
-    @property
-    def live_handlers(self):
-        """Number of suspended handlers whose requests are not answered yet."""
-        return len(self.live)
-
     def exit(self):
         """Make drain() report DRAIN_EXIT from now on."""
         self.exit_requested = True

@@ -181,20 +181,22 @@ def test_max_tasks_limits_suspended_handlers(backend: str) -> None:
             results.append(e)
 
     import tempfile
-    mnt = tempfile.mkdtemp()
-    pyfuse3.init(ops, mnt, [])
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    mnt = tempfile.mkdtemp(prefix="pyfuse3-test-")
     try:
-        for i in range(8):
-            os.stat(os.path.join(mnt, f"d{i}"))  # cached: only the slow lookups remain
-        with ThreadPoolExecutor(8) as pool:
-            assert all(pool.map(lambda i: os.path.isdir(os.path.join(mnt, f"d{i}", "slow")),
-                                range(8)))
+        pyfuse3.init(ops, mnt, [])
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            for i in range(8):
+                os.stat(os.path.join(mnt, f"d{i}"))  # cached: only the slow lookups remain
+            with ThreadPoolExecutor(8) as pool:
+                assert all(pool.map(lambda i: os.path.isdir(os.path.join(mnt, f"d{i}", "slow")),
+                                    range(8)))
+        finally:
+            pyfuse3.terminate()
+            t.join(10)
+            pyfuse3.close()
     finally:
-        pyfuse3.terminate()
-        t.join(10)
-        pyfuse3.close()
         os.rmdir(mnt)
     assert results == [None]
     assert ops.most == 2, ops.most

@@ -49,11 +49,15 @@ class Child:
 
     def __init__(self, scenario: str, *args: str) -> None:
         self.mountpoint = tempfile.mkdtemp(prefix="pyfuse3-child-")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.child_fs", scenario, self.mountpoint, *args],
-            cwd=ROOT, env={**os.environ, **POISON}, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
         self.clients: list[subprocess.Popen[str]] = []
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.child_fs", scenario, self.mountpoint, *args],
+                cwd=ROOT, env={**os.environ, **POISON}, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+        except BaseException:
+            os.rmdir(self.mountpoint)
+            raise
 
     def wait_mounted(self, timeout: float = 20) -> None:
         assert eventually(lambda: _fuse_mounted(self.mountpoint) or self.proc.poll() is not None,
@@ -83,20 +87,34 @@ class Child:
         return self.proc.returncode, stdout, stderr
 
     def cleanup(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        if _fuse_mounted(self.mountpoint):
-            abort_connection(self.mountpoint)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
-        if _fuse_mounted(self.mountpoint):
-            lazy_unmount(self.mountpoint)
-        for c in self.clients:
-            if c.poll() is None:
-                c.kill()
-            c.wait(10)
-        with contextlib.suppress(OSError):
-            os.rmdir(self.mountpoint)
+        """End the child and its clients by PID, abort and detach the mount, remove the
+        mountpoint: also when a process is stuck in the kernel."""
+        try:
+            procs = [self.proc, *self.clients]
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+            if _fuse_mounted(self.mountpoint):
+                abort_connection(self.mountpoint)  # frees processes blocked on the mount
+            for p in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(10)
+            if _fuse_mounted(self.mountpoint):
+                lazy_unmount(self.mountpoint)
+        finally:
+            _remove_dir(self.mountpoint)
+
+
+def _remove_dir(path: str) -> None:
+    for _ in range(50):  # a lazy unmount may take a moment to let go
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    os.rmdir(path)  # the error fails the test: a mountpoint left behind
 
 
 @contextlib.contextmanager

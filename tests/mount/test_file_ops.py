@@ -146,30 +146,39 @@ def test_copy_file_range_is_done_by_the_file_system(fs: Any) -> None:
 
 
 LOCKER = """
-import fcntl, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR)
+import errno, fcntl, os, struct, sys, time
+path, kind, mode, hold = sys.argv[1:]
+fd = os.open(path, os.O_RDWR)
+if mode == "getlk":
+    res = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+    typ, _, _, _, pid = struct.unpack("hhqqi", res)
+    print(typ, pid, flush=True)
+    sys.exit(0)
+lock = fcntl.flock if kind == "flock" else fcntl.lockf
 try:
-    fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if sys.argv[2] == "nb" else 0))
+    lock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if mode == "nb" else 0))
     print("locked", flush=True)
 except OSError as e:
-    print(e.errno, flush=True)
+    print(errno.errorcode[e.errno], flush=True)
     sys.exit(0)
-time.sleep(float(sys.argv[3]))
+time.sleep(float(hold))
 """
 
 
-def _locker(path: str, mode: str, hold: float) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", LOCKER, path, mode, str(hold)],
+def _locker(path: str, kind: str, mode: str, hold: float = 0) -> subprocess.Popen[str]:
+    """A process taking an exclusive ``flock`` or ``lockf`` lock (``mode``: nb, wait or
+    getlk) and holding it ``hold`` seconds; it prints "locked" or the errno name."""
+    return subprocess.Popen([sys.executable, "-c", LOCKER, path, kind, mode, str(hold)],
                             stdout=subprocess.PIPE, text=True)
 
 
 def test_flock_conflicts_release_on_close_and_interrupt(fs: Any) -> None:
-    holder = _locker(fs.path("f"), "nb", 30)
+    holder = _locker(fs.path("f"), "flock", "nb", 30)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        other = _locker(fs.path("f"), "nb", 0)
-        assert other.communicate(timeout=10)[0].strip() == str(errno.EWOULDBLOCK)
-        waiter = _locker(fs.path("f"), "wait", 0)
+        other = _locker(fs.path("f"), "flock", "nb")
+        assert other.communicate(timeout=10)[0].strip() == errno.errorcode[errno.EWOULDBLOCK]
+        waiter = _locker(fs.path("f"), "flock", "wait")
         time.sleep(0.5)
         assert waiter.poll() is None  # blocked in the file system's flock()
         waiter.terminate()  # the signal interrupts the request: the handler is cancelled
@@ -177,7 +186,7 @@ def test_flock_conflicts_release_on_close_and_interrupt(fs: Any) -> None:
     finally:
         holder.kill()  # its close releases the lock
         holder.wait(10)
-    again = _locker(fs.path("f"), "nb", 0)
+    again = _locker(fs.path("f"), "flock", "nb")
     assert again.communicate(timeout=10)[0].strip() == "locked"
     assert "flock" in fs.ops.calls_seen
 
@@ -223,42 +232,19 @@ class RecordLockFS(MemFS):
         self.locks.setdefault(fh, {})[owner] = lock
 
 
-POSIX_LOCKER = """
-import errno, fcntl, os, struct, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR)
-if sys.argv[2] == "getlk":
-    res = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
-    typ, _, _, _, pid = struct.unpack("hhqqi", res)
-    print(typ, pid, flush=True)
-    sys.exit(0)
-try:
-    fcntl.lockf(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if sys.argv[2] == "nb" else 0))
-    print("locked", flush=True)
-except OSError as e:
-    print(errno.errorcode[e.errno], flush=True)
-    sys.exit(0)
-time.sleep(float(sys.argv[3]))
-"""
-
-
-def _posix_locker(path: str, mode: str, hold: float = 0) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", POSIX_LOCKER, path, mode, str(hold)],
-                            stdout=subprocess.PIPE, text=True)
-
-
 def test_posix_locks_conflict_report_and_release(backend: str) -> None:
     ops = RecordLockFS()
     ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
     with mounted(ops, backend=backend) as fs:
-        holder = _posix_locker(fs.path("f"), "nb", 30)
+        holder = _locker(fs.path("f"), "lockf", "nb", 30)
         try:
             assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-            other = _posix_locker(fs.path("f"), "nb")
+            other = _locker(fs.path("f"), "lockf", "nb")
             assert other.communicate(timeout=10)[0].strip() in ("EAGAIN", "EACCES")
-            query = _posix_locker(fs.path("f"), "getlk")
+            query = _locker(fs.path("f"), "lockf", "getlk")
             assert query.communicate(timeout=10)[0].split() == [str(fcntl.F_WRLCK),
                                                                 str(holder.pid)]
-            waiter = _posix_locker(fs.path("f"), "wait")
+            waiter = _locker(fs.path("f"), "lockf", "wait")
             time.sleep(0.5)
             assert waiter.poll() is None  # F_SETLKW waits in the file system's setlk()
             waiter.terminate()  # its signal interrupts the request
@@ -266,7 +252,7 @@ def test_posix_locks_conflict_report_and_release(backend: str) -> None:
         finally:
             holder.kill()  # its close releases the lock: setlk(F_UNLCK) before flush()
             holder.wait(10)
-        again = _posix_locker(fs.path("f"), "nb")
+        again = _locker(fs.path("f"), "lockf", "nb")
         assert again.communicate(timeout=10)[0].strip() == "locked"
         assert ops.unlocks >= 1
 
