@@ -231,7 +231,8 @@ class MemFS(pyfuse3.Operations):
         for i, (name, inode) in enumerate(names[start_id:], start_id):
             if not pyfuse3.readdir_reply(token, name, self.attr(inode), i + 1):
                 break
-            self.lookups[inode] += 1
+            if token.plus:  # a plain READDIR entry is not a lookup
+                self.lookups[inode] += 1
 
     async def releasedir(self, fh: Any) -> None:
         self.calls["releasedir"] += 1

@@ -12,10 +12,12 @@ from typing import Any
 
 import trio
 
+from ._callbacks import CAPABILITIES
 from ._entry_worker import InvalidationHandle, invalidate_entry_async
 from ._lifecycle import close, default_options, init, main, terminate
 from ._notify import expire_entry, invalidate_entry, invalidate_inode, notify_store
 from ._pyfuse3 import (
+    ConnectionInfo,
     FileHandleT,
     FileLock,
     FileNameT,
@@ -52,11 +54,13 @@ trio_token: Any = None
 log = _logging.getLogger("pyfuse3")
 
 __all__ = [
+    "CAPABILITIES",
     "ENOATTR",
     "RENAME_EXCHANGE",
     "RENAME_NOREPLACE",
     "ROOT_INODE",
     "_NANOS_PER_SEC",
+    "ConnectionInfo",
     "EntryAttributes",
     "FUSEError",
     "FileHandleT",

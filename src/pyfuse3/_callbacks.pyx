@@ -8,24 +8,32 @@ the GIL held, and no exception ever escapes into C.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport uint64_t
+from libc.errno cimport ENOSYS
 from libc.string cimport memset
 from posix.stat cimport S_IFDIR, struct_stat
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from posix.fcntl cimport flock as c_flock
 from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_FLOCK_LOCKS, FUSE_CAP_POSIX_ACL, FUSE_CAP_POSIX_LOCKS, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
+    FUSE_CAP_ASYNC_DIO, FUSE_CAP_ASYNC_READ, FUSE_CAP_ATOMIC_O_TRUNC, FUSE_CAP_AUTO_INVAL_DATA,
+    FUSE_CAP_CACHE_SYMLINKS, FUSE_CAP_DONT_MASK, FUSE_CAP_EXPIRE_ONLY,
+    FUSE_CAP_EXPLICIT_INVAL_DATA, FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_FLOCK_LOCKS,
+    FUSE_CAP_HANDLE_KILLPRIV, FUSE_CAP_IOCTL_DIR, FUSE_CAP_NO_OPEN_SUPPORT,
+    FUSE_CAP_NO_OPENDIR_SUPPORT, FUSE_CAP_PARALLEL_DIROPS, FUSE_CAP_POSIX_ACL,
+    FUSE_CAP_POSIX_LOCKS, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO, FUSE_CAP_SPLICE_MOVE,
     FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
-    FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_MTIME_NOW, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size, fuse_bufvec,
+    FUSE_IOCTL_UNRESTRICTED, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_MTIME_NOW,
+    fuse_apply_conn_info_opts, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size, fuse_bufvec,
     fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
     fuse_lowlevel_ops, fuse_pollhandle, fuse_pollhandle_destroy, fuse_reply_err,
     fuse_reply_none, fuse_req_t, fuse_req_userdata,
 )
 from pyfuse3._request cimport (
-    OP_ACCESS, OP_CREATE, OP_FLUSH, OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETXATTR,
-    OP_LINK, OP_LISTXATTR, OP_LOOKUP, OP_MKDIR, OP_MKNOD, OP_OPEN, OP_OPENDIR, OP_READ,
+    OP_ACCESS, OP_BMAP, OP_COPY_FILE_RANGE, OP_CREATE, OP_FALLOCATE, OP_FLOCK, OP_FLUSH,
+    OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETLK, OP_GETXATTR, OP_IOCTL, OP_LINK,
+    OP_LISTXATTR, OP_LOOKUP, OP_LSEEK, OP_MKDIR, OP_MKNOD, OP_OPEN, OP_OPENDIR, OP_POLL, OP_READ,
     OP_READDIR, OP_READLINK, OP_RELEASE, OP_RELEASEDIR, OP_REMOVEXATTR, OP_RENAME, OP_RMDIR,
-    OP_COPY_FILE_RANGE, OP_FALLOCATE, OP_FLOCK, OP_GETLK, OP_LSEEK, OP_SETLK, OP_POLL, OP_SETATTR, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
+    OP_SETATTR, OP_SETLK, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
     reply_failure, start,
 )
 from pyfuse3._session cimport Session, new_poll_handle
@@ -34,7 +42,9 @@ from pyfuse3._types cimport EntryAttributes, context_of, setattr_fields
 import logging
 import os
 
-from pyfuse3._pyfuse3 import FileLock, Operations, flush_with_unlock, release_with_unlock
+from pyfuse3._pyfuse3 import (
+    ConnectionInfo, FileLock, Operations, flush_with_unlock, release_with_unlock,
+)
 from pyfuse3._xattr import setxattr_with_flags
 
 log = logging.getLogger("pyfuse3")
@@ -59,15 +69,45 @@ cdef inline void _fail(Session s, fuse_req_t req, int op, exc, extra=None) noexc
     s.took(reply_failure(req, op, exc, extra))
 
 
+#: libfuse's capability flags by the names ConnectionInfo uses.
+CAPABILITIES = {
+    "async_read": FUSE_CAP_ASYNC_READ, "posix_locks": FUSE_CAP_POSIX_LOCKS,
+    "atomic_o_trunc": FUSE_CAP_ATOMIC_O_TRUNC, "export_support": FUSE_CAP_EXPORT_SUPPORT,
+    "dont_mask": FUSE_CAP_DONT_MASK, "splice_write": FUSE_CAP_SPLICE_WRITE,
+    "splice_move": FUSE_CAP_SPLICE_MOVE, "splice_read": FUSE_CAP_SPLICE_READ,
+    "flock_locks": FUSE_CAP_FLOCK_LOCKS, "ioctl_dir": FUSE_CAP_IOCTL_DIR,
+    "auto_inval_data": FUSE_CAP_AUTO_INVAL_DATA, "readdirplus": FUSE_CAP_READDIRPLUS,
+    "readdirplus_auto": FUSE_CAP_READDIRPLUS_AUTO, "async_dio": FUSE_CAP_ASYNC_DIO,
+    "writeback_cache": FUSE_CAP_WRITEBACK_CACHE, "no_open_support": FUSE_CAP_NO_OPEN_SUPPORT,
+    "parallel_dirops": FUSE_CAP_PARALLEL_DIROPS, "posix_acl": FUSE_CAP_POSIX_ACL,
+    "handle_killpriv": FUSE_CAP_HANDLE_KILLPRIV, "cache_symlinks": FUSE_CAP_CACHE_SYMLINKS,
+    "no_opendir_support": FUSE_CAP_NO_OPENDIR_SUPPORT,
+    "explicit_inval_data": FUSE_CAP_EXPLICIT_INVAL_DATA, "expire_only": FUSE_CAP_EXPIRE_ONLY,
+}
+cdef unsigned int NAMED_CAPS = 0
+for _bit in CAPABILITIES.values():
+    NAMED_CAPS |= _bit
+
+#: The readdirplus= mount option: what the kernel is asked for (auto: the kernel chooses per
+#: call, READDIRPLUS at the start of a listing and after lookups in the directory).
+READDIRPLUS_WANT = {
+    "yes": FUSE_CAP_READDIRPLUS,
+    "no": 0,
+    "auto": FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO,
+}
+
+#: The limits init_connection() may change (max_read is a mount option).
+LIMITS = ("max_write", "max_readahead", "max_background", "congestion_threshold", "time_gran")
+
+
 cdef void _cb_init(void* userdata, fuse_conn_info* conn) noexcept:
     cdef Session s = <Session>userdata
     ops = s.ops
     try:
-        if not conn.capable & FUSE_CAP_READDIRPLUS:
-            log.error("the kernel does not support READDIRPLUS: directory listings will fail")
-        conn.want |= FUSE_CAP_READDIRPLUS
-        conn.want &= ~(FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_SPLICE_READ)
-        if conn.capable & FUSE_CAP_SPLICE_WRITE:  # used only by FileRange read replies
+        # READDIRPLUS always by default (as upstream); splice only for FileRange replies
+        conn.want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_SPLICE_READ)
+        conn.want |= READDIRPLUS_WANT[s.readdirplus]
+        if conn.capable & FUSE_CAP_SPLICE_WRITE:
             conn.want |= FUSE_CAP_SPLICE_WRITE
         # libfuse refuses INIT unless init() repeats the -o max_read=N mount option
         conn.max_read = s.max_read
@@ -84,10 +124,72 @@ cdef void _cb_init(void* userdata, fuse_conn_info* conn) noexcept:
             conn.want &= ~FUSE_CAP_FLOCK_LOCKS
         if not (_overrides(ops, "getlk") and _overrides(ops, "setlk")):
             conn.want &= ~FUSE_CAP_POSIX_LOCKS  # likewise for POSIX record locks
-        s.note_init(conn.capable, conn.want)
+        if s.conn_opts != NULL:  # the conn-info mount options (max_write=, readdirplus= ...)
+            fuse_apply_conn_info_opts(s.conn_opts, conn)
+        conn.want &= conn.capable  # an option may ask for what the kernel lacks
+    except BaseException:
+        log.exception("negotiating the FUSE connection failed")
+    try:
+        _negotiate(ops, conn)
+    except BaseException as e:
+        s.took(e)  # main() raises it
+    s.note_init(conn.capable, conn.want)
+    try:
         ops.init()
     except BaseException:
         log.exception("init() handler failed; the file system keeps running")
+
+
+cdef frozenset _cap_names(unsigned int bits):
+    return frozenset([name for name, bit in CAPABILITIES.items() if bits & bit])
+
+
+cdef int _negotiate(ops, fuse_conn_info* conn) except -1:
+    # Operations.init_connection() edits a ConnectionInfo; a bad edit changes nothing.
+    info = ConnectionInfo(conn.proto_major, conn.proto_minor, _cap_names(conn.capable),
+                          set(_cap_names(conn.want)), conn.max_write, conn.max_read,
+                          conn.max_readahead, conn.max_background, conn.congestion_threshold,
+                          conn.time_gran)
+    ops.init_connection(info)
+    if isinstance(info.want, (str, bytes)) or not all(isinstance(n, str) for n in info.want):
+        raise TypeError("init_connection(): ConnectionInfo.want must be a set of capability "
+                        f"names, got {info.want!r}")
+    unknown = set(info.want) - CAPABILITIES.keys()
+    if unknown:
+        raise ValueError(f"init_connection(): unknown capabilities {sorted(unknown)} "
+                         f"(known: {', '.join(sorted(CAPABILITIES))})")
+    lacking = set(info.want) - info.capable
+    if lacking:
+        raise ValueError(f"init_connection(): the kernel does not offer {sorted(lacking)}")
+    limits = []
+    for name in LIMITS:
+        value = getattr(info, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+            raise ValueError(f"init_connection(): ConnectionInfo.{name} must be an int from 0 "
+                             f"to 2**32-1, got {value!r}")
+        limits.append(value)
+    if info.max_read != conn.max_read:
+        raise ValueError("init_connection(): max_read is set with the max_read= mount option "
+                         "only")
+    cdef unsigned int want = 0
+    for name in info.want:
+        want |= <unsigned int>CAPABILITIES[name]
+    conn.want = (conn.want & ~NAMED_CAPS) | want
+    conn.max_write, conn.max_readahead, conn.max_background = limits[0], limits[1], limits[2]
+    conn.congestion_threshold, conn.time_gran = limits[3], limits[4]
+    return 0
+
+
+cdef void _cb_destroy(void* userdata) noexcept with gil:
+    # From fuse_session_destroy() (GIL released, or Session.__dealloc__) or a DESTROY request.
+    cdef Session s = <Session>userdata
+    ops = s.ops
+    if ops is None:  # a garbage-collected session whose fields were already cleared
+        return
+    try:
+        ops.destroy()
+    except BaseException:
+        log.exception("destroy() handler failed")
 
 
 cdef bint _overrides(ops, str name):
@@ -361,12 +463,22 @@ cdef void _cb_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexce
         _run(s, req, OP_OPENDIR, 0, None, coro)
 
 
+cdef void _cb_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                      fuse_file_info* fi) noexcept:
+    _readdir(req, size, off, fi, False)
+
+
 cdef void _cb_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                           fuse_file_info* fi) noexcept:
+    _readdir(req, size, off, fi, True)
+
+
+cdef void _readdir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi,
+                   bint plus) noexcept:
     cdef Session s = _s(req)
     token = None
     try:
-        token = new_token(req, size)
+        token = new_token(req, size, plus)
         coro = s.handler(OP_READDIR)(fi.fh, off, token)
     except BaseException as e:
         _fail(s, req, OP_READDIR, e, token)
@@ -542,6 +654,32 @@ cdef void _cb_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock*
         _run(s, req, OP_SETLK, 0, None, coro)
 
 
+cdef void _cb_bmap(fuse_req_t req, fuse_ino_t ino, size_t blocksize, uint64_t idx) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_BMAP)(ino, blocksize, idx)
+    except BaseException as e:
+        _fail(s, req, OP_BMAP, e)
+    else:
+        _run(s, req, OP_BMAP, 0, None, coro)
+
+
+cdef void _cb_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg,
+                    fuse_file_info* fi, unsigned flags, const void* in_buf, size_t in_bufsz,
+                    size_t out_bufsz) noexcept:
+    cdef Session s = _s(req)
+    if flags & FUSE_IOCTL_UNRESTRICTED:  # only CUSE may send these; a reply needs iovecs
+        fuse_reply_err(req, ENOSYS)
+        return
+    try:
+        data = (<const char*>in_buf)[:in_bufsz] if in_bufsz else b""
+        coro = s.handler(OP_IOCTL)(fi.fh, cmd, <size_t>arg, data, out_bufsz, flags)
+    except BaseException as e:
+        _fail(s, req, OP_IOCTL, e)
+    else:
+        _run(s, req, OP_IOCTL, out_bufsz, None, coro)
+
+
 cdef void _cb_retrieve_reply(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
                              fuse_bufvec* bufv) noexcept:
     # The kernel's answer to notify_retrieve: no reply is expected. on_reply gets the bytes,
@@ -576,6 +714,7 @@ cdef fuse_lowlevel_ops OPS
 cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     memset(t, 0, sizeof(fuse_lowlevel_ops))
     t.init = _cb_init
+    t.destroy = _cb_destroy
     t.lookup = _cb_lookup
     t.forget = _cb_forget
     t.forget_multi = _cb_forget_multi
@@ -596,6 +735,7 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     t.release = _cb_release
     t.fsync = _cb_fsync
     t.opendir = _cb_opendir
+    t.readdir = _cb_readdir
     t.readdirplus = _cb_readdirplus
     t.releasedir = _cb_releasedir
     t.fsyncdir = _cb_fsyncdir
@@ -613,6 +753,8 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     t.copy_file_range = _cb_copy_file_range
     t.getlk = _cb_getlk
     t.setlk = _cb_setlk
+    t.bmap = _cb_bmap
+    t.ioctl = _cb_ioctl
     t.retrieve_reply = _cb_retrieve_reply
 
 
@@ -637,7 +779,7 @@ def filled_fields():
         "access": t.access != NULL, "create": t.create != NULL, "poll": t.poll != NULL,
         "flock": t.flock != NULL, "fallocate": t.fallocate != NULL, "lseek": t.lseek != NULL,
         "copy_file_range": t.copy_file_range != NULL, "getlk": t.getlk != NULL,
-        "setlk": t.setlk != NULL,
+        "setlk": t.setlk != NULL, "bmap": t.bmap != NULL, "ioctl": t.ioctl != NULL,
         "retrieve_reply": t.retrieve_reply != NULL, "forget_multi": t.forget_multi != NULL,
         "readdirplus": t.readdirplus != NULL,
     }

@@ -14,7 +14,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NewType
 
 from ._types import FUSEError
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ConnectionInfo",
     "FileHandleT",
     "FileLock",
     "FileNameT",
@@ -63,6 +64,32 @@ class FileLock:
     pid: int
 
 
+@dataclass
+class ConnectionInfo:
+    """The kernel connection as negotiated at INIT, given to ``Operations.init_connection()``.
+
+    ``capable`` names what the kernel and libfuse offer; ``want`` what the file system will use
+    (already filled from pyfuse3's defaults, the ``Operations`` attributes and the conn-info
+    mount options). Edit ``want`` and the limits; a name in ``want`` that the kernel does not
+    offer makes main() raise ValueError. ``max_read`` is the ``max_read=`` mount option and
+    cannot be changed here. Capability names are libfuse's ``FUSE_CAP_*`` in lower case
+    (``"writeback_cache"``, ``"posix_acl"``, ``"readdirplus"``, ``"readdirplus_auto"``,
+    ``"flock_locks"``, ``"posix_locks"``, ``"parallel_dirops"``, ``"cache_symlinks"``,
+    ``"auto_inval_data"``, ``"explicit_inval_data"``, ...: see ``pyfuse3.CAPABILITIES``).
+    """
+
+    proto_major: int
+    proto_minor: int
+    capable: frozenset[str]
+    want: set[str] = field(default_factory=set)
+    max_write: int = 0
+    max_read: int = 0
+    max_readahead: int = 0
+    max_background: int = 0
+    congestion_threshold: int = 0
+    time_gran: int = 0
+
+
 def _nosys() -> FUSEError:
     return FUSEError(errno.ENOSYS)
 
@@ -83,8 +110,19 @@ class Operations:
     enable_acl: bool = False
     """Let the kernel enforce POSIX ACLs stored in ``system.posix_acl_*`` xattrs."""
 
+    def init_connection(self, conn: ConnectionInfo) -> None:
+        """Choose the connection's capabilities and limits: edit ``conn`` in place.
+
+        Called once at INIT, before init() and before any request; must not block. The
+        default keeps what pyfuse3, the ``Operations`` attributes and the mount options chose.
+        """
+
     def init(self) -> None:
         """Called once the kernel connection is up, before any request. Must not block."""
+
+    def destroy(self) -> None:
+        """Called once when the session ends (after the last request, from close() or an
+        unmount), if init() was called. Must not block; exceptions are logged."""
 
     async def lookup(self, parent_inode: InodeT, name: FileNameT,
                      ctx: RequestContext) -> EntryAttributes:
@@ -273,6 +311,28 @@ class Operations:
         signal cancels the handler), else raise ``FUSEError(errno.EAGAIN)``. Any close of
         the file by the owner releases its locks: pyfuse3 then calls setlk(F_UNLCK) before
         flush().
+        """
+        raise _nosys()
+
+    async def bmap(self, inode: InodeT, blocksize: int, idx: int) -> int:
+        """Map block ``idx`` (of ``blocksize`` bytes) of a file to a block of the device.
+
+        Sent only for file systems mounted on a block device (the ``blkdev`` mount option,
+        FIBMAP). The default raises ENOSYS, which the kernel remembers for the mount.
+        """
+        raise _nosys()
+
+    async def ioctl(self, fh: FileHandleT, cmd: int, arg: int, in_data: bytes, out_size: int,
+                    flags: int) -> bytes | int | tuple[int, bytes]:
+        """Handle ``ioctl(2)`` on an open file (or directory: ``flags`` has FUSE_IOCTL_DIR).
+
+        The kernel forwards only restricted ioctls: ``cmd`` encodes the sizes, ``in_data``
+        holds the bytes the caller passes (``_IOC_SIZE(cmd)`` for _IOW commands) and the
+        result may carry up to ``out_size`` bytes back (_IOR commands). ``arg`` is the raw
+        argument (useful for _IO commands that take an integer). Return the output bytes
+        (ioctl returns 0), an int (ioctl's return value, no output) or both as a tuple.
+        Unrestricted ioctls (CUSE only) are refused with ENOSYS. The default raises ENOSYS;
+        the caller then gets ENOTTY.
         """
         raise _nosys()
 

@@ -38,6 +38,8 @@ cpdef enum Op:
     OP_COPY_FILE_RANGE
     OP_GETLK
     OP_SETLK
+    OP_BMAP
+    OP_IOCTL
     OP_COUNT
 
 
@@ -48,6 +50,7 @@ cdef class ReaddirToken:
     cdef size_t used
     cdef bint full
     cdef bint finished
+    cdef readonly bint plus              # READDIRPLUS: the kernel caches the attributes
 
 
 cdef class Pending:
@@ -73,4 +76,4 @@ cdef class Pending:
 cdef object start(fuse_req_t req, int op, size_t size, object extra, object coro)
 cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
                           bint cancel_expected=*)
-cdef ReaddirToken new_token(fuse_req_t req, size_t size)
+cdef ReaddirToken new_token(fuse_req_t req, size_t size, bint plus)

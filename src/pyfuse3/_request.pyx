@@ -21,18 +21,19 @@ from libc.errno cimport EACCES, EINTR, EIO, ENOSYS, ERANGE, errno
 from libc.string cimport memchr, memset
 from posix.fcntl cimport flock as c_flock
 from posix.types cimport off_t
+from libc.stdint cimport uint64_t
 from libc.stdio cimport SEEK_SET
 from posix.unistd cimport _SC_PAGESIZE, pread, sysconf
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_add_direntry_plus, fuse_buf_copy_flags,
+    FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_add_direntry, fuse_add_direntry_plus, fuse_buf_copy_flags,
     fuse_buf_flags, fuse_bufvec, fuse_file_info, fuse_reply_attr, fuse_reply_buf,
     fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
-    fuse_reply_lock, fuse_reply_lseek, fuse_reply_poll,
+    fuse_reply_bmap, fuse_reply_ioctl, fuse_reply_lock, fuse_reply_lseek, fuse_reply_poll,
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
     fuse_req_interrupt_func,
 )
 from pyfuse3._libfuse.fuse_kernel cimport (
-    FUSE_ACCESS, FUSE_BATCH_FORGET, FUSE_COPY_FILE_RANGE, FUSE_CREATE, FUSE_FALLOCATE,
+    FUSE_ACCESS, FUSE_BATCH_FORGET, FUSE_BMAP, FUSE_IOCTL, FUSE_READDIR, FUSE_COPY_FILE_RANGE, FUSE_CREATE, FUSE_FALLOCATE,
     FUSE_FLUSH, FUSE_FORGET, FUSE_FSYNC, FUSE_GETLK, FUSE_LSEEK, FUSE_SETLK, FUSE_SETLKW,
     FUSE_FSYNCDIR, FUSE_GETATTR, FUSE_GETXATTR, FUSE_LINK, FUSE_LISTXATTR, FUSE_LOOKUP,
     FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_POLL, FUSE_READ, FUSE_READDIRPLUS,
@@ -58,7 +59,8 @@ cdef extern from "Python.h":
 # How an operation is answered.
 cdef enum Reply:
     R_NONE, R_NOREPLY, R_ENTRY, R_ATTR, R_READLINK, R_OPEN, R_OPENDIR, R_CREATE, R_READ,
-    R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR, R_POLL, R_LSEEK, R_LOCK
+    R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR, R_POLL, R_LSEEK, R_LOCK,
+    R_BMAP, R_IOCTL
 
 #: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
 RESULT_OF_REPLY = {
@@ -67,7 +69,8 @@ RESULT_OF_REPLY = {
     R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData",
     R_XATTR: "bytes", R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
     R_READDIR: "None", R_NONE: "None", R_NOREPLY: "None", R_POLL: "int (the ready events)",
-    R_LSEEK: "int (the new offset)", R_LOCK: "FileLock",
+    R_LSEEK: "int (the new offset)", R_LOCK: "FileLock", R_BMAP: "int (the device block)",
+    R_IOCTL: "bytes (output, result 0), int (result, no output) or an (int, bytes) tuple",
 }
 
 
@@ -113,7 +116,8 @@ OPERATIONS = tuple(Operation(*row) for row in (
     (OP_RELEASE, "release", (FUSE_RELEASE,), R_NONE, ENOSYS, ("release",)),
     (OP_FSYNC, "fsync", (FUSE_FSYNC,), R_NONE, ENOSYS, ("fsync",)),
     (OP_OPENDIR, "opendir", (FUSE_OPENDIR,), R_OPENDIR, ENOSYS, ("opendir",)),
-    (OP_READDIR, "readdir", (FUSE_READDIRPLUS,), R_READDIR, ENOSYS, ("readdirplus",)),
+    (OP_READDIR, "readdir", (FUSE_READDIR, FUSE_READDIRPLUS), R_READDIR, ENOSYS,
+     ("readdir", "readdirplus")),
     (OP_RELEASEDIR, "releasedir", (FUSE_RELEASEDIR,), R_NONE, ENOSYS, ("releasedir",)),
     (OP_FSYNCDIR, "fsyncdir", (FUSE_FSYNCDIR,), R_NONE, ENOSYS, ("fsyncdir",)),
     (OP_STATFS, "statfs", (FUSE_STATFS,), R_STATFS, ENOSYS, ("statfs",)),
@@ -132,6 +136,8 @@ OPERATIONS = tuple(Operation(*row) for row in (
     # flock() and setlk() share the kernel's SETLK/SETLKW (FUSE_LK_FLOCK tells them apart)
     (OP_GETLK, "getlk", (FUSE_GETLK,), R_LOCK, ENOSYS, ("getlk",)),
     (OP_SETLK, "setlk", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("setlk",)),
+    (OP_BMAP, "bmap", (FUSE_BMAP,), R_BMAP, ENOSYS, ("bmap",)),
+    (OP_IOCTL, "ioctl", (FUSE_IOCTL,), R_IOCTL, ENOSYS, ("ioctl",)),
 ))
 
 #: Derived from OPERATIONS, indexed by Op.
@@ -321,6 +327,34 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
         fuse_reply_lseek(req, <off_t>_as_int(result))
     elif kind == R_LOCK:
         _reply_lock(req, result)
+    elif kind == R_BMAP:
+        fuse_reply_bmap(req, <uint64_t>_as_int(result))
+    elif kind == R_IOCTL:
+        _reply_ioctl(req, size, result)
+    return 0
+
+
+cdef int _reply_ioctl(fuse_req_t req, size_t size, object result) except -1:
+    # size: how many bytes the caller's buffer takes (the command's _IOC_SIZE if it reads)
+    cdef Py_buffer view
+    cdef int rc = 0
+    if isinstance(result, tuple):
+        if len(result) != 2:
+            raise TypeError("expected a 2-tuple")
+        rc = _as_int(result[0])
+        result = result[1]
+    elif isinstance(result, int) and not isinstance(result, bool):
+        fuse_reply_ioctl(req, <int>result, NULL, 0)
+        return 0
+    PyObject_GetBuffer(result, &view, PyBUF_SIMPLE)
+    try:
+        if <size_t>view.len > size:
+            raise HandlerResultError(
+                f"ioctl() handler returned {view.len} bytes, more than the {size} the "
+                "command's output holds")
+        fuse_reply_ioctl(req, rc, view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
     return 0
 
 
@@ -580,7 +614,12 @@ cdef class Pending:
 
 @cython.final
 cdef class ReaddirToken:
-    """Opaque handle of one readdir request, passed to readdir_reply()."""
+    """Handle of one readdir request, passed to readdir_reply().
+
+    ``plus`` tells which listing the kernel asked for: True for READDIRPLUS (each entry's
+    attributes are cached and the entry counts as a lookup, like lookup()), False for a plain
+    READDIR (only the inode number and file type are used; no lookup is counted).
+    """
 
     def __init__(self):
         raise TypeError("ReaddirToken objects are created by pyfuse3 only")
@@ -589,10 +628,11 @@ cdef class ReaddirToken:
         PyMem_Free(self.buf)
 
 
-cdef ReaddirToken new_token(fuse_req_t req, size_t size):
+cdef ReaddirToken new_token(fuse_req_t req, size_t size, bint plus):
     cdef ReaddirToken t = ReaddirToken.__new__(ReaddirToken)
     t.req = req
     t.size = size
+    t.plus = plus
     return t
 
 
@@ -600,7 +640,9 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
                   next_id) -> bool:
     """Add one entry to a readdir reply; False (and nothing added) when the buffer is full.
 
-    After False the handler must return; further calls keep returning False.
+    After False the handler must return; further calls keep returning False. For a plain
+    READDIR (``token.plus`` False) only ``attr.st_ino`` and the file type in ``attr.st_mode``
+    are sent; for READDIRPLUS the kernel caches all of ``attr`` as if looked up.
     """
     cdef const char* c_name = PyBytes_AS_STRING(_as_bytes(name))
     cdef Py_ssize_t length = PyBytes_GET_SIZE(name)
@@ -619,8 +661,12 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
         if token.buf == NULL:
             raise MemoryError()
     room = token.size - token.used
-    n = fuse_add_direntry_plus(token.req, token.buf + token.used, room, c_name,
-                               &attr.fuse_param, next_id)
+    if token.plus:
+        n = fuse_add_direntry_plus(token.req, token.buf + token.used, room, c_name,
+                                   &attr.fuse_param, next_id)
+    else:
+        n = fuse_add_direntry(token.req, token.buf + token.used, room, c_name,
+                              &attr.fuse_param.attr, next_id)
     if n > room:
         token.full = True
         return False

@@ -1,4 +1,6 @@
-from pyfuse3._libfuse.fuse_lowlevel cimport fuse_buf, fuse_pollhandle, fuse_session
+from pyfuse3._libfuse.fuse_lowlevel cimport (
+    fuse_buf, fuse_conn_info_opts, fuse_pollhandle, fuse_session,
+)
 from pyfuse3._request cimport Pending
 from cpython.tuple cimport PyTuple_GET_ITEM
 
@@ -6,6 +8,7 @@ from cpython.tuple cimport PyTuple_GET_ITEM
 cdef class Session:
     cdef fuse_session* se
     cdef fuse_buf buf
+    cdef fuse_conn_info_opts* conn_opts  # the conn-info mount options, applied at INIT
     cdef readonly int fd
     cdef readonly object ops
     cdef readonly str mountpoint
@@ -17,6 +20,7 @@ cdef class Session:
     cdef readonly unsigned int capable
     cdef readonly unsigned int want
     cdef readonly unsigned int max_read
+    cdef readonly str readdirplus        # the readdirplus= mount option: yes, no or auto
     cdef readonly bint initialized
     cdef readonly bint mounted
     cdef bint exit_requested

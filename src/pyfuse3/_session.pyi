@@ -17,6 +17,7 @@ class Session:
     capable: int
     want: int
     max_read: int
+    readdirplus: str
     initialized: bool
     mounted: bool
     def __init__(self, ops: Any, mountpoint: str, options: Iterable[str],

@@ -14,7 +14,7 @@ from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EIO, EPROTO
 from libc.stdlib cimport free
 from libc.string cimport memset
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_args, fuse_lowlevel_notify_poll, fuse_lowlevel_ops, fuse_opt_free_args,
+    fuse_args, fuse_lowlevel_notify_poll, fuse_parse_conn_info_opts, fuse_lowlevel_ops, fuse_opt_free_args,
     fuse_pollhandle, fuse_pollhandle_destroy, fuse_session_destroy, fuse_session_exit,
     fuse_session_exited, fuse_session_fd, fuse_session_mount, fuse_session_new,
     fuse_session_process_buf, fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,
@@ -44,6 +44,7 @@ cdef class Session:
         self.retrievals = {}
         self.live = set()
         self.life = Lifecycle()
+        self.readdirplus = "yes"
         memset(&self.buf, 0, sizeof(self.buf))
 
     def __init__(self, ops, str mountpoint, options, ops_table):
@@ -54,6 +55,13 @@ cdef class Session:
         self.handlers = tuple([getattr(ops, name) for name in OP_NAMES])
         argv = [b"pyfuse3"]
         for opt in sorted(options):
+            if opt.startswith("readdirplus="):
+                # libfuse's readdirplus=auto only keeps its own default, which pyfuse3 changes
+                self.readdirplus = opt[len("readdirplus="):]
+                if self.readdirplus not in ("yes", "no", "auto"):
+                    raise ValueError(f"mount option {opt!r}: readdirplus must be yes, no or "
+                                     "auto")
+                continue
             if opt.startswith("max_read="):
                 # libfuse refuses INIT unless init() repeats the option (see _cb_init)
                 try:
@@ -263,6 +271,7 @@ cdef class Session:
         if self.se != NULL:
             fuse_session_destroy(self.se)
         free(self.buf.mem)
+        free(self.conn_opts)
 
 
 @cython.final
@@ -330,6 +339,12 @@ cdef fuse_session* _new_session(list argv, const fuse_lowlevel_ops* table, Sessi
         args.argc = len(argv)
         args.argv = c_argv
         args.allocated = 0
+        # libfuse takes the conn-info options (max_write=, readdirplus= ...) out of args
+        owner.conn_opts = fuse_parse_conn_info_opts(&args)
+        if owner.conn_opts == NULL:
+            fuse_opt_free_args(&args)
+            raise ValueError("libfuse refused a connection option such as max_write= "
+                             "(its reason was printed on stderr)")
         se = fuse_session_new(&args, table, sizeof(fuse_lowlevel_ops), <void*>owner)
         fuse_opt_free_args(&args)  # frees what libfuse allocated while parsing, not c_argv
         return se

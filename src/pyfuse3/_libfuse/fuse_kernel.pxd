@@ -35,6 +35,8 @@ cdef extern from "<linux/fuse.h>" nogil:
         FUSE_CREATE
         FUSE_INTERRUPT
         FUSE_DESTROY
+        FUSE_IOCTL
+        FUSE_BMAP
         FUSE_GETLK
         FUSE_SETLK
         FUSE_SETLKW

@@ -112,18 +112,38 @@ cdef extern from "_libfuse/config.h" nogil:
 
     enum:
         FUSE_CAP_ASYNC_READ
+        FUSE_CAP_POSIX_LOCKS
+        FUSE_CAP_ATOMIC_O_TRUNC
         FUSE_CAP_EXPORT_SUPPORT
+        FUSE_CAP_DONT_MASK
         FUSE_CAP_SPLICE_WRITE
         FUSE_CAP_SPLICE_MOVE
         FUSE_CAP_SPLICE_READ
+        FUSE_CAP_FLOCK_LOCKS
+        FUSE_CAP_IOCTL_DIR
         FUSE_CAP_AUTO_INVAL_DATA
         FUSE_CAP_READDIRPLUS
         FUSE_CAP_READDIRPLUS_AUTO
+        FUSE_CAP_ASYNC_DIO
         FUSE_CAP_WRITEBACK_CACHE
+        FUSE_CAP_NO_OPEN_SUPPORT
+        FUSE_CAP_PARALLEL_DIROPS
         FUSE_CAP_POSIX_ACL
+        FUSE_CAP_HANDLE_KILLPRIV
+        FUSE_CAP_CACHE_SYMLINKS
+        FUSE_CAP_NO_OPENDIR_SUPPORT
+        FUSE_CAP_EXPLICIT_INVAL_DATA
         FUSE_CAP_EXPIRE_ONLY
-        FUSE_CAP_FLOCK_LOCKS
-        FUSE_CAP_POSIX_LOCKS
+
+    enum:
+        FUSE_IOCTL_COMPAT
+        FUSE_IOCTL_UNRESTRICTED
+        FUSE_IOCTL_DIR
+
+    struct fuse_conn_info_opts:
+        pass
+    fuse_conn_info_opts* fuse_parse_conn_info_opts(fuse_args* args)
+    void fuse_apply_conn_info_opts(fuse_conn_info_opts* opts, fuse_conn_info* conn)
 
     enum:
         FUSE_SET_ATTR_MODE
@@ -181,6 +201,10 @@ cdef extern from "_libfuse/config.h" nogil:
         void (*getlk)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock* lock)
         void (*setlk)(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock* lock,
                       int sleep)
+        void (*bmap)(fuse_req_t req, fuse_ino_t ino, size_t blocksize, uint64_t idx)
+        void (*ioctl)(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg,
+                      fuse_file_info* fi, unsigned flags, const void* in_buf, size_t in_bufsz,
+                      size_t out_bufsz)
         void (*fallocate)(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                           fuse_file_info* fi)
         void (*copy_file_range)(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -209,8 +233,12 @@ cdef extern from "_libfuse/config.h" nogil:
     int fuse_reply_poll(fuse_req_t req, unsigned revents)
     int fuse_reply_lseek(fuse_req_t req, off_t off)
     int fuse_reply_lock(fuse_req_t req, const c_flock* lock)
+    int fuse_reply_bmap(fuse_req_t req, uint64_t idx)
+    int fuse_reply_ioctl(fuse_req_t req, int result, const void* buf, size_t size)
     void fuse_pollhandle_destroy(fuse_pollhandle* ph)
     int fuse_lowlevel_notify_poll(fuse_pollhandle* ph)
+    size_t fuse_add_direntry(fuse_req_t req, char* buf, size_t bufsize, const char* name,
+                             const struct_stat* stbuf, off_t off)
     size_t fuse_add_direntry_plus(fuse_req_t req, char* buf, size_t bufsize, const char* name,
                                   const fuse_entry_param* e, off_t off)
 

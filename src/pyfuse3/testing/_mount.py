@@ -122,7 +122,8 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
     _check_backend(backend)
     mountpoint = tempfile.mkdtemp(prefix="pyfuse3-test-")
     opts = set(pyfuse3.default_options if options is None else options)
-    opts.add("fsname=pyfuse3-test")
+    if not any(o.startswith("fsname=") for o in opts):
+        opts.add("fsname=pyfuse3-test")
     try:
         pyfuse3.init(ops, mountpoint, opts)
     except BaseException:
