@@ -2,28 +2,153 @@
 """An in-memory POSIX file system: ``python examples/tmpfs.py MOUNTPOINT [-o OPT,...]``.
 
 Regular files, directories, symlinks, hard links, device nodes, FIFOs and sockets; rename with
-RENAME_NOREPLACE and RENAME_EXCHANGE; extended attributes; sparse files. Mounted with
-``default_permissions``, so the kernel enforces permissions (including sticky directories)
-from the attributes returned here. An unlinked file stays usable while it is open or known to
-the kernel, and is freed once both the last link, the last open handle and the kernel's last
-lookup reference are gone. Ctrl-C or SIGTERM unmounts.
+RENAME_NOREPLACE and RENAME_EXCHANGE; extended attributes; sparse files (memory is taken only
+by the pages written: truncating to a petabyte is free) with fallocate (punch hole, zero
+range), SEEK_DATA/SEEK_HOLE and server-side copy_file_range; BSD (flock) and POSIX record
+locks (fcntl, lockf) with waiting; poll. Mounted with ``default_permissions``, so the kernel
+enforces permissions (including sticky directories) from the attributes returned here. An
+unlinked file stays usable while it is open or known to the kernel, and is freed once both the
+last link, the last open handle and the kernel's last lookup reference are gone. Names longer
+than 255 bytes get ENAMETOOLONG. Ctrl-C or SIGTERM unmounts.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import select
 import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import sniffio
+
 import pyfuse3
 from pyfuse3 import FUSEError
 
 ROOT = pyfuse3.ROOT_INODE
 SETID = stat.S_ISUID | stat.S_ISGID
+PAGE = 4096
+NAME_MAX = 255
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE = 0x01, 0x02, 0x10
+
+
+def check_name(name: bytes) -> bytes:
+    if len(name) > NAME_MAX:
+        raise FUSEError(errno.ENAMETOOLONG)
+    return name
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep under trio or asyncio, whichever serves the file system."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        await trio.sleep(seconds)
+    else:
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
+
+class SparseData:
+    """A file's bytes as the pages written so far; everything else is a hole (reads zeros).
+
+    SEEK_DATA finds pages, SEEK_HOLE the gaps between them. Memory follows what was written,
+    not ``size``.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.pages: dict[int, bytearray] = {}
+
+    def _indexes(self, start: int, end: int) -> list[int]:
+        """The indexes of the present pages that overlap [start, end), in order."""
+        first, last = start // PAGE, (end - 1) // PAGE
+        if last - first < len(self.pages):
+            return [i for i in range(first, last + 1) if i in self.pages]
+        return sorted(i for i in self.pages if first <= i <= last)
+
+    def read(self, off: int, size: int) -> bytes:
+        end = min(off + size, self.size)
+        if off >= end:
+            return b""
+        out = bytearray(end - off)
+        for i in self._indexes(off, end):
+            base = i * PAGE
+            lo, hi = max(off, base), min(end, base + PAGE)
+            out[lo - off:hi - off] = self.pages[i][lo - base:hi - base]
+        return bytes(out)
+
+    def write(self, off: int, buf: bytes) -> None:
+        pos = 0
+        while pos < len(buf):
+            i, at = divmod(off + pos, PAGE)
+            n = min(PAGE - at, len(buf) - pos)
+            page = self.pages.get(i)
+            if page is None:
+                page = self.pages[i] = bytearray(PAGE)
+            page[at:at + n] = buf[pos:pos + n]
+            pos += n
+        self.size = max(self.size, off + len(buf))
+
+    def zero(self, start: int, end: int) -> None:
+        """Make [start, end) a hole: pages it covers are freed (a page reaching past the end
+        of the file counts as covered), partly covered pages are zeroed."""
+        for i in self._indexes(start, end) if start < end else ():
+            base = i * PAGE
+            if start <= base and (base + PAGE <= end or end >= self.size):
+                del self.pages[i]
+            else:
+                lo, hi = max(start, base), min(end, base + PAGE)
+                self.pages[i][lo - base:hi - base] = bytes(hi - lo)
+
+    def truncate(self, size: int) -> None:
+        if size < self.size:
+            self.zero(size, self.size)
+        self.size = size
+
+    def fallocate(self, mode: int, off: int, length: int) -> None:
+        """Mode 0 only sets the size (memory is taken on write); PUNCH_HOLE and ZERO_RANGE
+        make holes."""
+        if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE):
+            self.zero(off, min(off + length, self.size))
+        if not mode & FALLOC_FL_KEEP_SIZE and off + length > self.size:
+            self.truncate(off + length)
+
+    def copy_from(self, src: SparseData, off_in: int, off_out: int, length: int) -> int:
+        """Copy up to ``length`` bytes of ``src`` (holes stay holes); return how many."""
+        length = max(0, min(length, src.size - off_in))
+        done = 0
+        while done < length:  # a source page at a time
+            n = min(length - done, PAGE - (off_in + done) % PAGE)
+            if (off_in + done) // PAGE in src.pages:
+                self.write(off_out + done, src.read(off_in + done, n))
+            else:
+                self.zero(off_out + done, off_out + done + n)
+                self.size = max(self.size, off_out + done + n)
+            done += n
+        return done
+
+    def seek(self, off: int, whence: int) -> int:
+        if off >= self.size:
+            raise FUSEError(errno.ENXIO)
+        i = off // PAGE
+        if whence == os.SEEK_DATA:
+            later = [j for j in self.pages if j >= i and j * PAGE < self.size]
+            if not later:
+                raise FUSEError(errno.ENXIO)
+            return max(min(later) * PAGE, off)
+        while i in self.pages and i * PAGE < self.size:
+            i += 1
+        return min(max(i * PAGE, off), self.size)  # the end of the file counts as a hole
+
+    @property
+    def allocated(self) -> int:
+        return len(self.pages) * PAGE
 
 
 @dataclass(eq=False)
@@ -35,7 +160,7 @@ class Inode:
     gid: int
     rdev: int = 0
     nlink: int = 0
-    data: bytearray = field(default_factory=bytearray)
+    data: SparseData = field(default_factory=SparseData)
     target: bytes = b""
     entries: dict[bytes, int] = field(default_factory=dict)  # directories only
     parent: int = ROOT  # directories only
@@ -45,6 +170,8 @@ class Inode:
     ctime: int = 0
     lookups: int = 0
     opens: int = 0
+    flocks: dict[int, int] = field(default_factory=dict)  # owner -> LOCK_SH or LOCK_EX
+    record_locks: list[RecordLock] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.mtime = self.ctime = self.atime
@@ -59,6 +186,24 @@ class Inode:
     @property
     def is_dir(self) -> bool:
         return stat.S_ISDIR(self.mode)
+
+
+@dataclass
+class RecordLock:
+    """A POSIX lock held by ``owner`` on bytes [start, end) (end None: to the end of file)."""
+
+    owner: int
+    type: int
+    start: int
+    end: int | None
+    pid: int
+
+    def overlaps(self, start: int, end: int | None) -> bool:
+        return (end is None or self.start < end) and (self.end is None or start < self.end)
+
+
+def lock_range(lock: pyfuse3.FileLock) -> tuple[int, int | None]:
+    return lock.start, None if lock.length == 0 else lock.start + lock.length
 
 
 class TmpFS(pyfuse3.Operations):
@@ -96,8 +241,10 @@ class TmpFS(pyfuse3.Operations):
         a.st_ino = ino
         a.st_mode, a.st_nlink, a.st_uid, a.st_gid = node.mode, node.nlink, node.uid, node.gid
         a.st_rdev = node.rdev
-        a.st_size = len(node.target) if stat.S_ISLNK(node.mode) else len(node.data)
-        a.st_blocks = (a.st_size + 511) // 512
+        if stat.S_ISLNK(node.mode):
+            a.st_size, a.st_blocks = len(node.target), (len(node.target) + 511) // 512
+        else:
+            a.st_size, a.st_blocks = node.data.size, node.data.allocated // 512
         a.st_atime_ns, a.st_mtime_ns, a.st_ctime_ns = node.atime, node.mtime, node.ctime
         return a
 
@@ -114,7 +261,7 @@ class TmpFS(pyfuse3.Operations):
     def create_node(self, parent: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext,
                     **kw: Any) -> pyfuse3.EntryAttributes:
         d = self.directory(parent)
-        if name in d.entries:
+        if check_name(name) in d.entries:
             raise FUSEError(errno.EEXIST)
         gid = ctx.gid
         if d.mode & stat.S_ISGID:  # BSD group semantics in setgid directories
@@ -158,6 +305,7 @@ class TmpFS(pyfuse3.Operations):
     # ---- entries
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         d = self.directory(parent_inode)
+        check_name(name)
         if name == b".":
             return self.entry(parent_inode)
         if name == b"..":
@@ -179,8 +327,7 @@ class TmpFS(pyfuse3.Operations):
         if fields.update_size:
             if node.is_dir:
                 raise FUSEError(errno.EISDIR)
-            del node.data[attr.st_size:]
-            node.data.extend(bytes(attr.st_size - len(node.data)))  # a hole reads as zeros
+            node.data.truncate(attr.st_size)  # growing adds a hole, which reads as zeros
             node.touch()
         if fields.update_mode:
             node.mode = stat.S_IFMT(node.mode) | stat.S_IMODE(attr.st_mode)
@@ -217,7 +364,7 @@ class TmpFS(pyfuse3.Operations):
     async def link(self, inode: Any, new_parent_inode: Any, new_name: Any,
                    ctx: Any) -> pyfuse3.EntryAttributes:
         d = self.directory(new_parent_inode)
-        if new_name in d.entries:
+        if check_name(new_name) in d.entries:
             raise FUSEError(errno.EEXIST)
         self.link_into(d, new_name, inode)
         self.get(inode).touch(modified=False)
@@ -238,7 +385,8 @@ class TmpFS(pyfuse3.Operations):
 
     async def rename(self, parent_inode_old: Any, name_old: Any, parent_inode_new: Any,
                      name_new: Any, flags: Any, ctx: Any) -> None:
-        src = self.child(parent_inode_old, name_old)
+        check_name(name_new)
+        src = self.child(parent_inode_old, check_name(name_old))
         new_dir = self.directory(parent_inode_new)
         if self.get(src).is_dir and src in self.ancestors(parent_inode_new):
             raise FUSEError(errno.EINVAL)  # a directory cannot move below itself
@@ -295,8 +443,8 @@ class TmpFS(pyfuse3.Operations):
     # ---- files
     async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
         node = self.get(inode)
-        if flags & os.O_TRUNC and node.data:
-            node.data.clear()
+        if flags & os.O_TRUNC and node.data.size:
+            node.data.truncate(0)
             node.touch()
         node.opens += 1
         return pyfuse3.FileInfo(fh=inode)
@@ -310,13 +458,11 @@ class TmpFS(pyfuse3.Operations):
     async def read(self, fh: Any, off: int, size: int) -> bytes:
         node = self.get(fh)
         node.atime = time.time_ns()
-        return bytes(node.data[off:off + size])
+        return node.data.read(off, size)
 
     async def write(self, fh: Any, off: int, buf: bytes) -> int:
         node = self.get(fh)
-        if off > len(node.data):
-            node.data.extend(bytes(off - len(node.data)))  # a hole reads as zeros
-        node.data[off:off + len(buf)] = buf
+        node.data.write(off, buf)
         node.touch()
         return len(buf)
 
@@ -326,6 +472,78 @@ class TmpFS(pyfuse3.Operations):
     async def release(self, fh: Any) -> None:
         self.get(fh).opens -= 1
         self.maybe_free(fh)
+
+    async def fallocate(self, fh: Any, mode: int, offset: int, length: int) -> None:
+        node = self.get(fh)
+        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE):
+            raise FUSEError(errno.EOPNOTSUPP)
+        node.data.fallocate(mode, offset, length)
+        node.touch()
+
+    async def lseek(self, fh: Any, offset: int, whence: int) -> int:
+        if whence not in (os.SEEK_DATA, os.SEEK_HOLE):
+            raise FUSEError(errno.EINVAL)
+        return self.get(fh).data.seek(offset, whence)
+
+    async def copy_file_range(self, fh_in: Any, off_in: int, fh_out: Any, off_out: int,
+                              length: int, flags: int) -> int:
+        dst = self.get(fh_out)
+        done = dst.data.copy_from(self.get(fh_in).data, off_in, off_out, length)
+        if done:
+            dst.touch()
+        return done
+
+    async def poll(self, inode: Any, fh: Any, poll_handle: Any, ctx: Any) -> int:
+        return select.POLLIN | select.POLLOUT  # memory never makes a reader or writer wait
+
+    # ---- locks (waiters poll; a signal to the waiting process cancels the handler)
+    async def flock(self, fh: Any, owner: int, operation: int) -> None:
+        held = self.get(fh).flocks
+        kind = operation & ~fcntl.LOCK_NB
+        if kind == fcntl.LOCK_UN:
+            held.pop(owner, None)
+            return
+        while any(o != owner and fcntl.LOCK_EX in (k, kind) for o, k in held.items()):
+            if operation & fcntl.LOCK_NB:
+                raise FUSEError(errno.EWOULDBLOCK)
+            await sleep(0.01)
+        held[owner] = kind
+
+    def conflict(self, node: Inode, owner: int, lock: pyfuse3.FileLock) -> RecordLock | None:
+        start, end = lock_range(lock)
+        for held in node.record_locks:
+            if held.owner != owner and held.overlaps(start, end) and \
+                    fcntl.F_WRLCK in (held.type, lock.type):
+                return held
+        return None
+
+    async def getlk(self, fh: Any, owner: int, lock: pyfuse3.FileLock) -> pyfuse3.FileLock:
+        held = self.conflict(self.get(fh), owner, lock)
+        if held is None:
+            return pyfuse3.FileLock(fcntl.F_UNLCK, lock.start, lock.length, lock.pid)
+        length = 0 if held.end is None else held.end - held.start
+        return pyfuse3.FileLock(held.type, held.start, length, held.pid)
+
+    async def setlk(self, fh: Any, owner: int, lock: pyfuse3.FileLock, wait: bool) -> None:
+        node = self.get(fh)
+        if lock.type != fcntl.F_UNLCK:
+            while self.conflict(node, owner, lock) is not None:
+                if not wait:
+                    raise FUSEError(errno.EAGAIN)
+                await sleep(0.01)
+        start, end = lock_range(lock)
+        kept = []
+        for held in node.record_locks:  # the owner's locks lose the range, others stay
+            if held.owner != owner or not held.overlaps(start, end):
+                kept.append(held)
+                continue
+            if held.start < start:
+                kept.append(RecordLock(owner, held.type, held.start, start, held.pid))
+            if end is not None and (held.end is None or held.end > end):
+                kept.append(RecordLock(owner, held.type, end, held.end, held.pid))
+        if lock.type != fcntl.F_UNLCK:
+            kept.append(RecordLock(owner, lock.type, start, end, lock.pid))
+        node.record_locks = kept
 
     async def fsync(self, fh: Any, datasync: bool) -> None:
         pass  # memory is as stable as it gets here
@@ -355,13 +573,13 @@ class TmpFS(pyfuse3.Operations):
 
     async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
         s = pyfuse3.StatvfsData()
-        used = sum(len(n.data) for n in self.inodes.values())
+        used = sum(n.data.allocated for n in self.inodes.values())
         s.f_bsize = s.f_frsize = 4096
         s.f_blocks = (1 << 30) // 4096 + (used + 4095) // 4096
         s.f_bfree = s.f_bavail = (1 << 30) // 4096
         s.f_files = 1_000_000 + len(self.inodes)
         s.f_ffree = s.f_favail = 1_000_000
-        s.f_namemax = 255
+        s.f_namemax = NAME_MAX
         return s
 
     # ---- extended attributes
@@ -384,7 +602,6 @@ class TmpFS(pyfuse3.Operations):
         if node.xattrs.pop(name, None) is None:
             raise FUSEError(pyfuse3.ENOATTR)
         node.touch(modified=False)
-
 
     def forget_all(self) -> int:
         """After unmount (Linux sends no FORGETs then): drop every lookup reference.

@@ -270,3 +270,125 @@ def test_large_file_checksum(d: Path) -> None:
             check.update(block)
     assert check.hexdigest() == digest.hexdigest()
     f.unlink()
+
+
+# ---------------------------------------------------------------- limits, sparse files, locks
+
+def test_names_longer_than_255_bytes_get_enametoolong(d: Path) -> None:
+    (d / "f").write_bytes(b"")
+    ok, long = d / ("n" * 255), d / ("n" * 256)
+    ok.write_bytes(b"")  # 255 bytes is allowed
+    calls: dict[str, Callable[[], object]] = {
+        "lookup": lambda: os.stat(long),
+        "create": lambda: open(long, "w").close(),
+        "mkdir": lambda: os.mkdir(long),
+        "mknod": lambda: os.mkfifo(long),
+        "symlink": lambda: os.symlink("f", long),
+        "link": lambda: os.link(d / "f", long),
+        "rename to": lambda: os.rename(d / "f", long),
+        "rename from": lambda: os.rename(long, d / "g"),
+    }
+    assert {name: err(fn) for name, fn in calls.items()} == dict.fromkeys(calls, "ENAMETOOLONG")
+    assert sorted(os.listdir(d)) == sorted(["f", ok.name])
+
+
+def _rss_kib(mnt: Path) -> int:
+    """Resident memory of the tmpfs process serving ``mnt`` (found by its command line)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"tmpfs.py" in b" ".join(cmdline) and os.fsencode(mnt) in cmdline:
+                status = Path(f"/proc/{pid}/status").read_text()
+                return int(status.split("VmRSS:")[1].split()[0])
+        except (OSError, IndexError):
+            continue
+    raise AssertionError(f"no tmpfs process serves {mnt}")
+
+
+def test_a_petabyte_truncate_is_a_sparse_file(d: Path, mnt: Path) -> None:
+    size = 999_999_999_999_999
+    f = d / "huge"
+    f.write_bytes(b"start")
+    rss = _rss_kib(mnt)
+    os.truncate(f, size)
+    st = f.stat()
+    assert st.st_size == size and st.st_blocks == 8  # only the page written holds memory
+    fd = os.open(f, os.O_RDWR)
+    try:
+        assert os.pread(fd, 8, 0) == b"start\0\0\0"
+        assert os.pread(fd, 65536, size // 2) == bytes(65536)
+        os.pwrite(fd, b"end", size - 3)
+        assert os.pread(fd, 10, size - 3) == b"end"
+        assert os.lseek(fd, 4096, os.SEEK_DATA) == (size - 3) // 4096 * 4096
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == 4096
+    finally:
+        os.close(fd)
+    assert f.stat().st_blocks == 16
+    assert _rss_kib(mnt) - rss < 32 * 1024
+    f.unlink()
+
+
+def test_fallocate_punches_real_holes_and_copy_keeps_them(d: Path) -> None:
+    src, dst = d / "src", d / "dst"
+    src.write_bytes(b"a" * 4096 * 4)
+    fd = os.open(src, os.O_RDWR)
+    out = os.open(dst, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        assert _libc.fallocate(fd, 0x01 | 0x02, 4096, 8192) == 0  # KEEP_SIZE | PUNCH_HOLE
+        assert os.fstat(fd).st_blocks == 16 and os.fstat(fd).st_size == 4096 * 4
+        assert os.pread(fd, 4096 * 4, 0) == b"a" * 4096 + bytes(8192) + b"a" * 4096
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == 4096
+        assert os.lseek(fd, 4096, os.SEEK_DATA) == 4096 * 3
+        assert _libc.fallocate(fd, 0x10, 4096 * 4, 4096) == 0  # ZERO_RANGE extends the file
+        assert os.fstat(fd).st_size == 4096 * 5
+        assert os.copy_file_range(fd, out, 4096 * 5, 0, 0) == 4096 * 5
+        assert os.pread(out, 4096 * 5, 0) == os.pread(fd, 4096 * 5, 0)
+        assert os.fstat(out).st_blocks == 16  # the holes were copied as holes
+    finally:
+        os.close(fd)
+        os.close(out)
+
+
+RANGE_LOCKER = """
+import fcntl, os, struct, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+for spec in sys.argv[2:]:
+    kind, start, length = spec.split(":")
+    if kind == "get":
+        res = fcntl.fcntl(fd, fcntl.F_GETLK,
+                          struct.pack("hhqqi", fcntl.F_WRLCK, 0, int(start), int(length), 0))
+        typ, _, s, n, pid = struct.unpack("hhqqi", res)
+        print("get", typ, s, n, pid, flush=True)
+        continue
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, int(length), int(start))
+        print("locked", flush=True)
+    except OSError as e:
+        print("busy", flush=True)
+time.sleep(float(os.environ.get("HOLD", "0")))
+"""
+
+
+def test_record_locks_cover_byte_ranges(d: Path) -> None:
+    import subprocess
+    import sys
+
+    f = d / "f"
+    f.write_bytes(b"x" * 300)
+    holder = subprocess.Popen([sys.executable, "-c", RANGE_LOCKER, str(f), "lock:0:100"],
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "HOLD": "30"})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        other = subprocess.run([sys.executable, "-c", RANGE_LOCKER, str(f), "lock:100:100",
+                                "lock:50:100", "get:0:300"], capture_output=True, text=True,
+                               timeout=30)
+        lines = other.stdout.split("\n")
+        assert lines[:2] == ["locked", "busy"]
+        import fcntl
+        assert lines[2].split() == ["get", str(fcntl.F_WRLCK), "0", "100", str(holder.pid)]
+    finally:
+        holder.kill()
+        holder.wait(10)
+    after = subprocess.run([sys.executable, "-c", RANGE_LOCKER, str(f), "lock:0:300"],
+                           capture_output=True, text=True, timeout=30)
+    assert after.stdout.strip() == "locked"  # the holder's exit released its range
