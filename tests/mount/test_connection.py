@@ -162,11 +162,12 @@ def loop_device() -> Iterator[str]:
             subprocess.run(["losetup", "-d", dev], check=False, timeout=30)
 
 
-def test_bmap_on_a_blkdev_mount(loop_device: str) -> None:
+def test_bmap_on_a_blkdev_mount(loop_device: str, backend: str) -> None:
     ops = BmapFS()
     ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644, data=b"x" * 8192))
     FIBMAP = 1
-    with mounted(ops, options={"blkdev", f"fsname={loop_device}", "blksize=4096"}) as m:
+    with mounted(ops, backend=backend,
+                 options={"blkdev", f"fsname={loop_device}", "blksize=4096"}) as m:
         fd = os.open(m.path("f"), os.O_RDONLY)
         try:
             out = fcntl.ioctl(fd, FIBMAP, struct.pack("i", 1))
@@ -293,6 +294,29 @@ def test_init_connection_sets_limits() -> None:
             with open(f"{conn_dir}/congestion_threshold") as fh:
                 assert fh.read().strip() == "5"
     assert max(ops.writes) == 32768
+
+
+class TimesFS(MemFS):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mtimes: list[int] = []
+
+    async def setattr(self, inode: Any, attr: Any, fields: Any, fh: Any,
+                      ctx: Any) -> pyfuse3.EntryAttributes:
+        if fields.update_mtime:
+            self.mtimes.append(attr.st_mtime_ns)
+        return await super().setattr(inode, attr, fields, fh, ctx)
+
+
+@pytest.mark.parametrize("gran", [None, 1_000_000_000])
+def test_time_gran_option(gran: int | None) -> None:
+    ops = TimesFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    extra = {f"time_gran={gran}"} if gran else set()
+    with mounted(ops, options=set(pyfuse3.default_options) | extra) as m:
+        os.utime(m.path("f"), ns=(1_500_000_000_123_456_789, 1_600_000_000_987_654_321))
+    # the kernel rounds times it is given down to the granularity the file system declared
+    assert ops.mtimes == [1_600_000_000_000_000_000 if gran else 1_600_000_000_987_654_321]
 
 
 @pytest.mark.parametrize("cache", [False, True])
