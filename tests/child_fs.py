@@ -119,7 +119,7 @@ def ctrl_c(mnt: str, backend: str, how: str) -> None:
 
 def close_races_main(mnt: str, rounds: str) -> None:
     """close() on one thread while main() starts on another, many times."""
-    import pyfuse3._lifecycle as lifecycle
+    import pyfuse3._mount as lifecycle
 
     real_backend = lifecycle.current_backend
 

@@ -12,10 +12,22 @@ from typing import Any
 
 import trio
 
+from . import cache
 from ._callbacks import CAPABILITIES
-from ._entry_worker import InvalidationHandle, invalidate_entry_async
-from ._lifecycle import close, default_options, init, main, terminate
-from ._notify import expire_entry, invalidate_entry, invalidate_inode, notify_store
+from ._entry_worker import InvalidationHandle
+from ._lifecycle import (
+    close,
+    default_options,
+    expire_entry,
+    init,
+    invalidate_entry,
+    invalidate_entry_async,
+    invalidate_inode,
+    main,
+    notify_store,
+    terminate,
+)
+from ._mount import Mount
 from ._pyfuse3 import (
     ConnectionInfo,
     FileHandleT,
@@ -72,6 +84,7 @@ __all__ = [
     "InodeT",
     "InvalidationHandle",
     "ModeT",
+    "Mount",
     "Operations",
     "PollHandle",
     "ReaddirToken",
@@ -80,6 +93,7 @@ __all__ = [
     "StatvfsData",
     "XAttrNameT",
     "__version__",
+    "cache",
     "close",
     "default_options",
     "expire_entry",

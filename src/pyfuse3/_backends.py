@@ -10,7 +10,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -343,3 +343,62 @@ def current_backend() -> TrioBackend | AsyncioBackend:
     if library == "asyncio":
         return AsyncioBackend()
     raise RuntimeError(f"pyfuse3.main() must run under trio or asyncio, not {library}")
+
+
+# -- what the rest of pyfuse3 needs from whichever library runs the caller -----------------
+
+T = TypeVar("T")
+
+
+def _library() -> str:
+    import sniffio
+
+    library = sniffio.current_async_library()
+    if library not in ("trio", "asyncio"):
+        raise RuntimeError(f"pyfuse3 runs under trio or asyncio, not {library}")
+    return library
+
+
+async def to_thread(fn: Callable[[], T]) -> T:
+    """Run a blocking call on a worker thread of the running library and await its result."""
+    if _library() == "trio":
+        import trio
+
+        return await trio.to_thread.run_sync(fn)
+    return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep under the running library."""
+    if _library() == "trio":
+        import trio
+
+        await trio.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
+
+
+async def wait_for_callback(start: Callable[[Callable[[T], None]], object]) -> T:
+    """Call ``start(deliver)`` and wait until ``deliver(value)`` is called on this loop's
+    thread (a second call is ignored); return the value."""
+    if _library() == "trio":
+        import trio
+
+        done, box = trio.Event(), list[T]()
+
+        def deliver_trio(value: T) -> None:
+            if not box:
+                box.append(value)
+                done.set()
+
+        start(deliver_trio)
+        await done.wait()
+        return box[0]
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+    def deliver(value: T) -> None:
+        if not future.done():
+            future.set_result(value)
+
+    start(deliver)
+    return await future

@@ -107,23 +107,17 @@ def _check_inode(value: object, what: str) -> int:
     return value
 
 
-def invalidate_entry_async(inode_p: int, name: bytes, deleted: int = 0,
-                           ignore_enoent: bool = False) -> InvalidationHandle:
-    """Queue invalidate_entry(inode_p, name, deleted) and return at once; safe anywhere.
+def submit_entry_invalidation(session: Any, inode_p: int, name: bytes, deleted: int = 0,
+                              ignore_enoent: bool = False) -> InvalidationHandle:
+    """Queue invalidate_entry(inode_p, name, deleted) on ``session``'s worker thread.
 
-    Performed in call order by a thread of the session, so it never blocks the caller, also
-    inside handlers. Raises now what is known now (TypeError/OverflowError for bad arguments,
-    RuntimeError without a session, OSError(ENOSYS) before the kernel's INIT); the returned
-    handle completes with the kernel's answer (ENOENT counts as success if ``ignore_enoent``)
-    or RuntimeError if the file system is closed first.
+    Raises now what is known now (TypeError/OverflowError for bad arguments, OSError(ENOSYS)
+    before the kernel's INIT); the handle completes with the kernel's answer.
     """
-    from ._lifecycle import current_session
-
     _check_inode(inode_p, "inode_p")
     _check_inode(deleted, "deleted")
     if not isinstance(name, bytes):
         raise TypeError(f"name must be bytes, not {type(name).__name__}")
-    session = current_session()
     if not session.initialized:
         raise OSError(errno.ENOSYS, "the kernel connection is not initialised yet "
                       "(main() has not answered the kernel's INIT request)")

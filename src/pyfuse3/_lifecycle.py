@@ -1,63 +1,50 @@
-"""init() / main() / terminate() / close(): the life of the one mount a process serves.
-
-The upstream API is module-level, so this module keeps a single reference to the current
-Session (and, while main() runs, its backend). Which call is allowed when is the session's
-lifecycle table (``_state``); this module performs what each transition means.
-"""
+"""init() / main() / terminate() / close() and the module-level cache control: upstream's API,
+a thin facade over one default ``Mount`` (see ``_mount`` for what each call does)."""
 
 from __future__ import annotations
 
-import errno
-import logging
-import os
-import stat
 import sys
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
-from . import _sysutil
-from ._backends import AsyncioBackend, TrioBackend, current_backend
-from ._callbacks import ops_table
-from ._dispatch import Dispatcher
-from ._entry_worker import EntryWorker
+from ._entry_worker import InvalidationHandle
+from ._mount import Mount, default_options
 from ._session import Session
 from ._state import State
 
-log = logging.getLogger("pyfuse3")
+__all__ = [
+    "close",
+    "current_mount",
+    "current_session",
+    "default_options",
+    "expire_entry",
+    "init",
+    "invalidate_entry",
+    "invalidate_entry_async",
+    "invalidate_inode",
+    "main",
+    "notify_store",
+    "terminate",
+]
 
-default_options = frozenset({"default_permissions"})
-
-#: Mount option (handled here, not passed to libfuse) to mount over an existing mount point.
-STACK_OPTION = "allow_stacked_mount"
-
-#: close() waits this long for threads inside libfuse before aborting the connection, and
-#: gives up (keeping the session's memory rather than freeing it under them) after the second.
-ABORT_AFTER, GIVE_UP_AFTER = 1.0, 10.0
-
-
-class _Runtime:
-    """The current session and, while main() runs, how to reach its event loop."""
-
-    session: Session | None = None
-    backend: TrioBackend | AsyncioBackend | None = None
-    dispatcher: Dispatcher | None = None
-
-
-_rt = _Runtime()
+_default: Mount | None = None
 _init_lock = threading.Lock()
-_kept: list[Session] = []  # sessions close() could not free safely (see _teardown)
+
+
+def current_mount() -> Mount:
+    """The Mount of init(); RuntimeError before init() or after close()."""
+    mount = _default
+    if mount is None:
+        raise RuntimeError("no pyfuse3 file system is mounted: call pyfuse3.init() first")
+    if mount.state in (State.CLOSING.value, State.CLOSED.value):
+        raise RuntimeError("the pyfuse3 file system was closed: call pyfuse3.init() again")
+    return mount
 
 
 def current_session() -> Session:
-    """The session set up by init(); RuntimeError before init() or after close()."""
-    session = _rt.session
-    if session is None:
-        raise RuntimeError("no pyfuse3 file system is mounted: call pyfuse3.init() first")
-    if session.life.state in (State.CLOSING, State.CLOSED):
-        raise RuntimeError("the pyfuse3 file system was closed: call pyfuse3.init() again")
-    return session
+    """The session of init(); RuntimeError before init() or after close()."""
+    return current_mount().session
 
 
 def init(ops: Any, mountpoint: str, options: Iterable[str] = default_options) -> None:
@@ -65,46 +52,14 @@ def init(ops: Any, mountpoint: str, options: Iterable[str] = default_options) ->
 
     ``mountpoint`` must be a directory that is not a mount point already (unless the option
     ``allow_stacked_mount`` is given). RuntimeError if a file system is already initialised
-    or mounting fails; TypeError for arguments of the wrong type.
+    or mounting fails; TypeError for arguments of the wrong type. For several file systems in
+    one process, use ``pyfuse3.Mount``.
     """
-    if not isinstance(mountpoint, str):
-        raise TypeError(f"mountpoint must be str, not {type(mountpoint).__name__}")
-    options = frozenset(options)
-    for opt in options:
-        if not isinstance(opt, str):
-            raise TypeError(f"mount options must be str, got {opt!r}")
-    stacked = STACK_OPTION in options
-    options = options - {STACK_OPTION}
+    global _default
     with _init_lock:
-        if _rt.session is not None and _rt.session.life.state is not State.CLOSED:
+        if _default is not None and _default.state != State.CLOSED.value:
             raise RuntimeError("pyfuse3.init() was already called: call pyfuse3.close() first")
-        mountpoint = os.path.abspath(mountpoint)
-        _check_mountpoint(mountpoint, stacked)
-        session = Session(ops, mountpoint, options, ops_table)
-        try:
-            session.mount()
-        except BaseException:
-            session.destroy(unmount=False)
-            raise
-        _rt.session = session
-
-
-def _check_mountpoint(path: str, stacked: bool) -> None:
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        if e.errno == errno.ENOTCONN:
-            raise RuntimeError(
-                f"{path} is a stale FUSE mount (its file system process died): "
-                f"unmount it with 'fusermount3 -u {path}' first") from e
-        raise RuntimeError(f"cannot mount at {path}: {e.strerror}") from e
-    if not stat.S_ISDIR(st.st_mode):
-        raise RuntimeError(f"cannot mount at {path}: not a directory (a pyfuse3 file system's "
-                           "root is a directory)")
-    if not stacked and _sysutil.mount_of(path) is not None:
-        raise RuntimeError(
-            f"{path} is already a mount point: mounting there would hide that file system. "
-            f"Unmount it first, or pass the mount option '{STACK_OPTION}' to stack on purpose")
+        _default = Mount(ops, mountpoint, options)
 
 
 async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:
@@ -115,60 +70,19 @@ async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:
     KeyboardInterrupt/SystemExit/cancellation (as itself, never in an exception group).
     RuntimeError if called before init(), after close(), or while already running.
     """
-    if not isinstance(min_tasks, int) or not isinstance(max_tasks, int):
-        raise TypeError("min_tasks and max_tasks must be int")
-    session = current_session()
-    backend = current_backend()
-    dispatcher = Dispatcher(session, backend, max_tasks)
-    with session.life.lock:
-        if session.life.fire("serve") is State.STOPPED:
-            session.restart()
-        _rt.backend, _rt.dispatcher = backend, dispatcher
-    _set_token(backend.token)
+    mount = current_mount()
+    _set_token(mount, serving=True)
     try:
-        await dispatcher.run()
+        await mount.serve(min_tasks, max_tasks)
     finally:
-        with session.life.lock:
-            if session.life.state in (State.SERVING, State.STOPPING):
-                session.life.fire("served")
-            if _rt.dispatcher is dispatcher:
-                _rt.backend = _rt.dispatcher = None
-                _set_token(None)
-        if session.life.calls:
-            _release_threads(session, None, ABORT_AFTER)  # close() aborts if this gives up
+        _set_token(mount, serving=False)
 
 
-def _release_threads(session: Session, worker: EntryWorker | None, give_up_after: float,
-                     abort_after: float | None = None) -> bool:
-    """Answer queued requests (EIO) until no thread is inside libfuse; False if one still is
-    after ``give_up_after`` seconds.
-
-    Once nobody reads /dev/fuse, a notify call (or the entry worker) may wait in the kernel for
-    a lock that an unread client request holds; answering the request releases it. After
-    ``abort_after`` seconds the connection is aborted as the last resort.
-    """
-    start = time.monotonic()
-    while (worker is not None and worker.alive()) or session.life.calls:
-        session.refuse_queued()
-        if worker is not None and worker.alive():
-            worker.join(0.02)
-        else:
-            session.life.wait_calls(0.02)
-        waited = time.monotonic() - start
-        if abort_after is not None and waited > abort_after:
-            abort_after = None
-            log.warning("a thread is still inside a kernel call after %.0f s; aborting the "
-                        "FUSE connection of %s", waited, session.mountpoint)
-            _sysutil.abort_connection(session.mountpoint)
-        if waited > give_up_after:
-            return False
-    return True
-
-
-def _set_token(token: Any) -> None:
+def _set_token(mount: Mount, serving: bool) -> None:
+    # pyfuse3.trio_token: the running loop's token while main() serves (upstream's global).
     pkg = sys.modules.get("pyfuse3")
     if pkg is not None:
-        pkg.trio_token = token  # type: ignore[attr-defined]
+        pkg.trio_token = mount.token if serving else None  # type: ignore[attr-defined]
 
 
 def terminate() -> None:
@@ -179,16 +93,7 @@ def terminate() -> None:
     it does nothing. Does not unmount: call close() after main() has returned.
     RuntimeError before init() or after close().
     """
-    session = current_session()
-    with session.life.lock:
-        session.exit()
-        state = session.life.state
-        if state in (State.SERVING, State.STOPPING):
-            if state is State.SERVING:
-                session.life.fire("stop")
-            backend, dispatcher = _rt.backend, _rt.dispatcher
-            if backend is not None and dispatcher is not None:
-                backend.run_sync_soon(dispatcher.stop)
+    current_mount().terminate()
 
 
 def close(unmount: bool = True) -> None:
@@ -198,45 +103,40 @@ def close(unmount: bool = True) -> None:
     stopped under it (Ctrl-C out of ``loop.run_until_complete(main())``), close() ends serving
     itself: requests still open are answered with EINTR.
     """
-    session = _rt.session
-    if session is None:
-        return
-    life = session.life
-    with life.lock:
-        if life.state in (State.CLOSING, State.CLOSED):
-            return
-        if life.state in (State.SERVING, State.STOPPING):
-            backend = _rt.backend
-            if backend is None or not backend.running():
-                life.fire("abandon")
-                _rt.backend = _rt.dispatcher = None
-                _set_token(None)
-        life.fire("close")
-    try:
-        freed = _teardown(session, unmount)
-    finally:
-        life.fire("closed")
-    if not freed:
-        _kept.append(session)
+    mount = _default
+    if mount is not None:
+        mount.close(unmount)
 
 
-def _teardown(session: Session, unmount: bool) -> bool:
-    """Free the session once no thread can be inside libfuse with it; False if it gave up.
+def invalidate_inode(inode: int, attr_only: bool = False, *, offset: int = 0,
+                     length: int = 0) -> None:
+    """``Mount.invalidate_inode()`` on the file system of init()."""
+    current_mount().invalidate_inode(inode, attr_only, offset=offset, length=length)
 
-    Threads may be blocked in a kernel call that waits for a client request nobody reads any
-    more: answering the queued requests (EIO) releases them, aborting the connection is the
-    last resort.
+
+def invalidate_entry(inode_p: int, name: bytes, deleted: int = 0) -> None:
+    """``Mount.invalidate_entry()`` on the file system of init()."""
+    current_mount().invalidate_entry(inode_p, name, deleted)
+
+
+def invalidate_entry_async(inode_p: int, name: bytes, deleted: int = 0,
+                           ignore_enoent: bool = False) -> InvalidationHandle:
+    """Queue invalidate_entry(inode_p, name, deleted) and return at once; safe anywhere.
+
+    Performed in call order by a thread of the session, so it never blocks the caller, also
+    inside handlers. Raises now what is known now (TypeError/OverflowError for bad arguments,
+    RuntimeError without a session, OSError(ENOSYS) before the kernel's INIT); the returned
+    handle completes with the kernel's answer (ENOENT counts as success if ``ignore_enoent``)
+    or RuntimeError if the file system is closed first.
     """
-    session.exit()
-    session.abandon_pending()
-    worker = session.stop_entry_worker()
-    if not _release_threads(session, worker, GIVE_UP_AFTER, abort_after=ABORT_AFTER):
-        log.error("close(): a thread is still inside libfuse after %.0f s; the session's "
-                  "memory is kept (not freed under it) and %s stays mounted",
-                  GIVE_UP_AFTER, session.mountpoint)
-        return False
-    ours = _sysutil.mount_of(session.mountpoint) if session.mounted else None
-    session.destroy(unmount)
-    if unmount and ours is not None and _sysutil.mount_of(session.mountpoint) == ours:
-        _sysutil.lazy_unmount(session.mountpoint)  # libfuse skips unmounting an aborted one
-    return True
+    return current_mount().invalidate_entry_async(inode_p, name, deleted, ignore_enoent)
+
+
+def expire_entry(inode_p: int, name: bytes) -> None:
+    """``Mount.expire_entry()`` on the file system of init()."""
+    current_mount().expire_entry(inode_p, name)
+
+
+def notify_store(inode: int, offset: int, data: Any) -> None:
+    """``Mount.notify_store()`` on the file system of init()."""
+    current_mount().notify_store(inode, offset, data)

@@ -9,7 +9,8 @@ started) are refused with a RuntimeError naming the awaitable form in pyfuse3.ca
 them on a worker thread instead.
 
 Each call counts itself on the session's lifecycle while it is inside libfuse, so close() does
-not free the session under it.
+not free the session under it. Every function takes the session it acts on; which session
+that is (a Mount's, or the one of init()) is decided by the Python layer above.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -26,13 +27,6 @@ from pyfuse3._session cimport Session
 import os
 
 from pyfuse3._dispatch import handler_on_this_thread
-from pyfuse3._lifecycle import current_session
-
-
-cdef Session _enter(str what):
-    cdef Session session = current_session()
-    session.life.enter_call(what)
-    return session
 
 
 cdef object _error(int rc, str call, str what):
@@ -54,7 +48,8 @@ cdef int _refuse_in_handler(str call, str why) except -1:
     return 0
 
 
-def invalidate_inode(fuse_ino_t inode, attr_only=False, *, off_t offset=0, off_t length=0):
+def invalidate_inode(Session session not None, fuse_ino_t inode, attr_only=False, *,
+                     off_t offset=0, off_t length=0):
     """Drop the kernel's cached attributes and, unless ``attr_only``, cached data of an inode.
 
     ``offset``/``length`` limit the data invalidation to a byte range (length 0: to the end).
@@ -63,19 +58,17 @@ def invalidate_inode(fuse_ino_t inode, attr_only=False, *, off_t offset=0, off_t
     refused (RuntimeError); use ``await pyfuse3.cache.invalidate_inode()``. OSError carries
     the kernel's errno (ENOENT: nothing cached). RuntimeError if the session is closed.
     """
-    cdef Session session
     cdef int rc
     if offset < 0 or length < 0:
         raise ValueError("offset and length must not be negative")
     if not attr_only:
-        session = current_session()
         if session.want & FUSE_CAP_WRITEBACK_CACHE:
             _refuse_in_handler("invalidate_inode",
                                "with the writeback cache the kernel first waits for dirty "
                                "pages to be written by this event loop")
     else:
         offset = -1
-    session = _enter("invalidate_inode")
+    session.life.enter_call("invalidate_inode")
     try:
         with nogil:
             rc = fuse_lowlevel_notify_inval_inode(session.se, inode, offset, length)
@@ -85,7 +78,8 @@ def invalidate_inode(fuse_ino_t inode, attr_only=False, *, off_t offset=0, off_t
         raise _error(rc, "invalidate_inode", f"{inode}")
 
 
-def invalidate_entry(fuse_ino_t inode_p, bytes name, fuse_ino_t deleted=0):
+def invalidate_entry(Session session not None, fuse_ino_t inode_p, bytes name,
+                     fuse_ino_t deleted=0):
     """Drop the kernel's cached entry ``name`` in directory ``inode_p``; blocks the caller.
 
     A non-zero ``deleted`` sends a delete notification for that child inode instead, which
@@ -97,10 +91,10 @@ def invalidate_entry(fuse_ino_t inode_p, bytes name, fuse_ino_t deleted=0):
     _name(name)
     _refuse_in_handler("invalidate_entry", "the kernel may wait for the very request this "
                        "handler answers")
-    inval_entry(current_session(), inode_p, name, deleted)
+    inval_entry(session, inode_p, name, deleted)
 
 
-def inval_entry(Session session, fuse_ino_t inode_p, bytes name, fuse_ino_t deleted=0):
+def inval_entry(Session session not None, fuse_ino_t inode_p, bytes name, fuse_ino_t deleted=0):
     """invalidate_entry() on a given session, without the handler check (entry worker)."""
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
@@ -118,18 +112,17 @@ def inval_entry(Session session, fuse_ino_t inode_p, bytes name, fuse_ino_t dele
         raise _error(rc, "invalidate_entry", f"{inode_p}, {name!r}")
 
 
-def expire_entry(fuse_ino_t inode_p, bytes name):
+def expire_entry(Session session not None, fuse_ino_t inode_p, bytes name):
     """Mark a cached entry expired (kept for open files, revalidated on next use).
 
     Waits like invalidate_entry(), and is refused inside handlers on the loop thread likewise.
     """
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
-    cdef Session session
     cdef int rc
     _refuse_in_handler("expire_entry", "the kernel may wait for the very request this "
                        "handler answers")
-    session = _enter("expire_entry")
+    session.life.enter_call("expire_entry")
     try:
         with nogil:
             rc = pyfuse3_expire_entry(session.se, inode_p, c_name, n)
@@ -139,13 +132,12 @@ def expire_entry(fuse_ino_t inode_p, bytes name):
         raise _error(rc, "expire_entry", f"{inode_p}, {name!r}")
 
 
-def notify_store(fuse_ino_t inode, off_t offset, data):
+def notify_store(Session session not None, fuse_ino_t inode, off_t offset, data):
     """Put ``data`` (any bytes-like object, not copied) into the kernel page cache at offset.
 
     Written with one write (no splice: a splice pipe per calling thread would outlive the
     session). OSError carries the kernel's errno; RuntimeError if the session is closed.
     """
-    cdef Session session
     cdef fuse_bufvec bufv
     cdef Py_buffer view
     cdef int rc
@@ -160,7 +152,7 @@ def notify_store(fuse_ino_t inode, off_t offset, data):
         bufv.buf[0].mem = view.buf
         bufv.buf[0].size = view.len
         bufv.buf[0].fd = -1
-        session = _enter("notify_store")
+        session.life.enter_call("notify_store")
         try:
             with nogil:
                 rc = fuse_lowlevel_notify_store(session.se, inode, offset, &bufv,
@@ -173,19 +165,19 @@ def notify_store(fuse_ino_t inode, off_t offset, data):
         raise _error(rc, "notify_store", f"{inode}, {offset}, <{view.len} bytes>")
 
 
-def request_retrieve(fuse_ino_t inode, off_t offset, size_t size, on_reply):
+def request_retrieve(Session session not None, fuse_ino_t inode, off_t offset, size_t size,
+                     on_reply):
     """Ask the kernel for its cached bytes of a range; ``on_reply(data)`` runs on the loop.
 
     The kernel answers with the cached pages from ``offset`` up to the first one it does not
     hold (possibly none); ``data`` is an OSError if they could not be copied. Use the
     awaitable pyfuse3.cache.notify_retrieve().
     """
-    cdef Session session
     cdef unsigned long long cookie
     cdef int rc
     if offset < 0:
         raise ValueError(f"offset must not be negative, got {offset}")
-    session = _enter("notify_retrieve")
+    session.life.enter_call("notify_retrieve")
     try:
         cookie = session.add_retrieval(on_reply)
         with nogil:

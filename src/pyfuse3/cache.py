@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import errno
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import sniffio
+from . import _backends, _dispatch, _notify
+from ._entry_worker import InvalidationHandle
 
-from . import _dispatch, _notify
-from ._entry_worker import InvalidationHandle, invalidate_entry_async
+if TYPE_CHECKING:
+    from ._mount import Mount
+    from ._session import Session
 
 __all__ = [
+    "CacheControl",
     "InvalidationStats",
     "Invalidator",
     "expire_entry",
@@ -31,84 +33,80 @@ __all__ = [
     "notify_store",
 ]
 
-T = TypeVar("T")
-
-
-async def _off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking call on a worker thread of the running async library."""
-    call = functools.partial(fn, *args, **kwargs)
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        return await trio.to_thread.run_sync(call)
-    import asyncio
-
-    return await asyncio.get_running_loop().run_in_executor(None, call)
-
 
 def in_handler() -> bool:
     """Whether the caller runs inside a request handler, or in a task a handler started."""
     return _dispatch.in_handler()
 
 
-async def invalidate_inode(inode: int, attr_only: bool = False, *, offset: int = 0,
-                           length: int = 0) -> None:
-    """Awaitable pyfuse3.invalidate_inode(): safe in handlers and with the writeback cache."""
-    await _off_loop(_notify.invalidate_inode, inode, attr_only, offset=offset, length=length)
+def _mount_of(mount: Mount | None) -> Mount:
+    if mount is not None:
+        return mount
+    from ._lifecycle import current_mount
+
+    return current_mount()
 
 
-async def invalidate_entry(inode_p: int, name: bytes, deleted: int = 0) -> InvalidationHandle:
-    """Awaitable pyfuse3.invalidate_entry(), safe anywhere.
+class CacheControl:
+    """The awaitable cache control of one mount (``mount.cache``), or of the mount of init()
+    (the module-level functions of ``pyfuse3.cache``): safe in handlers and with the
+    writeback cache. The kernel calls run on a worker thread while the loop keeps serving."""
 
-    Outside handlers it waits for the kernel and raises its error. Inside a handler, where the
-    kernel may wait for this very request, it only queues the invalidation and returns at once;
-    the returned handle reports the kernel's answer.
-    """
-    handle = invalidate_entry_async(inode_p, name, deleted)
-    if not in_handler():
-        await _off_loop(handle.result)
-    return handle
+    def __init__(self, mount: Mount | None = None) -> None:
+        self._mount = mount
+
+    def _session(self) -> Session:
+        return _mount_of(self._mount).session
+
+    async def invalidate_inode(self, inode: int, attr_only: bool = False, *, offset: int = 0,
+                               length: int = 0) -> None:
+        """Awaitable invalidate_inode(): safe in handlers and with the writeback cache."""
+        session = self._session()
+        await _backends.to_thread(functools.partial(
+            _notify.invalidate_inode, session, inode, attr_only, offset=offset, length=length))
+
+    async def invalidate_entry(self, inode_p: int, name: bytes,
+                               deleted: int = 0) -> InvalidationHandle:
+        """Awaitable invalidate_entry(), safe anywhere.
+
+        Outside handlers it waits for the kernel and raises its error. Inside a handler, where
+        the kernel may wait for this very request, it only queues the invalidation and returns
+        at once; the returned handle reports the kernel's answer.
+        """
+        handle = _mount_of(self._mount).invalidate_entry_async(inode_p, name, deleted)
+        if not in_handler():
+            await _backends.to_thread(handle.result)
+        return handle
+
+    async def expire_entry(self, inode_p: int, name: bytes) -> None:
+        """Awaitable expire_entry() (run off the event-loop thread)."""
+        session = self._session()
+        await _backends.to_thread(functools.partial(_notify.expire_entry, session, inode_p,
+                                                    name))
+
+    async def notify_store(self, inode: int, offset: int, data: Any) -> None:
+        """Awaitable notify_store() (run off the event-loop thread)."""
+        session = self._session()
+        await _backends.to_thread(functools.partial(_notify.notify_store, session, inode,
+                                                    offset, data))
+
+    async def notify_retrieve(self, inode: int, offset: int, size: int) -> bytes:
+        """The bytes the kernel holds in its page cache for a range, up to the first page it
+        lacks. OSError if the kernel refuses or the bytes cannot be copied."""
+        session = self._session()
+        data: bytes | OSError = await _backends.wait_for_callback(
+            lambda deliver: _notify.request_retrieve(session, inode, offset, size, deliver))
+        if isinstance(data, OSError):
+            raise data
+        return bytes(data)
 
 
-async def expire_entry(inode_p: int, name: bytes) -> None:
-    """Awaitable pyfuse3.expire_entry() (run off the event-loop thread)."""
-    await _off_loop(_notify.expire_entry, inode_p, name)
-
-
-async def notify_store(inode: int, offset: int, data: Any) -> None:
-    """Awaitable pyfuse3.notify_store() (run off the event-loop thread)."""
-    await _off_loop(_notify.notify_store, inode, offset, data)
-
-
-async def notify_retrieve(inode: int, offset: int, size: int) -> bytes:
-    """The bytes the kernel holds in its page cache for a range, up to the first page it lacks."""
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        done, box = trio.Event(), []
-
-        def on_reply(data: bytes | OSError) -> None:
-            box.append(data)
-            done.set()
-
-        _notify.request_retrieve(inode, offset, size, on_reply)
-        await done.wait()
-        if isinstance(box[0], OSError):
-            raise box[0]
-        return bytes(box[0])
-    import asyncio
-
-    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-    def resolve(data: bytes | OSError) -> None:
-        if not future.done():
-            if isinstance(data, OSError):
-                future.set_exception(data)
-            else:
-                future.set_result(data)
-
-    _notify.request_retrieve(inode, offset, size, resolve)
-    return await future
+_default = CacheControl()
+invalidate_inode = _default.invalidate_inode
+invalidate_entry = _default.invalidate_entry
+expire_entry = _default.expire_entry
+notify_store = _default.notify_store
+notify_retrieve = _default.notify_retrieve
 
 
 @dataclass(frozen=True)
@@ -133,10 +131,12 @@ class Invalidator:
     Call ``inode()``/``entry()`` from anywhere on the event-loop thread (handlers included);
     run ``await flush()`` or ``await run(interval)`` from a background task, not a handler.
     ENOENT (the kernel had nothing cached) is not an error unless ``ignore_enoent=False``.
+    ``mount``: the Mount to act on (default: the file system of init()).
     """
 
-    def __init__(self, *, ignore_enoent: bool = True) -> None:
+    def __init__(self, *, ignore_enoent: bool = True, mount: Mount | None = None) -> None:
         self.ignore_enoent = ignore_enoent
+        self._mount = mount
         self._inodes: dict[int, bool] = {}
         self._entries: dict[tuple[int, bytes], int] = {}
         self._stats = InvalidationStats()
@@ -180,27 +180,28 @@ class Invalidator:
         inodes, self._inodes = self._inodes, {}
         if not entries and not inodes:
             return []
-        errors, counts = await _off_loop(self._perform, entries, inodes)
+        session = _mount_of(self._mount).session
+        errors, counts = await _backends.to_thread(
+            functools.partial(self._perform, session, entries, inodes))
         self._count(**counts)  # on the loop thread: no lock needed
         self.last_errors = errors
         return errors
 
     async def run(self, interval: float = 0.05) -> None:
         """Flush every ``interval`` seconds, forever (start it in a nursery or task)."""
-        sleep = _sleeper()
         while True:
-            await sleep(interval)
+            await _backends.sleep(interval)
             await self.flush()
 
-    def _perform(self, entries: dict[tuple[int, bytes], int], inodes: dict[int, bool]
-                 ) -> tuple[list[tuple[str, OSError]], dict[str, int]]:
+    def _perform(self, session: Session, entries: dict[tuple[int, bytes], int],
+                 inodes: dict[int, bool]) -> tuple[list[tuple[str, OSError]], dict[str, int]]:
         errors: list[tuple[str, OSError]] = []
         counts = {"performed": 0, "not_cached": 0, "errors": 0}
         calls: list[tuple[str, functools.partial[None]]] = [
-            (f"entry {p} {n!r}", functools.partial(_notify.invalidate_entry, p, n, d))
+            (f"entry {p} {n!r}", functools.partial(_notify.invalidate_entry, session, p, n, d))
             for (p, n), d in entries.items()
         ] + [
-            (f"inode {i}", functools.partial(_notify.invalidate_inode, i, a))
+            (f"inode {i}", functools.partial(_notify.invalidate_inode, session, i, a))
             for i, a in inodes.items()
         ]
         for what, call in calls:
@@ -224,12 +225,3 @@ class Invalidator:
             k: getattr(s, k) + deltas.get(k, 0) for k in InvalidationStats.__dataclass_fields__
         })
 
-
-def _sleeper() -> Callable[[float], Any]:
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        return trio.sleep
-    import asyncio
-
-    return asyncio.sleep

@@ -1,0 +1,304 @@
+"""Mount: one file system mounted at one mountpoint, served inside the running event loop.
+
+Several Mounts may serve at once, in one loop or in several threads. The module-level API of
+upstream (``init``/``main``/``terminate``/``close`` and the notify functions) is a facade over
+one default Mount (``_lifecycle``). Which call is allowed when is the session's lifecycle table
+(``_state``); this module performs what each transition means.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from . import _notify, _sysutil
+from ._backends import AsyncioBackend, TrioBackend, current_backend
+from ._callbacks import ops_table
+from ._dispatch import Dispatcher
+from ._entry_worker import EntryWorker, InvalidationHandle, submit_entry_invalidation
+from ._session import Session
+from ._state import State
+
+if TYPE_CHECKING:
+    from .cache import CacheControl
+
+log = logging.getLogger("pyfuse3")
+
+default_options = frozenset({"default_permissions"})
+
+#: Mount option (handled here, not passed to libfuse) to mount over an existing mount point.
+STACK_OPTION = "allow_stacked_mount"
+
+#: close() waits this long for threads inside libfuse before aborting the connection, and
+#: gives up (keeping the session's memory rather than freeing it under them) after the second.
+ABORT_AFTER, GIVE_UP_AFTER = 1.0, 10.0
+
+_kept: list[Session] = []  # sessions close() could not free safely (see _teardown)
+
+
+class Mount:
+    """One ``Operations`` mounted at one mountpoint; serve it with ``await serve()``.
+
+    Creating a Mount mounts (RuntimeError if the mountpoint is already a mount point, unless
+    the option ``allow_stacked_mount`` is given, or if mounting fails; ValueError for a
+    malformed option; TypeError for arguments of the wrong type). Several Mounts can serve
+    concurrently in one event loop. The cache-control methods act on this mount only; their
+    awaitable forms are ``mount.cache`` (a ``pyfuse3.cache.CacheControl``). ``with Mount(...)``
+    closes it at the end of the block.
+    """
+
+    def __init__(self, ops: Any, mountpoint: str,
+                 options: Iterable[str] = default_options) -> None:
+        if not isinstance(mountpoint, str):
+            raise TypeError(f"mountpoint must be str, not {type(mountpoint).__name__}")
+        opts = frozenset(options)
+        for opt in opts:
+            if not isinstance(opt, str):
+                raise TypeError(f"mount options must be str, got {opt!r}")
+        mountpoint = os.path.abspath(mountpoint)
+        _check_mountpoint(mountpoint, STACK_OPTION in opts)
+        session = Session(ops, mountpoint, opts - {STACK_OPTION}, ops_table)
+        try:
+            session.mount()
+        except BaseException:
+            session.destroy(unmount=False)
+            raise
+        self._session = session
+        self._backend: TrioBackend | AsyncioBackend | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._cache: CacheControl | None = None
+
+    def __repr__(self) -> str:
+        return f"<pyfuse3.Mount {self.mountpoint!r} {self.state}>"
+
+    @property
+    def mountpoint(self) -> str:
+        """The absolute path mounted."""
+        return self._session.mountpoint
+
+    @property
+    def ops(self) -> Any:
+        """The Operations instance served."""
+        return self._session.ops
+
+    @property
+    def state(self) -> str:
+        """Where the mount is in its life: mounted, serving, stopping, stopped, closing, closed."""
+        return str(self._session.life.state.value)
+
+    @property
+    def session(self) -> Session:
+        """The libfuse session (internal); RuntimeError once closed."""
+        if self._session.life.state in (State.CLOSING, State.CLOSED):
+            raise RuntimeError(f"the file system mounted at {self.mountpoint} was closed")
+        return self._session
+
+    # -- serving ----------------------------------------------------------------------------
+
+    async def serve(self, min_tasks: int = 1, max_tasks: int = 99) -> None:
+        """Serve requests until terminate() or an unmount; runs under trio or asyncio.
+
+        Returns only when every handler it started has finished. Raises what ended serving
+        abnormally: an error reading /dev/fuse, libfuse refusing the kernel's INIT, a
+        ValueError from ``Operations.init_connection()``, or a KeyboardInterrupt/SystemExit/
+        cancellation (as itself, never in an exception group). RuntimeError if closed or
+        already serving.
+        """
+        if not isinstance(min_tasks, int) or not isinstance(max_tasks, int):
+            raise TypeError("min_tasks and max_tasks must be int")
+        session = self.session
+        backend = current_backend()
+        dispatcher = Dispatcher(session, backend, max_tasks)
+        with session.life.lock:
+            if session.life.fire("serve") is State.STOPPED:
+                session.restart()
+            self._backend, self._dispatcher = backend, dispatcher
+        try:
+            await dispatcher.run()
+        finally:
+            with session.life.lock:
+                if session.life.state in (State.SERVING, State.STOPPING):
+                    session.life.fire("served")
+                if self._dispatcher is dispatcher:
+                    self._backend = self._dispatcher = None
+            if session.life.calls:
+                _release_threads(session, None, ABORT_AFTER)  # close() aborts if this gives up
+
+    @property
+    def token(self) -> Any:
+        """While serving: trio's TrioToken, or the string 'asyncio'; None otherwise."""
+        backend = self._backend
+        return None if backend is None else backend.token
+
+    def terminate(self) -> None:
+        """End serve() once in-flight requests are answered; safe from any thread or signal
+        handler.
+
+        A second call also cancels the handlers still running (their requests are answered
+        with EINTR). Before serve() it makes the next serve() return at once; after serve()
+        has returned it does nothing. Does not unmount: call close() after serve() returned.
+        RuntimeError once closed.
+        """
+        session = self.session
+        with session.life.lock:
+            session.exit()
+            state = session.life.state
+            if state in (State.SERVING, State.STOPPING):
+                if state is State.SERVING:
+                    session.life.fire("stop")
+                backend, dispatcher = self._backend, self._dispatcher
+                if backend is not None and dispatcher is not None:
+                    backend.run_sync_soon(dispatcher.stop)
+
+    def close(self, unmount: bool = True) -> None:
+        """Unmount (unless ``unmount`` is False) and free the session; a second call does
+        nothing.
+
+        RuntimeError while serve() is running. If serve() can no longer run because its event
+        loop stopped under it (Ctrl-C out of ``loop.run_until_complete(...)``), close() ends
+        serving itself: requests still open are answered with EINTR.
+        """
+        session = self._session
+        life = session.life
+        with life.lock:
+            if life.state in (State.CLOSING, State.CLOSED):
+                return
+            if life.state in (State.SERVING, State.STOPPING):
+                backend = self._backend
+                if backend is None or not backend.running():
+                    life.fire("abandon")
+                    self._backend = self._dispatcher = None
+            life.fire("close")
+        try:
+            freed = _teardown(session, unmount)
+        finally:
+            life.fire("closed")
+        if not freed:
+            _kept.append(session)
+
+    def __enter__(self) -> Mount:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- cache control of this mount --------------------------------------------------------
+
+    def invalidate_inode(self, inode: int, attr_only: bool = False, *, offset: int = 0,
+                         length: int = 0) -> None:
+        """Drop the kernel's cached attributes and, unless ``attr_only``, data of an inode.
+
+        ``offset``/``length`` limit the data invalidation to a byte range (length 0: to the
+        end). Blocks the calling thread; on the event-loop thread inside a handler with the
+        writeback cache it is refused (RuntimeError): use ``await mount.cache.
+        invalidate_inode()``. OSError carries the kernel's errno (ENOENT: nothing cached).
+        """
+        _notify.invalidate_inode(self.session, inode, attr_only, offset=offset, length=length)
+
+    def invalidate_entry(self, inode_p: int, name: bytes, deleted: int = 0) -> None:
+        """Drop the kernel's cached entry ``name`` in directory ``inode_p``; blocks the caller.
+
+        A non-zero ``deleted`` sends a delete notification for that child instead (inotify
+        watchers see the file go). Refused inside handlers on the loop thread (RuntimeError):
+        use ``invalidate_entry_async()`` or ``await mount.cache.invalidate_entry()``.
+        """
+        _notify.invalidate_entry(self.session, inode_p, name, deleted)
+
+    def invalidate_entry_async(self, inode_p: int, name: bytes, deleted: int = 0,
+                               ignore_enoent: bool = False) -> InvalidationHandle:
+        """Queue invalidate_entry() on this mount's worker thread and return at once; safe
+        anywhere. The handle completes with the kernel's answer (see
+        ``pyfuse3.invalidate_entry_async``)."""
+        return submit_entry_invalidation(self.session, inode_p, name, deleted, ignore_enoent)
+
+    def expire_entry(self, inode_p: int, name: bytes) -> None:
+        """Mark a cached entry expired (kept for open files, revalidated on next use); waits
+        like invalidate_entry() and is refused inside handlers likewise."""
+        _notify.expire_entry(self.session, inode_p, name)
+
+    def notify_store(self, inode: int, offset: int, data: Any) -> None:
+        """Put ``data`` (any bytes-like object, not copied) into the kernel's page cache of
+        ``inode`` at ``offset``. OSError carries the kernel's errno."""
+        _notify.notify_store(self.session, inode, offset, data)
+
+    @property
+    def cache(self) -> CacheControl:
+        """The awaitable cache control of this mount (safe inside handlers), incl.
+        ``notify_retrieve``."""
+        if self._cache is None:
+            from .cache import CacheControl
+
+            self._cache = CacheControl(self)
+        return self._cache
+
+
+def _check_mountpoint(path: str, stacked: bool) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ENOTCONN:
+            raise RuntimeError(
+                f"{path} is a stale FUSE mount (its file system process died): "
+                f"unmount it with 'fusermount3 -u {path}' first") from e
+        raise RuntimeError(f"cannot mount at {path}: {e.strerror}") from e
+    if not stat.S_ISDIR(st.st_mode):
+        raise RuntimeError(f"cannot mount at {path}: not a directory (a pyfuse3 file system's "
+                           "root is a directory)")
+    if not stacked and _sysutil.mount_of(path) is not None:
+        raise RuntimeError(
+            f"{path} is already a mount point: mounting there would hide that file system. "
+            f"Unmount it first, or pass the mount option '{STACK_OPTION}' to stack on purpose")
+
+
+def _release_threads(session: Session, worker: EntryWorker | None, give_up_after: float,
+                     abort_after: float | None = None) -> bool:
+    """Answer queued requests (EIO) until no thread is inside libfuse; False if one still is
+    after ``give_up_after`` seconds.
+
+    Once nobody reads /dev/fuse, a notify call (or the entry worker) may wait in the kernel for
+    a lock that an unread client request holds; answering the request releases it. After
+    ``abort_after`` seconds the connection is aborted as the last resort.
+    """
+    start = time.monotonic()
+    while (worker is not None and worker.alive()) or session.life.calls:
+        session.refuse_queued()
+        if worker is not None and worker.alive():
+            worker.join(0.02)
+        else:
+            session.life.wait_calls(0.02)
+        waited = time.monotonic() - start
+        if abort_after is not None and waited > abort_after:
+            abort_after = None
+            log.warning("a thread is still inside a kernel call after %.0f s; aborting the "
+                        "FUSE connection of %s", waited, session.mountpoint)
+            _sysutil.abort_connection(session.mountpoint)
+        if waited > give_up_after:
+            return False
+    return True
+
+
+def _teardown(session: Session, unmount: bool) -> bool:
+    """Free the session once no thread can be inside libfuse with it; False if it gave up.
+
+    Threads may be blocked in a kernel call that waits for a client request nobody reads any
+    more: answering the queued requests (EIO) releases them, aborting the connection is the
+    last resort.
+    """
+    session.exit()
+    session.abandon_pending()
+    worker = session.stop_entry_worker()
+    if not _release_threads(session, worker, GIVE_UP_AFTER, abort_after=ABORT_AFTER):
+        log.error("close(): a thread is still inside libfuse after %.0f s; the session's "
+                  "memory is kept (not freed under it) and %s stays mounted",
+                  GIVE_UP_AFTER, session.mountpoint)
+        return False
+    ours = _sysutil.mount_of(session.mountpoint) if session.mounted else None
+    session.destroy(unmount)
+    if unmount and ours is not None and _sysutil.mount_of(session.mountpoint) == ours:
+        _sysutil.lazy_unmount(session.mountpoint)  # libfuse skips unmounting an aborted one
+    return True

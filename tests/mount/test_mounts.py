@@ -1,0 +1,219 @@
+"""Several file systems in one process and one event loop: pyfuse3.Mount."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import pyfuse3
+from pyfuse3._sysutil import mount_of
+from pyfuse3.testing import run
+
+from ..memfs import MemFS, Node
+
+pytestmark = pytest.mark.fuse
+
+
+@contextlib.contextmanager
+def mounts(n: int, make_ops: Callable[[int], Any] = lambda i: MemFS(),
+           options: set[str] | None = None) -> Iterator[list[pyfuse3.Mount]]:
+    """``n`` Mounts on fresh mountpoints; all closed and removed afterwards."""
+    made: list[pyfuse3.Mount] = []
+    dirs: list[str] = []
+    try:
+        for i in range(n):
+            dirs.append(tempfile.mkdtemp(prefix="pyfuse3-test-"))
+            made.append(pyfuse3.Mount(make_ops(i), dirs[-1],
+                                      options if options is not None else pyfuse3.default_options))
+        yield made
+    finally:
+        for m in made:
+            with contextlib.suppress(RuntimeError):
+                m.terminate()
+            m.close()
+        for d in dirs:
+            os.rmdir(d)
+
+
+def serve_all(backend: str, made: list[pyfuse3.Mount], client: Callable[[], object]) -> list[Any]:
+    """Serve every mount in one event loop while ``client`` runs on a thread; then terminate
+    them all. Returns what each serve() returned or raised."""
+
+    async def main() -> list[Any]:
+        if backend == "trio":
+            import trio
+
+            results: list[Any] = [None] * len(made)
+
+            async def serve(i: int) -> None:
+                try:
+                    await made[i].serve()
+                except Exception as e:
+                    results[i] = e
+
+            async with trio.open_nursery() as nursery:
+                for i in range(len(made)):
+                    nursery.start_soon(serve, i)
+                try:
+                    await trio.to_thread.run_sync(client)
+                finally:
+                    for m in made:
+                        m.terminate()
+            return results
+        import asyncio
+
+        tasks = [asyncio.ensure_future(m.serve()) for m in made]
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, client)
+        finally:
+            for m in made:
+                m.terminate()
+            done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+        return list(done)
+
+    return run(backend, main)
+
+
+@pytest.mark.parametrize("n", [2, 10])
+def test_several_mounts_serve_in_one_loop(backend: str, n: int) -> None:
+    def make(i: int) -> MemFS:
+        ops = MemFS()
+        ops.add(pyfuse3.ROOT_INODE, b"who", Node(stat.S_IFREG | 0o644, data=f"fs{i}".encode()))
+        return ops
+
+    with mounts(n, make) as made:
+        def client() -> None:
+            for i, m in enumerate(made):
+                with open(os.path.join(m.mountpoint, "who"), "rb") as fh:
+                    assert fh.read() == f"fs{i}".encode()
+                with open(os.path.join(m.mountpoint, f"new{i}"), "wb") as fh:
+                    fh.write(b"x" * i)
+            for i, m in enumerate(made):
+                assert sorted(os.listdir(m.mountpoint)) == sorted(["who", f"new{i}"])
+
+        assert serve_all(backend, made, client) == [None] * n
+        for i, m in enumerate(made):
+            assert m.state == "stopped" and mount_of(m.mountpoint) is not None
+            assert m.ops.calls["create"] == 1
+    assert all(mount_of(m.mountpoint) is None for m in made)
+    assert all(m.state == "closed" for m in made)
+
+
+def test_cache_control_acts_on_its_own_mount_only(backend: str) -> None:
+    def make(i: int) -> MemFS:
+        ops = MemFS(timeout=300)  # the kernel keeps what it read
+        ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644, data=b"old"))
+        return ops
+
+    with mounts(2, make) as (a, b):
+        inode = a.ops.child(pyfuse3.ROOT_INODE, b"f")
+        assert inode == b.ops.child(pyfuse3.ROOT_INODE, b"f")  # same inode number in both
+
+        def read(m: pyfuse3.Mount) -> bytes:
+            with open(os.path.join(m.mountpoint, "f"), "rb") as fh:
+                return fh.read()
+
+        def client() -> None:
+            assert read(a) == read(b) == b"old"
+            for m in (a, b):
+                m.ops.nodes[inode].data = b"new"  # changed behind the kernel's back
+            assert read(a) == read(b) == b"old"  # both cached
+            a.invalidate_inode(inode)
+            assert read(a) == b"new"
+            assert read(b) == b"old"  # b's cache untouched
+            b.notify_store(inode, 0, b"NEW")  # into b's page cache only
+            assert read(b) == b"NEW" and read(a) == b"new"
+
+        assert serve_all(backend, [a, b], client) == [None, None]
+
+
+def test_awaitable_cache_control_of_a_mount(backend: str) -> None:
+    got: list[bytes] = []
+    handles: list[Any] = []
+
+    class StoringFS(MemFS):
+        async def read(self, fh: Any, off: int, size: int) -> bytes:
+            data = await super().read(fh, off, size)
+            mount = self.mount
+            await mount.cache.notify_store(fh, 4096, b"s" * 4096)  # a whole page: kept
+            got.append(await mount.cache.notify_retrieve(fh, 4096, 4096))
+            handle = await mount.cache.invalidate_entry(pyfuse3.ROOT_INODE, b"f")
+            handles.append(handle)
+            return data
+
+    def make(i: int) -> MemFS:
+        ops = StoringFS(timeout=300)
+        ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644, data=b"x" * 8192))
+        return ops
+
+    with mounts(2, make) as made:
+        for m in made:
+            m.ops.mount = m
+
+        def client() -> None:
+            fd = os.open(os.path.join(made[1].mountpoint, "f"), os.O_RDONLY | os.O_DIRECT)
+            try:
+                os.pread(fd, 4096, 0)
+            finally:
+                os.close(fd)
+
+        assert serve_all(backend, made, client) == [None, None]
+    assert got == [b"s" * 4096]
+    assert handles[0].result(10) is None  # queued from the handler, done afterwards
+    assert made[0].ops.calls["read"] == 0
+
+
+def test_one_unmounted_from_outside_leaves_the_others_serving(backend: str) -> None:
+    with mounts(3) as made:
+        def client() -> None:
+            os.listdir(made[1].mountpoint)
+            subprocess.run([shutil.which("fusermount3") or "fusermount3", "-u",
+                            made[1].mountpoint], check=True, timeout=30)
+            for m in (made[0], made[2]):
+                with open(os.path.join(m.mountpoint, "still"), "wb") as fh:
+                    fh.write(b"serving")
+                assert os.listdir(m.mountpoint) == ["still"]
+
+        assert serve_all(backend, made, client) == [None, None, None]
+        assert mount_of(made[1].mountpoint) is None  # (a stat of a mount not served would hang)
+        assert None not in [mount_of(m.mountpoint) for m in (made[0], made[2])]
+
+
+def test_a_failing_init_connection_ends_only_its_own_mount(backend: str) -> None:
+    def make(i: int) -> MemFS:
+        ops = MemFS()
+        if i == 0:
+            ops.init_connection = lambda conn: conn.want.add("no-such-capability")  # type: ignore
+        return ops
+
+    with mounts(2, make) as made:
+        def client() -> None:
+            with open(os.path.join(made[1].mountpoint, "f"), "wb") as fh:
+                fh.write(b"fine")
+
+        results = serve_all(backend, made, client)
+    assert isinstance(results[0], ValueError) and "no-such-capability" in str(results[0])
+    assert results[1] is None
+
+
+def test_mount_refuses_bad_arguments_and_reports_its_state(mnt: Any) -> None:
+    with pytest.raises(TypeError, match="mountpoint must be str"):
+        pyfuse3.Mount(MemFS(), 42)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="already a mount point"):
+        pyfuse3.Mount(MemFS(), str(mnt))
+    with mounts(1) as (m,):
+        assert m.state == "mounted" and repr(m).endswith("mounted>")
+        with m:
+            pass
+        assert m.state == "closed"
+        with pytest.raises(RuntimeError, match="was closed"):
+            m.invalidate_inode(1)
+        m.close()  # a second close does nothing
