@@ -100,7 +100,7 @@ def test_several_mounts_serve_in_one_loop(backend: str, n: int) -> None:
                 assert sorted(os.listdir(m.mountpoint)) == sorted(["who", f"new{i}"])
 
         assert serve_all(backend, made, client) == [None] * n
-        for i, m in enumerate(made):
+        for m in made:
             assert m.state == "stopped" and mount_of(m.mountpoint) is not None
             assert m.ops.calls["create"] == 1
     assert all(mount_of(m.mountpoint) is None for m in made)
