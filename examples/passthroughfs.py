@@ -16,30 +16,16 @@ import functools
 import os
 import stat
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import trio
 
 import pyfuse3
 from pyfuse3 import FUSEError
 
-P = ParamSpec("P")
 T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def errors_as_fuse(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Turn an OSError raised by the handler into FUSEError with the same errno."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except OSError as e:
-            raise FUSEError(e.errno or errno.EIO) from e
-
-    return wrapper
 
 
 def renameat2(old: str, new: str, flags: int) -> None:
@@ -100,7 +86,7 @@ class PassthroughFS(pyfuse3.Operations):
         return a
 
     # ---- entries
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         self.calls["lookup"] += 1
         path = self.child(parent_inode, name) if name != b"." else self.path(parent_inode)
@@ -115,12 +101,12 @@ class PassthroughFS(pyfuse3.Operations):
                 del self.lookups[inode]
                 self.paths.pop(inode, None)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def getattr(self, inode: Any, ctx: Any = None) -> pyfuse3.EntryAttributes:
         self.calls["getattr"] += 1
         return self.attr(os.lstat(self.path(inode)))
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def setattr(self, inode: Any, attr: Any, fields: Any, fh: Any,
                       ctx: Any) -> pyfuse3.EntryAttributes:
         path = self.path(inode)
@@ -140,54 +126,54 @@ class PassthroughFS(pyfuse3.Operations):
                      follow_symlinks=False)
         return await self.getattr(inode)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def readlink(self, inode: Any, ctx: Any) -> bytes:
         return os.fsencode(os.readlink(self.path(inode)))
 
     async def _made(self, path: str) -> pyfuse3.EntryAttributes:
         return self.remember(path, os.lstat(path))
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def mknod(self, parent_inode: Any, name: Any, mode: Any, rdev: Any,
                     ctx: Any) -> pyfuse3.EntryAttributes:
         path = self.child(parent_inode, name)
         os.mknod(path, mode, rdev)
         return await self._made(path)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
                     ctx: Any) -> pyfuse3.EntryAttributes:
         path = self.child(parent_inode, name)
         os.mkdir(path, stat.S_IMODE(mode))
         return await self._made(path)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def symlink(self, parent_inode: Any, name: Any, target: Any,
                       ctx: Any) -> pyfuse3.EntryAttributes:
         path = self.child(parent_inode, name)
         os.symlink(os.fsdecode(target), path)
         return await self._made(path)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def link(self, inode: Any, new_parent_inode: Any, new_name: Any,
                    ctx: Any) -> pyfuse3.EntryAttributes:
         path = self.child(new_parent_inode, new_name)
         os.link(self.path(inode), path, follow_symlinks=False)
         return await self._made(path)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def unlink(self, parent_inode: Any, name: Any, ctx: Any) -> None:
         path = self.child(parent_inode, name)
         os.unlink(path)
         self.forget_path(path)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def rmdir(self, parent_inode: Any, name: Any, ctx: Any) -> None:
         path = self.child(parent_inode, name)
         os.rmdir(path)
         self.forget_path(path)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def rename(self, parent_inode_old: Any, name_old: Any, parent_inode_new: Any,
                      name_new: Any, flags: Any, ctx: Any) -> None:
         old, new = self.child(parent_inode_old, name_old), self.child(parent_inode_new, name_new)
@@ -202,12 +188,12 @@ class PassthroughFS(pyfuse3.Operations):
                 paths.discard(new)
 
     # ---- files
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
         fd = await blocking(os.open, self.path(inode), flags & ~os.O_CREAT)
         return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         path = self.child(parent_inode, name)
@@ -215,35 +201,35 @@ class PassthroughFS(pyfuse3.Operations):
         return (pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0),
                 self.remember(path, os.fstat(fd)))
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def read(self, fh: Any, off: int, size: int) -> bytes:
         self.calls["read"] += 1
         return await blocking(os.pread, fh, size, off)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def write(self, fh: Any, off: int, buf: bytes) -> int:
         return await blocking(os.pwrite, fh, buf, off)
 
     async def flush(self, fh: Any) -> None:
         pass  # writes went straight to the source file
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def release(self, fh: Any) -> None:
         os.close(fh)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def fsync(self, fh: Any, datasync: bool) -> None:
         await blocking(os.fdatasync if datasync else os.fsync, fh)
 
     # ---- directories
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def opendir(self, inode: Any, ctx: Any) -> int:
         path = self.path(inode)
         if not stat.S_ISDIR(os.lstat(path).st_mode):
             raise FUSEError(errno.ENOTDIR)
         return inode
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
         self.calls["readdir"] += 1
         path = self.path(fh)
@@ -262,7 +248,7 @@ class PassthroughFS(pyfuse3.Operations):
     async def releasedir(self, fh: Any) -> None:
         pass
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def fsyncdir(self, fh: Any, datasync: bool) -> None:
         fd = os.open(self.path(fh), os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -270,7 +256,7 @@ class PassthroughFS(pyfuse3.Operations):
         finally:
             os.close(fd)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
         st = os.statvfs(self.source)
         out = pyfuse3.StatvfsData()
@@ -280,19 +266,19 @@ class PassthroughFS(pyfuse3.Operations):
         return out
 
     # ---- extended attributes
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def setxattr(self, inode: Any, name: Any, value: Any, ctx: Any) -> None:
         os.setxattr(self.path(inode), name, value, follow_symlinks=False)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def getxattr(self, inode: Any, name: Any, ctx: Any) -> bytes:
         return os.getxattr(self.path(inode), name, follow_symlinks=False)
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def listxattr(self, inode: Any, ctx: Any) -> list[bytes]:
         return [os.fsencode(n) for n in os.listxattr(self.path(inode), follow_symlinks=False)]
 
-    @errors_as_fuse
+    @pyfuse3.errors_as_fuse
     async def removexattr(self, inode: Any, name: Any, ctx: Any) -> None:
         os.removexattr(self.path(inode), name, follow_symlinks=False)
 

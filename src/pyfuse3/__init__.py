@@ -38,6 +38,7 @@ from ._pyfuse3 import (
     ModeT,
     Operations,
     XAttrNameT,
+    errors_as_fuse,
 )
 from ._request import ReaddirToken, readdir_reply
 from ._session import PollHandle
@@ -96,6 +97,7 @@ __all__ = [
     "cache",
     "close",
     "default_options",
+    "errors_as_fuse",
     "expire_entry",
     "get_sup_groups",
     "getxattr",

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
+import inspect
 import logging
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NewType
+from typing import TYPE_CHECKING, Any, NewType, ParamSpec, TypeVar, overload
 
 from ._types import FUSEError
 
@@ -41,6 +43,7 @@ __all__ = [
     "ModeT",
     "Operations",
     "XAttrNameT",
+    "errors_as_fuse",
 ]
 
 FileHandleT = int  # plain aliases since upstream 3.5
@@ -88,6 +91,48 @@ class ConnectionInfo:
     max_background: int = 0
     congestion_threshold: int = 0
     time_gran: int = 0
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
+
+
+@overload
+def errors_as_fuse(target: C) -> C: ...
+@overload
+def errors_as_fuse(target: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]: ...
+
+
+def errors_as_fuse(target: Any) -> Any:
+    """Answer an ``OSError`` raised by a handler with its own errno instead of EIO.
+
+    Decorates one handler (an ``async def``), or an ``Operations`` subclass: then every
+    request handler the class defines. Without it, an OSError is a handler failure like any
+    other (EIO, logged), which keeps a file system's own bugs visible; with it, code that
+    forwards to ``os`` calls (a passthrough) passes their errors on. An OSError without an
+    errno still answers EIO.
+    """
+    if isinstance(target, type):
+        from ._request import OP_NAMES
+
+        for name in OP_NAMES:
+            fn = target.__dict__.get(name)
+            if fn is not None and inspect.iscoroutinefunction(fn):
+                setattr(target, name, errors_as_fuse(fn))
+        return target
+    if not inspect.iscoroutinefunction(target):
+        raise TypeError(f"errors_as_fuse() decorates an async def handler or an Operations "
+                        f"subclass, not {target!r}")
+
+    @functools.wraps(target)
+    async def handler(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await target(*args, **kwargs)
+        except OSError as e:
+            raise FUSEError(e.errno or errno.EIO) from e
+
+    return handler
 
 
 def _nosys() -> FUSEError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import importlib
 import inspect
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,29 @@ def test_init_rejects_bad_arguments(tmp_path: object) -> None:
         pyfuse3.init(pyfuse3.Operations(), str(tmp_path), ["no_such_option"])
     with pytest.raises(RuntimeError, match="cannot mount"):
         pyfuse3.init(pyfuse3.Operations(), str(tmp_path) + "/missing")
+
+
+def test_errors_as_fuse_answers_an_oserror_with_its_errno() -> None:
+    class FS(pyfuse3.Operations):
+        async def getattr(self, inode: Any, ctx: Any = None) -> Any:
+            raise FileNotFoundError(errno.ENOENT, "gone")
+
+        async def readlink(self, inode: Any, ctx: Any) -> bytes:
+            raise OSError("no errno")
+
+        def helper(self) -> None:  # not a handler: left alone
+            raise OSError(errno.EPERM, "x")
+
+    plain = FS()
+    with pytest.raises(FileNotFoundError):
+        plain.getattr(1).send(None)
+    pyfuse3.errors_as_fuse(FS)
+    fs = FS()
+    for coro, expected in ((fs.getattr(1), errno.ENOENT), (fs.readlink(1, None), errno.EIO)):
+        with pytest.raises(pyfuse3.FUSEError) as info:
+            coro.send(None)
+        assert info.value.errno == expected
+    with pytest.raises(OSError):
+        fs.helper()
+    with pytest.raises(TypeError, match="async def handler"):
+        pyfuse3.errors_as_fuse(lambda: None)  # type: ignore[arg-type,return-value]

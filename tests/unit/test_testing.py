@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+from pathlib import Path
 
 import pytest
 import sniffio
 
-from pyfuse3.testing import BACKENDS, mounted, run
+from pyfuse3.testing import BACKENDS, fuse_available, mounted, run
+
+from ..util import ALICE, as_user
 
 
 async def _which(x: int) -> tuple[str, str, int]:
@@ -30,3 +35,16 @@ def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="backend must be one of"):
         with mounted(object(), backend="curio"):
             pass  # pragma: no cover
+
+
+def test_fuse_available_checks_the_device(tmp_path: Path) -> None:
+    assert "No such file" in str(fuse_available(str(tmp_path / "missing")))
+    regular = tmp_path / "fuse"
+    regular.write_bytes(b"")
+    assert "is not the FUSE device" in str(fuse_available(str(regular)))
+    assert "is not the FUSE device" in str(fuse_available("/dev/null"))
+    if os.geteuid() == 0:  # the FUSE device, but one this user may not open
+        node = tmp_path / "fuse-node"
+        os.mknod(node, stat.S_IFCHR | 0o600, os.makedev(10, 229))
+        reason = as_user(ALICE, lambda: fuse_available(str(node)))
+        assert "Permission denied" in str(reason)  # cannot be reached or opened

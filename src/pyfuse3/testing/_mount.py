@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -22,14 +23,27 @@ __all__ = ["FUSECTL", "abort_connection", "lazy_unmount"]  # re-exported for tes
 T = TypeVar("T")
 
 
-def fuse_available() -> str | None:
-    """None if this process can mount FUSE file systems, else the reason it cannot."""
-    if not os.path.exists("/dev/fuse"):
-        return "/dev/fuse does not exist"
+FUSE_DEVICE = (10, 229)  # major, minor of /dev/fuse (Linux devices.txt)
+
+
+def fuse_available(device: str = "/dev/fuse") -> str | None:
+    """None if this process can mount FUSE file systems, else the reason it cannot.
+
+    ``device`` must exist, be the FUSE character device (10, 229) and open for reading and
+    writing; ``fusermount3`` must be installed.
+    """
+    try:
+        st = os.stat(device)
+    except OSError as e:
+        return f"{device} cannot be used: {e.strerror}"
+    if not stat.S_ISCHR(st.st_mode) or (os.major(st.st_rdev), os.minor(st.st_rdev)) != FUSE_DEVICE:
+        return f"{device} is not the FUSE device (character device 10,229)"
+    try:
+        os.close(os.open(device, os.O_RDWR))
+    except OSError as e:
+        return f"{device} cannot be opened: {e.strerror}"
     if shutil.which("fusermount3") is None:
         return "fusermount3 is not installed (Debian package fuse3)"
-    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
-        return "no permission to open /dev/fuse"
     return None
 
 
