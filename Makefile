@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 BUILT   := src/pyfuse3/.built$(subst .venv,,$(VENV))
 PYDEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
-          'pytest>=7' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' 'ruff>=0.4'
+          'pytest>=8.1' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' 'ruff>=0.4'
 SOURCES := $(wildcard src/pyfuse3/*.pyx src/pyfuse3/*.pxd src/pyfuse3/_libfuse/*) setup.py
 # On Python >= 3.12 the asyncio backend drains /dev/fuse from its readiness callback (eager
 # tasks), so `make test` also runs the suite on the newest such Python found here, if any.

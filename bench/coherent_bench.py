@@ -19,17 +19,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pyfuse3.testing import lazy_unmount, wait_mounted
+
 HERE = Path(__file__).resolve().parents[1] / "examples"
 FILES, READ_FILES, TRIALS = 10_000, 1_000, 100
 
 
 def mount(script: str, src: str, mnt: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, str(HERE / script), src, mnt])
-    deadline = time.monotonic() + 20
-    while not os.path.ismount(mnt):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{script} did not mount")
-        time.sleep(0.02)
+    try:
+        wait_mounted(mnt, proc)
+    except (RuntimeError, TimeoutError) as e:
+        raise SystemExit(f"{script} did not mount: {e}") from None
     return proc
 
 
@@ -38,8 +39,7 @@ def unmount(proc: subprocess.Popen[bytes], mnt: str) -> None:
     try:
         proc.wait(timeout=30)
     finally:
-        if os.path.ismount(mnt):
-            subprocess.run(["fusermount3", "-u", "-z", mnt], check=False)
+        lazy_unmount(mnt)
 
 
 def workload(mnt: str) -> float:

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyfuse3.testing import lazy_unmount, wait_mounted
+
 HERE = Path(__file__).resolve().parent
 N = 20_000
 
@@ -57,11 +59,10 @@ def serve(mountpoint: str, backend: str) -> subprocess.Popen[bytes]:
     cmd = [build_c("benchfs_ll"), mountpoint] if backend == "c" else \
         [python, str(HERE / "benchfs.py"), mountpoint, backend]
     proc = subprocess.Popen(cmd)
-    deadline = time.monotonic() + 20
-    while not os.path.ismount(mountpoint):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit("server did not mount")
-        time.sleep(0.02)
+    try:
+        wait_mounted(mountpoint, proc)
+    except (RuntimeError, TimeoutError) as e:
+        raise SystemExit(f"server did not mount: {e}") from None
     return proc
 
 
@@ -86,14 +87,13 @@ def stop(proc: subprocess.Popen[bytes], mountpoint: str) -> None:
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
-        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
+        lazy_unmount(mountpoint)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    if os.path.ismount(mountpoint):
-        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
+    lazy_unmount(mountpoint)
 
 
 def count_syscalls(pid: int, mountpoint: str) -> tuple[dict[str, float], float]:

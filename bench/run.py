@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pyfuse3.testing import wait_mounted
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from getattr_syscalls import build_c, stop, upstream_python  # noqa: E402
@@ -48,11 +50,10 @@ def start(contender: str, mnt: str, env: dict[str, str] | None = None
             python, contender = upstream_python(), contender.removeprefix("upstream-")
         cmd = [python, str(HERE / "benchfs.py"), mnt, contender]
     proc = subprocess.Popen(cmd, env=env)
-    deadline = time.monotonic() + 30
-    while not os.path.ismount(mnt):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{contender} did not mount")
-        time.sleep(0.02)
+    try:
+        wait_mounted(mnt, proc, timeout=30)
+    except (RuntimeError, TimeoutError) as e:
+        raise SystemExit(f"{contender} did not mount: {e}") from None
     return proc
 
 

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyfuse3.testing import lazy_unmount, wait_mounted
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CLIENT = r"""
 import os, sys, random
@@ -73,8 +75,7 @@ def main() -> None:
                               stderr=subprocess.PIPE, text=True)
     clients: list[subprocess.Popen[str]] = []
     try:
-        while not os.path.ismount(mnt):
-            time.sleep(0.02)
+        wait_mounted(mnt, server)
         clients = [subprocess.Popen([sys.executable, "-c", CLIENT, f"{mnt}/c{i}", str(i)],
                                     stdout=subprocess.PIPE, text=True)
                    for i in range(args.clients)]
@@ -93,8 +94,7 @@ def main() -> None:
         errors = sum(c.communicate()[0].count("error") for c in clients)
         server.send_signal(signal.SIGINT)
         _, log = server.communicate(timeout=60)
-        if os.path.ismount(mnt):
-            subprocess.run(["fusermount3", "-u", "-z", mnt], check=False)
+        lazy_unmount(mnt)
         os.rmdir(mnt)
     leak_line = next((ln for ln in log.splitlines() if "unmounted:" in ln), "no report")
     print(f"requests: {args.requests:,} answered "

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -15,29 +14,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pyfuse3.testing import serving_process
+
 HERE = Path(__file__).resolve().parent
 
 
 @contextmanager
 def example(script: str, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Run an example file system until the block ends; always unmount."""
-    mountpoint = args[-1]
-    proc = subprocess.Popen([sys.executable, str(HERE / script), *args])
-    try:
-        deadline = time.monotonic() + 20
-        while not os.path.ismount(mountpoint):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{script} did not mount (exit code {proc.poll()})")
-            time.sleep(0.02)
+    """Run an example file system until the block ends (then SIGINT); always unmount."""
+    with serving_process([sys.executable, str(HERE / script), *args], args[-1]) as proc:
         yield proc
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if os.path.ismount(mountpoint):
-            subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
 
 
 def reads(mnt: str) -> int:

@@ -195,6 +195,7 @@ def test_remote_rename(fs: MountedFS) -> None:
     assert os.stat(fs.path("new")).st_ino == ino
 
 
+@pytest.mark.fuse_errors_expected
 def test_invalidate_entry_async_on_a_name_never_cached(
         fs: MountedFS, caplog: pytest.LogCaptureFixture) -> None:
     os.listdir(fs.mountpoint)  # INIT done

@@ -81,6 +81,7 @@ def test_ioctl_in_and_out_data(ioctl_fs: Any) -> None:
     assert seen[1][:2] == (DOUBLE, 21)
 
 
+@pytest.mark.fuse_errors_expected
 def test_ioctl_errors(ioctl_fs: Any, caplog: pytest.LogCaptureFixture) -> None:
     fd = os.open(ioctl_fs.path("f"), os.O_RDWR)
     try:
@@ -131,6 +132,7 @@ def test_destroy_is_called_once_when_the_session_ends(backend: str) -> None:
     assert ops.destroyed == 1
 
 
+@pytest.mark.fuse_errors_expected
 def test_a_failing_destroy_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     ops = DestroyFS(fail=True)
     with mounted(ops):

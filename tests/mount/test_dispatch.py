@@ -80,6 +80,7 @@ def faulty(backend: str) -> Any:
         yield fs
 
 
+@pytest.mark.fuse_errors_expected
 @pytest.mark.parametrize("name", ["raises", "wrong-type", "no-await", "raises-late"])
 def test_handler_fault_answers_eio_and_fs_keeps_serving(faulty: MountedFS, name: str,
                                                         caplog: pytest.LogCaptureFixture) -> None:
@@ -104,6 +105,7 @@ def test_fuse_error_becomes_errno_without_logging(faulty: MountedFS,
     assert not caplog.records
 
 
+@pytest.mark.fuse_errors_expected
 @pytest.mark.parametrize("content", [b"oversize", b"str"])
 def test_bad_read_results_answer_eio(faulty: MountedFS, content: bytes,
                                      caplog: pytest.LogCaptureFixture) -> None:
@@ -116,6 +118,7 @@ def test_bad_read_results_answer_eio(faulty: MountedFS, content: bytes,
     assert len(caplog.records) == 1
 
 
+@pytest.mark.fuse_errors_expected
 def test_write_reporting_more_than_given_answers_eio(faulty: MountedFS) -> None:
     fd = os.open(faulty.path("f"), os.O_CREAT | os.O_WRONLY)
     try:
@@ -244,6 +247,7 @@ def test_external_unmount_ends_main(backend: str) -> None:
         assert not fs.thread.is_alive()
 
 
+@pytest.mark.fuse_errors_expected
 def test_forget_and_init_exceptions_are_logged_not_fatal(
         backend: str, caplog: pytest.LogCaptureFixture) -> None:
     class Bad(MemFS):

@@ -202,6 +202,7 @@ def test_awaitable_invalidate_entry_from_a_handlers_child_task(backend: str) -> 
         assert os.path.isdir(fs.path("d"))
 
 
+@pytest.mark.fuse_errors_expected
 @pytest.mark.parametrize("action", ["sync", "sync-expire"])
 def test_blocking_entry_call_inside_a_handler_is_refused(backend: str, action: str) -> None:
     """Defect 11: on the loop thread inside a handler (or its child task) it raises, never hangs."""
@@ -267,6 +268,7 @@ class SharedFutureFS(MemFS):
         return await super().lookup(parent_inode, name, ctx)
 
 
+@pytest.mark.fuse_errors_expected
 @pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
 @pytest.mark.parametrize("name", ["shared", "shared-now"])
 def test_foreign_cancelled_error_answers_eio_and_serving_goes_on(backend: str, name: str,

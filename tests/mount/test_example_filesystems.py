@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import stat
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pyfuse3.testing import lazy_unmount
+from pyfuse3.testing import serving_process
 
 from ..util import eventually
 
@@ -29,21 +28,13 @@ class Example:
 
     def __init__(self, script: str, source: Path, mountpoint: Path, *args: str) -> None:
         self.source, self.mountpoint = source, mountpoint
-        self.proc = subprocess.Popen([sys.executable, str(EXAMPLES / script), str(source),
-                                      str(mountpoint), *args])
-        if not eventually(lambda: os.path.ismount(mountpoint), timeout=20):
-            self.stop()
-            raise RuntimeError(f"{script} did not mount")
+        self._running = serving_process(
+            [sys.executable, str(EXAMPLES / script), str(source), str(mountpoint), *args],
+            str(mountpoint), stop_signal=signal.SIGTERM)
+        self.proc = self._running.__enter__()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        lazy_unmount(str(self.mountpoint))
+        self._running.__exit__(None, None, None)
 
     def stats(self) -> dict[str, dict[str, int]]:
         return dict(json.loads(os.getxattr(self.mountpoint, "user.coherentfs.stats")))

@@ -17,7 +17,7 @@ import sniffio
 import trio
 
 import pyfuse3
-from pyfuse3.testing import abort_connection, lazy_unmount, mounted
+from pyfuse3.testing import abort_connection, lazy_unmount, mounted, wait_mounted
 
 from ..memfs import MemFS, Node
 from ..util import eventually
@@ -208,7 +208,7 @@ def test_killed_file_system_gives_enotconn_and_a_clear_error_on_remount() -> Non
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     server = subprocess.Popen([sys.executable, "-c", SERVER, mnt, root])
     try:
-        assert eventually(lambda: os.path.ismount(mnt), timeout=20)
+        wait_mounted(mnt, server)
         with open(os.path.join(mnt, "f"), "rb") as fh:
             assert fh.read() == b"data"
         server.kill()

@@ -109,6 +109,7 @@ def test_small_and_unaligned_reads(rangefs: MountedFS) -> None:
         os.close(fd)
 
 
+@pytest.mark.fuse_errors_expected
 def test_range_longer_than_requested_is_eio_and_logged(
         rangefs: MountedFS, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="pyfuse3"):

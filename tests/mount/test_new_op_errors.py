@@ -100,6 +100,7 @@ def _files(ops: MemFS) -> None:
     ops.add(pyfuse3.ROOT_INODE, b"g", Node(stat.S_IFREG | 0o644))
 
 
+@pytest.mark.fuse_errors_expected
 @pytest.mark.parametrize("how, expected", [("errno", errno.EPERM), ("raise", errno.EIO),
                                            ("wrong", errno.EIO)])
 def test_errors_reach_the_caller(backend: str, how: str, expected: int,

@@ -82,6 +82,7 @@ def test_a_handle_kept_past_close_refuses(backend: str) -> None:
     assert not t.is_alive()
 
 
+@pytest.mark.fuse_errors_expected
 def test_poll_errors_and_default(backend: str) -> None:
     ops = PollFS()
     with mounted(ops, backend=backend) as fs:

@@ -3,6 +3,9 @@
 ``mounted(ops)`` serves ``ops`` on a temporary mountpoint from a background thread, so the test
 can use plain ``os`` calls on the mount, and always unmounts: on success, on failure and when
 the file system hangs (then the FUSE connection is aborted, so no caller stays blocked).
+``serving_process(argv, mountpoint)`` does the same for a file-system script run as a
+subprocess. The pytest plugin (``pytest_plugin``, loaded automatically) adds the ``fuse``
+marker, the ``fuse_mount`` fixture and the check for unexpected pyfuse3 errors.
 """
 
 from ._mount import (
@@ -14,6 +17,7 @@ from ._mount import (
     mounted,
     run,
 )
+from ._process import serving_process, wait_mounted
 
 __all__ = ["BACKENDS", "MountedFS", "abort_connection", "fuse_available", "lazy_unmount",
-           "mounted", "run"]
+           "mounted", "run", "serving_process", "wait_mounted"]
