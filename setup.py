@@ -7,7 +7,7 @@ import sys
 
 from setuptools import Extension, setup
 
-MODULES = ["_types", "_request", "_session", "_callbacks", "_notify"]
+MODULES = ["_types", "_request", "_session", "_callbacks", "_notify", "_wire"]
 MISSING = """
 pyfuse3 needs the libfuse 3 development files to build, found with pkg-config, and {what}.
 On Debian or Ubuntu install them with:  apt-get install libfuse3-dev fuse3 pkg-config

@@ -402,3 +402,70 @@ async def wait_for_callback(start: Callable[[Callable[[T], None]], object]) -> T
 
     start(deliver)
     return await future
+
+
+async def wait_readable(fd: int) -> None:
+    """Wait until ``fd`` is readable, under the running library."""
+    if _library() == "trio":
+        import trio
+
+        await trio.lowlevel.wait_readable(fd)
+        return
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def on_readable() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, on_readable)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+class TaskGroup:
+    """Background tasks of the running library: ``start_soon(fn)``; ``cancel()`` ends those
+    still running; leaving ``async with`` waits for all of them (the first failure is raised)."""
+
+    def __init__(self) -> None:
+        self._library = _library()
+        self._nursery: Any = None
+        self._nursery_cm: Any = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def __aenter__(self) -> TaskGroup:
+        if self._library == "trio":
+            import trio
+
+            self._nursery_cm = trio.open_nursery()
+            self._nursery = await self._nursery_cm.__aenter__()
+        return self
+
+    def start_soon(self, fn: Callable[[], Awaitable[Any]]) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(fn)
+        else:
+            async def run() -> Any:
+                return await fn()
+
+            self._tasks.append(asyncio.ensure_future(run()))
+
+    def cancel(self) -> None:
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+        for task in self._tasks:
+            task.cancel()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        if self._nursery_cm is not None:
+            return bool(await self._nursery_cm.__aexit__(*exc))
+        if exc[0] is not None:
+            self.cancel()
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(
+                    result, asyncio.CancelledError):
+                raise result
+        return None

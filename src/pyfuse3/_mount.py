@@ -68,10 +68,27 @@ class Mount:
         except BaseException:
             session.destroy(unmount=False)
             raise
+        self._adopt(session)
+
+    def _adopt(self, session: Session) -> None:
         self._session = session
         self._backend: TrioBackend | AsyncioBackend | None = None
         self._dispatcher: Dispatcher | None = None
         self._cache: CacheControl | None = None
+
+    @classmethod
+    def _over_fd(cls, ops: Any, fd: int, options: Iterable[str] = ()) -> Mount:
+        """A Mount that speaks the FUSE protocol over ``fd`` (a SOCK_SEQPACKET socket)
+        instead of /dev/fuse: nothing is mounted (pyfuse3.testing.Harness)."""
+        session = Session(ops, "<harness>", frozenset(options), ops_table)
+        try:
+            session.attach(fd)
+        except BaseException:
+            session.destroy(unmount=False)
+            raise
+        mount = cls.__new__(cls)
+        mount._adopt(session)
+        return mount
 
     def __repr__(self) -> str:
         return f"<pyfuse3.Mount {self.mountpoint!r} {self.state}>"

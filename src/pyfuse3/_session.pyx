@@ -13,8 +13,10 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EIO, EPROTO
 from libc.stdlib cimport free
 from libc.string cimport memset
+from posix.uio cimport iovec, writev
+from posix.unistd cimport read
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_args, fuse_lowlevel_notify_poll, fuse_parse_conn_info_opts, fuse_lowlevel_ops, fuse_opt_free_args,
+    fuse_args, fuse_custom_io, fuse_lowlevel_notify_poll, fuse_session_custom_io, fuse_parse_conn_info_opts, fuse_lowlevel_ops, fuse_opt_free_args,
     fuse_pollhandle, fuse_pollhandle_destroy, fuse_session_destroy, fuse_session_exit,
     fuse_session_exited, fuse_session_fd, fuse_session_mount, fuse_session_new,
     fuse_session_process_buf, fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,
@@ -87,6 +89,17 @@ cdef class Session:
                                "(libfuse printed the reason on stderr)")
         self.mounted = True
         self.fd = fuse_session_fd(self.se)
+        os.set_blocking(self.fd, False)
+        self.life.fire("mount")
+
+    def attach(self, int fd):
+        """Serve the FUSE protocol over ``fd`` (one message per read, e.g. a SOCK_SEQPACKET
+        socket) instead of a mount: the kernel-free harness. The session owns ``fd`` from now
+        on (libfuse closes it when the session is destroyed)."""
+        cdef int rc = fuse_session_custom_io(self.se, &_SOCKET_IO, fd)
+        if rc != 0:
+            raise OSError(-rc, f"fuse_session_custom_io failed: {os.strerror(-rc)}")
+        self.fd = fd
         os.set_blocking(self.fd, False)
         self.life.fire("mount")
 
@@ -318,6 +331,20 @@ cdef PollHandle new_poll_handle(Session session, fuse_pollhandle* ph):
     handle.ph = ph
     handle.session = session
     return handle
+
+
+cdef ssize_t _io_read(int fd, void* buf, size_t size, void* userdata) noexcept nogil:
+    return read(fd, buf, size)
+
+
+cdef ssize_t _io_writev(int fd, iovec* iov, int count, void* userdata) noexcept nogil:
+    return writev(fd, iov, count)
+
+
+cdef fuse_custom_io _SOCKET_IO
+memset(&_SOCKET_IO, 0, sizeof(_SOCKET_IO))
+_SOCKET_IO.read = _io_read
+_SOCKET_IO.writev = _io_writev
 
 
 async def _refuse(*args):

@@ -4,6 +4,7 @@ from libc.stdint cimport uint32_t, uint64_t
 from posix.types cimport dev_t, gid_t, mode_t, off_t, pid_t, uid_t
 from posix.stat cimport struct_stat
 from posix.fcntl cimport flock as c_flock
+from posix.uio cimport iovec
 
 
 cdef extern from "<sys/statvfs.h>" nogil:
@@ -264,6 +265,14 @@ cdef extern from "_libfuse/config.h" nogil:
                                       off_t offset, void* cookie)
 
     # session
+    struct fuse_custom_io:
+        ssize_t (*writev)(int fd, iovec* iov, int count, void* userdata) noexcept
+        ssize_t (*read)(int fd, void* buf, size_t buf_len, void* userdata) noexcept
+        ssize_t (*splice_receive)(int fdin, off_t* offin, int fdout, off_t* offout, size_t len,
+                                  unsigned int flags, void* userdata) noexcept
+        ssize_t (*splice_send)(int fdin, off_t* offin, int fdout, off_t* offout, size_t len,
+                               unsigned int flags, void* userdata) noexcept
+    int fuse_session_custom_io(fuse_session* se, const fuse_custom_io* io, int fd)
     fuse_session* fuse_session_new(fuse_args* args, const fuse_lowlevel_ops* op,
                                    size_t op_size, void* userdata)
     int fuse_session_mount(fuse_session* se, const char* mountpoint)

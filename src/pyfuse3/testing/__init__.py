@@ -8,6 +8,7 @@ subprocess. The pytest plugin (``pytest_plugin``, loaded automatically) adds the
 marker, the ``fuse_mount`` fixture and the check for unexpected pyfuse3 errors.
 """
 
+from ._harness import Harness, Notification, Request
 from ._mount import (
     BACKENDS,
     MountedFS,
@@ -19,5 +20,17 @@ from ._mount import (
 )
 from ._process import serving_process, wait_mounted
 
-__all__ = ["BACKENDS", "MountedFS", "abort_connection", "fuse_available", "lazy_unmount",
-           "mounted", "run", "serving_process", "wait_mounted"]
+__all__ = [
+    "BACKENDS",
+    "Harness",
+    "MountedFS",
+    "Notification",
+    "Request",
+    "abort_connection",
+    "fuse_available",
+    "lazy_unmount",
+    "mounted",
+    "run",
+    "serving_process",
+    "wait_mounted",
+]

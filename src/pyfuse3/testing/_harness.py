@@ -1,0 +1,486 @@
+"""A kernel-free harness: a file system served over a socket pair, driven by a test that
+plays the kernel.
+
+No /dev/fuse, no mount, no root. libfuse runs the file system's session over one end of an
+``AF_UNIX``/``SOCK_SEQPACKET`` socket pair (``fuse_session_custom_io``); the test speaks the
+FUSE wire protocol on the other end, with message layouts taken from ``<linux/fuse.h>`` by the
+C compiler (``pyfuse3._wire``). Everything runs in the test's own event loop (trio or asyncio).
+
+    async with Harness(MyFS()) as h:
+        entry = await h.lookup(pyfuse3.ROOT_INODE, b"name")     # OSError(ENOENT) if missing
+        fh = (await h.open(entry.nodeid, os.O_RDONLY)).fh
+        assert await h.read(entry.nodeid, fh, 0, 4096) == b"..."
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from pyfuse3 import _backends
+from pyfuse3._mount import Mount
+from pyfuse3._wire import CONSTANTS, FIELDS, STRUCTS
+
+__all__ = ["DEFAULT_CAPABILITIES", "Harness", "Layout", "Notification", "Request", "layout"]
+
+K = CONSTANTS
+#: INIT flags a recent kernel offers (names without the FUSE_ prefix).
+DEFAULT_CAPABILITIES = frozenset({
+    "ASYNC_READ", "POSIX_LOCKS", "ATOMIC_O_TRUNC", "EXPORT_SUPPORT", "BIG_WRITES", "DONT_MASK",
+    "FLOCK_LOCKS", "HAS_IOCTL_DIR", "AUTO_INVAL_DATA", "DO_READDIRPLUS", "READDIRPLUS_AUTO",
+    "ASYNC_DIO", "WRITEBACK_CACHE", "PARALLEL_DIROPS", "HANDLE_KILLPRIV", "POSIX_ACL",
+    "ABORT_ERROR", "MAX_PAGES", "CACHE_SYMLINKS", "EXPLICIT_INVAL_DATA",
+})
+NOTIFICATIONS = {K[f"FUSE_NOTIFY_{n.upper()}"]: n for n in (
+    "poll", "inval_inode", "inval_entry", "store", "retrieve", "delete")}
+NOTIFY_LAYOUT = {kind: f"fuse_notify_{kind}_out" for kind in NOTIFICATIONS.values()}
+NOTIFY_LAYOUT["poll"] = "fuse_notify_poll_wakeup_out"
+BUFSIZE = 1 << 21
+
+
+class Layout:
+    """One struct of <linux/fuse.h>: ``pack(**fields)`` and ``unpack(data, offset)``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.size = STRUCTS[name]
+        self.fields = FIELDS[name]
+
+    def pack(self, **values: Any) -> bytes:
+        """The struct's bytes; fields not given are zero. TypeError for unknown fields."""
+        buf = bytearray(self.size)
+        names = {f[0] for f in self.fields}
+        unknown = set(values) - names
+        if unknown:
+            raise TypeError(f"{self.name} has no field {sorted(unknown)}")
+        for name, offset, size, signed, nested in self.fields:
+            value = values.get(name)
+            if value is None:
+                continue
+            if nested is not None:
+                buf[offset:offset + size] = layout(nested).pack(**value)
+            else:
+                buf[offset:offset + size] = int(value).to_bytes(size, sys.byteorder,
+                                                                signed=signed)
+        return bytes(buf)
+
+    def unpack(self, data: bytes, offset: int = 0) -> SimpleNamespace:
+        """The fields at ``offset`` of ``data`` (nested structs as nested namespaces)."""
+        if len(data) - offset < self.size:
+            raise ValueError(f"{self.name} needs {self.size} bytes, got {len(data) - offset}")
+        out: dict[str, Any] = {}
+        for name, off, size, signed, nested in self.fields:
+            if nested is not None:
+                out[name] = layout(nested).unpack(data, offset + off)
+            else:
+                out[name] = int.from_bytes(data[offset + off:offset + off + size],
+                                           sys.byteorder, signed=signed)
+        return SimpleNamespace(**out)
+
+
+_layouts: dict[str, Layout] = {}
+
+
+def layout(name: str) -> Layout:
+    """The Layout of ``struct name`` (e.g. ``"fuse_entry_out"``)."""
+    if name not in _layouts:
+        _layouts[name] = Layout(name)
+    return _layouts[name]
+
+
+IN_HEADER, OUT_HEADER = layout("fuse_in_header"), layout("fuse_out_header")
+
+
+@dataclass
+class Notification:
+    """A message the file system sent on its own: ``kind`` is poll, inval_inode, inval_entry,
+    store, retrieve or delete; ``fields`` the struct; ``data`` what follows it (a name, the
+    stored bytes)."""
+
+    kind: str
+    fields: SimpleNamespace
+    data: bytes
+
+
+@dataclass
+class Request:
+    """A request sent and not necessarily answered yet; ``await req.reply()`` gives its body
+    or raises OSError with the file system's errno."""
+
+    unique: int
+    opcode: int
+    _result: tuple[int, bytes] | None = None
+    _waiter: Callable[[tuple[int, bytes]], None] | None = field(default=None, repr=False)
+
+    def _deliver(self, result: tuple[int, bytes]) -> None:
+        self._result = result
+        if self._waiter is not None:
+            self._waiter(result)
+
+    @property
+    def answered(self) -> bool:
+        return self._result is not None
+
+    async def reply(self) -> bytes:
+        result = self._result
+        if result is None:
+            def wait(deliver: Callable[[tuple[int, bytes]], None]) -> None:
+                self._waiter = deliver
+
+            result = await _backends.wait_for_callback(wait)
+        err, body = result
+        if err:
+            raise OSError(-err, os.strerror(-err))
+        return body
+
+
+class Harness:
+    """Serve ``ops`` kernel-free for an ``async with`` block and talk to it as the kernel.
+
+    ``capabilities``: the INIT flags offered (names of <linux/fuse.h>'s ``FUSE_*`` INIT flags
+    without the prefix; default ``DEFAULT_CAPABILITIES``). ``options``: as for ``init()``
+    (conn-info options, ``readdirplus=``...). Requests carry ``uid``/``gid``/``pid``. Handler
+    errors come back as ``OSError`` with the errno the file system answered.
+    """
+
+    def __init__(self, ops: Any, *, capabilities: Iterable[str] = DEFAULT_CAPABILITIES,
+                 options: Iterable[str] = (), uid: int = 0, gid: int = 0,
+                 pid: int | None = None, max_readahead: int = 131072) -> None:
+        self.ops = ops
+        self.capabilities = frozenset(capabilities)
+        unknown = {c for c in self.capabilities if f"FUSE_{c}" not in K}
+        if unknown:
+            raise ValueError(f"unknown INIT flags {sorted(unknown)}")
+        self.options = frozenset(options)
+        self.uid, self.gid, self.pid = uid, gid, os.getpid() if pid is None else pid
+        self.max_readahead = max_readahead
+        self.notifications: list[Notification] = []
+        self.init_reply: SimpleNamespace | None = None
+        self.mount: Mount | None = None
+        self._uniques = itertools.count(2)
+        self._pending: dict[int, Request] = {}
+        self._notified: Callable[[None], None] | None = None
+        self._sock: socket.socket | None = None
+        self._group: _backends.TaskGroup | None = None
+        self._served: BaseException | None = None
+
+    # -- the session ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Harness:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for s in (ours, theirs):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, BUFSIZE)
+        try:
+            self.mount = Mount._over_fd(self.ops, theirs.detach(), self.options)
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
+        ours.setblocking(False)
+        self._sock = ours
+        self._group = _backends.TaskGroup()
+        await self._group.__aenter__()
+        self._group.start_soon(self._serve)
+        self._group.start_soon(self._read_replies)
+        try:
+            self.init_reply = await self._init()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._close()
+
+    async def _serve(self) -> None:
+        assert self.mount is not None
+        try:
+            await self.mount.serve()
+        except Exception as e:  # surfaced by the requests that find no answer
+            self._served = e
+            for req in list(self._pending.values()):
+                req._deliver((-errno.ENOTCONN, b""))
+            self._pending.clear()
+
+    async def _close(self) -> None:
+        mount, group = self.mount, self._group
+        if mount is not None:
+            if mount.state in ("serving", "stopping", "mounted"):
+                mount.terminate()
+        if group is not None:
+            # the reader runs until cancelled; serve() ends after terminate()
+            while mount is not None and mount.state in ("serving", "stopping"):
+                await _backends.sleep(0.001)
+            group.cancel()
+            await group.__aexit__(None, None, None)
+        if mount is not None:
+            mount.close()
+        if self._sock is not None:
+            self._sock.close()
+        if self._served is not None:
+            raise RuntimeError(f"the file system stopped serving: {self._served!r}") \
+                from self._served
+
+    async def _read_replies(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        while True:
+            await _backends.wait_readable(sock.fileno())
+            while True:
+                try:
+                    msg = sock.recv(BUFSIZE)
+                except BlockingIOError:
+                    break
+                if not msg:
+                    return
+                self._dispatch(msg)
+
+    def _dispatch(self, msg: bytes) -> None:
+        head = OUT_HEADER.unpack(msg)
+        body = msg[OUT_HEADER.size:head.len]
+        if head.unique == 0:
+            kind = NOTIFICATIONS.get(head.error, f"unknown-{head.error}")
+            lay = layout(NOTIFY_LAYOUT[kind]) if kind in NOTIFY_LAYOUT else None
+            fields = lay.unpack(body) if lay else SimpleNamespace()
+            self.notifications.append(Notification(kind, fields, body[lay.size if lay else 0:]))
+            waiter, self._notified = self._notified, None
+            if waiter is not None:
+                waiter(None)
+            return
+        req = self._pending.pop(head.unique, None)
+        if req is not None:
+            req._deliver((head.error, body))
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, opcode: str | int, nodeid: int = 0, body: bytes = b"", *,
+             expect_reply: bool = True, unique: int | None = None) -> Request:
+        """Send one request (``opcode``: e.g. ``"LOOKUP"`` or ``FUSE_LOOKUP``'s number) and
+        return it; ``await req.reply()`` for the answer."""
+        if self._sock is None:
+            raise RuntimeError("the harness is not running: use 'async with Harness(ops)'")
+        op = K[f"FUSE_{opcode}"] if isinstance(opcode, str) else opcode
+        req = Request(next(self._uniques) if unique is None else unique, op)
+        header = IN_HEADER.pack(len=IN_HEADER.size + len(body), opcode=op, unique=req.unique,
+                                nodeid=nodeid, uid=self.uid, gid=self.gid, pid=self.pid)
+        if expect_reply:
+            self._pending[req.unique] = req
+        self._sock.send(header + body)
+        return req
+
+    async def call(self, opcode: str | int, nodeid: int = 0, body: bytes = b"") -> bytes:
+        """Send a request and return the body of its answer (OSError for an error answer)."""
+        return await self.send(opcode, nodeid, body).reply()
+
+    async def next_notification(self) -> Notification:
+        """Wait for the file system's next notification (returned and removed from
+        ``notifications``)."""
+        if not self.notifications:
+            await _backends.wait_for_callback(lambda deliver: setattr(
+                self, "_notified", deliver))
+        return self.notifications.pop(0)
+
+    async def _init(self) -> SimpleNamespace:
+        flags = 0
+        for name in self.capabilities:
+            flags |= K[f"FUSE_{name}"]
+        body = layout("fuse_init_in").pack(
+            major=K["FUSE_KERNEL_VERSION"], minor=K["FUSE_KERNEL_MINOR_VERSION"],
+            max_readahead=self.max_readahead, flags=(flags & 0xFFFFFFFF) | K["FUSE_INIT_EXT"],
+            flags2=flags >> 32)
+        return layout("fuse_init_out").unpack(
+            (await self.call("INIT", 0, body)).ljust(STRUCTS["fuse_init_out"], b"\0"))
+
+    # -- the operations, decoded -------------------------------------------------------------
+
+    async def lookup(self, parent: int, name: bytes) -> SimpleNamespace:
+        """LOOKUP: the ``fuse_entry_out`` (nodeid, generation, timeouts, attr)."""
+        return layout("fuse_entry_out").unpack(await self.call("LOOKUP", parent, name + b"\0"))
+
+    def forget(self, nodeid: int, nlookup: int) -> None:
+        """FORGET (no answer)."""
+        self.send("FORGET", nodeid, layout("fuse_forget_in").pack(nlookup=nlookup),
+                  expect_reply=False)
+
+    def batch_forget(self, items: Iterable[tuple[int, int]]) -> None:
+        """BATCH_FORGET of (nodeid, nlookup) pairs (no answer)."""
+        pairs = list(items)
+        body = layout("fuse_batch_forget_in").pack(count=len(pairs)) + b"".join(
+            layout("fuse_forget_one").pack(nodeid=n, nlookup=c) for n, c in pairs)
+        self.send("BATCH_FORGET", 0, body, expect_reply=False)
+
+    async def getattr(self, nodeid: int) -> SimpleNamespace:
+        """GETATTR: the ``fuse_attr_out`` (attr_valid, attr)."""
+        return layout("fuse_attr_out").unpack(
+            await self.call("GETATTR", nodeid, layout("fuse_getattr_in").pack()))
+
+    async def setattr(self, nodeid: int, *, mode: int | None = None, size: int | None = None,
+                      uid: int | None = None, gid: int | None = None,
+                      atime_ns: int | None = None, mtime_ns: int | None = None,
+                      fh: int | None = None) -> SimpleNamespace:
+        """SETATTR of the given fields: the ``fuse_attr_out``."""
+        valid, fields = 0, {}
+        for flag, name, value in (("MODE", "mode", mode), ("SIZE", "size", size),
+                                  ("UID", "uid", uid), ("GID", "gid", gid), ("FH", "fh", fh)):
+            if value is not None:
+                valid |= K[f"FATTR_{flag}"]
+                fields[name] = value
+        for flag, name, ns in (("ATIME", "atime", atime_ns), ("MTIME", "mtime", mtime_ns)):
+            if ns is not None:
+                valid |= K[f"FATTR_{flag}"]
+                fields[name], fields[f"{name}nsec"] = divmod(ns, 1_000_000_000)
+        body = layout("fuse_setattr_in").pack(valid=valid, **fields)
+        return layout("fuse_attr_out").unpack(await self.call("SETATTR", nodeid, body))
+
+    async def readlink(self, nodeid: int) -> bytes:
+        return await self.call("READLINK", nodeid)
+
+    async def mkdir(self, parent: int, name: bytes, mode: int = 0o755) -> SimpleNamespace:
+        body = layout("fuse_mkdir_in").pack(mode=mode) + name + b"\0"
+        return layout("fuse_entry_out").unpack(await self.call("MKDIR", parent, body))
+
+    async def mknod(self, parent: int, name: bytes, mode: int, rdev: int = 0) -> SimpleNamespace:
+        body = layout("fuse_mknod_in").pack(mode=mode, rdev=rdev) + name + b"\0"
+        return layout("fuse_entry_out").unpack(await self.call("MKNOD", parent, body))
+
+    async def symlink(self, parent: int, name: bytes, target: bytes) -> SimpleNamespace:
+        body = name + b"\0" + target + b"\0"
+        return layout("fuse_entry_out").unpack(await self.call("SYMLINK", parent, body))
+
+    async def link(self, nodeid: int, new_parent: int, new_name: bytes) -> SimpleNamespace:
+        body = layout("fuse_link_in").pack(oldnodeid=nodeid) + new_name + b"\0"
+        return layout("fuse_entry_out").unpack(await self.call("LINK", new_parent, body))
+
+    async def unlink(self, parent: int, name: bytes) -> None:
+        await self.call("UNLINK", parent, name + b"\0")
+
+    async def rmdir(self, parent: int, name: bytes) -> None:
+        await self.call("RMDIR", parent, name + b"\0")
+
+    async def rename(self, parent: int, name: bytes, new_parent: int, new_name: bytes,
+                     flags: int = 0) -> None:
+        body = layout("fuse_rename2_in").pack(newdir=new_parent, flags=flags)
+        await self.call("RENAME2", parent, body + name + b"\0" + new_name + b"\0")
+
+    async def open(self, nodeid: int, flags: int = os.O_RDONLY) -> SimpleNamespace:
+        """OPEN: the ``fuse_open_out`` (fh, open_flags)."""
+        return layout("fuse_open_out").unpack(
+            await self.call("OPEN", nodeid, layout("fuse_open_in").pack(flags=flags)))
+
+    async def create(self, parent: int, name: bytes, mode: int = 0o644,
+                     flags: int = os.O_RDWR | os.O_CREAT) -> tuple[SimpleNamespace,
+                                                                   SimpleNamespace]:
+        """CREATE: (``fuse_entry_out``, ``fuse_open_out``)."""
+        body = layout("fuse_create_in").pack(flags=flags, mode=mode) + name + b"\0"
+        data = await self.call("CREATE", parent, body)
+        entry = layout("fuse_entry_out")
+        return entry.unpack(data), layout("fuse_open_out").unpack(data, entry.size)
+
+    async def read(self, nodeid: int, fh: int, offset: int, size: int) -> bytes:
+        body = layout("fuse_read_in").pack(fh=fh, offset=offset, size=size)
+        return await self.call("READ", nodeid, body)
+
+    async def write(self, nodeid: int, fh: int, offset: int, data: bytes) -> int:
+        body = layout("fuse_write_in").pack(fh=fh, offset=offset, size=len(data)) + data
+        return int(layout("fuse_write_out").unpack(await self.call("WRITE", nodeid, body)).size)
+
+    async def flush(self, nodeid: int, fh: int, lock_owner: int = 0) -> None:
+        await self.call("FLUSH", nodeid, layout("fuse_flush_in").pack(fh=fh,
+                                                                      lock_owner=lock_owner))
+
+    async def release(self, nodeid: int, fh: int) -> None:
+        await self.call("RELEASE", nodeid, layout("fuse_release_in").pack(fh=fh))
+
+    async def fsync(self, nodeid: int, fh: int, datasync: bool = False) -> None:
+        body = layout("fuse_fsync_in").pack(fh=fh, fsync_flags=int(datasync))
+        await self.call("FSYNC", nodeid, body)
+
+    async def opendir(self, nodeid: int) -> SimpleNamespace:
+        return layout("fuse_open_out").unpack(
+            await self.call("OPENDIR", nodeid, layout("fuse_open_in").pack()))
+
+    async def readdir(self, nodeid: int, fh: int, offset: int = 0, size: int = 4096, *,
+                      plus: bool = True) -> list[SimpleNamespace]:
+        """One READDIRPLUS (or plain READDIR) reply, decoded: entries with ``name``, ``ino``,
+        ``off`` (the next offset), ``type`` and, for plus, ``entry`` (a fuse_entry_out)."""
+        body = layout("fuse_read_in").pack(fh=fh, offset=offset, size=size)
+        data = await self.call("READDIRPLUS" if plus else "READDIR", nodeid, body)
+        return _dirents(data, plus)
+
+    async def listdir(self, nodeid: int, *, plus: bool = True) -> list[SimpleNamespace]:
+        """OPENDIR, READDIR(PLUS) until the end, RELEASEDIR: every entry."""
+        fh = (await self.opendir(nodeid)).fh
+        entries: list[SimpleNamespace] = []
+        try:
+            while True:
+                page = await self.readdir(nodeid, fh, entries[-1].off if entries else 0,
+                                          plus=plus)
+                if not page:
+                    return entries
+                entries.extend(page)
+        finally:
+            await self.releasedir(nodeid, fh)
+
+    async def releasedir(self, nodeid: int, fh: int) -> None:
+        await self.call("RELEASEDIR", nodeid, layout("fuse_release_in").pack(fh=fh))
+
+    async def statfs(self, nodeid: int = 1) -> SimpleNamespace:
+        st: SimpleNamespace = layout("fuse_statfs_out").unpack(
+            await self.call("STATFS", nodeid)).st
+        return st
+
+    async def setxattr(self, nodeid: int, name: bytes, value: bytes, flags: int = 0) -> None:
+        body = layout("fuse_setxattr_in").pack(size=len(value), flags=flags)
+        await self.call("SETXATTR", nodeid, body + name + b"\0" + value)
+
+    async def getxattr(self, nodeid: int, name: bytes, size: int = 65536) -> bytes:
+        body = layout("fuse_getxattr_in").pack(size=size)
+        return await self.call("GETXATTR", nodeid, body + name + b"\0")
+
+    async def listxattr(self, nodeid: int, size: int = 65536) -> list[bytes]:
+        data = await self.call("LISTXATTR", nodeid, layout("fuse_getxattr_in").pack(size=size))
+        return data.split(b"\0")[:-1]
+
+    async def removexattr(self, nodeid: int, name: bytes) -> None:
+        await self.call("REMOVEXATTR", nodeid, name + b"\0")
+
+    async def access(self, nodeid: int, mask: int) -> None:
+        await self.call("ACCESS", nodeid, layout("fuse_access_in").pack(mask=mask))
+
+    def interrupt(self, req: Request) -> None:
+        """INTERRUPT ``req`` (as the kernel does when its caller gets a signal)."""
+        self.send("INTERRUPT", 0, layout("fuse_interrupt_in").pack(unique=req.unique),
+                  expect_reply=False)
+
+    def answer_retrieve(self, note: Notification, data: bytes) -> None:
+        """Answer a ``retrieve`` notification with the cached bytes, as the kernel would."""
+        f = note.fields
+        body = layout("fuse_notify_retrieve_in").pack(offset=f.offset, size=len(data))
+        # libfuse matches the answer to its notification by the unique it sent
+        self.send("NOTIFY_REPLY", f.nodeid, body + data, expect_reply=False,
+                  unique=f.notify_unique)
+
+
+def _dirents(data: bytes, plus: bool) -> list[SimpleNamespace]:
+    entries = []
+    pos = 0
+    dirent = layout("fuse_dirent")
+    entry = layout("fuse_entry_out") if plus else None
+    while pos < len(data):
+        start = pos
+        out = entry.unpack(data, pos) if entry is not None else None
+        if entry is not None:
+            pos += entry.size
+        d = dirent.unpack(data, pos)
+        name = data[pos + dirent.size:pos + dirent.size + d.namelen]
+        d.name, d.entry = name, out
+        entries.append(d)
+        pos = start + ((pos - start + dirent.size + d.namelen + 7) & ~7)
+    return entries
