@@ -16,7 +16,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
             $$c -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && best=$$c; \
           done; echo $$best)
 
-.PHONY: demo test suite test-newer build system-deps lint typecheck bench profile soak sanitize \
+.PHONY: demo test suite test-newer test-kernel-free build system-deps lint typecheck bench profile soak sanitize \
         upstream-tests clean
 
 demo: build
@@ -27,7 +27,15 @@ test: suite
 	else echo "No Python >= 3.12 here: the eager asyncio path was not tested"; fi
 
 suite: build
-	$(PY) -m pytest -q tests
+	@echo "== kernel-free tests (no /dev/fuse, no mount, no root needed) =="
+	$(PY) -m pytest -q -m "not fuse" tests
+	@echo "== tests through real FUSE mounts =="
+	$(PY) -m pytest -q -m fuse tests
+
+# The kernel-free tests as user nobody in a mount namespace where /dev/fuse is /dev/null:
+# they need neither root nor FUSE (CI runs this after make test; setting it up needs root).
+test-kernel-free: build
+	.ci/kernel-free $(PY)
 
 test-newer:
 	$(MAKE) --no-print-directory suite VENV=.venv-newer BASE_PY=$(NEWER)

@@ -22,6 +22,7 @@ needs_mypy = pytest.mark.skipif(not _has_mypy(), reason="mypy is not installed")
 @needs_mypy
 def test_user_code_passes_mypy_strict() -> None:
     out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                          "--cache-dir=/dev/null",
                           str(ROOT / "tests/typing/user_fs.py")],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -32,5 +33,6 @@ def test_wrong_user_code_fails_mypy(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import pyfuse3\npyfuse3.invalidate_entry(1, 'str-name')\n")
     out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                          "--cache-dir=/dev/null",
                           str(bad)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 1 and "bytes" in out.stdout, out.stdout

@@ -421,6 +421,8 @@ static const pyfuse3_wire_const pyfuse3_wire_consts[] = {
     C(FUSE_NOTIFY_RETRIEVE),
     C(FUSE_NOTIFY_DELETE),
     C(FUSE_NOTIFY_REPLY),
+    C(FUSE_SETXATTR_EXT),
+    C(FUSE_COMPAT_SETXATTR_IN_SIZE),
     C(FUSE_MIN_READ_BUFFER),
 };
 #define PYFUSE3_WIRE_N_STRUCTS (sizeof(pyfuse3_wire_structs) / sizeof(pyfuse3_wire_structs[0]))

@@ -287,6 +287,13 @@ class Harness:
                 self, "_notified", deliver))
         return self.notifications.pop(0)
 
+    def _negotiated(self, flag: str) -> bool:
+        reply = self.init_reply
+        if reply is None:
+            return False
+        bits = reply.flags | reply.flags2 << 32
+        return bool(bits & K[f"FUSE_{flag}"])
+
     async def _init(self) -> SimpleNamespace:
         flags = 0
         for name in self.capabilities:
@@ -438,6 +445,8 @@ class Harness:
 
     async def setxattr(self, nodeid: int, name: bytes, value: bytes, flags: int = 0) -> None:
         body = layout("fuse_setxattr_in").pack(size=len(value), flags=flags)
+        if not self._negotiated("SETXATTR_EXT"):  # the struct is shorter then
+            body = body[:K["FUSE_COMPAT_SETXATTR_IN_SIZE"]]
         await self.call("SETXATTR", nodeid, body + name + b"\0" + value)
 
     async def getxattr(self, nodeid: int, name: bytes, size: int = 65536) -> bytes:

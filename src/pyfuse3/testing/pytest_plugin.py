@@ -3,9 +3,11 @@
 - Marker ``fuse``: the test needs a usable FUSE (/dev/fuse, fusermount3). Where there is none
   it is skipped with the reason; with ``PYFUSE3_REQUIRE_FUSE=1`` in the environment it fails
   instead (for CI that must run it). Tests using ``fuse_mount`` count as marked.
-- Fixtures: ``pyfuse3_backend`` (each of trio, asyncio, uvloop) and ``fuse_mount``, a function
+- Fixtures: ``pyfuse3_backend`` (each of trio, asyncio, uvloop); ``fuse_mount``, a function
   ``fuse_mount(ops, options=None)`` that mounts ``ops`` under that backend for the rest of the
-  test and returns the ``MountedFS``.
+  test and returns the ``MountedFS``; ``fuse_harness``, a function ``fuse_harness(ops, check,
+  **harness_options)`` that runs ``await check(h)`` with a kernel-free ``Harness`` serving
+  ``ops`` under that backend (no FUSE needed).
 - A test fails when the ``pyfuse3`` logger recorded an ERROR while it ran (a handler failed,
   an invalidation went wrong...), unless it is marked ``fuse_errors_expected``. The ini option
   ``pyfuse3_fail_on_error_log = false`` turns that off.
@@ -21,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from ._mount import BACKENDS, MountedFS, fuse_available, mounted
+from ._harness import Harness
+from ._mount import BACKENDS, MountedFS, fuse_available, mounted, run
 
 REQUIRE_ENV = "PYFUSE3_REQUIRE_FUSE"
 _reason: list[str | None] = []
@@ -107,3 +110,18 @@ def fuse_mount(pyfuse3_backend: str) -> Iterator[Callable[..., MountedFS]]:
             return stack.enter_context(mounted(ops, backend=pyfuse3_backend, options=options))
 
         yield mount
+
+
+@pytest.fixture
+def fuse_harness(pyfuse3_backend: str) -> Callable[..., Any]:
+    """``fuse_harness(ops, check, **options)``: ``await check(h)`` with a ``Harness(ops,
+    **options)`` under ``pyfuse3_backend``; returns what check returned. No kernel needed."""
+
+    def run_check(ops: Any, check: Callable[[Harness], Any], **options: Any) -> Any:
+        async def main() -> Any:
+            async with Harness(ops, **options) as h:
+                return await check(h)
+
+        return run(pyfuse3_backend, main)
+
+    return run_check

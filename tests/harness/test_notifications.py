@@ -1,0 +1,108 @@
+"""Every notification a file system sends, seen kernel-free on the harness's side of the socket:
+what pyfuse3 writes for each cache-control call, byte for byte as <linux/fuse.h> lays it out."""
+
+from __future__ import annotations
+
+import select
+import stat
+from typing import Any
+
+import pyfuse3
+from pyfuse3 import _backends
+from pyfuse3._wire import CONSTANTS
+from pyfuse3.testing import Harness
+
+from ..memfs import MemFS, Node
+
+ROOT = pyfuse3.ROOT_INODE
+
+
+def _fs() -> MemFS:
+    ops = MemFS()
+    ops.add(ROOT, b"f", Node(stat.S_IFREG | 0o644, data=b"x" * 8192))
+    return ops
+
+
+def test_cache_control_calls_send_their_notifications(fuse_harness: Any) -> None:
+    async def check(h: Harness) -> None:
+        assert h.mount is not None
+        m = h.mount
+        m.invalidate_inode(5, offset=4096, length=100)
+        note = await h.next_notification()
+        assert (note.kind, vars(note.fields)) == ("inval_inode", {"ino": 5, "off": 4096,
+                                                                  "len": 100})
+        m.invalidate_inode(5, attr_only=True)
+        assert (await h.next_notification()).fields.off == -1  # attributes only
+        m.invalidate_entry(ROOT, b"name")
+        note = await h.next_notification()
+        assert note.kind == "inval_entry" and note.data == b"name\0"
+        assert (note.fields.parent, note.fields.namelen, note.fields.flags) == (ROOT, 4, 0)
+        m.invalidate_entry(ROOT, b"gone", deleted=9)
+        note = await h.next_notification()
+        assert note.kind == "delete" and note.data == b"gone\0"
+        assert (note.fields.parent, note.fields.child) == (ROOT, 9)
+        m.expire_entry(ROOT, b"old")
+        note = await h.next_notification()
+        assert note.kind == "inval_entry" and note.fields.flags == CONSTANTS["FUSE_EXPIRE_ONLY"]
+        m.notify_store(5, 10, b"stored")
+        note = await h.next_notification()
+        assert note.kind == "store" and note.data == b"stored"
+        assert (note.fields.nodeid, note.fields.offset, note.fields.size) == (5, 10, 6)
+        handle = m.invalidate_entry_async(ROOT, b"later")  # from the worker thread
+        note = await h.next_notification()
+        assert note.kind == "inval_entry" and note.data == b"later\0"
+        assert handle.result(5) is None
+        assert h.notifications == []
+
+    fuse_harness(_fs(), check)
+
+
+def test_retrieve_round_trip(fuse_harness: Any) -> None:
+    async def check(h: Harness) -> None:
+        assert h.mount is not None
+        got: list[bytes] = []
+
+        async def retrieve() -> None:
+            assert h.mount is not None
+            got.append(await h.mount.cache.notify_retrieve(2, 4096, 100))
+
+        async with _backends.TaskGroup() as group:
+            group.start_soon(retrieve)
+            note = await h.next_notification()
+            assert note.kind == "retrieve"
+            assert (note.fields.nodeid, note.fields.offset, note.fields.size) == (2, 4096, 100)
+            h.answer_retrieve(note, b"what the kernel had cached")
+        assert got == [b"what the kernel had cached"]
+
+    fuse_harness(_fs(), check)
+
+
+class PollFS(MemFS):
+    def __init__(self) -> None:
+        super().__init__()
+        self.handles: list[Any] = []
+
+    async def poll(self, inode: Any, fh: Any, poll_handle: Any, ctx: Any) -> int:
+        if poll_handle is not None:
+            self.handles.append(poll_handle)
+        return select.POLLOUT
+
+
+def test_poll_reply_and_wakeup(fuse_harness: Any) -> None:
+    ops = PollFS()
+    ops.add(ROOT, b"f", Node(stat.S_IFREG | 0o644))
+
+    async def check(h: Harness) -> None:
+        f = await h.lookup(ROOT, b"f")
+        fh = (await h.open(f.nodeid)).fh
+        body = pyfuse3.testing._harness.layout("fuse_poll_in").pack(
+            fh=fh, kh=77, flags=CONSTANTS["FUSE_POLL_SCHEDULE_NOTIFY"], events=select.POLLIN)
+        reply = await h.call("POLL", f.nodeid, body)
+        assert pyfuse3.testing._harness.layout("fuse_poll_out").unpack(reply).revents == \
+            select.POLLOUT
+        assert len(ops.handles) == 1
+        ops.handles[0].notify()
+        note = await h.next_notification()
+        assert note.kind == "poll" and note.fields.kh == 77
+
+    fuse_harness(ops, check)

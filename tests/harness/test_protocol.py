@@ -1,0 +1,186 @@
+"""Every reply kind, the error policy, interrupts and readdir paging, kernel-free: the file
+system is served over a socket pair by pyfuse3.testing.Harness (no /dev/fuse, no mount)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Any
+
+import pytest
+
+import pyfuse3
+from pyfuse3 import FUSEError
+from pyfuse3.testing import Harness
+
+from ..memfs import MemFS, Node
+from ..util import sleep
+
+ROOT = pyfuse3.ROOT_INODE
+
+
+def _fs() -> MemFS:
+    ops = MemFS()
+    ops.add(ROOT, b"f", Node(stat.S_IFREG | 0o644, data=b"hello"))
+    ops.add(ROOT, b"d", Node(stat.S_IFDIR | 0o755, nlink=2))
+    return ops
+
+
+def test_init_negotiates_what_was_offered(fuse_harness: Any) -> None:
+    async def check(h: Harness) -> None:
+        assert h.init_reply is not None and h.init_reply.major == 7
+        flags = h.init_reply.flags
+        assert flags & pyfuse3._wire.CONSTANTS["FUSE_DO_READDIRPLUS"]
+        assert not flags & pyfuse3._wire.CONSTANTS["FUSE_WRITEBACK_CACHE"]  # not enabled
+
+    fuse_harness(_fs(), check)
+
+    async def without(h: Harness) -> None:
+        assert h.init_reply is not None
+        assert not h.init_reply.flags & pyfuse3._wire.CONSTANTS["FUSE_DO_READDIRPLUS"]
+
+    fuse_harness(_fs(), without, capabilities={"ASYNC_READ", "BIG_WRITES"})
+
+
+def test_every_reply_kind(fuse_harness: Any) -> None:
+    async def check(h: Harness) -> None:
+        f = await h.lookup(ROOT, b"f")  # entry
+        assert f.attr.size == 5 and stat.S_ISREG(f.attr.mode) and f.nodeid > ROOT
+        assert (await h.getattr(f.nodeid)).attr.ino == f.nodeid  # attr
+        assert (await h.setattr(f.nodeid, mode=0o600)).attr.mode & 0o777 == 0o600
+        opened = await h.open(f.nodeid, os.O_RDWR)  # open
+        assert await h.read(f.nodeid, opened.fh, 1, 3) == b"ell"  # read
+        assert await h.write(f.nodeid, opened.fh, 5, b"!!") == 2  # write
+        await h.flush(f.nodeid, opened.fh)
+        await h.fsync(f.nodeid, opened.fh)
+        await h.release(f.nodeid, opened.fh)  # none
+        entry, created = await h.create(ROOT, b"new", 0o640)  # create
+        assert entry.attr.mode & 0o777 == 0o640 and created.fh == entry.nodeid
+        await h.release(entry.nodeid, created.fh)
+        d = await h.mkdir(ROOT, b"sub", 0o700)
+        assert stat.S_ISDIR(d.attr.mode)
+        assert stat.S_ISFIFO((await h.mknod(ROOT, b"fifo", stat.S_IFIFO | 0o644)).attr.mode)
+        link = await h.symlink(ROOT, b"l", b"target")
+        assert await h.readlink(link.nodeid) == b"target"  # readlink
+        assert (await h.link(f.nodeid, ROOT, b"hard")).attr.nlink == 2
+        await h.rename(ROOT, b"hard", d.nodeid, b"moved")
+        await h.unlink(d.nodeid, b"moved")
+        await h.rmdir(ROOT, b"sub")
+        st = await h.statfs()  # statfs
+        assert st.namelen == 255
+        await h.setxattr(f.nodeid, b"user.a", b"value")
+        assert await h.getxattr(f.nodeid, b"user.a") == b"value"  # xattr
+        assert await h.listxattr(f.nodeid) == [b"user.a"]  # listxattr
+        with pytest.raises(OSError) as info:
+            await h.getxattr(f.nodeid, b"user.a", size=2)  # too small: ERANGE
+        assert info.value.errno == errno.ERANGE
+        await h.removexattr(f.nodeid, b"user.a")
+        await h.access(f.nodeid, os.R_OK)  # access
+        names = {e.name for e in await h.listdir(ROOT)}  # readdir (plus)
+        assert names == {b"f", b"d", b"new", b"fifo", b"l"}
+        plain = await h.listdir(ROOT, plus=False)
+        assert {e.name for e in plain} == names and all(e.entry is None for e in plain)
+        h.forget(f.nodeid, 1)  # no reply
+        h.batch_forget([(f.nodeid, 1)])
+        assert (await h.getattr(f.nodeid)).attr.size == 7  # still serving after forgets
+
+    ops = _fs()
+    fuse_harness(ops, check)
+    assert ops.calls["forget"] == 2
+
+
+class FaultyFS(MemFS):
+    async def getattr(self, inode: Any, ctx: Any) -> Any:
+        if inode == 7:
+            raise FUSEError(errno.EACCES)
+        if inode == 8:
+            raise RuntimeError("getattr broke")
+        if inode == 9:
+            return "not attributes"
+        if inode == 10:
+            return sleep(0)  # returned, not awaited
+        return await super().getattr(inode, ctx)
+
+
+@pytest.mark.fuse_errors_expected
+def test_error_policy(fuse_harness: Any, caplog: pytest.LogCaptureFixture) -> None:
+    async def check(h: Harness) -> None:
+        for inode, err in ((7, errno.EACCES), (8, errno.EIO), (9, errno.EIO), (10, errno.EIO),
+                           (99, errno.ENOENT)):
+            with pytest.raises(OSError) as info:
+                await h.getattr(inode)
+            assert info.value.errno == err, inode
+        assert (await h.getattr(ROOT)).attr.ino == ROOT  # still serving
+
+    fuse_harness(FaultyFS(), check)
+    messages = [r.getMessage() for r in caplog.records if r.name == "pyfuse3"]
+    assert len(messages) == 3
+    assert "getattr() handler failed, answering EIO" in messages[0]
+    assert any("is an 'await' missing?" in str(r.exc_info[1]) for r in caplog.records
+               if r.exc_info)
+
+
+class SlowFS(MemFS):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = 0
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> Any:
+        if name == b"slow":
+            try:
+                await sleep(3600)
+            except BaseException:
+                self.cancelled += 1
+                raise
+        return await super().lookup(parent_inode, name, ctx)
+
+
+def test_interrupt_cancels_the_handler(fuse_harness: Any) -> None:
+    ops = SlowFS()
+
+    async def check(h: Harness) -> None:
+        req = h.send("LOOKUP", ROOT, b"slow\0")
+        await sleep(0.05)
+        assert not req.answered
+        h.interrupt(req)
+        with pytest.raises(OSError) as info:
+            await req.reply()
+        assert info.value.errno == errno.EINTR
+        with pytest.raises(OSError):
+            await h.lookup(ROOT, b"other")  # ENOENT: still serving
+
+    fuse_harness(ops, check)
+    assert ops.cancelled == 1
+
+
+def test_readdir_paging_lists_each_entry_once(fuse_harness: Any) -> None:
+    ops = MemFS()
+    for i in range(500):
+        ops.add(ROOT, f"entry-{i:04}".encode(), Node(stat.S_IFREG | 0o644))
+
+    async def check(h: Harness) -> None:
+        fh = (await h.opendir(ROOT)).fh
+        pages, seen, offset = 0, [], 0
+        while page := await h.readdir(ROOT, fh, offset, size=1024):
+            pages += 1
+            seen += [e.name for e in page]
+            offset = page[-1].off
+        await h.releasedir(ROOT, fh)
+        assert pages > 10
+        assert seen == sorted(f"entry-{i:04}".encode() for i in range(500))
+
+    fuse_harness(ops, check)
+
+
+def test_plain_readdir_is_not_a_lookup(fuse_harness: Any) -> None:
+    ops = _fs()
+    before = sum(ops.lookups.values())
+
+    async def check(h: Harness) -> None:
+        await h.listdir(ROOT, plus=False)
+        assert sum(ops.lookups.values()) == before
+        await h.listdir(ROOT, plus=True)
+        assert sum(ops.lookups.values()) == before + 2
+
+    fuse_harness(ops, check)
