@@ -179,3 +179,11 @@ def test_errors_as_fuse_answers_an_oserror_with_its_errno() -> None:
         fs.helper()
     with pytest.raises(TypeError, match="async def handler"):
         pyfuse3.errors_as_fuse(lambda: None)  # type: ignore[arg-type,return-value]
+
+
+def test_the_testing_guide_quotes_its_example_verbatim() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    example = (root / "tests/guide/test_hellofs.py").read_text()
+    assert "```python\n" + example + "```" in (root / "docs/testing.md").read_text()

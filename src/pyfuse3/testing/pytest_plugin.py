@@ -60,6 +60,14 @@ def pytest_configure(config: pytest.Config) -> None:
                             "errors during this test")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # before -m selects: a test that mounts with fuse_mount needs FUSE as if marked
+    for item in items:
+        if "fuse_mount" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.fuse)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("fuse") is not None:
         require_fuse()
