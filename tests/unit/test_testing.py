@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sniffio
 
+import pyfuse3
 from pyfuse3.testing import BACKENDS, fuse_available, mounted, run
 
 from ..util import ALICE, as_user
@@ -48,3 +49,18 @@ def test_fuse_available_checks_the_device(tmp_path: Path) -> None:
         os.mknod(node, stat.S_IFCHR | 0o600, os.makedev(10, 229))
         reason = as_user(ALICE, lambda: fuse_available(str(node)))
         assert "Permission denied" in str(reason)  # cannot be reached or opened
+
+
+@pytest.mark.parametrize("option, error", [("max_write=bogus", ValueError),
+                                           ("no_such_option", RuntimeError)])
+def test_mounted_removes_its_mountpoint_when_mounting_fails(option: str,
+                                                            error: type[Exception]) -> None:
+    import glob
+    import tempfile
+
+    pattern = os.path.join(tempfile.gettempdir(), "pyfuse3-test-*")
+    before = set(glob.glob(pattern))
+    with pytest.raises(error):
+        with mounted(pyfuse3.Operations(), options={option}):
+            pass  # pragma: no cover
+    assert set(glob.glob(pattern)) == before
