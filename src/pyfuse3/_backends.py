@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
 if sys.version_info < (3, 11):
@@ -25,10 +26,28 @@ class Closed(Exception):
     """wait_readable() was woken by close_fd(): the session is ending."""
 
 
+class Scope(Protocol):
+    """A worker's cancel scope (trio's CancelScope, or pyfuse3's for an asyncio task)."""
+
+    cancelled_caught: bool
+
+    def cancel(self) -> None: ...
+
+
+class Suspended(Protocol):
+    """A handler that suspended (``_request.Pending``): awaitable, interrupt hook."""
+
+    on_interrupt: Callable[[], None] | None
+
+    def __await__(self) -> Generator[Any, Any, None]: ...
+
+
 class Backend(Protocol):
     """The async-library operations the dispatcher uses."""
 
-    token: Any
+    @property
+    def token(self) -> object:
+        """trio's TrioToken, or "asyncio" (upstream's pyfuse3.trio_token)."""
 
     async def run(self, worker: Worker, cancel: Callable[[], None]) -> None:
         """Run worker and every task it spawns; return only when all of them have finished.
@@ -50,10 +69,10 @@ class Backend(Protocol):
     async def checkpoint(self) -> None:
         """Let other tasks run."""
 
-    def task_scope(self) -> Any:
-        """A context manager for a worker's whole life, with a ``cancel()`` method."""
+    def task_scope(self) -> AbstractContextManager[Scope]:
+        """A context manager for a worker's whole life, giving its cancel scope."""
 
-    async def serve(self, pending: Any, scope: Any) -> None:
+    async def serve(self, pending: Suspended, scope: Scope) -> None:
         """Await a suspended handler; cancel ``scope`` if the kernel interrupts its request."""
 
     def close_fd(self, fd: int) -> None:

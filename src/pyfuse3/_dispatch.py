@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from contextvars import ContextVar
 
-from ._backends import Backend, Closed
+from ._backends import Backend, Closed, Scope
 from ._session import DRAIN_BUSY, DRAIN_EMPTY, DRAIN_EXIT, DRAIN_PENDING, Session
 
 BATCH = 64  # requests per drain before letting suspended handlers run
@@ -87,7 +87,7 @@ class Dispatcher:
             self.reader_wanted = False
             self.backend.spawn(self.worker)
 
-    async def _work(self, scope: object) -> None:
+    async def _work(self, scope: Scope) -> None:
         session, backend, fd = self.session, self.backend, self.session.fd
         while True:
             if self.suspended >= self.max_suspended:
@@ -133,7 +133,7 @@ class Dispatcher:
             self.backend.spawn(self.worker)
         return False
 
-    async def _serve(self, scope: object, reader: bool) -> bool:
+    async def _serve(self, scope: Scope, reader: bool) -> bool:
         """Finish the handler that suspended in the last drain (the max_tasks accounting).
 
         ``reader``: this task was the one reading; someone must read while it waits. Returns
