@@ -184,3 +184,14 @@ def test_plain_readdir_is_not_a_lookup(fuse_harness: Any) -> None:
         assert sum(ops.lookups.values()) == before + 2
 
     fuse_harness(ops, check)
+
+
+def test_leaving_the_harness_cancels_a_handler_that_never_returns(fuse_harness: Any) -> None:
+    ops = SlowFS()
+
+    async def check(h: Harness) -> None:
+        h.send("LOOKUP", ROOT, b"slow\0")
+        await sleep(0.05)
+
+    fuse_harness(ops, check)  # returns: the stuck handler was cancelled on the way out
+    assert ops.cancelled == 1

@@ -99,19 +99,6 @@ def test_ioctl_errors(ioctl_fs: Any, caplog: pytest.LogCaptureFixture) -> None:
     assert "ioctl() handler returned str, expected bytes (output, result 0)" in text
 
 
-def test_ioctl_default_is_enotty(backend: str) -> None:
-    ops = MemFS()
-    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
-    with mounted(ops, backend=backend) as m:
-        fd = os.open(m.path("f"), os.O_RDWR)
-        try:
-            with pytest.raises(OSError) as info:
-                fcntl.ioctl(fd, ADD_ONE, b"\0" * 8)
-            assert info.value.errno == errno.ENOTTY
-        finally:
-            os.close(fd)
-
-
 class DestroyFS(MemFS):
     def __init__(self, fail: bool = False) -> None:
         super().__init__()

@@ -216,8 +216,11 @@ class Harness:
             if mount.state in ("serving", "stopping", "mounted"):
                 mount.terminate()
         if group is not None:
-            # the reader runs until cancelled; serve() ends after terminate()
-            while mount is not None and mount.state in ("serving", "stopping"):
+            # serve() ends after terminate() once its handlers finish; a handler that does not
+            # finish within a second is cancelled by the group, like the reader
+            for _ in range(1000):
+                if mount is None or mount.state not in ("serving", "stopping"):
+                    break
                 await _backends.sleep(0.001)
             group.cancel()
             await group.__aexit__(None, None, None)
