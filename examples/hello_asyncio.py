@@ -7,7 +7,7 @@ import asyncio
 import signal
 
 import pyfuse3
-from _cli import mount_options, parse_args
+from _cli import mount, parse_args
 from _hello_fs import HelloFS
 
 
@@ -20,7 +20,7 @@ async def serve() -> None:
 
 def main() -> None:
     args = parse_args(__doc__ or "")
-    pyfuse3.init(HelloFS(), args.mountpoint, mount_options(args, "hello_asyncio"))
+    mount(HelloFS(), args, "hello_asyncio")
     try:
         asyncio.run(serve())
     finally:

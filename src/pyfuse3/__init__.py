@@ -53,8 +53,7 @@ from ._types import (
     SetattrFields,
     StatvfsData,
 )
-
-__version__ = "3.4.0"
+from ._version import UPSTREAM_API, __version__
 
 ROOT_INODE: InodeT = 1
 ENOATTR: int = _errno.ENODATA
@@ -72,6 +71,7 @@ __all__ = [
     "RENAME_EXCHANGE",
     "RENAME_NOREPLACE",
     "ROOT_INODE",
+    "UPSTREAM_API",
     "_NANOS_PER_SEC",
     "ConnectionInfo",
     "EntryAttributes",
@@ -115,3 +115,8 @@ __all__ = [
     "trio",
     "trio_token",
 ]
+
+
+def __dir__() -> list[str]:
+    # the public API only (not the helper modules imported above)
+    return sorted({*__all__, "log"})

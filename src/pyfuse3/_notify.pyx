@@ -15,6 +15,7 @@ that is (a Mount's, or the one of init()) is decided by the Python layer above.
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memset
+from libc.errno cimport ENOSYS
 from posix.types cimport off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_BUF_NO_SPLICE, FUSE_CAP_WRITEBACK_CACHE, fuse_buf_copy_flags, fuse_bufvec, fuse_ino_t, fuse_lowlevel_notify_delete,
@@ -29,7 +30,10 @@ import os
 from pyfuse3._dispatch import handler_on_this_thread
 
 
-cdef object _error(int rc, str call, str what):
+cdef object _error(int rc, str call, str what, Session session=None):
+    if rc == -ENOSYS and session is not None and not session.initialized:
+        return OSError(ENOSYS, f"{call}({what}): the kernel connection is not initialised yet "
+                       "(main() has not answered the kernel's INIT request)")
     return OSError(-rc, f"{call}({what}) failed: {os.strerror(-rc)}")
 
 
@@ -75,7 +79,7 @@ def invalidate_inode(Session session not None, fuse_ino_t inode, attr_only=False
     finally:
         session.life.leave_call()
     if rc != 0:
-        raise _error(rc, "invalidate_inode", f"{inode}")
+        raise _error(rc, "invalidate_inode", f"{inode}", session)
 
 
 def invalidate_entry(Session session not None, fuse_ino_t inode_p, bytes name,
@@ -109,7 +113,7 @@ def inval_entry(Session session not None, fuse_ino_t inode_p, bytes name, fuse_i
     finally:
         session.life.leave_call()
     if rc != 0:
-        raise _error(rc, "invalidate_entry", f"{inode_p}, {name!r}")
+        raise _error(rc, "invalidate_entry", f"{inode_p}, {name!r}", session)
 
 
 def expire_entry(Session session not None, fuse_ino_t inode_p, bytes name):
@@ -129,7 +133,7 @@ def expire_entry(Session session not None, fuse_ino_t inode_p, bytes name):
     finally:
         session.life.leave_call()
     if rc != 0:
-        raise _error(rc, "expire_entry", f"{inode_p}, {name!r}")
+        raise _error(rc, "expire_entry", f"{inode_p}, {name!r}", session)
 
 
 def notify_store(Session session not None, fuse_ino_t inode, off_t offset, data):
@@ -162,7 +166,7 @@ def notify_store(Session session not None, fuse_ino_t inode, off_t offset, data)
     finally:
         PyBuffer_Release(&view)
     if rc != 0:
-        raise _error(rc, "notify_store", f"{inode}, {offset}, <{view.len} bytes>")
+        raise _error(rc, "notify_store", f"{inode}, {offset}, <{view.len} bytes>", session)
 
 
 def request_retrieve(Session session not None, fuse_ino_t inode, off_t offset, size_t size,
@@ -187,4 +191,4 @@ def request_retrieve(Session session not None, fuse_ino_t inode, off_t offset, s
         session.life.leave_call()
     if rc != 0:
         session.pop_retrieval(cookie)
-        raise _error(rc, "notify_retrieve", f"{inode}, {offset}, {size}")
+        raise _error(rc, "notify_retrieve", f"{inode}, {offset}, {size}", session)

@@ -273,9 +273,11 @@ cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object
             e = HandlerResultError(f"{OP_NAMES[op]}() handler returned a coroutine: "
                                    "is an 'await' missing?")
         elif isinstance(e, TypeError) and not isinstance(e, HandlerResultError):
+            detail = str(e)  # our own "expected X, got Y" would only repeat the sentence
             e = HandlerResultError(f"{OP_NAMES[op]}() handler returned "
                                    f"{type(result).__name__}, expected "
-                                   f"{RESULT_OF_REPLY[REPLY_OF[op]]}: {e}")
+                                   f"{RESULT_OF_REPLY[REPLY_OF[op]]}"
+                                   + ("" if detail.startswith("expected ") else f" ({detail})"))
         reply_failure(req, op, e, extra)
 
 

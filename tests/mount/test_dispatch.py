@@ -7,6 +7,7 @@ import errno
 import logging
 import os
 import stat
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -55,9 +56,12 @@ class FaultyFS(MemFS):
                 await trio.sleep(10)
         else:
             try:
-                async with asyncio.timeout(0.02):
-                    await asyncio.sleep(10)
-            except TimeoutError:
+                if sys.version_info >= (3, 11):
+                    async with asyncio.timeout(0.02):
+                        await asyncio.sleep(10)
+                else:  # no asyncio.timeout before 3.11: wait_for cancels the same way
+                    await asyncio.wait_for(asyncio.sleep(10), 0.02)
+            except (TimeoutError, asyncio.TimeoutError):
                 pass
 
     async def read(self, fh: Any, off: int, size: int) -> bytes:

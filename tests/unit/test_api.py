@@ -96,7 +96,10 @@ def test_constants() -> None:
     assert isinstance(pyfuse3.default_options, frozenset)
     assert "default_permissions" in pyfuse3.default_options
     assert pyfuse3.trio_token is None
-    assert pyfuse3.__version__ == "3.4.0"
+    from importlib.metadata import version
+
+    assert pyfuse3.__version__ == version("pyfuse3-next")  # one version source
+    assert pyfuse3.UPSTREAM_API == "3.5.0"
     assert pyfuse3._NANOS_PER_SEC == 1_000_000_000
 
 
