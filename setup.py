@@ -9,10 +9,12 @@ from setuptools import Extension, setup
 
 MODULES = ["_types", "_request", "_session", "_callbacks", "_notify", "_wire"]
 MISSING = """
-pyfuse3 needs the libfuse 3 development files to build, found with pkg-config, and {what}.
-On Debian or Ubuntu install them with:  apt-get install libfuse3-dev fuse3 pkg-config
-(fuse3 provides fusermount3, needed at run time; other distributions call the packages
-fuse3-devel or fuse3). Then run the installation again.
+Building pyfuse3 from source needs a C compiler, pkg-config and the libfuse 3 development
+files, and {what}. (A binary wheel needs none of them.) Install them with:
+  Debian, Ubuntu:  apt-get install gcc pkg-config libfuse3-dev fuse3
+  Fedora:          dnf install gcc pkgconf-pkg-config fuse3-devel fuse3
+  Arch:            pacman -S gcc pkgconf fuse3
+(fuse3 provides fusermount3, needed at run time.) Then run the installation again.
 """
 
 
@@ -35,6 +37,11 @@ def pkg_config(*args: str) -> list[str]:
 def extensions() -> list[Extension]:
     if "--version" in sys.argv or "egg_info" in sys.argv or "dist_info" in sys.argv:
         return []
+    import sysconfig
+
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        fail(f"the C compiler '{compiler}' was not found")
     version = pkg_config("--modversion")[0]
     if tuple(int(p) for p in version.split(".")[:2]) < (3, 10):
         fail(f"libfuse 3.10 or newer (found {version})")
