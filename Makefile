@@ -5,8 +5,12 @@ BASE_PY := python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 BUILT   := src/pyfuse3/.built$(subst .venv,,$(VENV))
-PYDEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
-          'pytest>=8.1' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' 'ruff>=0.4'
+TEST_STAMP := $(VENV)/.installed-test
+# What building needs (make demo installs only this), then what tests and lint add.
+BUILD_DEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
+              'exceptiongroup>=1.0; python_version < "3.11"'
+TEST_DEPS  := 'pytest>=8.1' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' \
+              'ruff>=0.4'
 SOURCES := $(wildcard src/pyfuse3/*.pyx src/pyfuse3/*.pxd src/pyfuse3/_libfuse/*) setup.py
 # On Python >= 3.12 the asyncio backend drains /dev/fuse from its readiness callback (eager
 # tasks), so `make test` also runs the suite on the newest such Python found here, if any.
@@ -16,8 +20,8 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
             $$c -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && best=$$c; \
           done; echo $$best)
 
-.PHONY: demo test suite test-newer test-kernel-free matrix wheel wheel-check build system-deps lint typecheck bench profile soak sanitize \
-        upstream-tests clean
+.PHONY: demo test suite test-newer test-kernel-free matrix wheel wheel-check build tools \
+        system-deps lint typecheck bench profile soak sanitize upstream-tests clean
 
 demo: build
 	$(PY) examples/demo.py
@@ -26,7 +30,7 @@ test: suite
 	@if [ -n "$(NEWER)" ]; then $(MAKE) --no-print-directory test-newer; \
 	else echo "No Python >= 3.12 here: the eager asyncio path was not tested"; fi
 
-suite: build
+suite: tools
 	@echo "== kernel-free tests (no /dev/fuse, no mount, no root needed) =="
 	$(PY) -m pytest -q -m "not fuse" tests
 	@echo "== tests through real FUSE mounts =="
@@ -63,13 +67,13 @@ wheel-check: wheel
 
 # The kernel-free tests as user nobody in a mount namespace where /dev/fuse is /dev/null:
 # they need neither root nor FUSE (CI runs this after make test; setting it up needs root).
-test-kernel-free: build
+test-kernel-free: tools
 	.ci/kernel-free $(PY)
 
 test-newer:
 	$(MAKE) --no-print-directory suite VENV=.venv-newer BASE_PY=$(NEWER)
 
-lint: build
+lint: tools
 	$(VENV)/bin/ruff check src tests examples bench
 	$(PY) -m mypy
 
@@ -84,8 +88,15 @@ system-deps:
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(BASE_PY) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(PYDEPS)
+	$(PY) -m pip install -q $(BUILD_DEPS)
 	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q $(TEST_DEPS)
+	touch $@
+
+# build plus the test and lint tools
+tools: build $(TEST_STAMP)
 
 $(BUILT): $(STAMP) $(SOURCES)
 	$(PY) setup.py -q build_ext --inplace -j 2
@@ -94,7 +105,7 @@ $(BUILT): $(STAMP) $(SOURCES)
 
 build: system-deps $(BUILT)
 
-bench: build
+bench: tools
 	@command -v perf >/dev/null || apt-get install -y -qq linux-perf
 	$(PY) -m pip install -q matplotlib
 	$(PY) bench/run.py
@@ -104,17 +115,17 @@ bench: build
 	$(PY) bench/ablation.py
 	$(PY) bench/splice_bench.py
 
-profile: build
+profile: tools
 	$(PY) -m pip install -q py-spy
 	$(PY) bench/profile.py trio asyncio uvloop upstream-trio
 
-soak: build
+soak: tools
 	$(PY) bench/soak.py
 
 # Upstream pyfuse3's own test suite (from its PyPI sdist, unchanged) against this package.
 UPSTREAM_VERSION := 3.5.0
 UPSTREAM_DIR     := build/upstream
-upstream-tests: build
+upstream-tests: tools
 	rm -rf $(UPSTREAM_DIR) && mkdir -p $(UPSTREAM_DIR)
 	$(PY) -m pip download -q --no-binary :all: --no-deps -d $(UPSTREAM_DIR) \
 	  pyfuse3==$(UPSTREAM_VERSION)
@@ -130,7 +141,7 @@ SAN_TESTS := tests/mount/test_edges.py tests/mount/test_lifecycle_fuzz.py \
              tests/mount/test_dispatch.py tests/mount/test_faults.py tests/mount/test_cache.py \
              tests/mount/test_poll.py tests/mount/test_file_ops.py tests/mount/test_connection.py \
              tests/mount/test_new_op_errors.py tests/mount/test_mounts.py tests/harness
-sanitize: build
+sanitize: tools
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)/src
 	cp setup.py pyproject.toml $(SAN_DIR)/ && cp -r src/pyfuse3 $(SAN_DIR)/src/
 	rm -f $(SAN_DIR)/src/pyfuse3/*.so $(SAN_DIR)/src/pyfuse3/*.c $(SAN_DIR)/src/pyfuse3/.built*

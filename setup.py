@@ -37,15 +37,15 @@ def pkg_config(*args: str) -> list[str]:
 def extensions() -> list[Extension]:
     if "--version" in sys.argv or "egg_info" in sys.argv or "dist_info" in sys.argv:
         return []
+    version = pkg_config("--modversion")[0]
+    if tuple(int(p) for p in version.split(".")[:2]) < (3, 10):
+        fail(f"libfuse 3.10 or newer (found {version})")
+    cflags, libs = pkg_config("--cflags"), pkg_config("--libs")
     import sysconfig
 
     compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         fail(f"the C compiler '{compiler}' was not found")
-    version = pkg_config("--modversion")[0]
-    if tuple(int(p) for p in version.split(".")[:2]) < (3, 10):
-        fail(f"libfuse 3.10 or newer (found {version})")
-    cflags, libs = pkg_config("--cflags"), pkg_config("--libs")
     from Cython.Build import cythonize
 
     macros = [("FUSE_USE_VERSION", "314")]

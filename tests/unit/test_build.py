@@ -1,4 +1,5 @@
-"""A missing libfuse3-dev or pkg-config gives one clear paragraph, not a compiler traceback."""
+"""A missing libfuse3-dev, pkg-config or C compiler gives one clear paragraph naming the
+packages, not a compiler traceback."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def build(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_missing_libfuse3_dev() -> None:
     out = build({**os.environ, "PKG_CONFIG_LIBDIR": "/nonexistent", "PKG_CONFIG_PATH": ""})
     assert out.returncode == 1
-    assert "apt-get install libfuse3-dev fuse3 pkg-config" in out.stderr
+    assert "apt-get install gcc pkg-config libfuse3-dev fuse3" in out.stderr
+    assert "dnf install" in out.stderr and "pacman -S" in out.stderr
     assert "libfuse3-dev is not installed" in out.stderr
     assert "Traceback" not in out.stderr
 
@@ -30,4 +32,15 @@ def test_missing_pkg_config(tmp_path: Path) -> None:
     out = build({**os.environ, "PATH": str(tmp_path)})
     assert out.returncode == 1
     assert "pkg-config is not installed" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_compiler(tmp_path: Path) -> None:
+    (tmp_path / "python").symlink_to(sys.executable)
+    pkg_config = shutil.which("pkg-config")
+    assert pkg_config is not None
+    (tmp_path / "pkg-config").symlink_to(pkg_config)
+    out = build({**os.environ, "PATH": str(tmp_path), "CC": "no-such-cc"})
+    assert out.returncode == 1
+    assert "the C compiler 'no-such-cc' was not found" in out.stderr
     assert "Traceback" not in out.stderr
