@@ -60,6 +60,11 @@ class Backend(Protocol):
     def running(self) -> bool:
         """Whether the event loop still runs (False after Ctrl-C escaped it)."""
 
+    def shutting_down(self) -> bool:
+        """Whether the task running run() is being cancelled: a cancellation a handler sees
+        then is the loop's shutdown (asyncio.run cancels every task at once on Python 3.10),
+        not a foreign CancelledError."""
+
     def spawn(self, worker: Worker) -> None:
         """Start another worker task."""
 
@@ -118,6 +123,9 @@ class TrioBackend:
             raise
         finally:
             self._running = False
+
+    def shutting_down(self) -> bool:
+        return False  # trio cancels only through the nursery run() owns
 
     def running(self) -> bool:
         return self._running
@@ -187,8 +195,21 @@ class AsyncioBackend:
         self._cancelled = False
         self._drain: Drain | None = None
         self._changed: asyncio.Future[None] | None = None
+        self._run_task: asyncio.Task[Any] | None = None
+
+    def shutting_down(self) -> bool:
+        task = self._run_task
+        if task is None:
+            return False
+        if sys.version_info >= (3, 11):
+            return task.cancelled() or task.cancelling() > 0
+        # 3.10: cancel() either marks the task or cancels the future it waits for
+        waiter = getattr(task, "_fut_waiter", None)
+        return task.cancelled() or bool(getattr(task, "_must_cancel", False)) or (
+            waiter is not None and waiter.cancelled())
 
     async def run(self, worker: Worker, cancel: Callable[[], None]) -> None:
+        self._run_task = asyncio.current_task()
         self.spawn(worker)
         try:
             while self._tasks:

@@ -29,6 +29,12 @@ def in_handler() -> bool:
     return HANDLER.get() is not None
 
 
+def loop_shutting_down() -> bool:
+    """Whether the loop serving the calling handler is cancelling the whole dispatcher."""
+    dispatcher = HANDLER.get()
+    return dispatcher is not None and dispatcher.backend.shutting_down()
+
+
 def handler_on_this_thread() -> bool:
     """Inside a handler's task tree *and* on its event-loop thread (not in a worker thread)."""
     dispatcher = HANDLER.get()

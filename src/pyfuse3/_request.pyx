@@ -242,7 +242,7 @@ cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
         err = (<FUSEError>exc).errno_
     elif failure:
         log.error("%s() handler failed, answering EIO", OP_NAMES[op], exc_info=exc)
-    elif isinstance(exc, CancelledError) and not cancel_expected:
+    elif isinstance(exc, CancelledError) and not cancel_expected and not _shutting_down():
         failure = True
         log.error("%s() handler raised CancelledError although pyfuse3 did not cancel it "
                   "(did it await a future that was cancelled?), answering EIO", OP_NAMES[op],
@@ -253,6 +253,13 @@ cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
     if REPLY_OF[op] != R_NOREPLY:
         fuse_reply_err(req, err)
     return None if failure else exc
+
+
+cdef bint _shutting_down() except -1:
+    # Error path only: a cancellation of the whole loop (asyncio.run's shutdown on 3.10 cancels
+    # every task at once, handlers before pyfuse3 could mark them) is not a handler failure.
+    from pyfuse3._dispatch import loop_shutting_down
+    return loop_shutting_down()
 
 
 cdef inline void _finish_token(object extra) noexcept:
