@@ -393,3 +393,39 @@ def test_entry_worker_restarts_with_each_session(backend: str) -> None:
             assert len(workers) == 1
         workers[0].join(5)
         assert not workers[0].is_alive()  # close() stopped it
+
+
+class StoreRecipeFS(CacheFS):
+    """The recipe of docs/cache-control.md: keep_cache, and no automatic data invalidation."""
+
+    def __init__(self, auto_inval_data: bool) -> None:
+        super().__init__()
+        self.auto_inval_data = auto_inval_data
+
+    def init_connection(self, conn: pyfuse3.ConnectionInfo) -> None:
+        if not self.auto_inval_data:
+            conn.want.discard("auto_inval_data")
+
+    async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
+        info = await super().open(inode, flags, ctx)
+        info.keep_cache = True
+        return info
+
+
+@pytest.mark.parametrize("auto_inval_data", [False, True])
+def test_notify_store_recipe_for_a_remote_change(backend: str, auto_inval_data: bool) -> None:
+    """A remote value changed (new size and mtime) and the file system knows the new bytes."""
+    with mounted(StoreRecipeFS(auto_inval_data), backend=backend) as fs:
+        ino = make_file(fs, "f", b"A" * 2 * PAGE)
+        assert read(fs, "f") == b"A" * 2 * PAGE
+        new = b"B" * 3 * PAGE
+        node = fs.ops.nodes[ino]
+        node.data, node.times[1] = new, node.times[1] + 5_000_000_000  # changed remotely
+        pyfuse3.invalidate_inode(ino, attr_only=True)  # 1. the new size and mtime
+        pyfuse3.notify_store(ino, 0, new)              # 2. the new bytes, whole pages
+        reads = fs.ops.calls["read"]
+        st = os.stat(fs.path("f"))
+        assert st.st_size == 3 * PAGE and st.st_mtime_ns == node.times[1]
+        assert read(fs, "f") == new
+        # with auto_inval_data the kernel drops the stored pages once it sees the new mtime
+        assert (fs.ops.calls["read"] > reads) is auto_inval_data
