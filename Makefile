@@ -1,7 +1,9 @@
 # The two commands of the README: `make demo` and `make test`. Both install what is missing.
 # `make suite VENV=DIR BASE_PY=PYTHON` builds and tests in another venv (see test-newer).
 VENV    := .venv
-BASE_PY := python3
+# The project venv uses the oldest CPython >= 3.10 found (python3 if none), test-newer the
+# newest >= 3.12: make test covers both ends of the supported range.
+BASE_PY := $(or $(shell .ci/pythons 2>/dev/null | head -1 | cut -d' ' -f2),python3)
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 BUILT   := src/pyfuse3/.built$(subst .venv,,$(VENV))
