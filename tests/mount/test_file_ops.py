@@ -191,17 +191,6 @@ def test_flock_conflicts_release_on_close_and_interrupt(fs: Any) -> None:
     assert "flock" in fs.ops.calls_seen
 
 
-def test_without_flock_the_kernel_keeps_locks_locally(backend: str) -> None:
-    ops = MemFS()
-    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
-    with mounted(ops, backend=backend) as m:
-        fd = os.open(m.path("f"), os.O_RDWR)
-        try:
-            run_with_timeout(lambda: fcntl.flock(fd, fcntl.LOCK_EX), timeout=10)  # no ENOSYS
-        finally:
-            os.close(fd)
-
-
 class RecordLockFS(MemFS):
     """Whole-file POSIX locks per inode, keyed by owner (ranges ignored: enough for fcntl)."""
 
@@ -257,12 +246,14 @@ def test_posix_locks_conflict_report_and_release(backend: str) -> None:
         assert ops.unlocks >= 1
 
 
-def test_without_getlk_setlk_the_kernel_keeps_record_locks_locally(backend: str) -> None:
+@pytest.mark.parametrize("lock", [fcntl.flock, fcntl.lockf], ids=["flock", "lockf"])
+def test_without_lock_handlers_the_kernel_keeps_locks_locally(backend: str, lock: Any) -> None:
+    """MemFS overrides neither flock() nor getlk/setlk: locking works, without ENOSYS."""
     ops = MemFS()
     ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
     with mounted(ops, backend=backend) as m:
         fd = os.open(m.path("f"), os.O_RDWR)
         try:
-            run_with_timeout(lambda: fcntl.lockf(fd, fcntl.LOCK_EX), timeout=10)
+            run_with_timeout(lambda: lock(fd, fcntl.LOCK_EX), timeout=10)
         finally:
             os.close(fd)
