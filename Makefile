@@ -13,6 +13,9 @@ BUILD_DEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3
               'exceptiongroup>=1.0; python_version < "3.11"'
 TEST_DEPS  := 'pytest>=8.1' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' \
               'ruff>=0.4'
+# What make docs adds: Sphinx reads the docstrings, MyST the markdown guides.
+DOCS_DEPS  := 'sphinx>=7.2' 'myst-parser>=2'
+DOCS_STAMP := $(VENV)/.installed-docs
 SOURCES := $(wildcard src/pyfuse3/*.pyx src/pyfuse3/*.pxd src/pyfuse3/_libfuse/*) setup.py
 # On Python >= 3.12 the asyncio backend drains /dev/fuse from its readiness callback (eager
 # tasks), so `make test` also runs the suite on the newest such Python found here, if any.
@@ -23,7 +26,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
           done; echo $$best)
 
 .PHONY: demo test suite test-newer test-kernel-free matrix wheel wheel-check build tools \
-        system-deps lint typecheck bench profile soak sanitize upstream-tests clean
+        docs system-deps lint typecheck bench profile soak sanitize upstream-tests clean
 
 demo: build
 	$(PY) examples/demo.py
@@ -72,11 +75,23 @@ wheel-check: wheel
 test-kernel-free: tools
 	.ci/kernel-free $(PY)
 
+# The manual (Sphinx, sources in docs/): HTML in build/docs/html with warnings as errors
+# (a public name missing from the API reference is one), then the manual's doctests.
+docs: build $(DOCS_STAMP)
+	rm -rf build/docs
+	$(PY) -m sphinx -W --keep-going -q -b html docs build/docs/html
+	$(PY) -m sphinx -W --keep-going -q -b doctest docs build/docs/doctest
+	@echo "The manual: build/docs/html/index.html"
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q $(DOCS_DEPS)
+	touch $@
+
 test-newer:
 	$(MAKE) --no-print-directory suite VENV=.venv-newer BASE_PY=$(NEWER)
 
 lint: tools
-	$(VENV)/bin/ruff check src tests examples bench
+	$(VENV)/bin/ruff check src tests examples bench docs
 	$(PY) -m mypy
 
 system-deps:

@@ -25,10 +25,17 @@ class InvalidationHandle(Future[None]):
     _describe = ""
 
     def result(self, timeout: float | None = None) -> None:
+        """Wait up to timeout seconds (None: for ever) for the invalidation; raise its error.
+
+        Errors: the kernel's error as OSError (FileNotFoundError unless ignore_enoent),
+        RuntimeError if the mount closed first; concurrent.futures.TimeoutError (the builtin
+        TimeoutError from Python 3.11) when the wait times out.
+        """
         self._observed = True
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Like result(), but return the error (None on success) instead of raising it."""
         self._observed = True
         return super().exception(timeout)
 

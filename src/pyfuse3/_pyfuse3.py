@@ -171,61 +171,112 @@ class Operations:
 
     async def lookup(self, parent_inode: InodeT, name: FileNameT,
                      ctx: RequestContext) -> EntryAttributes:
-        """Look up ``name`` in a directory; each success adds one to the inode's lookup count."""
+        """Look up ``name`` in directory ``parent_inode``; return its attributes.
+
+        Each success adds one to the inode's lookup count (see forget()). The kernel caches
+        the name for ``entry_timeout`` and the attributes for ``attr_timeout`` seconds of the
+        result; invalidate_entry()/invalidate_inode() end that early. ``name`` may be ``.``
+        or ``..`` when :attr:`supports_dot_lookup` is set. Errors: ENOENT if there is no such
+        entry, ENOTDIR, EACCES, ENAMETOOLONG.
+        """
         raise _nosys()
 
     async def forget(self, inode_list: Sequence[tuple[InodeT, int]]) -> None:
-        """Decrease lookup counts by the given amounts; must not raise."""
+        """Decrease lookup counts: ``inode_list`` holds (inode, count) pairs.
+
+        An inode whose count reaches 0 and that has no names left may be freed. At unmount
+        the kernel need not send forgets for every inode still counted: drop those after
+        main() returns. Must not raise (an exception is logged; the kernel gets no answer
+        either way).
+        """
 
     async def getattr(self, inode: InodeT, ctx: RequestContext) -> EntryAttributes:
-        """Return the attributes of an inode."""
+        """Return the attributes of an inode (``stat(2)``), cached by the kernel for the
+        result's ``attr_timeout`` seconds. Errors: ENOENT for an inode that is gone."""
         raise _nosys()
 
     async def setattr(self, inode: InodeT, attr: EntryAttributes, fields: SetattrFields,
                       fh: FileHandleT | None, ctx: RequestContext) -> EntryAttributes:
-        """Change the attributes flagged in ``fields`` and return the new attributes."""
+        """Change the attributes flagged in ``fields`` (values taken from ``attr``) and
+        return all the inode's attributes after the change.
+
+        ``fh`` is the open file's handle for calls made through a file descriptor
+        (``ftruncate``, ``futimens``, ``fchmod``), else None. ``update_size`` truncates or
+        extends the data. With ``default_permissions`` the kernel has already checked the
+        caller's rights. Errors: EPERM, EACCES, EFBIG, EROFS.
+        """
         raise _nosys()
 
     async def readlink(self, inode: InodeT, ctx: RequestContext) -> FileNameT:
-        """Return the target of a symbolic link."""
+        """Return the target of a symbolic link (bytes). Errors: EINVAL if not a symlink."""
         raise _nosys()
 
     async def mknod(self, parent_inode: InodeT, name: FileNameT, mode: ModeT, rdev: int,
                     ctx: RequestContext) -> EntryAttributes:
-        """Create a file, device node, FIFO or socket (counts as a lookup)."""
+        """Create a regular file, device node, FIFO or socket named ``name``; return its
+        attributes (counts as a lookup, like lookup()).
+
+        ``mode`` holds the file type and the permission bits; ``rdev`` the device number for
+        device nodes. Errors: EEXIST, ENOSPC, ENAMETOOLONG.
+        """
         raise _nosys()
 
     async def mkdir(self, parent_inode: InodeT, name: FileNameT, mode: ModeT,
                     ctx: RequestContext) -> EntryAttributes:
-        """Create a directory (counts as a lookup)."""
+        """Create a directory; return its attributes (counts as a lookup).
+
+        ``mode`` includes ``stat.S_IFDIR`` (added by pyfuse3, as upstream). Errors: EEXIST,
+        ENOSPC, ENAMETOOLONG.
+        """
         raise _nosys()
 
     async def unlink(self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext) -> None:
-        """Remove a name; keep the inode until its lookup count drops to zero."""
+        """Remove the name ``name`` (not a directory) from ``parent_inode``.
+
+        Open files and counted lookups keep the inode alive: free it only when its lookup
+        count drops to zero (forget()). Errors: ENOENT, EISDIR, EPERM.
+        """
         raise _nosys()
 
     async def rmdir(self, parent_inode: InodeT, name: FileNameT, ctx: RequestContext) -> None:
-        """Remove an empty directory."""
+        """Remove the empty directory ``name``. Errors: ENOENT, ENOTDIR, ENOTEMPTY."""
         raise _nosys()
 
     async def symlink(self, parent_inode: InodeT, name: FileNameT, target: FileNameT,
                       ctx: RequestContext) -> EntryAttributes:
-        """Create a symbolic link (counts as a lookup)."""
+        """Create a symbolic link ``name`` pointing to ``target``; return its attributes
+        (counts as a lookup). Errors: EEXIST, ENAMETOOLONG."""
         raise _nosys()
 
     async def rename(self, parent_inode_old: InodeT, name_old: FileNameT,
                      parent_inode_new: InodeT, name_new: FileNameT, flags: FlagT,
                      ctx: RequestContext) -> None:
-        """Rename an entry; ``flags`` may hold RENAME_EXCHANGE or RENAME_NOREPLACE."""
+        """Rename ``name_old`` in ``parent_inode_old`` to ``name_new`` in
+        ``parent_inode_new``, replacing a target that exists (``rename(2)``).
+
+        ``flags``: RENAME_NOREPLACE (fail with EEXIST if the target exists) or
+        RENAME_EXCHANGE (swap the two entries); raise EINVAL for flags not supported.
+        Errors: ENOENT, ENOTEMPTY (target a non-empty directory), EISDIR, ENOTDIR, EXDEV.
+        """
         raise _nosys()
 
     async def link(self, inode: InodeT, new_parent_inode: InodeT, new_name: FileNameT,
                    ctx: RequestContext) -> EntryAttributes:
-        """Create a hard link (counts as a lookup)."""
+        """Give ``inode`` the additional name ``new_name`` in ``new_parent_inode``; return
+        its attributes with the new link count (counts as a lookup). Errors: EEXIST, EPERM
+        (directories), EMLINK."""
         raise _nosys()
 
     async def open(self, inode: InodeT, flags: FlagT, ctx: RequestContext) -> FileInfo:
-        """Open a file and return its FileInfo."""
+        """Open a file; return a :class:`FileInfo` with the handle later requests get.
+
+        ``flags`` are open(2)'s (``os.O_RDONLY`` ... ``os.O_TRUNC``, ``os.O_APPEND``;
+        ``O_CREAT``/``O_EXCL`` are handled by the kernel and create()). The FileInfo also
+        tells the kernel how to cache: ``keep_cache`` keeps pages cached by earlier opens
+        (True by default, as upstream; set False when data may have changed outside the
+        kernel's view, or invalidate it), ``direct_io`` bypasses the page cache. Errors:
+        EACCES, ENOENT, EISDIR.
+        """
         raise _nosys()
 
     async def read(self, fh: FileHandleT, off: int, size: int) -> bytes | FileRange:
@@ -237,19 +288,32 @@ class Operations:
         raise _nosys()
 
     async def write(self, fh: FileHandleT, off: int, buf: bytes) -> int:
-        """Write ``buf`` at ``off`` and return the number of bytes written."""
+        """Write ``buf`` at ``off`` in the open file ``fh``; return the number of bytes
+        written (all of them unless an error stops the write part-way).
+
+        Reporting more than ``len(buf)`` answers EIO. Without the writeback cache, every
+        ``write(2)`` reaches this handler before it returns; with it
+        (:attr:`enable_writeback_cache`) the kernel sends data later, in batches, and caches
+        the size itself. Errors: ENOSPC, EFBIG, EIO.
+        """
         raise _nosys()
 
     async def flush(self, fh: FileHandleT) -> None:
-        """Called on each close() of a file descriptor."""
+        """Called on each ``close()`` of a file descriptor of the open file (there may be
+        several after ``dup()`` or ``fork()``); an error is returned by that close. The last
+        chance to report a write error to the caller. Default: ENOSYS, which the kernel
+        remembers and treats as success from then on."""
         raise _nosys()
 
     async def release(self, fh: FileHandleT) -> None:
-        """Called once when the last reference to an open file is gone."""
+        """Called once when the last reference to the open file ``fh`` is gone; free the
+        handle. The result goes nowhere (the caller's close() has returned)."""
         raise _nosys()
 
     async def fsync(self, fh: FileHandleT, datasync: bool) -> None:
-        """Flush file data (and metadata unless ``datasync``) to stable storage."""
+        """Make the file's data (and its metadata unless ``datasync``) durable
+        (``fsync(2)``, ``fdatasync(2)``). Default: ENOSYS, which the kernel remembers and
+        treats as success from then on."""
         raise _nosys()
 
     async def opendir(self, inode: InodeT, ctx: RequestContext) -> FileHandleT | FileInfo:
@@ -258,19 +322,26 @@ class Operations:
         raise _nosys()
 
     async def readdir(self, fh: FileHandleT, start_id: int, token: ReaddirToken) -> None:
-        """List entries after ``start_id`` with readdir_reply() until it returns False."""
+        """List the entries of an open directory, from the one after ``start_id``.
+
+        Call :func:`readdir_reply` for each entry, giving each a ``next_id`` that marks the
+        position after it (``start_id`` is 0 on the first call, then the ``next_id`` of the
+        last entry the kernel kept); stop and return when it returns False (the reply buffer
+        is full, the kernel asks again). Include ``.`` and ``..`` if you want them listed.
+        With READDIRPLUS (``token.plus``) every entry counts as a lookup.
+        """
         raise _nosys()
 
     async def releasedir(self, fh: FileHandleT) -> None:
-        """Release a directory handle."""
+        """Release the directory handle ``fh`` from opendir(); called once per opendir()."""
         raise _nosys()
 
     async def fsyncdir(self, fh: FileHandleT, datasync: bool) -> None:
-        """Flush a directory to stable storage."""
+        """Make the directory's entries durable (``fsync(2)`` on a directory)."""
         raise _nosys()
 
     async def statfs(self, ctx: RequestContext) -> StatvfsData:
-        """Return file system statistics."""
+        """Return file system statistics (``statvfs(2)``, ``df``) as a :class:`StatvfsData`."""
         raise _nosys()
 
     def stacktrace(self) -> None:
@@ -283,7 +354,11 @@ class Operations:
 
     async def setxattr(self, inode: InodeT, name: XAttrNameT, value: bytes,
                        ctx: RequestContext) -> None:
-        """Set an extended attribute."""
+        """Set the extended attribute ``name`` of ``inode`` to ``value``.
+
+        Errors: ENOTSUP if the file system has no extended attributes, ERANGE or E2BIG for
+        values it cannot store. Names ``system.posix_acl_*`` carry ACLs (:attr:`enable_acl`).
+        """
         raise _nosys()
 
     async def getxattr(self, inode: InodeT, name: XAttrNameT, ctx: RequestContext) -> bytes:
@@ -291,7 +366,8 @@ class Operations:
         raise _nosys()
 
     async def listxattr(self, inode: InodeT, ctx: RequestContext) -> Sequence[XAttrNameT]:
-        """Return the names of an inode's extended attributes."""
+        """Return the names (bytes) of an inode's extended attributes; the kernel builds the
+        list ``listxattr(2)`` returns and handles the caller's buffer size."""
         raise _nosys()
 
     async def removexattr(self, inode: InodeT, name: XAttrNameT, ctx: RequestContext) -> None:
@@ -299,12 +375,18 @@ class Operations:
         raise _nosys()
 
     async def access(self, inode: InodeT, mode: ModeT, ctx: RequestContext) -> bool:
-        """Whether the caller may access the inode in ``mode`` (unused with default_permissions)."""
+        """Whether the caller (``ctx``) may access ``inode`` in ``mode`` (``os.R_OK`` ...,
+        or ``os.F_OK``); return a bool. Not called when the file system is mounted with
+        ``default_permissions``: the kernel checks then. Default: ENOSYS, which the kernel
+        remembers and treats as "allowed"."""
         raise _nosys()
 
     async def create(self, parent_inode: InodeT, name: FileNameT, mode: ModeT, flags: FlagT,
                      ctx: RequestContext) -> tuple[FileInfo, EntryAttributes]:
-        """Create and open a file (counts as a lookup)."""
+        """Create a regular file ``name`` with ``mode`` and open it with ``flags``; return
+        ``(FileInfo, EntryAttributes)`` (counts as a lookup). Errors: EEXIST (with
+        ``O_EXCL``), ENOSPC, ENAMETOOLONG. Default: ENOSYS, after which the kernel uses
+        mknod() and open()."""
         raise _nosys()
 
     async def poll(self, inode: InodeT, fh: FileHandleT, poll_handle: PollHandle | None,

@@ -252,8 +252,11 @@ cdef inline int64_t _non_negative(object val) except? -1:
 
 @cython.freelist(64)
 @cython.final
+@cython.embedsignature(False)  # Cython 3.3 embeds the keyword-only marker in the wrong place
 cdef class FileInfo:
-    """Reply to open, create and opendir: the handle and how the kernel should treat the file.
+    """FileInfo(fh=0, direct_io=False, keep_cache=True, nonseekable=False, *, noflush=False, cache_readdir=False)
+
+    Reply to open, create and opendir: the handle and how the kernel should treat the file.
 
     direct_io: bypass the page cache (every read and write reaches the file system);
     keep_cache: keep cached pages from earlier opens; nonseekable: the file has no position;
@@ -422,7 +425,10 @@ cdef class StatvfsData:
 @cython.freelist(64)
 @cython.final
 cdef class RequestContext:
-    """Who made a request: the caller's uid, gid, pid and umask."""
+    """Who made a request: read-only ``uid``, ``gid`` and ``pid`` of the calling process as
+    the kernel saw them, and ``umask``, the caller's umask (sent with create, mkdir and mknod;
+    0 for other requests). Cannot be pickled.
+    """
 
     def __getstate__(self):
         raise pickle.PicklingError("RequestContext instances can't be pickled or copied")
@@ -447,7 +453,10 @@ cdef RequestContext context_of(fuse_req_t req):
 
 @cython.final
 cdef class SetattrFields:
-    """Which attributes a setattr request changes."""
+    """Which attributes a setattr request changes: read-only booleans ``update_mode``,
+    ``update_uid``, ``update_gid``, ``update_size``, ``update_atime``, ``update_mtime`` and
+    ``update_ctime``; each True when that field of the request's ``attr`` is to be applied.
+    """
 
     def __getstate__(self):
         raise pickle.PicklingError("SetattrFields instances can't be pickled or copied")
