@@ -125,6 +125,23 @@ class InvalidationStats:
     """Kernel calls that failed otherwise."""
 
 
+def _merge_range(ranges: list[tuple[int, int | None]], start: int, end: int | None,
+                 limit: int) -> list[tuple[int, int | None]]:
+    """``ranges`` (sorted, disjoint, not adjacent) with [start, end) added; at most ``limit``."""
+    merged: list[tuple[int, int | None]] = []
+    for s, e in sorted([*ranges, (start, end)], key=lambda r: r[0]):
+        if merged:
+            ls, le = merged[-1]
+            if le is None or s <= le:  # overlaps or touches the previous range
+                merged[-1] = (ls, None if le is None or e is None else max(le, e))
+                continue
+        merged.append((s, e))
+    if len(merged) > limit:
+        ends = [e for _, e in merged]
+        merged = [(merged[0][0], None if None in ends else max(e for e in ends if e is not None))]
+    return merged
+
+
 class Invalidator:
     """Collects invalidations, merges duplicates, and performs them in batches off the loop.
 
@@ -134,22 +151,40 @@ class Invalidator:
     ``mount``: the Mount to act on (default: the file system of init()).
     """
 
+    #: Byte ranges kept apart per inode; beyond this many, they merge into one covering range.
+    MAX_RANGES = 8
+
     def __init__(self, *, ignore_enoent: bool = True, mount: Mount | None = None) -> None:
         self.ignore_enoent = ignore_enoent
         self._mount = mount
-        self._inodes: dict[int, bool] = {}
+        # inode -> None (attributes only) or data ranges [(start, end)], end None: to EOF
+        self._inodes: dict[int, list[tuple[int, int | None]] | None] = {}
         self._entries: dict[tuple[int, bytes], int] = {}
         self._stats = InvalidationStats()
         self.last_errors: list[tuple[str, OSError]] = []
 
-    def inode(self, inode: int, attr_only: bool = False) -> None:
-        """Queue invalidate_inode(); a full invalidation absorbs an attributes-only one."""
-        if inode in self._inodes:
+    def inode(self, inode: int, attr_only: bool = False, *, offset: int = 0,
+              length: int = 0) -> None:
+        """Queue invalidate_inode(): the attributes, and unless ``attr_only`` the cached data
+        from ``offset`` for ``length`` bytes (0: to the end of the file).
+
+        Requests for one inode merge: data ranges absorb an attributes-only request,
+        overlapping or adjacent ranges join, and more than MAX_RANGES become one range
+        covering them all. ValueError for a negative offset or length.
+        """
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must not be negative")
+        queued = self._inodes.get(inode, ...)
+        if queued is not ...:
             self._count(coalesced=1)
-            self._inodes[inode] = self._inodes[inode] and attr_only
-        else:
-            self._inodes[inode] = attr_only
         self._count(requested=1)
+        if attr_only:
+            if queued is ...:
+                self._inodes[inode] = None
+            return
+        ranges = [] if queued is ... or queued is None else queued
+        self._inodes[inode] = _merge_range(ranges, offset, offset + length if length else None,
+                                           self.MAX_RANGES)
 
     def entry(self, inode_p: int, name: bytes, deleted: int = 0) -> None:
         """Queue invalidate_entry(); a delete notification absorbs a plain invalidation."""
@@ -194,16 +229,23 @@ class Invalidator:
             await self.flush()
 
     def _perform(self, session: Session, entries: dict[tuple[int, bytes], int],
-                 inodes: dict[int, bool]) -> tuple[list[tuple[str, OSError]], dict[str, int]]:
+                 inodes: dict[int, list[tuple[int, int | None]] | None],
+                 ) -> tuple[list[tuple[str, OSError]], dict[str, int]]:
         errors: list[tuple[str, OSError]] = []
         counts = {"performed": 0, "not_cached": 0, "errors": 0}
         calls: list[tuple[str, functools.partial[None]]] = [
             (f"entry {p} {n!r}", functools.partial(_notify.invalidate_entry, session, p, n, d))
             for (p, n), d in entries.items()
-        ] + [
-            (f"inode {i}", functools.partial(_notify.invalidate_inode, session, i, a))
-            for i, a in inodes.items()
         ]
+        for i, ranges in inodes.items():
+            if ranges is None:
+                calls.append((f"inode {i} (attributes)",
+                              functools.partial(_notify.invalidate_inode, session, i, True)))
+            for start, end in ranges or ():
+                calls.append((f"inode {i} [{start}, {'EOF' if end is None else end})",
+                              functools.partial(_notify.invalidate_inode, session, i, False,
+                                                offset=start,
+                                                length=0 if end is None else end - start)))
         for what, call in calls:
             try:
                 call()

@@ -310,6 +310,23 @@ def test_invalidator_coalesces_and_counts(fs: MountedFS) -> None:
     assert len(errors) == 1 and errors[0][1].errno == errno.ENOENT
 
 
+def test_invalidator_byte_ranges(fs: MountedFS) -> None:
+    ino = make_file(fs, "f", b"A" * 6 * PAGE)
+    assert read(fs, "f") == b"A" * 6 * PAGE
+    remote_write(fs, ino, b"B" * 6 * PAGE)
+    inv = pyfuse3.cache.Invalidator()
+    inv.inode(ino, attr_only=True)  # absorbed by the ranges
+    inv.inode(ino, offset=PAGE, length=PAGE)
+    inv.inode(ino, offset=2 * PAGE, length=PAGE)  # joins the first: pages 1-2
+    inv.inode(ino, offset=4 * PAGE, length=PAGE)
+    assert inv.pending() == 1
+    assert fs.call(inv.flush) == []
+    assert read(fs, "f") == b"A" * PAGE + b"B" * 2 * PAGE + b"A" * PAGE + b"B" * PAGE + \
+        b"A" * PAGE  # only the queued ranges were dropped
+    stats = inv.statistics()
+    assert (stats.requested, stats.coalesced, stats.performed) == (4, 3, 2)  # two kernel calls
+
+
 # ---------------------------------------------------------------- errors
 
 def test_error_rows_of_the_specification(fs: MountedFS) -> None:
