@@ -1,0 +1,523 @@
+#!/usr/bin/env python3
+"""sharedfs: a POSIX file system kept in Redis, mounted by several machines at once.
+
+    python examples/sharedfs/sharedfs.py MOUNTPOINT --redis URL [--prefix NAME]
+        [--timeout SECONDS] [--no-invalidation] [--backend trio|asyncio] [-o OPT,...] [--debug]
+
+Every change is one atomic Redis script that also appends a record to a change log (a Redis
+stream). Each mount follows the log and turns every change made by another mount into the
+kernel cache invalidations it needs, so the kernel may cache names, attributes and data for
+an hour and still show other mounts' changes within milliseconds. See README.md here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+import signal
+import stat
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import coredis
+import coredis.exceptions
+from coredis.retry import NoRetryPolicy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from store import NAME_MAX, XATTR_NAME_MAX, XATTR_SIZE_MAX, Attributes, Store, StoreError
+
+import pyfuse3
+from pyfuse3 import FUSEError
+
+log = logging.getLogger("sharedfs")
+FALLOC_KNOWN = 0x01 | 0x02 | 0x10  # KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE
+REDIS_DOWN = (coredis.exceptions.ConnectionError, TimeoutError, OSError)
+
+
+def check_name(name: bytes) -> bytes:
+    if len(name) > NAME_MAX:
+        raise FUSEError(errno.ENAMETOOLONG)
+    return name
+
+
+class SharedFS(pyfuse3.Operations):
+    """The FUSE side: each handler is one store call; the follower keeps the kernel coherent."""
+
+    def __init__(self, store: Store, *, timeout: float = 3600.0,
+                 invalidation: bool = True) -> None:
+        super().__init__()
+        self.store = store
+        self.timeout = timeout
+        self.invalidation = invalidation
+        self.opens: dict[int, int] = defaultdict(int)  # inode -> open files of this mount
+        self.listings: dict[int, list[tuple[bytes, Attributes]]] = {}
+        self.next_dir_fh = 1
+        # What the kernel may hold from us (for a full invalidation after a gap in the log):
+        self.lookups: dict[int, int] = defaultdict(int)
+        self.names: dict[int, set[tuple[int, bytes]]] = defaultdict(set)
+        self.outage = False
+
+    # ---- errors
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Store errors become errnos; an unreachable Redis is EIO, logged once per outage."""
+        try:
+            yield
+            if self.outage:
+                self.outage = False
+                log.warning("Redis reachable again")
+        except StoreError as e:
+            if e.errno == errno.EIO:
+                log.error("store: %s", e)
+            raise FUSEError(e.errno) from None
+        except REDIS_DOWN as e:
+            if not self.outage:
+                self.outage = True
+                log.warning("Redis unreachable (%s): answering EIO until it is back", e)
+            raise FUSEError(errno.EIO) from None
+
+    def track(self, ino: int, parent: int, name: bytes) -> None:
+        """Remember a lookup the kernel counts (and the name it may cache)."""
+        self.lookups[ino] += 1
+        if name not in (b".", b".."):
+            self.names[ino].add((parent, name))
+
+    def entry(self, a: Attributes, parent: int | None = None,
+              name: bytes | None = None) -> pyfuse3.EntryAttributes:
+        """Attributes for the kernel; with a name: a lookup the kernel will count."""
+        e = pyfuse3.EntryAttributes()
+        ino = a.int("ino")
+        e.st_ino = ino
+        e.st_mode = a.int("mode")
+        e.st_nlink = a.int("nlink")
+        e.st_uid = a.int("uid")
+        e.st_gid = a.int("gid")
+        e.st_rdev = a.int("rdev")
+        e.st_size = a.int("size")
+        e.st_blocks = a.int("blocks")
+        e.st_blksize = 4096
+        e.st_atime_ns = a.int("atime")
+        e.st_mtime_ns = a.int("mtime")
+        e.st_ctime_ns = a.int("ctime")
+        e.attr_timeout = e.entry_timeout = self.timeout
+        if name is not None and parent is not None:
+            self.track(ino, parent, name)
+        return e
+
+    # ---- names
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        with self.errors():
+            return self.entry(await self.store.lookup(parent_inode, check_name(name)),
+                              parent_inode, name)
+
+    async def forget(self, inode_list: Any) -> None:
+        for ino, n in inode_list:
+            left = self.lookups.get(ino, 0) - n
+            if left > 0:
+                self.lookups[ino] = left
+            else:
+                self.lookups.pop(ino, None)
+                self.names.pop(ino, None)
+
+    async def getattr(self, inode: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        with self.errors():
+            return self.entry(await self.store.getattr(inode))
+
+    async def setattr(self, inode: Any, attr: Any, fields: Any, fh: Any,
+                      ctx: Any) -> pyfuse3.EntryAttributes:
+        change: dict[str, int] = {}
+        if fields.update_size:
+            change["size"] = attr.st_size
+        if fields.update_mode:
+            change["mode"] = stat.S_IMODE(attr.st_mode)
+        if fields.update_uid:
+            change["uid"] = attr.st_uid
+        if fields.update_gid:
+            change["gid"] = attr.st_gid
+        if fields.update_atime:
+            change["atime"] = attr.st_atime_ns
+        if fields.update_mtime:
+            change["mtime"] = attr.st_mtime_ns
+        with self.errors():
+            return self.entry(await self.store.setattr(inode, **change))
+
+    async def readlink(self, inode: Any, ctx: Any) -> bytes:
+        with self.errors():
+            return await self.store.readlink(inode)
+
+    async def _make(self, parent: int, name: bytes, mode: int, ctx: Any, rdev: int = 0,
+                    target: bytes = b"", hold: bool = False) -> pyfuse3.EntryAttributes:
+        with self.errors():
+            a = await self.store.mknod(parent, check_name(name), mode, rdev, ctx.uid, ctx.gid,
+                                       target, hold)
+        return self.entry(a, parent, name)
+
+    async def mknod(self, parent_inode: Any, name: Any, mode: Any, rdev: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        return await self._make(parent_inode, name, mode, ctx, rdev)
+
+    async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        return await self._make(parent_inode, name, mode, ctx)
+
+    async def symlink(self, parent_inode: Any, name: Any, target: Any,
+                      ctx: Any) -> pyfuse3.EntryAttributes:
+        if len(target) > 4095:
+            raise FUSEError(errno.ENAMETOOLONG)
+        return await self._make(parent_inode, name, stat.S_IFLNK | 0o777, ctx, target=target)
+
+    async def link(self, inode: Any, new_parent_inode: Any, new_name: Any,
+                   ctx: Any) -> pyfuse3.EntryAttributes:
+        with self.errors():
+            a = await self.store.link(inode, new_parent_inode, check_name(new_name))
+        return self.entry(a, new_parent_inode, new_name)
+
+    async def unlink(self, parent_inode: Any, name: Any, ctx: Any) -> None:
+        with self.errors():
+            await self.store.unlink(parent_inode, check_name(name))
+
+    async def rmdir(self, parent_inode: Any, name: Any, ctx: Any) -> None:
+        with self.errors():
+            await self.store.unlink(parent_inode, check_name(name), directory=True)
+
+    async def rename(self, parent_inode_old: Any, name_old: Any, parent_inode_new: Any,
+                     name_new: Any, flags: Any, ctx: Any) -> None:
+        if flags & ~(pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE):
+            raise FUSEError(errno.EINVAL)
+        with self.errors():
+            await self.store.rename(parent_inode_old, check_name(name_old), parent_inode_new,
+                                    check_name(name_new), flags)
+
+    # ---- files
+    def _info(self, ino: int) -> pyfuse3.FileInfo:
+        # keep_cache: pages stay across opens. The follower drops what another mount changed;
+        # without it, the kernel drops a file's pages when it sees a new size or mtime.
+        return pyfuse3.FileInfo(fh=ino, keep_cache=True)
+
+    async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
+        with self.errors():
+            await self.store.open(inode, truncate=bool(flags & os.O_TRUNC),
+                                  hold=self.opens[inode] == 0)
+        self.opens[inode] += 1
+        return self._info(inode)
+
+    async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
+                     ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        try:
+            e = await self._make(parent_inode, name, mode, ctx, hold=True)
+        except FUSEError as err:
+            if err.errno != errno.EEXIST or flags & os.O_EXCL:
+                raise
+            # Another mount created the name since this kernel looked: open that file, as
+            # open(O_CREAT) without O_EXCL does.
+            with self.errors():
+                found = await self.store.lookup(parent_inode, name)
+            if stat.S_ISDIR(found.int("mode")):
+                raise FUSEError(errno.EISDIR) from None
+            info = await self.open(found.int("ino"), flags, ctx)
+            with self.errors():
+                return info, self.entry(await self.store.getattr(info.fh), parent_inode, name)
+        self.opens[e.st_ino] += 1
+        return self._info(e.st_ino), e
+
+    async def release(self, fh: Any) -> None:
+        self.opens[fh] -= 1
+        if self.opens[fh] <= 0:
+            del self.opens[fh]
+            with self.errors():
+                await self.store.unhold(fh)
+
+    async def read(self, fh: Any, off: int, size: int) -> bytes:
+        with self.errors():
+            return await self.store.read(fh, off, size)
+
+    async def write(self, fh: Any, off: int, buf: bytes) -> int:
+        with self.errors():
+            await self.store.write(fh, off, bytes(buf))
+        return len(buf)
+
+    async def flush(self, fh: Any) -> None:
+        pass  # every write is in Redis before write() returns
+
+    async def fsync(self, fh: Any, datasync: bool) -> None:
+        pass  # as durable as Redis is configured to be (README: durability)
+
+    async def fallocate(self, fh: Any, mode: int, offset: int, length: int) -> None:
+        if mode & ~FALLOC_KNOWN:
+            raise FUSEError(errno.EOPNOTSUPP)
+        with self.errors():
+            await self.store.fallocate(fh, mode, offset, length)
+
+    async def lseek(self, fh: Any, offset: int, whence: int) -> int:
+        if whence not in (os.SEEK_DATA, os.SEEK_HOLE):
+            raise FUSEError(errno.EINVAL)
+        with self.errors():
+            return await self.store.seek(fh, offset, whence)
+
+    async def copy_file_range(self, fh_in: Any, off_in: int, fh_out: Any, off_out: int,
+                              length: int, flags: int) -> int:
+        with self.errors():
+            return await self.store.copy(fh_in, off_in, fh_out, off_out, length)
+
+    # ---- directories
+    async def opendir(self, inode: Any, ctx: Any) -> int:
+        with self.errors():
+            listing = await self.store.listdir(inode)  # one consistent snapshot per opendir
+        fh, self.next_dir_fh = self.next_dir_fh, self.next_dir_fh + 1
+        self.listings[fh] = listing
+        return fh
+
+    async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
+        listing = self.listings[fh]
+        parent = listing[0][1].int("ino")
+        for i in range(start_id, len(listing)):
+            name, a = listing[i]
+            if not pyfuse3.readdir_reply(token, name, self.entry(a), i + 1):
+                break
+            if token.plus and name not in (b".", b".."):  # READDIRPLUS entries are lookups
+                self.track(a.int("ino"), parent, name)
+
+    async def releasedir(self, fh: Any) -> None:
+        self.listings.pop(fh, None)
+
+    async def fsyncdir(self, fh: Any, datasync: bool) -> None:
+        pass
+
+    async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
+        with self.errors():
+            count = await self.store.count()
+        s = pyfuse3.StatvfsData()
+        s.f_bsize = s.f_frsize = 4096
+        s.f_blocks = 1 << 28
+        s.f_bfree = s.f_bavail = 1 << 27
+        s.f_files = 1_000_000 + count
+        s.f_ffree = s.f_favail = 1_000_000
+        s.f_namemax = NAME_MAX
+        return s
+
+    # ---- extended attributes
+    async def setxattr(self, inode: Any, name: Any, value: Any, ctx: Any) -> None:
+        if len(name) > XATTR_NAME_MAX:
+            raise FUSEError(errno.ERANGE)
+        if len(value) > XATTR_SIZE_MAX:
+            raise FUSEError(errno.E2BIG)
+        with self.errors():
+            await self.store.setxattr(inode, name, bytes(value))
+
+    async def getxattr(self, inode: Any, name: Any, ctx: Any) -> bytes:
+        with self.errors():
+            return await self.store.getxattr(inode, name)
+
+    async def listxattr(self, inode: Any, ctx: Any) -> list[bytes]:
+        with self.errors():
+            return await self.store.listxattr(inode)
+
+    async def removexattr(self, inode: Any, name: Any, ctx: Any) -> None:
+        with self.errors():
+            await self.store.removexattr(inode, name)
+
+
+class Follower:
+    """Follows the change log and invalidates what other mounts changed in this kernel."""
+
+    def __init__(self, fs: SharedFS, blocking: coredis.Redis[bytes], mount: Any = None) -> None:
+        self.fs = fs
+        self.store = fs.store
+        self.blocking = blocking  # a connection of its own: XREAD BLOCK occupies it
+        self.inv = pyfuse3.cache.Invalidator(mount=mount)
+        self.position = b"0-0"
+        self.seq = 0
+        self.applied = 0
+        self.full_invalidations = 0
+        self.delay = 0.05
+
+    async def start(self) -> None:
+        self.position, self.seq = await self.store.log_position()
+
+    def apply(self, rec: dict[bytes, bytes]) -> None:
+        inv, f = self.inv, rec.get
+        kind = f(b"k")
+        ino = int(f(b"i") or 0)
+        if kind == b"w":  # data range: attributes go too
+            inv.inode(ino, offset=int(f(b"o") or 0), length=int(f(b"l") or 0) or 1)
+        elif kind == b"t":  # size changed: drop from the shorter size to the end
+            inv.inode(ino, offset=int(f(b"o") or 0))
+        elif kind == b"a":
+            inv.inode(ino, attr_only=True)
+        elif kind == b"c":
+            inv.entry(int(f(b"p") or 0), f(b"n") or b"")
+            inv.inode(int(f(b"p") or 0), attr_only=True)
+            inv.inode(ino, attr_only=True)
+        elif kind == b"u":
+            inv.entry(int(f(b"p") or 0), f(b"n") or b"", deleted=ino)
+            inv.inode(int(f(b"p") or 0), attr_only=True)
+            inv.inode(ino, attr_only=True)
+        elif kind == b"r":
+            replaced = int(f(b"d") or 0)
+            exchange = f(b"x") == b"1"
+            inv.entry(int(f(b"p") or 0), f(b"n") or b"")
+            inv.entry(int(f(b"q") or 0), f(b"o") or b"",
+                      deleted=0 if exchange or not replaced else replaced)
+            for i in (int(f(b"p") or 0), int(f(b"q") or 0), ino, replaced):
+                if i:
+                    inv.inode(i, attr_only=True)
+        else:
+            log.warning("unknown change record %r: invalidating everything", rec)
+            self.invalidate_everything()
+
+    def invalidate_everything(self) -> None:
+        """After a gap in the log: everything the kernel may hold from this mount."""
+        self.full_invalidations += 1
+        for names in list(self.fs.names.values()):
+            for parent, name in names:
+                self.inv.entry(parent, name)
+        for ino in list(self.fs.lookups):
+            self.inv.inode(ino)
+        self.inv.inode(pyfuse3.ROOT_INODE)
+
+    async def run(self) -> None:
+        """Follow the log for ever, reconnecting after Redis was unreachable."""
+        while True:
+            try:
+                await self.follow()
+            except REDIS_DOWN as e:
+                log.warning("change log unreachable (%s); retrying in %.2f s", e, self.delay)
+                await anyio.sleep(self.delay)
+                self.delay = min(self.delay * 2, 1.0)
+
+    async def follow(self) -> None:
+        # (Re)connected: a store that went back (restarted empty, restored) shows as a lower
+        # sequence number; the records since our position, or a gap, show in the log.
+        seq = await self.store.sequence()
+        self.delay = 0.05
+        if seq < self.seq:
+            log.warning("the change log restarted (%d < %d): invalidating everything", seq,
+                        self.seq)
+            self.position, self.seq = b"0-0", 0
+            self.invalidate_everything()
+            await self.flush()
+        while True:
+            got = await self.blocking.xread({self.store.log_key: self.position}, count=1000,
+                                            block=5000)
+            if not got:
+                continue
+            for entry in next(iter(got.values())):
+                rec = entry.field_values
+                seq = int(rec.get(b"s") or 0)
+                if seq != self.seq + 1 and self.seq:
+                    log.warning("change log gap (%d after %d): invalidating everything", seq,
+                                self.seq)
+                    self.invalidate_everything()
+                self.seq, self.position = seq, entry.identifier
+                if rec.get(b"m") != self.store.mount_id.encode():
+                    self.apply(rec)
+                    self.applied += 1
+            await self.flush()
+
+    async def flush(self) -> None:
+        for what, err in await self.inv.flush():
+            log.debug("invalidation of %s: %s", what, err)
+
+
+def connect(url: str, **kw: Any) -> coredis.Redis[bytes]:
+    """A client for ``url`` (redis://, rediss:// or unix://); the password may come from
+    SHAREDFS_REDIS_PASSWORD, a CA bundle for TLS from SHAREDFS_REDIS_CA."""
+    options: dict[str, Any] = {"retry_policy": NoRetryPolicy(), "connect_timeout": 2.0, **kw}
+    if os.environ.get("SHAREDFS_REDIS_PASSWORD"):
+        options["password"] = os.environ["SHAREDFS_REDIS_PASSWORD"]
+    if os.environ.get("SHAREDFS_REDIS_CA"):
+        options["ssl_ca_certs"] = os.environ["SHAREDFS_REDIS_CA"]
+    return coredis.Redis.from_url(url, decode_responses=False, **options)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    # client names: `CLIENT LIST` tells which process a connection belongs to
+    client = connect(args.redis, stream_timeout=5.0, client_name=f"sharedfs-{os.getpid()}")
+    blocking = connect(args.redis, stream_timeout=None,
+                       client_name=f"sharedfs-{os.getpid()}-follower")
+    async with client, blocking:
+        store = Store(client, args.prefix, log_length=args.log_length)
+        try:
+            await store.init(os.getuid(), os.getgid())
+            await store.heartbeat(args.heartbeat)
+            await store.sweep()
+        except REDIS_DOWN as e:
+            raise SystemExit(f"sharedfs: cannot reach Redis at {args.redis}: {e}") from None
+        fs = SharedFS(store, timeout=args.timeout, invalidation=not args.no_invalidation)
+        follower = Follower(fs, blocking)
+        await follower.start()
+        options = set(pyfuse3.default_options) | {"fsname=sharedfs"}
+        options.update(o for o in args.options.split(",") if o)
+        options.discard("")
+        if args.debug:
+            options.add("debug")
+        try:
+            pyfuse3.init(fs, args.mountpoint, options)
+        except (RuntimeError, ValueError) as e:
+            raise SystemExit(f"sharedfs: {e}") from None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: pyfuse3.terminate())
+        try:
+            async with anyio.create_task_group() as tg:
+                if not args.no_invalidation:
+                    tg.start_soon(follower.run)
+                tg.start_soon(housekeeping, store, args.heartbeat)
+                await pyfuse3.main()
+                tg.cancel_scope.cancel()
+        finally:
+            pyfuse3.close()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                for ino in list(fs.opens):  # the kernel released everything at unmount
+                    await store.unhold(ino)
+
+
+async def housekeeping(store: Store, ttl: float) -> None:
+    """Heartbeat (so other mounts know this one's open files are real) and the orphan sweep,
+    which frees unlinked inodes that only mounts without a heartbeat held open."""
+    while True:
+        try:
+            await store.heartbeat(ttl)
+            await store.sweep()
+        except (*REDIS_DOWN, StoreError) as e:
+            log.debug("housekeeping: %s", e)
+        await anyio.sleep(ttl / 3)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mountpoint")
+    p.add_argument("--redis", default=os.environ.get("SHAREDFS_REDIS", "redis://localhost:6379"),
+                   help="redis://HOST:PORT, rediss://... (TLS) or unix:///PATH")
+    p.add_argument("--prefix", default="sharedfs",
+                   help="key prefix: several file systems can share one Redis")
+    p.add_argument("--timeout", type=float, default=3600.0,
+                   help="seconds the kernel may cache names and attributes")
+    p.add_argument("--no-invalidation", action="store_true",
+                   help="do not follow other mounts' changes (to measure what goes stale)")
+    p.add_argument("--log-length", type=int, default=100_000,
+                   help="change-log records kept (approximately)")
+    p.add_argument("--heartbeat", type=float, default=30.0,
+                   help="seconds after which a silent mount's open files no longer count")
+    p.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
+    p.add_argument("-o", dest="options", default="", help="mount options, comma-separated")
+    p.add_argument("--debug", action="store_true")
+    return p.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    anyio.run(serve, args, backend=args.backend)
+
+
+if __name__ == "__main__":
+    main()

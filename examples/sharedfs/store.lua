@@ -1,0 +1,422 @@
+-- sharedfs: every operation on the shared state, one atomic Redis script call each.
+-- ARGV: op, key prefix, mount id, change-log length, then the operation's arguments.
+-- KEYS[1] is the change-log sequence key: it names the prefix's hash slot for a cluster.
+-- Scripts are not rolled back on error: every check comes before the first write.
+-- Times are nanosecond strings (Lua numbers are doubles); sizes stay below 2^53.
+local op, P, me, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local PAGE = 4096
+local MAX_SIZE = 1125899906842624  -- 2^50 bytes
+local S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 61440, 16384, 32768, 40960
+local S_ISUID, S_ISGID, S_IXGRP = 2048, 1024, 8
+
+local function ik(i) return P .. ':i:' .. i end  -- inode: hash of attributes
+local function dk(i) return P .. ':d:' .. i end  -- directory: name -> inode
+local function ck(i) return P .. ':c:' .. i end  -- content: page index -> bytes
+local function xk(i) return P .. ':x:' .. i end  -- extended attributes
+local function hk(i) return P .. ':h:' .. i end  -- mounts holding the inode open
+
+local function fail(e) error({err = e}) end
+local function now()
+  local t = redis.call('TIME')
+  return t[1] .. string.format('%06d', tonumber(t[2])) .. '000'
+end
+local function num(v) return tonumber(v) or fail('EIO corrupt value') end
+-- whole numbers as exact decimal strings (tostring() and redis.call() keep 14 digits only)
+local function fmt(n) return string.format('%d', n) end
+local function bit(v, b) return math.floor(v / b) % 2 == 1 end
+local function mode_of(i)
+  local m = redis.call('HGET', ik(i), 'mode')
+  if not m then fail('ENOENT') end
+  return num(m)
+end
+local function is_dir(m) return m - m % 4096 == S_IFDIR end
+local function ftype(m) return math.floor(m / 4096) * 4096 end
+local function dir_mode(i)
+  local m = mode_of(i)
+  if ftype(m) ~= S_IFDIR then fail('ENOTDIR') end
+  return m
+end
+local function attrs(i)
+  local a = redis.call('HGETALL', ik(i))
+  if #a == 0 then fail('ENOENT') end
+  table.insert(a, 'blocks')
+  table.insert(a, fmt(redis.call('HLEN', ck(i)) * 8))
+  table.insert(a, 'ino')
+  table.insert(a, tostring(i))
+  return a
+end
+local function log(...)
+  local seq = redis.call('INCR', KEYS[1])
+  redis.call('XADD', P .. ':log', 'MAXLEN', '~', maxlen, '*', 'm', me, 's', seq, ...)
+end
+local function touch(i, t, data)
+  if data then
+    redis.call('HSET', ik(i), 'mtime', t, 'ctime', t)
+  else
+    redis.call('HSET', ik(i), 'ctime', t)
+  end
+end
+local function free_if_unused(i)
+  local n = num(redis.call('HGET', ik(i), 'nlink'))
+  if n > 0 then return end
+  if redis.call('SCARD', hk(i)) > 0 then
+    redis.call('SADD', P .. ':orphans', i)  -- freed when the last mount holding it closes it
+    return
+  end
+  redis.call('DEL', ik(i), dk(i), ck(i), xk(i), hk(i))
+  redis.call('SREM', P .. ':orphans', i)
+  redis.call('DECR', P .. ':count')
+end
+
+-- page helpers: bytes [a, b) of a file inside page p
+local function put(i, off, data)
+  local pos, n = 1, #data
+  while pos <= n do
+    local o = off + pos - 1
+    local p = math.floor(o / PAGE)
+    local within = o - p * PAGE
+    local take = math.min(PAGE - within, n - pos + 1)
+    local piece = string.sub(data, pos, pos + take - 1)
+    if within == 0 and take == PAGE then
+      redis.call('HSET', ck(i), fmt(p), piece)
+    else
+      local old = redis.call('HGET', ck(i), fmt(p)) or ''
+      if #old < within then old = old .. string.rep('\0', within - #old) end
+      redis.call('HSET', ck(i), fmt(p), string.sub(old, 1, within) .. piece .. string.sub(old, within + take + 1))
+    end
+    pos = pos + take
+  end
+end
+local function zero(i, a, b)  -- make [a, b) a hole (whole pages dropped, partial ones zeroed)
+  if b <= a then return end
+  local first, last = math.floor(a / PAGE), math.floor((b - 1) / PAGE)
+  for _, f in ipairs(redis.call('HKEYS', ck(i))) do
+    local p = tonumber(f)
+    if p and p >= first and p <= last then
+      local s, e = math.max(a, p * PAGE) - p * PAGE, math.min(b, (p + 1) * PAGE) - p * PAGE
+      if s == 0 and e == PAGE then
+        redis.call('HDEL', ck(i), f)
+      else
+        local old = redis.call('HGET', ck(i), f)
+        if #old > s then
+          local new = string.sub(old, 1, s) .. string.rep('\0', math.min(e, #old) - s) .. string.sub(old, e + 1)
+          if string.find(new, '[^%z]') then redis.call('HSET', ck(i), f, new) else redis.call('HDEL', ck(i), f) end
+        end
+      end
+    end
+  end
+end
+local function cut(i, size)  -- drop everything at and after size
+  for _, f in ipairs(redis.call('HKEYS', ck(i))) do
+    local p = tonumber(f)
+    if p and p * PAGE >= size then
+      redis.call('HDEL', ck(i), f)
+    elseif p and (p + 1) * PAGE > size then
+      local old = redis.call('HGET', ck(i), f)
+      redis.call('HSET', ck(i), f, string.sub(old, 1, size - p * PAGE))
+    end
+  end
+end
+local function regular(i)
+  local m = mode_of(i)
+  if is_dir(m) then fail('EISDIR') end
+  if ftype(m) ~= S_IFREG then fail('EINVAL') end
+  return m
+end
+
+-- ---------------------------------------------------------------- reads
+if op == 'getattr' then
+  return attrs(ARGV[5])
+elseif op == 'lookup' then
+  local parent, name = ARGV[5], ARGV[6]
+  dir_mode(parent)
+  if name == '.' then return attrs(parent) end
+  if name == '..' then return attrs(redis.call('HGET', ik(parent), 'parent')) end
+  local child = redis.call('HGET', dk(parent), name)
+  if not child then fail('ENOENT') end
+  return attrs(child)
+elseif op == 'listdir' then  -- every entry with its attributes: one consistent snapshot
+  local d = ARGV[5]
+  dir_mode(d)
+  local out = {attrs(d), attrs(redis.call('HGET', ik(d), 'parent'))}
+  local entries = redis.call('HGETALL', dk(d))
+  for k = 1, #entries, 2 do
+    table.insert(out, entries[k])
+    table.insert(out, attrs(entries[k + 1]))
+  end
+  return out
+elseif op == 'read' then  -- {size, page, page, ...} (false for a hole)
+  local i, off, size = ARGV[5], num(ARGV[6]), num(ARGV[7])
+  local fsize = num(redis.call('HGET', ik(i), 'size') or fail('ENOENT'))
+  local e = math.min(off + size, fsize)
+  if e <= off then return {fmt(fsize)} end
+  local pages = {}
+  for p = math.floor(off / PAGE), math.floor((e - 1) / PAGE) do table.insert(pages, fmt(p)) end
+  local got = redis.call('HMGET', ck(i), unpack(pages))
+  table.insert(got, 1, fmt(fsize))
+  return got
+elseif op == 'readlink' then
+  return redis.call('HGET', ik(ARGV[5]), 'target') or fail('EINVAL')
+elseif op == 'getxattr' then
+  mode_of(ARGV[5])
+  return redis.call('HGET', xk(ARGV[5]), ARGV[6]) or fail('ENODATA')
+elseif op == 'listxattr' then
+  mode_of(ARGV[5])
+  return redis.call('HKEYS', xk(ARGV[5]))
+elseif op == 'seek' then  -- SEEK_DATA (3) / SEEK_HOLE (4) by pages
+  local i, off, whence = ARGV[5], num(ARGV[6]), num(ARGV[7])
+  local fsize = num(redis.call('HGET', ik(i), 'size') or fail('ENOENT'))
+  if off >= fsize then fail('ENXIO') end
+  local have = {}
+  for _, f in ipairs(redis.call('HKEYS', ck(i))) do have[tonumber(f)] = true end
+  local p = math.floor(off / PAGE)
+  if whence == 3 then
+    local best
+    for q in pairs(have) do if q >= p and (not best or q < best) then best = q end end
+    if not best or best * PAGE >= fsize then fail('ENXIO') end
+    return fmt(math.max(off, best * PAGE))
+  end
+  while have[p] and p * PAGE < fsize do p = p + 1 end
+  return fmt(math.min(math.max(off, p * PAGE), fsize))
+elseif op == 'statfs' then
+  return {redis.call('GET', P .. ':count') or '0'}
+end
+
+-- ---------------------------------------------------------------- changes
+local t = now()
+if op == 'init' then  -- the root directory, once per prefix
+  if redis.call('EXISTS', ik(1)) == 0 then
+    redis.call('HSET', ik(1), 'mode', S_IFDIR + 493, 'nlink', 2, 'uid', ARGV[5], 'gid', ARGV[6],
+               'rdev', 0, 'size', 0, 'atime', t, 'mtime', t, 'ctime', t, 'parent', 1)
+    redis.call('SET', P .. ':ino', 1)
+    redis.call('SET', P .. ':count', 1)
+  end
+  return 1
+elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unless a symlink), hold
+  local parent, name, mode, rdev, uid, gid, target = ARGV[5], ARGV[6], num(ARGV[7]), ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+  local pmode = dir_mode(parent)
+  if redis.call('HEXISTS', dk(parent), name) == 1 then fail('EEXIST') end
+  if bit(pmode, S_ISGID) then  -- BSD group semantics in setgid directories
+    gid = redis.call('HGET', ik(parent), 'gid')
+    if is_dir(mode) and not bit(mode, S_ISGID) then mode = mode + S_ISGID end
+  end
+  local i = redis.call('INCR', P .. ':ino')
+  local dir = is_dir(mode)
+  redis.call('HSET', ik(i), 'mode', mode, 'nlink', dir and 2 or 1, 'uid', uid, 'gid', gid,
+             'rdev', rdev, 'size', ftype(mode) == S_IFLNK and #target or 0, 'atime', t,
+             'mtime', t, 'ctime', t, 'parent', parent)
+  if ftype(mode) == S_IFLNK then redis.call('HSET', ik(i), 'target', target) end
+  if ARGV[12] == '1' then redis.call('SADD', hk(i), me) end
+  redis.call('HSET', dk(parent), name, i)
+  if dir then redis.call('HINCRBY', ik(parent), 'nlink', 1) end
+  touch(parent, t, true)
+  redis.call('INCR', P .. ':count')
+  log('k', 'c', 'p', parent, 'n', name, 'i', i)
+  return attrs(i)
+elseif op == 'link' then
+  local i, parent, name = ARGV[5], ARGV[6], ARGV[7]
+  if is_dir(mode_of(i)) then fail('EPERM') end
+  dir_mode(parent)
+  if redis.call('HEXISTS', dk(parent), name) == 1 then fail('EEXIST') end
+  redis.call('HINCRBY', ik(i), 'nlink', 1)
+  touch(i, t, false)
+  redis.call('HSET', dk(parent), name, i)
+  touch(parent, t, true)
+  log('k', 'c', 'p', parent, 'n', name, 'i', i)
+  return attrs(i)
+elseif op == 'unlink' or op == 'rmdir' then
+  local parent, name = ARGV[5], ARGV[6]
+  dir_mode(parent)
+  local i = redis.call('HGET', dk(parent), name)
+  if not i then fail('ENOENT') end
+  local dir = is_dir(mode_of(i))
+  if op == 'rmdir' and not dir then fail('ENOTDIR') end
+  if op == 'unlink' and dir then fail('EISDIR') end
+  if dir and redis.call('HLEN', dk(i)) > 0 then fail('ENOTEMPTY') end
+  redis.call('HDEL', dk(parent), name)
+  redis.call('HINCRBY', ik(i), 'nlink', dir and -2 or -1)
+  if dir then redis.call('HINCRBY', ik(parent), 'nlink', -1) end
+  touch(i, t, false)
+  touch(parent, t, true)
+  free_if_unused(i)
+  log('k', 'u', 'p', parent, 'n', name, 'i', i)
+  return 1
+elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
+  local p1, n1, p2, n2, flags = ARGV[5], ARGV[6], ARGV[7], ARGV[8], num(ARGV[9])
+  dir_mode(p1)
+  dir_mode(p2)
+  local src = redis.call('HGET', dk(p1), n1)
+  if not src then fail('ENOENT') end
+  local dst = redis.call('HGET', dk(p2), n2)
+  local sdir = is_dir(mode_of(src))
+  local function below(d, ancestor)  -- whether directory d is ancestor or inside it
+    local seen = 0
+    while true do
+      if d == ancestor then return true end
+      if d == '1' or seen > 10000 then return false end
+      d = redis.call('HGET', ik(d), 'parent')
+      seen = seen + 1
+    end
+  end
+  if sdir and p1 ~= p2 and below(p2, src) then fail('EINVAL') end
+  local function reparent(i, from, to)
+    if is_dir(mode_of(i)) and from ~= to then
+      redis.call('HINCRBY', ik(from), 'nlink', -1)
+      redis.call('HINCRBY', ik(to), 'nlink', 1)
+      redis.call('HSET', ik(i), 'parent', to)
+    end
+  end
+  if flags == 2 then
+    if not dst then fail('ENOENT') end
+    if is_dir(mode_of(dst)) and p1 ~= p2 and below(p1, dst) then fail('EINVAL') end
+    redis.call('HSET', dk(p1), n1, dst)
+    redis.call('HSET', dk(p2), n2, src)
+    reparent(src, p1, p2)
+    reparent(dst, p2, p1)
+    touch(src, t, false); touch(dst, t, false); touch(p1, t, true); touch(p2, t, true)
+    log('k', 'r', 'p', p1, 'n', n1, 'q', p2, 'o', n2, 'i', src, 'd', dst, 'x', '1')
+    return 1
+  end
+  if dst then
+    if flags == 1 then fail('EEXIST') end
+    if dst == src then return 1 end
+    local ddir = is_dir(mode_of(dst))
+    if ddir and not sdir then fail('EISDIR') end
+    if sdir and not ddir then fail('ENOTDIR') end
+    if ddir and redis.call('HLEN', dk(dst)) > 0 then fail('ENOTEMPTY') end
+    redis.call('HINCRBY', ik(dst), 'nlink', ddir and -2 or -1)
+    if ddir then redis.call('HINCRBY', ik(p2), 'nlink', -1) end
+    touch(dst, t, false)
+  end
+  redis.call('HDEL', dk(p1), n1)
+  redis.call('HSET', dk(p2), n2, src)
+  reparent(src, p1, p2)
+  touch(src, t, false); touch(p1, t, true); touch(p2, t, true)
+  if dst then free_if_unused(dst) end
+  log('k', 'r', 'p', p1, 'n', n1, 'q', p2, 'o', n2, 'i', src, 'd', dst or '', 'x', '0')
+  return 1
+elseif op == 'write' then  -- inode, offset, data: returns the new size
+  local i, off, data = ARGV[5], num(ARGV[6]), ARGV[7]
+  regular(i)
+  if off + #data > MAX_SIZE then fail('EFBIG') end
+  put(i, off, data)
+  local size = math.max(num(redis.call('HGET', ik(i), 'size')), off + #data)
+  redis.call('HSET', ik(i), 'size', fmt(size))
+  touch(i, t, true)
+  log('k', 'w', 'i', i, 'o', fmt(off), 'l', #data)
+  return fmt(size)
+elseif op == 'setattr' then  -- inode, then name/value pairs: mode uid gid size atime mtime
+  local i = ARGV[5]
+  local m = mode_of(i)
+  local set = {}
+  for k = 6, #ARGV, 2 do set[ARGV[k]] = ARGV[k + 1] end
+  local old = num(redis.call('HGET', ik(i), 'size'))
+  if set.size then
+    regular(i)
+    if num(set.size) > MAX_SIZE then fail('EFBIG') end
+  end
+  if set.size then
+    local size = num(set.size)
+    if size < old then cut(i, size) end
+    redis.call('HSET', ik(i), 'size', set.size)
+    touch(i, t, true)
+  end
+  if set.mode then m = ftype(m) + num(set.mode) % 4096 end
+  local owner = (set.uid and set.uid ~= redis.call('HGET', ik(i), 'uid'))
+             or (set.gid and set.gid ~= redis.call('HGET', ik(i), 'gid'))
+  if owner and not is_dir(m) then  -- Linux drops set-id bits when a file changes owner
+    if bit(m, S_ISUID) then m = m - S_ISUID end
+    if bit(m, S_ISGID) and bit(m, S_IXGRP) then m = m - S_ISGID end
+  end
+  redis.call('HSET', ik(i), 'mode', m)
+  for _, f in ipairs({'uid', 'gid', 'atime', 'mtime'}) do
+    if set[f] then redis.call('HSET', ik(i), f, set[f]) end
+  end
+  touch(i, t, false)
+  if set.size then
+    log('k', 't', 'i', i, 'o', fmt(math.min(old, num(set.size))))
+  else
+    log('k', 'a', 'i', i)
+  end
+  return attrs(i)
+elseif op == 'fallocate' then  -- inode, mode (1 KEEP_SIZE, 2 PUNCH_HOLE, 16 ZERO_RANGE), off, len
+  local i, mode, off, len = ARGV[5], num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
+  regular(i)
+  if off + len > MAX_SIZE then fail('EFBIG') end
+  local size = num(redis.call('HGET', ik(i), 'size'))
+  if bit(mode, 2) or bit(mode, 16) then zero(i, off, off + len) end
+  if not bit(mode, 1) and off + len > size then
+    size = off + len
+    redis.call('HSET', ik(i), 'size', fmt(size))
+  end
+  touch(i, t, true)
+  log('k', 'w', 'i', i, 'o', fmt(off), 'l', len)
+  return 1
+elseif op == 'copy' then  -- src, off_in, dst, off_out, len: holes stay holes; returns bytes copied
+  local src, oi, dst, oo, len = ARGV[5], num(ARGV[6]), ARGV[7], num(ARGV[8]), num(ARGV[9])
+  regular(src)
+  regular(dst)
+  local ssize = num(redis.call('HGET', ik(src), 'size'))
+  len = math.max(0, math.min(len, ssize - oi))
+  if oo + len > MAX_SIZE then fail('EFBIG') end
+  if len == 0 then return 0 end
+  local pages = {}
+  for p = math.floor(oi / PAGE), math.floor((oi + len - 1) / PAGE) do
+    pages[p] = redis.call('HGET', ck(src), fmt(p))
+  end
+  zero(dst, oo, oo + len)
+  for p = math.floor(oi / PAGE), math.floor((oi + len - 1) / PAGE) do
+    local data = pages[p]
+    if data then
+      local s, e = math.max(oi, p * PAGE), math.min(oi + len, p * PAGE + #data)
+      if e > s then put(dst, oo + s - oi, string.sub(data, s - p * PAGE + 1, e - p * PAGE)) end
+    end
+  end
+  local dsize = num(redis.call('HGET', ik(dst), 'size'))
+  if oo + len > dsize then redis.call('HSET', ik(dst), 'size', fmt(oo + len)) end
+  touch(dst, t, true)
+  log('k', 'w', 'i', dst, 'o', fmt(oo), 'l', len)
+  return len
+elseif op == 'setxattr' or op == 'removexattr' then
+  local i, name = ARGV[5], ARGV[6]
+  mode_of(i)
+  if op == 'setxattr' then
+    redis.call('HSET', xk(i), name, ARGV[7])
+  elseif redis.call('HDEL', xk(i), name) == 0 then
+    fail('ENODATA')
+  end
+  touch(i, t, false)
+  log('k', 'a', 'i', i)
+  return 1
+elseif op == 'open' then  -- inode, truncate ('1'), hold ('1'): the first open of a mount holds
+  local i = ARGV[5]
+  local m = mode_of(i)
+  if ARGV[6] == '1' and ftype(m) == S_IFREG and num(redis.call('HGET', ik(i), 'size')) > 0 then
+    cut(i, 0)
+    redis.call('HSET', ik(i), 'size', 0)
+    touch(i, t, true)
+    log('k', 't', 'i', i, 'o', '0')
+  end
+  if ARGV[7] == '1' then redis.call('SADD', hk(i), me) end
+  return attrs(i)
+elseif op == 'unhold' then  -- inode: the last open of this mount closed
+  local i = ARGV[5]
+  redis.call('SREM', hk(i), me)
+  if redis.call('EXISTS', ik(i)) == 1 then free_if_unused(i) end
+  return 1
+elseif op == 'sweep' then  -- free orphans whose holders are gone (crashed mounts)
+  local freed = 0
+  for _, i in ipairs(redis.call('SMEMBERS', P .. ':orphans')) do
+    for _, m in ipairs(redis.call('SMEMBERS', hk(i))) do
+      if redis.call('EXISTS', P .. ':alive:' .. m) == 0 then redis.call('SREM', hk(i), m) end
+    end
+    if redis.call('EXISTS', ik(i)) == 0 then
+      redis.call('SREM', P .. ':orphans', i)
+    elseif redis.call('SCARD', hk(i)) == 0 then
+      free_if_unused(i)
+      freed = freed + 1
+    end
+  end
+  return freed
+end
+fail('EINVAL unknown operation ' .. op)

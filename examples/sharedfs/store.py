@@ -1,0 +1,235 @@
+"""The shared state of sharedfs in Redis: one atomic script call per operation.
+
+Layout under a key prefix ``{NAME}`` (a hash tag: every key of one file system lands in one
+Redis Cluster slot): ``:i:INO`` inode attributes (hash), ``:d:INO`` directory entries (name ->
+inode), ``:c:INO`` content by 4 KiB page (page index -> bytes; a missing page is a hole),
+``:x:INO`` extended attributes, ``:h:INO`` the mounts holding the inode open, ``:ino`` and
+``:count`` counters, ``:orphans`` unlinked inodes still open somewhere, ``:alive:MOUNT`` a
+heartbeat per mount, ``:seq`` and ``:log`` the change log: every change appends one record
+(stream entry) with a sequence number in the same script, so followers can detect a gap.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import coredis
+import coredis.exceptions
+
+PAGE = 4096
+MAX_SIZE = 1 << 50
+NAME_MAX = 255
+XATTR_NAME_MAX = 255
+XATTR_SIZE_MAX = 65536  # Linux's limit for one value
+LUA = (Path(__file__).with_name("store.lua")).read_text()
+
+
+class StoreError(Exception):
+    """A store call failed: ``errno`` says how (EIO when Redis is unreachable or the data is
+    corrupt)."""
+
+    def __init__(self, code: int, detail: str = "") -> None:
+        super().__init__(code, detail or os.strerror(code))
+        self.errno = code
+
+
+def _errno_of(e: coredis.exceptions.ResponseError) -> StoreError:
+    word = str(e).split(" ", 1)[0]
+    code = getattr(errno, word, None)
+    if isinstance(code, int):
+        return StoreError(code, str(e) if code == errno.EIO else "")
+    return StoreError(errno.EIO, f"unexpected reply from Redis: {e}")
+
+
+class Attributes(dict[str, bytes]):
+    """One inode's attributes as stored (field name -> decimal bytes)."""
+
+    def int(self, key: str) -> int:
+        try:
+            return int(self[key])
+        except (KeyError, ValueError):
+            raise StoreError(errno.EIO, f"inode {self.get('ino')!r}: bad field {key}") from None
+
+
+def _attrs(flat: Sequence[bytes]) -> Attributes:
+    it = iter(flat)
+    return Attributes((k.decode(), v) for k, v in zip(it, it, strict=True))
+
+
+class Store:
+    """The file system's state in Redis, as seen by one mount (``mount_id``)."""
+
+    def __init__(self, client: coredis.Redis[bytes], prefix: str, *, log_length: int = 100_000,
+                 mount_id: str | None = None) -> None:
+        self.client = client
+        self.prefix = "{" + prefix + "}"
+        self.mount_id = mount_id or uuid.uuid4().hex[:16]
+        self.log_key = self.prefix + ":log"
+        self.seq_key = self.prefix + ":seq"
+        self.log_length = log_length
+        self._script = client.register_script(LUA)
+        self.calls = 0  # script calls made (round trips), for the benchmarks
+
+    async def _call(self, op: str, *args: Any) -> Any:
+        self.calls += 1
+        try:
+            return await self._script(keys=[self.seq_key],
+                                      args=[op, self.prefix, self.mount_id, self.log_length,
+                                            *args])
+        except coredis.exceptions.ResponseError as e:
+            raise _errno_of(e) from None
+
+    # ---- reads
+    async def getattr(self, ino: int) -> Attributes:
+        return _attrs(await self._call("getattr", ino))
+
+    async def lookup(self, parent: int, name: bytes) -> Attributes:
+        return _attrs(await self._call("lookup", parent, name))
+
+    async def listdir(self, ino: int) -> list[tuple[bytes, Attributes]]:
+        """Every entry of a directory with its attributes, ``.`` and ``..`` first."""
+        flat = await self._call("listdir", ino)
+        out = [(b".", _attrs(flat[0])), (b"..", _attrs(flat[1]))]
+        rest = iter(flat[2:])
+        out += [(name, _attrs(a)) for name, a in zip(rest, rest, strict=True)]
+        return out
+
+    async def read(self, ino: int, off: int, size: int) -> bytes:
+        got = await self._call("read", ino, off, size)
+        fsize = int(got[0])
+        end = min(off + size, fsize)
+        if end <= off:
+            return b""
+        first = off // PAGE
+        data = b"".join((page or b"").ljust(PAGE, b"\0") for page in got[1:])
+        return data[off - first * PAGE:end - first * PAGE]
+
+    async def readlink(self, ino: int) -> bytes:
+        return bytes(await self._call("readlink", ino))
+
+    async def getxattr(self, ino: int, name: bytes) -> bytes:
+        return bytes(await self._call("getxattr", ino, name))
+
+    async def listxattr(self, ino: int) -> list[bytes]:
+        return list(await self._call("listxattr", ino))
+
+    async def seek(self, ino: int, off: int, whence: int) -> int:
+        return int(await self._call("seek", ino, off, whence))
+
+    async def count(self) -> int:
+        return int((await self._call("statfs"))[0])
+
+    # ---- changes
+    async def init(self, uid: int, gid: int) -> None:
+        """Load the script and create the root directory if this prefix has none."""
+        await self.client.script_load(LUA)
+        await self._call("init", uid, gid)
+
+    async def mknod(self, parent: int, name: bytes, mode: int, rdev: int, uid: int, gid: int,
+                    target: bytes = b"", hold: bool = False) -> Attributes:
+        return _attrs(await self._call("mknod", parent, name, mode, rdev, uid, gid, target,
+                                       "1" if hold else "0"))
+
+    async def link(self, ino: int, parent: int, name: bytes) -> Attributes:
+        return _attrs(await self._call("link", ino, parent, name))
+
+    async def unlink(self, parent: int, name: bytes, *, directory: bool = False) -> None:
+        await self._call("rmdir" if directory else "unlink", parent, name)
+
+    async def rename(self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int) -> None:
+        await self._call("rename", p1, n1, p2, n2, flags)
+
+    async def write(self, ino: int, off: int, data: bytes) -> int:
+        return int(await self._call("write", ino, off, data))
+
+    async def setattr(self, ino: int, **fields: int) -> Attributes:
+        args: list[Any] = []
+        for k, v in fields.items():
+            args += [k, v]
+        return _attrs(await self._call("setattr", ino, *args))
+
+    async def fallocate(self, ino: int, mode: int, off: int, length: int) -> None:
+        await self._call("fallocate", ino, mode, off, length)
+
+    async def copy(self, src: int, off_in: int, dst: int, off_out: int, length: int) -> int:
+        return int(await self._call("copy", src, off_in, dst, off_out, length))
+
+    async def setxattr(self, ino: int, name: bytes, value: bytes) -> None:
+        await self._call("setxattr", ino, name, value)
+
+    async def removexattr(self, ino: int, name: bytes) -> None:
+        await self._call("removexattr", ino, name)
+
+    async def open(self, ino: int, *, truncate: bool, hold: bool) -> Attributes:
+        return _attrs(await self._call("open", ino, "1" if truncate else "0",
+                                       "1" if hold else "0"))
+
+    async def unhold(self, ino: int) -> None:
+        await self._call("unhold", ino)
+
+    async def sweep(self) -> int:
+        """Free unlinked inodes held only by mounts whose heartbeat expired."""
+        return int(await self._call("sweep"))
+
+    async def heartbeat(self, ttl: float) -> None:
+        await self.client.set(f"{self.prefix}:alive:{self.mount_id}", b"1",
+                              px=int(ttl * 1000))
+
+    async def log_position(self) -> tuple[bytes, int]:
+        """The last record's stream ID and sequence number (``0-0``, 0 for an empty log)."""
+        last = await self.client.xrevrange(self.log_key, count=1)
+        if not last:
+            return b"0-0", 0
+        return last[0].identifier, int(last[0].field_values[b"s"])
+
+    async def sequence(self) -> int:
+        return int(await self.client.get(self.seq_key) or 0)
+
+
+async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
+    """Check the store's invariants; return the problems found (none: consistent).
+
+    Every entry names an existing inode; link counts match the entries (a directory: 2 plus
+    its subdirectories); a directory's parent holds it; ``:count`` is the number of inodes;
+    an inode without links is an orphan that some mount holds open.
+    """
+    p = "{" + prefix + "}"
+    problems: list[str] = []
+    inodes = {int(k.rsplit(b":", 1)[1]) async for k in client.scan_iter(f"{p}:i:*")}
+    links: dict[int, int] = dict.fromkeys(inodes, 0)
+    subdirs: dict[int, int] = dict.fromkeys(inodes, 0)
+    modes = {i: int(await client.hget(f"{p}:i:{i}", "mode") or 0) for i in inodes}
+    for d in inodes:
+        entries = await client.hgetall(f"{p}:d:{d}")
+        if entries and not stat.S_ISDIR(modes[d]):
+            problems.append(f"inode {d} has entries but is not a directory")
+        for name, child in entries.items():
+            c = int(child)
+            if c not in inodes:
+                problems.append(f"entry {name!r} of {d} names missing inode {c}")
+                continue
+            links[c] += 1
+            if stat.S_ISDIR(modes[c]):
+                subdirs[d] += 1
+                if int(await client.hget(f"{p}:i:{c}", "parent") or 0) != d:
+                    problems.append(f"directory {c} is in {d} but names another parent")
+    links[1] = links.get(1, 0) + 1  # the root has no entry naming it
+    orphans = {int(i) for i in await client.smembers(f"{p}:orphans")}
+    for i in inodes:
+        nlink = int(await client.hget(f"{p}:i:{i}", "nlink") or -1)
+        want = (links[i] + 1 + subdirs[i]) if stat.S_ISDIR(modes[i]) else links[i]
+        if links[i] == 0 and i != 1:
+            if i not in orphans or not await client.scard(f"{p}:h:{i}"):
+                problems.append(f"inode {i} has no name and no holder")
+        elif nlink != want:
+            problems.append(f"inode {i}: nlink {nlink}, expected {want}")
+    count = int(await client.get(f"{p}:count") or 0)
+    if count != len(inodes):
+        problems.append(f":count is {count} for {len(inodes)} inodes")
+    return problems

@@ -1,0 +1,60 @@
+"""Fixtures for the sharedfs example: a real redis-server, sharedfs mounts in child processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyfuse3.testing import serving_process
+
+from .redis_server import RedisServer, redis_server
+
+SHAREDFS = Path(__file__).resolve().parents[2] / "examples" / "sharedfs" / "sharedfs.py"
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server (no persistence) for this test."""
+    with redis_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "t" + uuid.uuid4().hex[:8]
+
+
+@contextlib.contextmanager
+def sharedfs(redis: RedisServer, prefix: str, *extra: str, env: dict[str, str] | None = None,
+             procs: list[subprocess.Popen[bytes]] | None = None, log: Path | None = None,
+             returncode: int | None = 0) -> Iterator[Path]:
+    """sharedfs mounted in a child process (ended by its PID and unmounted afterwards).
+
+    ``procs`` receives the process; ``log`` its stderr; ``returncode`` is what it must exit
+    with (None: anything, e.g. when the test kills it).
+    """
+    mnt = Path(tempfile.mkdtemp(prefix="pyfuse3-sharedfs-"))
+    try:
+        argv = [sys.executable, str(SHAREDFS), str(mnt), "--redis", redis.url, "--prefix",
+                prefix, "-o", "allow_other", *extra]
+        with contextlib.ExitStack() as stack:
+            stderr = stack.enter_context(open(log, "ab")) if log else None
+            proc = stack.enter_context(serving_process(
+                argv, str(mnt), env={**os.environ, **(env or {})}, stderr=stderr))
+            if procs is not None:
+                procs.append(proc)
+            os.chmod(mnt, 0o755)
+            yield mnt
+        if returncode is not None:
+            assert proc.returncode == returncode, f"sharedfs exited with {proc.returncode}"
+    finally:
+        with contextlib.suppress(OSError):
+            mnt.rmdir()

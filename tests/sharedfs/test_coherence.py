@@ -1,0 +1,197 @@
+"""Two and more sharedfs mounts (separate processes, one Redis): a change made through any of
+them shows in every other within moments although each kernel caches for an hour; with
+--no-invalidation the same change stays invisible (the control)."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ..util import eventually
+from .conftest import sharedfs
+from .redis_server import RedisServer
+
+pytestmark = pytest.mark.fuse
+
+
+def read(p: Path) -> bytes:
+    with open(p, "rb") as fh:
+        return fh.read()
+
+
+def write(p: Path, data: bytes, mode: str = "wb") -> None:
+    with open(p, mode) as fh:
+        fh.write(data)
+
+
+def exists(p: Path) -> bool:
+    return os.path.lexists(p)
+
+
+# Each case: prepare (through A), observe (through B: what B sees, and caches),
+# change (through A), and what B must see afterwards.
+Case = tuple[Callable[[Path], None], Callable[[Path], object], Callable[[Path], None], object]
+CASES: dict[str, Case] = {
+    "content": (lambda a: write(a / "f", b"old data"), lambda b: read(b / "f"),
+                lambda a: write(a / "f", b"NEW", "r+b"), b"NEW data"),
+    "size and mtime": (lambda a: write(a / "f", b"1"),
+                       lambda b: (os.stat(b / "f").st_size, os.stat(b / "f").st_mtime_ns),
+                       lambda a: (write(a / "f", b"23", "ab"),
+                                  os.utime(a / "f", ns=(1, 1_700_000_000_000_000_000))),
+                       (3, 1_700_000_000_000_000_000)),
+    "create": (lambda a: None, lambda b: (exists(b / "new"), sorted(os.listdir(b))),
+               lambda a: write(a / "new", b"n"), (True, ["new"])),
+    "unlink": (lambda a: write(a / "f", b"x"), lambda b: exists(b / "f"),
+               lambda a: os.unlink(a / "f"), False),
+    "rename across directories": (
+        lambda a: (os.mkdir(a / "d1"), os.mkdir(a / "d2"), write(a / "d1" / "x", b"moved")),
+        lambda b: (exists(b / "d1" / "x"), exists(b / "d2" / "y"),
+                   os.stat(b / "d1").st_nlink, os.stat(b / "d2").st_mtime_ns > 0),
+        lambda a: os.rename(a / "d1" / "x", a / "d2" / "y"),
+        (False, True, 2, True)),
+    "hard link": (lambda a: write(a / "f", b"x"),
+                  lambda b: (os.stat(b / "f").st_nlink, exists(b / "g")),
+                  lambda a: os.link(a / "f", a / "g"), (2, True)),
+    "symlink": (lambda a: None, lambda b: exists(b / "l") and os.readlink(b / "l"),
+                lambda a: os.symlink("target/of/link", a / "l"), "target/of/link"),
+    "xattr": (lambda a: write(a / "f", b"x"),
+              lambda b: os.listxattr(b / "f"),
+              lambda a: os.setxattr(a / "f", "user.k", b"v"), ["user.k"]),
+    "chmod": (lambda a: write(a / "f", b"x"), lambda b: os.stat(b / "f").st_mode & 0o777,
+              lambda a: os.chmod(a / "f", 0o600), 0o600),
+    "delete and recreate": (
+        lambda a: write(a / "f", b"first"),
+        lambda b: (os.stat(b / "f").st_ino, read(b / "f")),
+        lambda a: (os.unlink(a / "f"), write(a / "f", b"second")),
+        "new inode"),
+    "truncate": (lambda a: write(a / "f", b"x" * 10000), lambda b: read(b / "f"),
+                 lambda a: os.truncate(a / "f", 10), b"x" * 10),
+}
+
+
+def test_every_kind_of_change_shows_in_the_other_mount(redis: RedisServer, prefix: str) -> None:
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix) as b:
+        for name, (prepare, observe, change, expected) in CASES.items():
+            da, db = a / name, b / name
+            os.mkdir(da)
+            prepare(da)
+            before = observe(db)
+            assert observe(db) == before  # cached (or simply unchanged)
+            change(da)
+            if expected == "new inode":
+                assert eventually(lambda o=observe, p=db, b=before: o(p)[0] != b[0]), name
+                assert observe(db)[1] == b"second", name  # type: ignore[index]
+            else:
+                assert eventually(lambda o=observe, p=db, w=expected: o(p) == w), \
+                    (name, observe(db), expected)
+
+
+def test_without_invalidation_the_other_mount_stays_stale(redis: RedisServer,
+                                                         prefix: str) -> None:
+    """The control: the same changes, B caching for an hour and not following the log."""
+    import time
+
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, "--no-invalidation") as b:
+        stale = []
+        for name in ("content", "size and mtime", "unlink", "hard link", "chmod",
+                     "delete and recreate", "truncate"):
+            prepare, observe, change, _ = CASES[name]
+            if name == "delete and recreate":  # B would fail to open the inode it caches
+                observe = lambda b: os.stat(b / "f").st_ino  # noqa: E731
+            elif name == "hard link":  # the new name is not cached: only the link count is
+                observe = lambda b: os.stat(b / "f").st_nlink  # noqa: E731
+            da, db = a / name, b / name
+            os.mkdir(da)
+            prepare(da)
+            observe(db)
+            before = observe(db)  # the first read leaves the atime to fetch: now all cached
+            change(da)
+            time.sleep(0.5)
+            if observe(db) == before:
+                stale.append(name)
+        assert stale == ["content", "size and mtime", "unlink", "hard link", "chmod",
+                         "delete and recreate", "truncate"]
+
+
+def test_concurrent_writers_on_several_mounts(redis: RedisServer, prefix: str) -> None:
+    """Three mounts write their own files at once; every mount ends with the model's bytes."""
+    with sharedfs(redis, prefix) as m0, sharedfs(redis, prefix) as m1, \
+            sharedfs(redis, prefix) as m2:
+        mounts = [m0, m1, m2]
+        models: dict[str, bytearray] = {}
+        errors: list[BaseException] = []
+
+        def writer(k: int) -> None:
+            rng = random.Random(k)
+            try:
+                for j in range(3):
+                    name = f"w{k}-{j}"
+                    models[name] = bytearray()
+                with open(mounts[k] / "w.lock", "ab"):
+                    pass
+                fds = {f"w{k}-{j}": os.open(mounts[k] / f"w{k}-{j}", os.O_CREAT | os.O_RDWR)
+                       for j in range(3)}
+                for _ in range(150):
+                    name = rng.choice(sorted(fds))
+                    off, data = rng.randrange(0, 40000), rng.randbytes(rng.randrange(1, 9000))
+                    os.pwrite(fds[name], data, off)
+                    m = models[name]
+                    m.extend(bytes(max(0, off + len(data) - len(m))))
+                    m[off:off + len(data)] = data
+                for fd in fds.values():
+                    os.fsync(fd)
+                    os.close(fd)
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors
+        for m in mounts:
+            for name, model in models.items():
+                assert eventually(lambda m=m, name=name, model=model:
+                                  read(m / name) == bytes(model)), (m, name)
+
+
+def test_racing_creates_of_one_name_on_two_mounts(redis: RedisServer, prefix: str) -> None:
+    """open(O_CREAT) on two mounts at once: both open the one file (the loser's kernel asked
+    to create a name the other mount had just created); with O_EXCL exactly one succeeds."""
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix) as b:
+        rounds = 60
+        barrier = threading.Barrier(2)
+        results: dict[int, list[object]] = {0: [], 1: []}
+
+        def opener(k: int, mnt: Path) -> None:
+            for i in range(rounds):
+                for excl in (False, True):
+                    barrier.wait(10)
+                    flags = os.O_CREAT | os.O_WRONLY | (os.O_EXCL if excl else 0)
+                    try:
+                        fd = os.open(mnt / f"{'x' if excl else 'n'}{i}", flags, 0o644)
+                    except OSError as e:
+                        results[k].append(("error", e.errno))
+                        continue
+                    results[k].append(("inode", os.fstat(fd).st_ino))
+                    os.close(fd)
+
+        threads = [threading.Thread(target=opener, args=(k, m)) for k, m in enumerate((a, b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        import errno
+
+        for i in range(rounds):
+            plain = [results[k][2 * i] for k in (0, 1)]
+            excl = sorted(results[k][2 * i + 1][0] for k in (0, 1))
+            assert plain[0] == plain[1] and plain[0][0] == "inode", (i, plain)  # both opened it
+            assert excl == ["error", "inode"], (i, excl)
+            assert ("error", errno.EEXIST) in (results[0][2 * i + 1], results[1][2 * i + 1])

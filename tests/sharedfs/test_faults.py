@@ -1,0 +1,216 @@
+"""sharedfs under faults: Redis down and back, a gap in the change log, crashes of a mount and
+of Redis, corrupt data. It keeps serving and loses nothing it acknowledged."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from ..util import eventually
+from .conftest import sharedfs
+from .redis_server import RedisServer, redis_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "sharedfs"))
+from store import fsck
+
+from sharedfs import connect
+
+pytestmark = pytest.mark.fuse
+
+
+def read(p: Path) -> bytes:
+    with open(p, "rb") as fh:
+        return fh.read()
+
+
+def write(p: Path, data: bytes) -> None:
+    with open(p, "wb") as fh:
+        fh.write(data)
+
+
+def errno_of(fn: object) -> int | None:
+    try:
+        fn()  # type: ignore[operator]
+    except OSError as e:
+        return e.errno
+    return None
+
+
+def check_store(redis: RedisServer, prefix: str) -> list[str]:
+    async def run() -> list[str]:
+        async with connect(redis.url) as client:
+            return await fsck(client, prefix)
+
+    return anyio.run(run)
+
+
+def test_outage_answers_eio_then_the_mounts_recover(tmp_path: Path, prefix: str) -> None:
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    (tmp_path / "redis").mkdir()
+    with redis_server(tmp_path / "redis", persistent=True) as redis, \
+            sharedfs(redis, prefix, log=log_a) as a, sharedfs(redis, prefix, log=log_b) as b:
+        write(a / "f", b"v1")
+        assert read(b / "f") == b"v1"
+        fd = os.open(b / "f", os.O_RDONLY)
+        os.stat(b / "f")  # (a read leaves the atime to be fetched: fetch it now)
+        redis.stop()  # a clean shutdown: the append-only file keeps everything
+        assert errno_of(lambda: os.stat(a / "not-cached")) == errno.EIO
+        assert errno_of(lambda: write(a / "new", b"x")) == errno.EIO
+        assert errno_of(lambda: os.listdir(a)) == errno.EIO
+        assert errno_of(lambda: read(b / "f")) == errno.EIO  # open() must reach the store
+        # what the kernel cached is still served: attributes, and pages of an open file
+        assert os.stat(b / "f").st_size == 2
+        assert os.pread(fd, 10, 0) == b"v1"
+        os.close(fd)
+        time.sleep(1.5)  # the followers retry meanwhile
+        redis.start()
+        write(a / "f", b"v2")  # the mount reconnected by itself
+        assert eventually(lambda: read(b / "f") == b"v2")  # and so did the other's follower
+        assert sorted(os.listdir(b)) == ["f"]
+    for log in (log_a, log_b):
+        text = log.read_text()
+        assert "Traceback" not in text, text
+    assert log_a.read_text().count("Redis unreachable") == 1  # once per outage, no flood
+
+
+def kill_follower_connection(redis: RedisServer, pid: int) -> None:
+    """Drop the follower's blocking connection of the sharedfs process ``pid``."""
+    for line in redis.command("CLIENT", "LIST").splitlines():
+        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        if fields.get("name") == f"sharedfs-{pid}-follower":
+            redis.command("CLIENT", "KILL", "ID", fields["id"])
+            return
+    raise AssertionError(f"no follower connection of {pid}")
+
+
+def test_a_gap_in_the_log_invalidates_everything(redis: RedisServer, prefix: str) -> None:
+    """Records a mount missed were trimmed: it cannot know what changed, so it invalidates
+    everything its kernel holds from the store."""
+    procs: list[subprocess.Popen[bytes]] = []
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, procs=procs) as b:
+        os.mkdir(a / "d")
+        write(a / "d" / "f", b"old")
+        for _ in range(2):
+            assert read(b / "d" / "f") == b"old"  # cached in B's kernel
+            assert os.path.exists(b / "d" / "f")
+        b_pid = procs[0].pid
+        os.kill(b_pid, signal.SIGSTOP)
+        try:
+            kill_follower_connection(redis, b_pid)  # B reads nothing more until it reconnects
+            with open(a / "d" / "f", "r+b") as fh:
+                fh.write(b"NEW")
+            os.rename(a / "d" / "f", a / "d" / "g")
+            redis.command("XTRIM", "{" + prefix + "}:log", "MAXLEN", "0")  # lost for B
+            write(a / "other", b"x")  # the next record B will see: its sequence has a gap
+        finally:
+            os.kill(b_pid, signal.SIGCONT)
+        assert eventually(lambda: not os.path.exists(b / "d" / "f"))
+        assert read(b / "d" / "g") == b"NEW"
+
+
+def test_acknowledged_writes_survive_crashes(tmp_path: Path, prefix: str) -> None:
+    """write() returns once Redis applied the change; with appendfsync always that survives a
+    SIGKILL of the mount and then of Redis itself."""
+    (tmp_path / "redis").mkdir()
+    redis = RedisServer(tmp_path / "redis", persistent=True).start()
+    try:
+        procs: list[subprocess.Popen[bytes]] = []
+        with sharedfs(redis, prefix, procs=procs, returncode=None) as a:
+            fd = os.open(a / "synced", os.O_CREAT | os.O_WRONLY, 0o644)
+            os.write(fd, b"fsynced and closed")
+            os.fsync(fd)
+            os.close(fd)
+            fd = os.open(a / "open", os.O_CREAT | os.O_WRONLY, 0o644)
+            os.write(fd, b"written, still open")  # no fsync, never closed
+            procs[0].kill()
+            procs[0].wait(10)
+            with contextlib.suppress(OSError):
+                os.close(fd)  # ENOTCONN: the mount is gone
+        assert procs[0].returncode == -signal.SIGKILL
+        redis.stop(signal.SIGKILL)  # a crash: nothing but the append-only file remains
+        redis.start()
+        with sharedfs(redis, prefix) as c:
+            assert read(c / "synced") == b"fsynced and closed"
+            assert read(c / "open") == b"written, still open"
+        assert check_store(redis, prefix) == []
+    finally:
+        redis.stop()
+
+
+def test_a_killed_mount_leaves_the_others_serving_and_the_store_consistent(
+        redis: RedisServer, prefix: str) -> None:
+    procs: list[subprocess.Popen[bytes]] = []
+    with sharedfs(redis, prefix, "--heartbeat", "1") as b, \
+            sharedfs(redis, prefix, "--heartbeat", "1", procs=procs, returncode=None) as a:
+        stop = threading.Event()
+        done: list[int] = []
+
+        def busy(k: int) -> None:  # creates, writes, renames and unlinks through A
+            i = 0
+            try:
+                while not stop.is_set():
+                    p = a / f"w{k}-{i}"
+                    write(p, os.urandom(5000))
+                    os.rename(p, a / f"r{k}-{i}")
+                    if i % 2:
+                        os.unlink(a / f"r{k}-{i}")
+                    i += 1
+            except OSError:
+                pass  # the mount died under us
+            done.append(i)
+
+        fd = os.open(a / "held", os.O_CREAT | os.O_RDWR, 0o644)
+        os.unlink(a / "held")  # unlinked, open: an orphan that A holds
+        threads = [threading.Thread(target=busy, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        procs[0].kill()
+        for t in threads:
+            t.join(30)
+        stop.set()
+        with contextlib.suppress(OSError):
+            os.close(fd)  # ENOTCONN: A is gone
+        assert len(done) == 3 and min(done) > 5
+        # B keeps serving, and sees everything A finished
+        write(b / "after", b"fine")
+        assert read(b / "after") == b"fine"
+        names = set(os.listdir(b))
+        assert {f"r0-{i}" for i in range(0, done[0] - 1, 2)} <= names
+        # A's heartbeat expires, B's sweep frees the orphan A held; nothing half-done
+        assert eventually(lambda: check_store(redis, prefix) == [], timeout=10), \
+            check_store(redis, prefix)
+
+
+def test_bad_input_gets_an_errno_and_the_mount_keeps_serving(tmp_path: Path, redis: RedisServer,
+                                                             prefix: str) -> None:
+    log = tmp_path / "fs.log"
+    with sharedfs(redis, prefix, "--timeout", "0", log=log) as a:
+        write(a / "f", b"x")
+        fd = os.open(a / "f", os.O_RDWR)
+        try:
+            assert errno_of(lambda: os.pwrite(fd, b"x", 1 << 50)) == errno.EFBIG
+            assert errno_of(lambda: os.truncate(a / "f", (1 << 50) + 1)) == errno.EFBIG
+        finally:
+            os.close(fd)
+        assert errno_of(lambda: os.setxattr(a / "f", "user." + "n" * 251, b"v")) == errno.ERANGE
+        assert errno_of(lambda: os.setxattr(a / "f", "user.big", b"v" * 70000)) == errno.E2BIG
+        ino = os.stat(a / "f").st_ino
+        redis.command("HSET", "{" + prefix + "}:i:" + str(ino), "size", "garbage")
+        assert errno_of(lambda: os.stat(a / "f")) == errno.EIO  # (timeout 0: asks each time)
+        assert errno_of(lambda: os.stat(a / "f")) == errno.EIO
+        write(a / "g", b"still serving")
+        assert read(a / "g") == b"still serving"
+    text = log.read_text()
+    # one line per request that met the corrupt inode (a stat may be a lookup and a getattr)
+    assert "Traceback" not in text and 2 <= text.count("bad field size") <= 4, text

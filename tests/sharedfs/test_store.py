@@ -1,0 +1,239 @@
+"""sharedfs's store against a real redis-server, without a mount: every change is atomic,
+logged once with the next sequence number, and bad input gets an errno."""
+
+from __future__ import annotations
+
+import errno
+import random
+import stat
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from .redis_server import RedisServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "sharedfs"))
+from store import MAX_SIZE, PAGE, Store, StoreError
+
+from sharedfs import Follower, SharedFS, connect
+
+REG, DIR = stat.S_IFREG | 0o644, stat.S_IFDIR | 0o755
+
+
+def run(redis: RedisServer, prefix: str, fn: Callable[..., Awaitable[Any]],
+        backend: str = "trio") -> Any:
+    async def main() -> Any:
+        async with connect(redis.url) as client:
+            store = Store(client, prefix)
+            await store.init(0, 0)
+            return await fn(store)
+
+    return anyio.run(main, backend=backend)
+
+
+async def records(store: Store) -> list[dict[bytes, bytes]]:
+    return [e.field_values for e in await store.client.xrange(store.log_key)]
+
+
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_each_change_is_logged_once_in_sequence(redis: RedisServer, prefix: str,
+                                                backend: str) -> None:
+    async def body(s: Store) -> list[bytes]:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        d = (await s.mknod(1, b"d", DIR, 0, 0, 0)).int("ino")
+        await s.write(f, 0, b"hello")
+        await s.setattr(f, size=2)
+        await s.setattr(f, mode=0o600)
+        await s.link(f, d, b"hard")
+        await s.rename(1, b"f", d, b"moved", 0)
+        await s.setxattr(f, b"user.x", b"1")
+        await s.unlink(d, b"hard")
+        with pytest.raises(StoreError) as e:
+            await s.unlink(d, b"hard")  # a failed change logs nothing
+        assert e.value.errno == errno.ENOENT
+        recs = await records(s)
+        assert [int(r[b"s"]) for r in recs] == list(range(1, len(recs) + 1))
+        assert {r[b"m"] for r in recs} == {s.mount_id.encode()}
+        assert await s.log_position() == ((await s.client.xrange(s.log_key))[-1].identifier,
+                                          len(recs))
+        return [r[b"k"] for r in recs]
+
+    assert run(redis, prefix, body, backend) == [b"c", b"c", b"w", b"t", b"a", b"c", b"r",
+                                                 b"a", b"u"]
+
+
+def test_content_matches_a_model(redis: RedisServer, prefix: str) -> None:
+    """Random writes, truncates, hole punches, zero ranges and copies over page boundaries."""
+    rng = random.Random(7)
+
+    async def body(s: Store) -> None:
+        a = (await s.mknod(1, b"a", REG, 0, 0, 0)).int("ino")
+        b = (await s.mknod(1, b"b", REG, 0, 0, 0)).int("ino")
+        model = {a: bytearray(), b: bytearray()}
+        for step in range(400):
+            ino = rng.choice([a, b])
+            m = model[ino]
+            off = rng.randrange(0, 6 * PAGE)
+            n = rng.randrange(0, 2 * PAGE)
+            op = rng.choice(["write", "write", "truncate", "punch", "zero", "copy"])
+            if op == "write":
+                data = rng.randbytes(n)
+                await s.write(ino, off, data)
+                m.extend(bytes(max(0, off + n - len(m))))
+                m[off:off + n] = data
+            elif op == "truncate":
+                await s.setattr(ino, size=off)
+                del m[off:]
+                m.extend(bytes(off - len(m)))
+            elif op in ("punch", "zero"):
+                await s.fallocate(ino, 0x03 if op == "punch" else 0x10, off, n)
+                end = min(off + n, len(m)) if op == "punch" else off + n
+                m.extend(bytes(max(0, end - len(m))))
+                m[off:end] = bytes(max(0, end - off))
+            else:
+                other = b if ino == a else a
+                src = model[other]
+                done = await s.copy(other, off, ino, off // 2, n)
+                want = max(0, min(n, len(src) - off))
+                assert done == want
+                if want:
+                    m.extend(bytes(max(0, off // 2 + want - len(m))))
+                    m[off // 2:off // 2 + want] = src[off:off + want]
+            for i in (a, b):
+                size = (await s.getattr(i)).int("size")
+                assert size == len(model[i]), (step, op)
+            if step % 20 == 0 or step == 399:
+                for i in (a, b):
+                    assert await s.read(i, 0, 10 * PAGE) == bytes(model[i]), (step, op)
+                    start = rng.randrange(0, 7 * PAGE)
+                    assert await s.read(i, start, 3000) == bytes(model[i][start:start + 3000])
+
+    run(redis, prefix, body)
+
+
+def test_holes_and_seek(redis: RedisServer, prefix: str) -> None:
+    async def body(s: Store) -> None:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        big = 999_999_999_999_999  # above 2^49: exact only as decimal strings in Lua
+        await s.setattr(f, size=big)
+        await s.write(f, big - 3, b"end")
+        a = await s.getattr(f)
+        assert (a.int("size"), a.int("blocks")) == (big, 8)
+        assert await s.read(f, big - 3, 100) == b"end"
+        assert await s.seek(f, 0, 3) == (big - 3) // PAGE * PAGE
+        assert await s.seek(f, 0, 4) == 0
+        with pytest.raises(StoreError) as e:
+            await s.seek(f, big, 3)
+        assert e.value.errno == errno.ENXIO
+
+    run(redis, prefix, body)
+
+
+def test_bad_input_gets_an_errno(redis: RedisServer, prefix: str) -> None:
+    async def body(s: Store) -> dict[str, int]:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        d = (await s.mknod(1, b"d", DIR, 0, 0, 0)).int("ino")
+        got: dict[str, int] = {}
+
+        async def code(name: str, call: Awaitable[Any]) -> None:
+            try:
+                await call
+            except StoreError as e:
+                got[name] = e.errno
+
+        await code("write past the limit", s.write(f, MAX_SIZE - 1, b"xx"))
+        await code("truncate past the limit", s.setattr(f, size=MAX_SIZE + 1))
+        await code("write a directory", s.write(d, 0, b"x"))
+        await code("mkdir twice", s.mknod(1, b"d", DIR, 0, 0, 0))
+        await code("rmdir non-empty", s.mknod(d, b"x", REG, 0, 0, 0))
+        await code("rmdir non-empty", s.unlink(1, b"d", directory=True))
+        await code("hard link a directory", s.link(d, 1, b"d2"))
+        await code("lookup in a file", s.lookup(f, b"x"))
+        await code("missing xattr", s.getxattr(f, b"user.none"))
+        await s.client.hset(f"{s.prefix}:i:{f}", {"size": "garbage"})
+        await code("corrupt size", s.read(f, 0, 10))
+        await code("corrupt size in getattr", s.write(f, 0, b"x"))
+        await s.client.hset(f"{s.prefix}:i:{f}", {"mode": "garbage"})
+        await code("corrupt mode", s.unlink(1, b"f"))
+        assert (await s.getattr(d)).int("nlink") == 2  # the failures changed nothing
+        assert [n for n, _ in await s.listdir(d)] == [b".", b"..", b"x"]
+        return got
+
+    assert run(redis, prefix, body) == {
+        "write past the limit": errno.EFBIG, "truncate past the limit": errno.EFBIG,
+        "write a directory": errno.EISDIR, "mkdir twice": errno.EEXIST,
+        "rmdir non-empty": errno.ENOTEMPTY, "hard link a directory": errno.EPERM,
+        "lookup in a file": errno.ENOTDIR, "missing xattr": errno.ENODATA,
+        "corrupt size": errno.EIO, "corrupt size in getattr": errno.EIO,
+        "corrupt mode": errno.EIO,
+    }
+
+
+def test_unlinked_open_inode_lives_until_the_last_holder(redis: RedisServer,
+                                                         prefix: str) -> None:
+    async def body(s: Store) -> None:
+        other = Store(s.client, s.prefix.strip("{}"))  # a second mount
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0, hold=True)).int("ino")
+        await other.open(f, truncate=False, hold=True)
+        await s.write(f, 0, b"data")
+        count = await s.count()
+        await other.unlink(1, b"f")
+        assert await s.read(f, 0, 10) == b"data" and await s.count() == count
+        await s.unhold(f)
+        assert await s.read(f, 0, 10) == b"data"  # the other mount still holds it
+        # The other mount crashed (no heartbeat): the sweep frees what only it held.
+        await s.heartbeat(30)
+        assert await s.sweep() == 1
+        assert await s.count() == count - 1
+        with pytest.raises(StoreError):
+            await s.getattr(f)
+        assert not await s.client.keys(f"{s.prefix}:*:{f}")
+
+    run(redis, prefix, body)
+
+
+def test_concurrent_creates_of_one_name_succeed_once(redis: RedisServer, prefix: str) -> None:
+    async def body(s: Store) -> None:
+        stores = [Store(s.client, s.prefix.strip("{}")) for _ in range(20)]
+        results: list[object] = []
+
+        async def create(st: Store) -> None:
+            try:
+                results.append(await st.mknod(1, b"race", REG, 0, 0, 0))
+            except StoreError as e:
+                results.append(e.errno)
+
+        async with anyio.create_task_group() as tg:
+            for st in stores:
+                tg.start_soon(create, st)
+        assert sorted(r for r in results if isinstance(r, int)) == [errno.EEXIST] * 19
+        assert (await s.getattr(1)).int("nlink") == 2
+        assert await s.count() == 2
+
+    run(redis, prefix, body)
+
+
+def test_follower_turns_records_into_invalidations(redis: RedisServer, prefix: str) -> None:
+    async def body(s: Store) -> None:
+        fs = SharedFS(s)
+        follower = Follower(fs, s.client)
+        rec = {b"m": b"other", b"s": b"1"}
+        follower.apply({**rec, b"k": b"w", b"i": b"5", b"o": b"4096", b"l": b"10"})
+        follower.apply({**rec, b"k": b"t", b"i": b"6", b"o": b"100"})
+        follower.apply({**rec, b"k": b"a", b"i": b"7"})
+        follower.apply({**rec, b"k": b"u", b"p": b"1", b"n": b"gone", b"i": b"8"})
+        follower.apply({**rec, b"k": b"r", b"p": b"1", b"n": b"a", b"q": b"2", b"o": b"b",
+                        b"i": b"9", b"d": b"10", b"x": b"0"})
+        inv = follower.inv
+        assert inv._inodes == {5: [(4096, 4106)], 6: [(100, None)], 7: None, 1: None,
+                               8: None, 2: None, 9: None, 10: None}
+        assert inv._entries == {(1, b"gone"): 8, (1, b"a"): 0, (2, b"b"): 10}
+        fs.track(11, 1, b"cached")
+        follower.invalidate_everything()
+        assert inv._entries[(1, b"cached")] == 0 and inv._inodes[11] == [(0, None)]
+
+    run(redis, prefix, body)
