@@ -41,9 +41,13 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
-def commands(redis: RedisServer) -> int:
-    info = redis.command("INFO", "stats")
-    return int(info.split("total_commands_processed:")[1].split()[0])
+def commands(redis: RedisServer) -> tuple[int, int]:
+    """(round trips: script calls made by clients, Redis commands run including the scripts'
+    own) so far."""
+    stats = redis.command("INFO", "commandstats")
+    calls = {line.split(":")[0]: int(line.split("calls=")[1].split(",")[0])
+             for line in stats.splitlines() if line.startswith("cmdstat_")}
+    return calls.get("cmdstat_evalsha", 0) + calls.get("cmdstat_eval", 0), sum(calls.values())
 
 
 # ---------------------------------------------------------------- 1. staleness
@@ -144,7 +148,10 @@ def reader(mnt: str, files: int, seconds: float, seed: int, out: mp.Queue) -> No
             data = fh.read()
         ops += 2
         if i < 20:  # the files the writer changes
-            reads.append((i, now, int(data.split(b":")[0] or 0)))
+            head, _, rest = data.partition(b":")
+            # A rewrites with O_TRUNC: a read between the truncate and the write is torn
+            version = int(head) if head.isdigit() and len(rest) == 1000 else -1
+            reads.append((i, now, version))
     out.put((ops, reads))
 
 
@@ -175,17 +182,26 @@ def read_heavy(redis: RedisServer, prefix: str, extra: list[str], files: int,
             p.join(30)
     ops = sum(r[0] for r in results)
     stale_ages: list[float] = []
-    checked = 0
-    for _, reads in results:
-        for i, start, got in reads:
-            checked += 1
-            newer = [t for t, v in written[i] if v > got and t < start]
-            if newer:
-                stale_ages.append((start - min(newer)) * 1000)
-    return {"ops_per_s": ops / seconds, "reads_checked": checked,
+    checked = torn = regressions = 0
+    all_reads = sorted((start, i, got) for _, reads in results for i, start, got in reads)
+    seen = dict.fromkeys(range(20), 0)  # the newest version a reader of B had seen so far
+    for start, i, got in all_reads:
+        if got < 0:
+            torn += 1
+            continue
+        checked += 1
+        if got < seen[i]:
+            regressions += 1  # older than what B already showed: never acceptable
+        seen[i] = max(seen[i], got)
+        newer = [t for t, v in written[i] if v > got and t < start]
+        if newer:  # A had finished writing a newer version before this read began
+            stale_ages.append((start - min(newer)) * 1000)
+    return {"ops_per_s": ops / seconds, "reads_checked": checked, "torn_reads": torn,
             "stale_reads": len(stale_ages),
+            "stale_over_100ms": sum(a > 100 for a in stale_ages),
             "stale_max_ms": max(stale_ages, default=0.0),
-            "stale_p50_ms": statistics.median(stale_ages) if stale_ages else 0.0}
+            "stale_p50_ms": statistics.median(stale_ages) if stale_ages else 0.0,
+            "regressions": regressions}
 
 
 # ---------------------------------------------------------------- 3. writes
@@ -193,22 +209,25 @@ def read_heavy(redis: RedisServer, prefix: str, extra: list[str], files: int,
 def writes(redis: RedisServer, prefix: str) -> dict[str, float]:
     with sharedfs(redis, prefix) as a:
         data = os.urandom(1 << 20)
-        before, t = commands(redis), time.perf_counter()
+        (trips0, cmds0), t = commands(redis), time.perf_counter()
         with open(a / "big", "wb") as fh:
             for _ in range(64):
                 fh.write(data)
             os.fsync(fh.fileno())
         seq_s = time.perf_counter() - t
-        seq_cmds = commands(redis) - before
+        trips1, cmds1 = commands(redis)
         os.mkdir(a / "small")
-        before, t = commands(redis), time.perf_counter()
+        (trips2, cmds2), t = commands(redis), time.perf_counter()
         n = 1000
         for i in range(n):
             (a / "small" / f"f{i}").write_bytes(b"x" * 100)
         small_s = time.perf_counter() - t
-        small_cmds = commands(redis) - before
-    return {"seq_MB_per_s": 64 / seq_s, "seq_commands_per_MiB": seq_cmds / 64,
-            "creates_per_s": n / small_s, "commands_per_create": small_cmds / n}
+        trips3, cmds3 = commands(redis)
+    return {"seq_MB_per_s": 64 / seq_s, "seq_round_trips_per_MiB": (trips1 - trips0) / 64,
+            "seq_redis_commands_per_MiB": (cmds1 - cmds0) / 64,
+            "small_files_per_s": n / small_s,
+            "round_trips_per_small_file": (trips3 - trips2) / n,
+            "redis_commands_per_small_file": (cmds3 - cmds2) / n}
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import os
 import signal
 import stat
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ import pyfuse3
 from pyfuse3 import FUSEError
 
 log = logging.getLogger("sharedfs")
+HOLD_IDLE = 1.0  # seconds a closed file stays held (a reopen needs no round trip)
 FALLOC_KNOWN = 0x01 | 0x02 | 0x10  # KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE
 REDIS_DOWN = (coredis.exceptions.ConnectionError, TimeoutError, OSError)
 
@@ -57,6 +59,11 @@ class SharedFS(pyfuse3.Operations):
         self.timeout = timeout
         self.invalidation = invalidation
         self.opens: dict[int, int] = defaultdict(int)  # inode -> open files of this mount
+        # Inodes this mount holds in Redis (so no other mount frees them while open here):
+        # inode -> 0.0 while open, else when it was last closed. A hold outlives the last
+        # close by HOLD_IDLE seconds, so reopening a file needs no round trip.
+        self.held: dict[int, float] = {}
+        self.releasing: dict[int, anyio.Event] = {}
         self.listings: dict[int, list[tuple[bytes, Attributes]]] = {}
         self.next_dir_fh = 1
         # What the kernel may hold from us (for a full invalidation after a gap in the log):
@@ -181,7 +188,8 @@ class SharedFS(pyfuse3.Operations):
 
     async def unlink(self, parent_inode: Any, name: Any, ctx: Any) -> None:
         with self.errors():
-            await self.store.unlink(parent_inode, check_name(name))
+            ino = await self.store.unlink(parent_inode, check_name(name))
+        await self.release_idle(0.0, only=ino)  # an idle hold must not keep it alive
 
     async def rmdir(self, parent_inode: Any, name: Any, ctx: Any) -> None:
         with self.errors():
@@ -192,8 +200,10 @@ class SharedFS(pyfuse3.Operations):
         if flags & ~(pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE):
             raise FUSEError(errno.EINVAL)
         with self.errors():
-            await self.store.rename(parent_inode_old, check_name(name_old), parent_inode_new,
-                                    check_name(name_new), flags)
+            replaced = await self.store.rename(parent_inode_old, check_name(name_old),
+                                               parent_inode_new, check_name(name_new), flags)
+        if replaced and not flags & pyfuse3.RENAME_EXCHANGE:
+            await self.release_idle(0.0, only=replaced)
 
     # ---- files
     def _info(self, ino: int) -> pyfuse3.FileInfo:
@@ -202,9 +212,13 @@ class SharedFS(pyfuse3.Operations):
         return pyfuse3.FileInfo(fh=ino, keep_cache=True)
 
     async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
-        with self.errors():
-            await self.store.open(inode, truncate=bool(flags & os.O_TRUNC),
-                                  hold=self.opens[inode] == 0)
+        if inode in self.releasing:  # a release in flight: hold again only after it
+            await self.releasing[inode].wait()
+        if inode not in self.held or flags & os.O_TRUNC:
+            with self.errors():
+                await self.store.open(inode, truncate=bool(flags & os.O_TRUNC),
+                                      hold=inode not in self.held)
+        self.held[inode] = 0.0
         self.opens[inode] += 1
         return self._info(inode)
 
@@ -224,6 +238,7 @@ class SharedFS(pyfuse3.Operations):
             info = await self.open(found.int("ino"), flags, ctx)
             with self.errors():
                 return info, self.entry(await self.store.getattr(info.fh), parent_inode, name)
+        self.held[e.st_ino] = 0.0
         self.opens[e.st_ino] += 1
         return self._info(e.st_ino), e
 
@@ -231,8 +246,24 @@ class SharedFS(pyfuse3.Operations):
         self.opens[fh] -= 1
         if self.opens[fh] <= 0:
             del self.opens[fh]
-            with self.errors():
-                await self.store.unhold(fh)
+            self.held[fh] = time.monotonic()
+
+    async def release_idle(self, idle: float, only: int | None = None) -> None:
+        """Give up the holds of files closed more than ``idle`` seconds ago (or of ``only``)."""
+        now = time.monotonic()
+        for ino, since in list(self.held.items()):
+            if only is not None and ino != only:
+                continue
+            if since and now - since >= idle and ino not in self.opens:
+                del self.held[ino]
+                self.releasing[ino] = done = anyio.Event()
+                try:
+                    await self.store.unhold(ino)
+                except (*REDIS_DOWN, StoreError) as e:
+                    log.debug("release of %d: %s (the sweep frees it later)", ino, e)
+                finally:
+                    del self.releasing[ino]
+                    done.set()
 
     async def read(self, fh: Any, off: int, size: int) -> bytes:
         with self.errors():
@@ -468,26 +499,31 @@ async def serve(args: argparse.Namespace) -> None:
             async with anyio.create_task_group() as tg:
                 if not args.no_invalidation:
                     tg.start_soon(follower.run)
-                tg.start_soon(housekeeping, store, args.heartbeat)
+                tg.start_soon(housekeeping, fs, args.heartbeat)
                 await pyfuse3.main()
                 tg.cancel_scope.cancel()
         finally:
             pyfuse3.close()
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                for ino in list(fs.opens):  # the kernel released everything at unmount
+                for ino in list(fs.held):  # the kernel released everything at unmount
                     await store.unhold(ino)
 
 
-async def housekeeping(store: Store, ttl: float) -> None:
-    """Heartbeat (so other mounts know this one's open files are real) and the orphan sweep,
-    which frees unlinked inodes that only mounts without a heartbeat held open."""
+async def housekeeping(fs: SharedFS, ttl: float) -> None:
+    """Heartbeat (so other mounts know this one's open files are real), the orphan sweep
+    (frees unlinked inodes that only mounts without a heartbeat held open), idle holds."""
+    store = fs.store
+    last_beat = 0.0
     while True:
         try:
-            await store.heartbeat(ttl)
-            await store.sweep()
+            await fs.release_idle(HOLD_IDLE)
+            if time.monotonic() - last_beat > ttl / 3:
+                await store.heartbeat(ttl)
+                await store.sweep()
+                last_beat = time.monotonic()
         except (*REDIS_DOWN, StoreError) as e:
             log.debug("housekeeping: %s", e)
-        await anyio.sleep(ttl / 3)
+        await anyio.sleep(HOLD_IDLE / 2)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -240,7 +240,7 @@ elseif op == 'unlink' or op == 'rmdir' then
   touch(parent, t, true)
   free_if_unused(i)
   log('k', 'u', 'p', parent, 'n', name, 'i', i)
-  return 1
+  return i
 elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
   local p1, n1, p2, n2, flags = ARGV[5], ARGV[6], ARGV[7], ARGV[8], num(ARGV[9])
   dir_mode(p1)
@@ -279,7 +279,7 @@ elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
   end
   if dst then
     if flags == 1 then fail('EEXIST') end
-    if dst == src then return 1 end
+    if dst == src then return 0 end
     local ddir = is_dir(mode_of(dst))
     if ddir and not sdir then fail('EISDIR') end
     if sdir and not ddir then fail('ENOTDIR') end
@@ -294,7 +294,7 @@ elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
   touch(src, t, false); touch(p1, t, true); touch(p2, t, true)
   if dst then free_if_unused(dst) end
   log('k', 'r', 'p', p1, 'n', n1, 'q', p2, 'o', n2, 'i', src, 'd', dst or '', 'x', '0')
-  return 1
+  return dst or 0
 elseif op == 'write' then  -- inode, offset, data: returns the new size
   local i, off, data = ARGV[5], num(ARGV[6]), ARGV[7]
   regular(i)

@@ -139,11 +139,13 @@ class Store:
     async def link(self, ino: int, parent: int, name: bytes) -> Attributes:
         return _attrs(await self._call("link", ino, parent, name))
 
-    async def unlink(self, parent: int, name: bytes, *, directory: bool = False) -> None:
-        await self._call("rmdir" if directory else "unlink", parent, name)
+    async def unlink(self, parent: int, name: bytes, *, directory: bool = False) -> int:
+        """Remove a name; return the inode it named."""
+        return int(await self._call("rmdir" if directory else "unlink", parent, name))
 
-    async def rename(self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int) -> None:
-        await self._call("rename", p1, n1, p2, n2, flags)
+    async def rename(self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int) -> int:
+        """Rename; return the inode the new name replaced (0: none)."""
+        return int(await self._call("rename", p1, n1, p2, n2, flags) or 0)
 
     async def write(self, ino: int, off: int, data: bytes) -> int:
         return int(await self._call("write", ino, off, data))

@@ -60,14 +60,16 @@ def test_outage_answers_eio_then_the_mounts_recover(tmp_path: Path, prefix: str)
     with redis_server(tmp_path / "redis", persistent=True) as redis, \
             sharedfs(redis, prefix, log=log_a) as a, sharedfs(redis, prefix, log=log_b) as b:
         write(a / "f", b"v1")
+        write(a / "g", b"never opened by B")
         assert read(b / "f") == b"v1"
         fd = os.open(b / "f", os.O_RDONLY)
         os.stat(b / "f")  # (a read leaves the atime to be fetched: fetch it now)
+        os.stat(b / "g")
         redis.stop()  # a clean shutdown: the append-only file keeps everything
         assert errno_of(lambda: os.stat(a / "not-cached")) == errno.EIO
         assert errno_of(lambda: write(a / "new", b"x")) == errno.EIO
         assert errno_of(lambda: os.listdir(a)) == errno.EIO
-        assert errno_of(lambda: read(b / "f")) == errno.EIO  # open() must reach the store
+        assert errno_of(lambda: read(b / "g")) == errno.EIO  # a first open reaches the store
         # what the kernel cached is still served: attributes, and pages of an open file
         assert os.stat(b / "f").st_size == 2
         assert os.pread(fd, 10, 0) == b"v1"
@@ -76,7 +78,7 @@ def test_outage_answers_eio_then_the_mounts_recover(tmp_path: Path, prefix: str)
         redis.start()
         write(a / "f", b"v2")  # the mount reconnected by itself
         assert eventually(lambda: read(b / "f") == b"v2")  # and so did the other's follower
-        assert sorted(os.listdir(b)) == ["f"]
+        assert sorted(os.listdir(b)) == ["f", "g"]
     for log in (log_a, log_b):
         text = log.read_text()
         assert "Traceback" not in text, text
