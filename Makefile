@@ -8,13 +8,15 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 BUILT   := src/pyfuse3/.built$(subst .venv,,$(VENV))
 TEST_STAMP := $(VENV)/.installed-test
-# What building needs (make demo installs only this), then what tests and lint add.
+EXAMPLE_STAMP := $(VENV)/.installed-examples
+# What building needs, what the examples add (make demo installs only these two), then what
+# tests and lint add.
 BUILD_DEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
               'exceptiongroup>=1.0; python_version < "3.11"'
-TEST_DEPS  := 'pytest>=8.1' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' \
-              'ruff>=0.4' $(EXAMPLE_DEPS)
 # What the sharedfs example needs (an async Redis client that runs under trio and asyncio).
 EXAMPLE_DEPS := 'coredis>=6'
+TEST_DEPS  := 'pytest>=8.1' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' \
+              'ruff>=0.4' $(EXAMPLE_DEPS)
 # What make docs adds: Sphinx reads the docstrings, MyST the markdown guides.
 DOCS_DEPS  := 'sphinx>=7.2' 'myst-parser>=2'
 DOCS_STAMP := $(VENV)/.installed-docs
@@ -30,7 +32,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
 .PHONY: demo test suite test-newer test-kernel-free matrix wheel wheel-check build tools \
         docs system-deps lint typecheck bench profile soak sanitize upstream-tests clean
 
-demo: build
+demo: build $(EXAMPLE_STAMP)
 	$(PY) examples/demo.py
 
 test: suite
@@ -115,6 +117,10 @@ $(STAMP): pyproject.toml Makefile
 
 $(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install -q $(TEST_DEPS)
+	touch $@
+
+$(EXAMPLE_STAMP): $(STAMP)
+	$(PY) -m pip install -q $(EXAMPLE_DEPS)
 	touch $@
 
 # build plus the test and lint tools

@@ -32,8 +32,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.sharedfs.conftest import sharedfs  # noqa: E402
-from tests.sharedfs.redis_server import RedisServer, redis_server  # noqa: E402
+from tests.sharedfs.conftest import (  # noqa: E402
+    RedisServer,
+    redis_server,
+    sharedfs,
+)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -281,6 +284,7 @@ def main() -> None:
               [report[lab]["ops_per_s"] for lab in labels],  # type: ignore[index]
               color=["tab:green", "tab:red", "tab:orange"])
     right.set_ylabel("stat+read ops/s through mount B")
+    right.set_ylim(0, 1.25 * max(report[lab]["ops_per_s"] for lab in labels))  # type: ignore[index]
     right.set_title("read-heavy, while mount A writes")
     for k, lab in enumerate(labels):
         r = report[lab]

@@ -552,7 +552,24 @@ def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    anyio.run(serve, args, backend=args.backend)
+    try:
+        anyio.run(serve, args, backend=args.backend)
+    except Exception as e:
+        problem = redis_problem(e)
+        if problem is None:
+            raise
+        raise SystemExit(f"sharedfs: cannot reach Redis at {args.redis}: {problem}") from None
+
+
+def redis_problem(e: BaseException) -> BaseException | None:
+    """The Redis error (refused, authentication, ...) inside ``e`` or its exception groups."""
+    if isinstance(e, (coredis.exceptions.RedisError, *REDIS_DOWN)):
+        return e
+    for inner in getattr(e, "exceptions", ()):
+        found = redis_problem(inner)
+        if found is not None:
+            return found
+    return None
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from ..util import eventually
-from .conftest import sharedfs
-from .redis_server import RedisServer
+from .conftest import SHAREDFS, RedisServer, redis_server, require_redis, sharedfs
 
 pytestmark = pytest.mark.fuse
 
@@ -75,7 +76,8 @@ CASES: dict[str, Case] = {
 
 
 def test_every_kind_of_change_shows_in_the_other_mount(redis: RedisServer, prefix: str) -> None:
-    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix) as b:
+    """A serves under trio, B under asyncio: one Redis client library for both."""
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, "--backend", "asyncio") as b:
         for name, (prepare, observe, change, expected) in CASES.items():
             da, db = a / name, b / name
             os.mkdir(da)
@@ -195,3 +197,22 @@ def test_racing_creates_of_one_name_on_two_mounts(redis: RedisServer, prefix: st
             assert plain[0] == plain[1] and plain[0][0] == "inode", (i, plain)  # both opened it
             assert excl == ["error", "inode"], (i, excl)
             assert ("error", errno.EEXIST) in (results[0][2 * i + 1], results[1][2 * i + 1])
+
+
+def test_prefixes_keep_file_systems_apart_and_passwords_come_from_the_environment(
+        tmp_path: Path) -> None:
+    require_redis()
+    env = {"SHAREDFS_REDIS_PASSWORD": "s3cret"}
+    with redis_server(tmp_path, password="s3cret") as redis, \
+            sharedfs(redis, "one", env=env) as one, sharedfs(redis, "two", env=env) as two:
+        write(one / "f", b"in one")
+        os.mkdir(two / "d")
+        assert os.listdir(one) == ["f"] and os.listdir(two) == ["d"]
+        # without the password: one line naming the problem, no mount
+        proc = subprocess.run([sys.executable, str(SHAREDFS), str(tmp_path), "--redis",
+                               redis.url, "--prefix", "one"], capture_output=True, text=True,
+                              timeout=30, env={k: v for k, v in os.environ.items()
+                                               if k != "SHAREDFS_REDIS_PASSWORD"})
+        assert proc.returncode == 1
+        assert proc.stderr.strip().startswith("sharedfs: cannot reach Redis at"), proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -17,8 +17,7 @@ import anyio
 import pytest
 
 from ..util import eventually
-from .conftest import sharedfs
-from .redis_server import RedisServer, redis_server
+from .conftest import RedisServer, redis_server, require_redis, sharedfs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "sharedfs"))
 from store import fsck
@@ -55,6 +54,7 @@ def check_store(redis: RedisServer, prefix: str) -> list[str]:
 
 
 def test_outage_answers_eio_then_the_mounts_recover(tmp_path: Path, prefix: str) -> None:
+    require_redis()
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     (tmp_path / "redis").mkdir()
     with redis_server(tmp_path / "redis", persistent=True) as redis, \
@@ -123,6 +123,7 @@ def test_a_gap_in_the_log_invalidates_everything(redis: RedisServer, prefix: str
 def test_acknowledged_writes_survive_crashes(tmp_path: Path, prefix: str) -> None:
     """write() returns once Redis applied the change; with appendfsync always that survives a
     SIGKILL of the mount and then of Redis itself."""
+    require_redis()
     (tmp_path / "redis").mkdir()
     redis = RedisServer(tmp_path / "redis", persistent=True).start()
     try:

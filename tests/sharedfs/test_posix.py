@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from ..mount.test_tmpfs import *  # noqa: F403  (the tests themselves)
-from .conftest import sharedfs
-from .redis_server import redis_server
+from .conftest import redis_server, require_redis, sharedfs
 
 pytestmark = pytest.mark.fuse
 
@@ -19,6 +18,7 @@ pytestmark = pytest.mark.fuse
 @pytest.fixture(scope="module")
 def mnt() -> Iterator[Path]:
     """sharedfs on its own redis-server, mounted with allow_other, once for this module."""
+    require_redis()
     with tempfile.TemporaryDirectory(prefix="pyfuse3-redis-") as tmp, \
             redis_server(Path(tmp)) as redis, sharedfs(redis, "posix") as mountpoint:
         yield mountpoint

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import pytest
 
-from .redis_server import RedisServer
+from .conftest import RedisServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "sharedfs"))
 from store import MAX_SIZE, PAGE, Store, StoreError

@@ -1,9 +1,9 @@
-"""A real redis-server per test (unix socket in a temporary directory), stopped by its PID."""
+"""A throwaway redis-server on a unix socket in a directory, stopped by its PID (used by the
+tests, the benchmark and `make demo`)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import subprocess
@@ -11,17 +11,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 
 def redis_binary() -> str:
-    """The redis-server to use; a skip with the reason where there is none (a failure in CI,
-    whose `make test` installs it)."""
+    """The redis-server on PATH; FileNotFoundError naming the package if there is none."""
     found = shutil.which("redis-server")
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is missing: make test installs Debian's redis-server")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        raise FileNotFoundError("redis-server is not installed (Debian: apt-get install "
+                                "redis-server; make test and make demo install it)")
     return found
 
 
