@@ -52,12 +52,10 @@ def check_name(name: bytes) -> bytes:
 class SharedFS(pyfuse3.Operations):
     """The FUSE side: each handler is one store call; the follower keeps the kernel coherent."""
 
-    def __init__(self, store: Store, *, timeout: float = 3600.0,
-                 invalidation: bool = True) -> None:
+    def __init__(self, store: Store, *, timeout: float = 3600.0) -> None:
         super().__init__()
         self.store = store
         self.timeout = timeout
-        self.invalidation = invalidation
         self.opens: dict[int, int] = defaultdict(int)  # inode -> open files of this mount
         # Inodes this mount holds in Redis (so no other mount frees them while open here):
         # inode -> 0.0 while open, else when it was last closed. A hold outlives the last
@@ -164,7 +162,7 @@ class SharedFS(pyfuse3.Operations):
         with self.errors():
             a = await self.store.mknod(parent, check_name(name), mode, rdev, ctx.uid, ctx.gid,
                                        target, hold)
-        return self.entry(a, parent, name)
+            return self.entry(a, parent, name)
 
     async def mknod(self, parent_inode: Any, name: Any, mode: Any, rdev: Any,
                     ctx: Any) -> pyfuse3.EntryAttributes:
@@ -184,7 +182,7 @@ class SharedFS(pyfuse3.Operations):
                    ctx: Any) -> pyfuse3.EntryAttributes:
         with self.errors():
             a = await self.store.link(inode, new_parent_inode, check_name(new_name))
-        return self.entry(a, new_parent_inode, new_name)
+            return self.entry(a, new_parent_inode, new_name)
 
     async def unlink(self, parent_inode: Any, name: Any, ctx: Any) -> None:
         with self.errors():
@@ -233,9 +231,10 @@ class SharedFS(pyfuse3.Operations):
             # open(O_CREAT) without O_EXCL does.
             with self.errors():
                 found = await self.store.lookup(parent_inode, name)
-            if stat.S_ISDIR(found.int("mode")):
-                raise FUSEError(errno.EISDIR) from None
-            info = await self.open(found.int("ino"), flags, ctx)
+                if stat.S_ISDIR(found.int("mode")):
+                    raise FUSEError(errno.EISDIR) from None
+                ino = found.int("ino")
+            info = await self.open(ino, flags, ctx)
             with self.errors():
                 return info, self.entry(await self.store.getattr(info.fh), parent_inode, name)
         self.held[e.st_ino] = 0.0
@@ -260,7 +259,8 @@ class SharedFS(pyfuse3.Operations):
                 try:
                     await self.store.unhold(ino)
                 except (*REDIS_DOWN, StoreError) as e:
-                    log.debug("release of %d: %s (the sweep frees it later)", ino, e)
+                    log.debug("release of %d: %s (retried later)", ino, e)
+                    self.held.setdefault(ino, since)
                 finally:
                     del self.releasing[ino]
                     done.set()
@@ -307,13 +307,14 @@ class SharedFS(pyfuse3.Operations):
 
     async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
         listing = self.listings[fh]
-        parent = listing[0][1].int("ino")
-        for i in range(start_id, len(listing)):
-            name, a = listing[i]
-            if not pyfuse3.readdir_reply(token, name, self.entry(a), i + 1):
-                break
-            if token.plus and name not in (b".", b".."):  # READDIRPLUS entries are lookups
-                self.track(a.int("ino"), parent, name)
+        with self.errors():
+            parent = listing[0][1].int("ino")
+            for i in range(start_id, len(listing)):
+                name, a = listing[i]
+                if not pyfuse3.readdir_reply(token, name, self.entry(a), i + 1):
+                    break
+                if token.plus and name not in (b".", b".."):  # READDIRPLUS: lookups
+                    self.track(a.int("ino"), parent, name)
 
     async def releasedir(self, fh: Any) -> None:
         self.listings.pop(fh, None)
@@ -358,19 +359,18 @@ class SharedFS(pyfuse3.Operations):
 class Follower:
     """Follows the change log and invalidates what other mounts changed in this kernel."""
 
-    def __init__(self, fs: SharedFS, blocking: coredis.Redis[bytes], mount: Any = None) -> None:
+    def __init__(self, fs: SharedFS, blocking: coredis.Redis[bytes],
+                 mount: pyfuse3.Mount | None = None,
+                 position: tuple[bytes, int] = (b"0-0", 0)) -> None:
         self.fs = fs
         self.store = fs.store
         self.blocking = blocking  # a connection of its own: XREAD BLOCK occupies it
+        self.mount = mount
         self.inv = pyfuse3.cache.Invalidator(mount=mount)
-        self.position = b"0-0"
-        self.seq = 0
+        self.position, self.seq = position  # the last record seen
         self.applied = 0
         self.full_invalidations = 0
         self.delay = 0.05
-
-    async def start(self) -> None:
-        self.position, self.seq = await self.store.log_position()
 
     def apply(self, rec: dict[bytes, bytes]) -> None:
         inv, f = self.inv, rec.get
@@ -453,7 +453,13 @@ class Follower:
             await self.flush()
 
     async def flush(self) -> None:
-        for what, err in await self.inv.flush():
+        try:
+            errors = await self.inv.flush()
+        except RuntimeError:
+            if self.mount is not None and self.mount.state != "serving":
+                return  # serving ended: nothing left to keep coherent
+            raise
+        for what, err in errors:
             log.debug("invalidation of %s: %s", what, err)
 
 
@@ -481,29 +487,29 @@ async def serve(args: argparse.Namespace) -> None:
             await store.sweep()
         except REDIS_DOWN as e:
             raise SystemExit(f"sharedfs: cannot reach Redis at {args.redis}: {e}") from None
-        fs = SharedFS(store, timeout=args.timeout, invalidation=not args.no_invalidation)
-        follower = Follower(fs, blocking)
-        await follower.start()
+        fs = SharedFS(store, timeout=args.timeout)
+        position = await store.log_position()  # before mounting: no change goes unseen
         options = set(pyfuse3.default_options) | {"fsname=sharedfs"}
         options.update(o for o in args.options.split(",") if o)
         options.discard("")
         if args.debug:
             options.add("debug")
         try:
-            pyfuse3.init(fs, args.mountpoint, options)
+            mount = pyfuse3.Mount(fs, args.mountpoint, options)
         except (RuntimeError, ValueError) as e:
             raise SystemExit(f"sharedfs: {e}") from None
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: pyfuse3.terminate())
+            signal.signal(signum, lambda *_: mount.terminate())
+        follower = Follower(fs, blocking, mount, position)
         try:
-            async with anyio.create_task_group() as tg:
-                if not args.no_invalidation:
-                    tg.start_soon(follower.run)
-                tg.start_soon(housekeeping, fs, args.heartbeat)
-                await pyfuse3.main()
-                tg.cancel_scope.cancel()
+            with mount:
+                async with anyio.create_task_group() as tg:
+                    if not args.no_invalidation:
+                        tg.start_soon(follower.run)
+                    tg.start_soon(housekeeping, fs, args.heartbeat)
+                    await mount.serve()
+                    tg.cancel_scope.cancel()
         finally:
-            pyfuse3.close()
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                 for ino in list(fs.held):  # the kernel released everything at unmount
                     await store.unhold(ino)

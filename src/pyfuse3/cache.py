@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 
+#: Mount states in which serving has ended (Invalidator.run returns).
+_NOT_SERVING = frozenset({"stopping", "stopped", "closing", "closed"})
+
+
 def in_handler() -> bool:
     """Whether the caller runs inside a request handler, or in a task a handler started."""
     return _dispatch.in_handler()
@@ -206,7 +210,12 @@ class Invalidator:
         return self._stats
 
     async def flush(self) -> list[tuple[str, OSError]]:
-        """Perform everything queued (entries first); return the errors, also in last_errors."""
+        """Perform everything queued (entries first); return the errors, also in last_errors.
+
+        RuntimeError in a handler, or when the mount does not take cache calls (closed, or
+        serving ended; if serving ends during a flush, after what could still be done: the
+        rest is dropped, since the kernel is no longer asked to keep anything coherent).
+        """
         if in_handler():
             raise RuntimeError("Invalidator.flush() must not run inside a handler: the kernel "
                                "may wait for that handler's request; flush from a background "
@@ -216,21 +225,32 @@ class Invalidator:
         if not entries and not inodes:
             return []
         session = _mount_of(self._mount).session
-        errors, counts = await _backends.to_thread(
+        errors, counts, refused = await _backends.to_thread(
             functools.partial(self._perform, session, entries, inodes))
         self._count(**counts)  # on the loop thread: no lock needed
         self.last_errors = errors
+        if refused is not None:
+            raise refused
         return errors
 
     async def run(self, interval: float = 0.05) -> None:
-        """Flush every ``interval`` seconds, forever (start it in a nursery or task)."""
+        """Flush every ``interval`` seconds (start it in a nursery or task next to serving);
+        returns once the mount has stopped serving, so shutting down needs no cancellation."""
+        mount = _mount_of(self._mount)
         while True:
             await _backends.sleep(interval)
-            await self.flush()
+            try:
+                await self.flush()
+            except RuntimeError:
+                if mount.state in _NOT_SERVING:
+                    return
+                raise
+            if mount.state in _NOT_SERVING:
+                return
 
     def _perform(self, session: Session, entries: dict[tuple[int, bytes], int],
                  inodes: dict[int, list[tuple[int, int | None]] | None],
-                 ) -> tuple[list[tuple[str, OSError]], dict[str, int]]:
+                 ) -> tuple[list[tuple[str, OSError]], dict[str, int], RuntimeError | None]:
         errors: list[tuple[str, OSError]] = []
         counts = {"performed": 0, "not_cached": 0, "errors": 0}
         calls: list[tuple[str, functools.partial[None]]] = [
@@ -249,6 +269,8 @@ class Invalidator:
         for what, call in calls:
             try:
                 call()
+            except RuntimeError as e:  # the session stopped taking calls: drop the rest
+                return errors, counts, e
             except OSError as e:
                 if e.errno == errno.ENOENT:
                     counts["not_cached"] += 1
@@ -259,7 +281,7 @@ class Invalidator:
                 errors.append((what, e))
             else:
                 counts["performed"] += 1
-        return errors, counts
+        return errors, counts, None
 
     def _count(self, **deltas: int) -> None:
         s = self._stats

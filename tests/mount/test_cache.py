@@ -327,6 +327,56 @@ def test_invalidator_byte_ranges(fs: MountedFS) -> None:
     assert (stats.requested, stats.coalesced, stats.performed) == (4, 3, 2)  # two kernel calls
 
 
+def _serve_while_flushing(backend: str, mnt: str) -> int:
+    """Serve a mount while Invalidator.run() flushes what a task queues at every moment, then
+    terminate it; returns the kernel calls performed."""
+    import anyio
+
+    from pyfuse3.testing import run
+
+    ops = MemFS()
+    ops.add(ROOT, b"f", Node(stat.S_IFREG | 0o644, data=b"x"))
+    with pyfuse3.Mount(ops, mnt) as m:
+        inv = pyfuse3.cache.Invalidator(mount=m)
+
+        async def feed() -> None:
+            while m.state in ("mounted", "serving"):
+                inv.entry(ROOT, b"f")
+                inv.inode(ROOT)
+                await anyio.sleep(0)
+
+        async def stop() -> None:
+            await anyio.to_thread.run_sync(os.stat, os.path.join(mnt, "f"))
+            await anyio.sleep(0.02)
+            m.terminate()
+
+        async def main() -> None:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(m.serve)
+                tg.start_soon(inv.run, 0.0005)
+                tg.start_soon(feed)
+                tg.start_soon(stop)
+
+        run(backend, main)  # an exception from run() fails the test here
+        inv.entry(ROOT, b"f")
+        with pytest.raises(RuntimeError, match="main\\(\\) has returned"):
+            run(backend, inv.flush)
+        return inv.statistics().performed
+
+
+def test_invalidator_run_returns_when_serving_ends(backend: str) -> None:
+    """Serving ends while run() flushes: run() returns instead of raising; flush() afterwards
+    says why nothing can be done."""
+    import tempfile
+
+    for _ in range(15):
+        mnt = tempfile.mkdtemp(prefix="pyfuse3-test-")
+        try:
+            assert _serve_while_flushing(backend, mnt) > 0  # it flushed while serving
+        finally:
+            os.rmdir(mnt)
+
+
 # ---------------------------------------------------------------- errors
 
 def test_error_rows_of_the_specification(fs: MountedFS) -> None:

@@ -220,7 +220,7 @@ def test_concurrent_creates_of_one_name_succeed_once(redis: RedisServer, prefix:
 def test_follower_turns_records_into_invalidations(redis: RedisServer, prefix: str) -> None:
     async def body(s: Store) -> None:
         fs = SharedFS(s)
-        follower = Follower(fs, s.client)
+        follower = Follower(fs, s.client)  # no mount: the queue is inspected, not flushed
         rec = {b"m": b"other", b"s": b"1"}
         follower.apply({**rec, b"k": b"w", b"i": b"5", b"o": b"4096", b"l": b"10"})
         follower.apply({**rec, b"k": b"t", b"i": b"6", b"o": b"100"})
