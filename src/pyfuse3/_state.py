@@ -45,27 +45,27 @@ TRANSITIONS: dict[str, dict[State, State]] = {
 #: harmless: before INIT the kernel answers ENOSYS at once.)
 CALLS_ALLOWED = frozenset({S.MOUNTED, S.SERVING})
 
-_RUNNING = "pyfuse3.main() is already running"
-_GONE = "the pyfuse3 file system was closed: call pyfuse3.init() again"
+_RUNNING = "the file system is already being served (main() or Mount.serve() is running)"
+_GONE = "the file system was closed: mount it again (pyfuse3.init() or a new pyfuse3.Mount)"
 #: Why an event is refused, where the generic message would not say enough.
 REFUSALS: dict[tuple[str, State], str] = {
     ("serve", S.SERVING): _RUNNING,
     ("serve", S.STOPPING): _RUNNING,
     ("serve", S.CLOSING): _GONE,
     ("serve", S.CLOSED): _GONE,
-    ("close", S.SERVING): "pyfuse3.close() called while main() is running: "
-                          "call pyfuse3.terminate() and let main() return first",
-    ("close", S.STOPPING): "pyfuse3.close() called while main() is still returning: "
-                           "let main() return first",
+    ("close", S.SERVING): "close() called while the file system is served: call terminate() "
+                          "and let main() (or Mount.serve()) return first",
+    ("close", S.STOPPING): "close() called while main() (or Mount.serve()) is still "
+                           "returning: let it return first",
 }
 
 
 _NO_CALLS = {
-    S.CREATED: "no pyfuse3 file system is mounted yet",
-    S.STOPPING: "main() is returning: nobody reads the kernel's requests any more, so the "
-                "kernel could make this call wait forever",
-    S.STOPPED: "main() has returned: nobody reads the kernel's requests any more, so the "
-               "kernel could make this call wait forever",
+    S.CREATED: "the file system is not mounted yet",
+    S.STOPPING: "serving is ending (main() or Mount.serve() is returning): nobody reads the "
+                "kernel's requests any more, so the kernel could make this call wait forever",
+    S.STOPPED: "serving has ended (main() or Mount.serve() returned): nobody reads the "
+               "kernel's requests any more, so the kernel could make this call wait forever",
 }
 
 
