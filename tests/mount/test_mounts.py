@@ -35,12 +35,15 @@ def mounts(n: int, make_ops: Callable[[int], Any] = lambda i: MemFS(),
                                       options if options is not None else pyfuse3.default_options))
         yield made
     finally:
-        for m in made:
-            with contextlib.suppress(RuntimeError):
-                m.terminate()
-            m.close()
-        for d in dirs:
-            os.rmdir(d)
+        try:
+            for m in made:
+                with contextlib.suppress(RuntimeError):
+                    m.terminate()
+                m.close()
+        finally:  # also when a close failed: nothing is left behind in /tmp
+            for d in dirs:
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
 
 
 def serve_all(backend: str, made: list[pyfuse3.Mount], client: Callable[[], object]) -> list[Any]:
