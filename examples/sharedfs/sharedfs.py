@@ -439,18 +439,29 @@ class Follower:
                                             block=5000)
             if not got:
                 continue
-            for entry in next(iter(got.values())):
-                rec = entry.field_values
-                seq = int(rec.get(b"s") or 0)
-                if seq != self.seq + 1 and self.seq:
-                    log.warning("change log gap (%d after %d): invalidating everything", seq,
-                                self.seq)
-                    self.invalidate_everything()
-                self.seq, self.position = seq, entry.identifier
-                if rec.get(b"m") != self.store.mount_id.encode():
-                    self.apply(rec)
-                    self.applied += 1
+            self.handle(next(iter(got.values())))
             await self.flush()
+
+    def handle(self, entries: Any) -> None:
+        """Queue the invalidations for a batch of log entries (stream entries, in order)."""
+        for entry in entries:
+            rec = entry.field_values
+            try:
+                seq = int(rec.get(b"s") or 0)
+            except ValueError:
+                seq = self.seq + 1  # a corrupt record: apply() below invalidates all
+            if seq != self.seq + 1 and self.seq:
+                log.warning("change log gap (%d after %d): invalidating everything", seq,
+                            self.seq)
+                self.invalidate_everything()
+            self.seq, self.position = seq, entry.identifier
+            if rec.get(b"m") != self.store.mount_id.encode():
+                try:
+                    self.apply(rec)
+                except (ValueError, TypeError):
+                    log.warning("corrupt change record %r: invalidating everything", rec)
+                    self.invalidate_everything()
+                self.applied += 1
 
     async def flush(self) -> None:
         try:

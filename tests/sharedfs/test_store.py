@@ -235,5 +235,12 @@ def test_follower_turns_records_into_invalidations(redis: RedisServer, prefix: s
         fs.track(11, 1, b"cached")
         follower.invalidate_everything()
         assert inv._entries[(1, b"cached")] == 0 and inv._inodes[11] == [(0, None)]
+        # a record the follower cannot read: everything again, and following goes on
+        await s.client.xadd(s.log_key, {"m": "other", "s": "1", "k": "w", "i": "garbage"})
+        await s.client.xadd(s.log_key, {"m": "other", "s": "x", "k": "a", "i": "77"})
+        follower.position, follower.seq = b"0-0", 0
+        follower.handle(await s.client.xrange(s.log_key))
+        assert follower.full_invalidations == 2 and follower.applied == 2
+        assert follower.seq == 2 and inv._inodes[77] is None  # and it went on
 
     run(redis, prefix, body)
