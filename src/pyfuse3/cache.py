@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _backends, _dispatch, _notify
 from ._entry_worker import InvalidationHandle
+from ._state import CALLS_ALLOWED
 
 if TYPE_CHECKING:
     from ._mount import Mount
@@ -34,8 +35,9 @@ __all__ = [
 ]
 
 
-#: Mount states in which serving has ended (Invalidator.run returns).
-_NOT_SERVING = frozenset({"stopping", "stopped", "closing", "closed"})
+#: Mount states that take cache calls (the lifecycle table's); Invalidator.run returns when a
+#: mount leaves them.
+_TAKING_CALLS = frozenset(state.value for state in CALLS_ALLOWED)
 
 
 def in_handler() -> bool:
@@ -242,10 +244,9 @@ class Invalidator:
             try:
                 await self.flush()
             except RuntimeError:
-                if mount.state in _NOT_SERVING:
-                    return
-                raise
-            if mount.state in _NOT_SERVING:
+                if mount.state in _TAKING_CALLS:
+                    raise
+            if mount.state not in _TAKING_CALLS:
                 return
 
     def _perform(self, session: Session, entries: dict[tuple[int, bytes], int],

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,13 +16,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from ..util import eventually
-from .conftest import RedisServer, redis_server, require_redis, sharedfs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "sharedfs"))
+# (conftest puts examples/sharedfs on sys.path)
 from store import fsck
 
 from sharedfs import connect
+
+from ..util import eventually
+from .conftest import RedisServer, redis_server, require_redis, sharedfs
 
 pytestmark = pytest.mark.fuse
 

@@ -6,20 +6,18 @@ from __future__ import annotations
 import errno
 import random
 import stat
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from .conftest import RedisServer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "sharedfs"))
+# (conftest puts examples/sharedfs on sys.path)
 from store import MAX_SIZE, PAGE, Store, StoreError
 
 from sharedfs import Follower, SharedFS, connect
+
+from .conftest import RedisServer
 
 REG, DIR = stat.S_IFREG | 0o644, stat.S_IFDIR | 0o755
 
