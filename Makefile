@@ -29,7 +29,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
             $$c -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && best=$$c; \
           done; echo $$best)
 
-.PHONY: demo test suite test-newer test-kernel-free matrix wheel wheel-check build tools \
+.PHONY: demo test test-slow suite test-newer test-kernel-free matrix wheel wheel-check build tools \
         docs system-deps lint typecheck bench profile soak sanitize upstream-tests clean
 
 demo: build $(EXAMPLE_STAMP)
@@ -41,9 +41,14 @@ test: suite
 
 suite: tools
 	@echo "== kernel-free tests (no /dev/fuse, no mount, no root needed) =="
-	$(PY) -m pytest -q -m "not fuse" $(SUITE_ARGS) tests
+	$(PY) -m pytest -q -m "not fuse and not slow" $(SUITE_ARGS) tests
 	@echo "== tests through real FUSE mounts =="
-	$(PY) -m pytest -q -m fuse $(SUITE_ARGS) tests
+	$(PY) -m pytest -q -m "fuse and not slow" $(SUITE_ARGS) tests
+
+# The tests marked slow (half a minute or more each: the 8-client stress test); CI runs them
+# after make test.
+test-slow: tools
+	$(PY) -m pytest -q -m slow tests
 
 # The whole suite on every CPython >= 3.10 found (.ci/pythons), each in .venv-3.X.
 matrix:

@@ -237,7 +237,76 @@ def close_with_blocked_worker(mnt: str) -> None:
         out(f"handle={type(e).__name__}")
 
 
+def poll_handles_race(mnt: str, handles: str) -> None:
+    """Two threads notify the same poll handles at once (each handle behind a barrier): each
+    must be notified exactly once and freed exactly once."""
+    import select
+
+    n = int(handles)
+
+    class PollFS(MemFS):
+        def __init__(self) -> None:
+            super().__init__()
+            self.handles: list[Any] = []
+            self.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+
+        async def poll(self, inode: Any, fh: Any, poll_handle: Any, ctx: Any) -> int:
+            if poll_handle is not None:
+                self.handles.append(poll_handle)
+            return 0
+
+    ops = PollFS()
+    pyfuse3.init(ops, mnt, ["fsname=pyfuse3-test"])
+    t = serve_in_thread()
+    fds = [os.open(os.path.join(mnt, "f"), os.O_RDONLY) for _ in range(n)]
+    ep = select.epoll()
+    for fd in fds:  # each open file registers its own poll handle
+        ep.register(fd, select.EPOLLIN)
+    deadline = time.monotonic() + 20
+    while len(ops.handles) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    out(f"handles={len(ops.handles)}")
+    barrier = threading.Barrier(2)
+    notified = [0, 0]
+    refused = [0, 0]
+
+    def notify_all(i: int) -> None:
+        for h in ops.handles:
+            barrier.wait()
+            try:
+                h.notify()
+                notified[i] += 1
+            except RuntimeError:
+                refused[i] += 1
+
+    from pyfuse3._state import Lifecycle
+
+    real_enter = Lifecycle.enter_call
+
+    def enter_call(self: Any, what: str) -> None:  # widens any window around entering libfuse
+        time.sleep(0.0002)
+        real_enter(self, what)
+
+    Lifecycle.enter_call = enter_call  # type: ignore[method-assign]
+    threads = [threading.Thread(target=notify_all, args=(i,)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    Lifecycle.enter_call = real_enter  # type: ignore[method-assign]
+    out(f"notified={sum(notified)} refused={sum(refused)}")
+    ops.handles.clear()
+    ep.close()
+    for fd in fds:
+        os.close(fd)
+    pyfuse3.terminate()
+    t.join(10)
+    pyfuse3.close()
+    out("closed")
+
+
 SCENARIOS = {
+    "poll_handles_race": poll_handles_race,
     "ctrl_c": ctrl_c,
     "close_races_main": close_races_main,
     "terminate_races_end": terminate_races_end,

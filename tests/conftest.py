@@ -21,10 +21,12 @@ from .memfs import MemFS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-# CI runs the same examples every time; local runs keep exploring new ones.
-settings.register_profile("ci", derandomize=True, deadline=None)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# Every run (a newcomer's make test and CI alike) draws the same examples, and no example has
+# a deadline: a test never depends on the speed or load of the machine. `pytest
+# --hypothesis-profile=explore` draws new examples each run.
+settings.register_profile("default", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile("default")
 
 
 @pytest.fixture

@@ -214,7 +214,7 @@ def main() -> None:
         run(backend, noop)
     test = Lifecycle.TestCase
     test.settings = settings(max_examples=examples, stateful_step_count=12, deadline=None,
-                             derandomize=bool(os.environ.get("CI")))
+                             derandomize=True)
     try:
         import unittest
 

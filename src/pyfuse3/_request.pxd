@@ -67,7 +67,7 @@ cdef class Pending:
     cdef public object on_interrupt
     cdef set live                        # the session's set of unanswered Pendings
 
-    cdef bint _settle(self)
+    cdef bint _settle(self, fuse_req_t* req)
     cdef _done(self, object result)
     cdef _fail(self, BaseException exc)
     cpdef abandon(self)

@@ -240,6 +240,10 @@ cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
     cdef bint failure = isinstance(exc, Exception)
     if isinstance(exc, FUSEError):
         err = (<FUSEError>exc).errno_
+        if not 0 < err < 512:  # the kernel rejects any other reply: the caller would hang
+            log.error("%s() handler raised FUSEError(%d): an errno must be 1 to 511, "
+                      "answering EIO", OP_NAMES[op], err)
+            err = EIO
     elif failure:
         log.error("%s() handler failed, answering EIO", OP_NAMES[op], exc_info=exc)
     elif isinstance(exc, CancelledError) and not cancel_expected and not _shutting_down():
@@ -578,46 +582,55 @@ cdef class Pending:
         return result
 
     def close(self):
+        cdef fuse_req_t req
         self.coro.close()
-        if self._settle():
-            reply_failure(self.req, self.op, GeneratorExit(), self.extra)
+        if self._settle(&req):
+            reply_failure(req, self.op, GeneratorExit(), self.extra)
 
-    cdef bint _settle(self):
-        # True the first time: the caller answers the request. False once it was answered
-        # (or abandoned by close()): the request may be gone, nothing may be sent.
+    cdef bint _settle(self, fuse_req_t* req):
+        # Takes the request: True the first time, with the request in *req, which the caller
+        # answers. False once taken (answered, or abandoned by close()): it may be gone,
+        # nothing may be sent. No Python code runs between the test and the swap, so under
+        # the GIL this is an atomic exchange even when two threads race.
+        req[0] = self.req
         if self.replied:
             return False
         self.replied = True
+        self.req = NULL
         if self.live is not None:
             self.live.discard(self)
             self.live = None
         return True
 
     cdef _done(self, object result):
-        if self._settle():
-            reply_result(self.req, self.op, self.size, self.extra, result)
+        cdef fuse_req_t req
+        if self._settle(&req):
+            reply_result(req, self.op, self.size, self.extra, result)
         raise StopIteration
 
     cdef _fail(self, BaseException exc):
-        if not self._settle():
+        cdef fuse_req_t req
+        if not self._settle(&req):
             if isinstance(exc, Exception):
                 raise StopIteration
             raise exc
-        if reply_failure(self.req, self.op, exc, self.extra,
+        if reply_failure(req, self.op, exc, self.extra,
                          self.interrupted or self.cancel_expected) is not None:
             raise exc  # cancellation and other BaseExceptions keep propagating
         raise StopIteration
 
     cpdef abandon(self):
         """Answer EINTR now (the session is closing); whatever the handler does later is dropped."""
-        if self._settle():
+        cdef fuse_req_t req
+        if self._settle(&req):
             _finish_token(self.extra)
             if REPLY_OF[self.op] != R_NOREPLY:
-                fuse_reply_err(self.req, EINTR)
+                fuse_reply_err(req, EINTR)
 
     def __dealloc__(self):
-        if not self.replied and self.coro is not None:
-            reply_failure(self.req, self.op, RuntimeError("handler was never completed"),
+        cdef fuse_req_t req
+        if self.coro is not None and self._settle(&req):
+            reply_failure(req, self.op, RuntimeError("handler was never completed"),
                           self.extra)
 
 

@@ -305,13 +305,20 @@ cdef class PollHandle:
         RuntimeError if this handle was already notified or its file system is closed;
         OSError with the kernel's errno if the notification fails.
         """
+        # Take the handle before anything else: no Python code runs between the read and
+        # the clear, so of two threads notifying at once exactly one gets it (under the GIL
+        # an atomic exchange); the other is refused and nothing is freed twice.
         cdef fuse_pollhandle* ph = self.ph
         cdef int rc
+        self.ph = NULL
         if ph == NULL:
             raise RuntimeError("this PollHandle was already notified (a handle wakes its "
                                "pollers once; poll() receives a new one)")
-        self.session.life.enter_call("PollHandle.notify")
-        self.ph = NULL  # before the GIL is released: a second notify() cannot reuse it
+        try:
+            self.session.life.enter_call("PollHandle.notify")
+        except BaseException:
+            fuse_pollhandle_destroy(ph)  # the session takes no calls: release it unused
+            raise
         try:
             with nogil:
                 rc = fuse_lowlevel_notify_poll(ph)
@@ -322,8 +329,10 @@ cdef class PollHandle:
             raise OSError(-rc, f"PollHandle.notify() failed: {os.strerror(-rc)}")
 
     def __dealloc__(self):
-        if self.ph != NULL:
-            fuse_pollhandle_destroy(self.ph)  # frees only the handle, never the session
+        cdef fuse_pollhandle* ph = self.ph
+        self.ph = NULL
+        if ph != NULL:
+            fuse_pollhandle_destroy(ph)  # frees only the handle, never the session
 
 
 cdef PollHandle new_poll_handle(Session session, fuse_pollhandle* ph):

@@ -131,6 +131,31 @@ class InvalidationStats:
     """Kernel calls that failed otherwise."""
 
 
+#: The largest file offset the kernel takes (off_t); a range reaching past it means "to the end".
+OFF_MAX = (1 << 63) - 1
+_INO_MAX = (1 << 64) - 1
+
+
+def _check_inode(inode: int, what: str) -> None:
+    if not isinstance(inode, int) or isinstance(inode, bool):
+        raise TypeError(f"{what} must be an int, not {type(inode).__name__}")
+    if not 0 < inode <= _INO_MAX:
+        raise ValueError(f"{what} must be between 1 and 2**64-1, got {inode}")
+
+
+def _range_end(offset: int, length: int) -> int | None:
+    """The end of [offset, offset+length), None for "to the end of the file" (length 0, or a
+    range reaching past the largest offset). ValueError for what the kernel cannot take."""
+    for what, value in (("offset", offset), ("length", length)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+        if not 0 <= value <= OFF_MAX:
+            raise ValueError(f"{what} must be between 0 and 2**63-1, got {value}")
+    if length == 0 or offset + length > OFF_MAX:
+        return None
+    return offset + length
+
+
 def _merge_range(ranges: list[tuple[int, int | None]], start: int, end: int | None,
                  limit: int) -> list[tuple[int, int | None]]:
     """``ranges`` (sorted, disjoint, not adjacent) with [start, end) added; at most ``limit``."""
@@ -176,10 +201,11 @@ class Invalidator:
 
         Requests for one inode merge: data ranges absorb an attributes-only request,
         overlapping or adjacent ranges join, and more than MAX_RANGES become one range
-        covering them all. ValueError for a negative offset or length.
+        covering them all. ValueError for an inode, offset or length the kernel cannot take
+        (a range past the largest offset, 2**63-1, means to the end of the file).
         """
-        if offset < 0 or length < 0:
-            raise ValueError("offset and length must not be negative")
+        _check_inode(inode, "inode")
+        end = _range_end(offset, length)
         queued = self._inodes.get(inode, ...)
         if queued is not ...:
             self._count(coalesced=1)
@@ -189,13 +215,20 @@ class Invalidator:
                 self._inodes[inode] = None
             return
         ranges = [] if queued is ... or queued is None else queued
-        self._inodes[inode] = _merge_range(ranges, offset, offset + length if length else None,
-                                           self.MAX_RANGES)
+        self._inodes[inode] = _merge_range(ranges, offset, end, self.MAX_RANGES)
 
     def entry(self, inode_p: int, name: bytes, deleted: int = 0) -> None:
-        """Queue invalidate_entry(); a delete notification absorbs a plain invalidation."""
+        """Queue invalidate_entry(); a delete notification absorbs a plain invalidation.
+
+        TypeError/ValueError for an argument the kernel cannot take (checked here, so a flush
+        never meets it)."""
+        _check_inode(inode_p, "inode_p")
+        if deleted:
+            _check_inode(deleted, "deleted")
         if not isinstance(name, bytes):
             raise TypeError(f"name must be bytes, not {type(name).__name__}")
+        if not 0 < len(name) <= 255 or b"/" in name or b"\0" in name:
+            raise ValueError(f"name must be 1 to 255 bytes without '/' or NUL, got {name!r}")
         key = (inode_p, name)
         if key in self._entries:
             self._count(coalesced=1)
@@ -280,6 +313,9 @@ class Invalidator:
                 else:
                     counts["errors"] += 1
                 errors.append((what, e))
+            except Exception as e:  # noqa: BLE001 - one bad item never drops the others
+                counts["errors"] += 1
+                errors.append((what, OSError(errno.EINVAL, f"{what}: {e!r}")))
             else:
                 counts["performed"] += 1
         return errors, counts, None

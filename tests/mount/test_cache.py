@@ -327,6 +327,25 @@ def test_invalidator_byte_ranges(fs: MountedFS) -> None:
     assert (stats.requested, stats.coalesced, stats.performed) == (4, 3, 2)  # two kernel calls
 
 
+def test_invalidator_one_failing_item_drops_no_other(fs: MountedFS) -> None:
+    """A range merged past the largest offset, and an item the kernel call cannot take, used
+    to make flush() raise and drop the rest of its batch (stale caches)."""
+    inodes = [make_file(fs, f"f{i}", b"A" * PAGE) for i in range(3)]
+    for i in range(3):
+        assert read(fs, f"f{i}") == b"A" * PAGE  # cached
+        remote_write(fs, inodes[i], b"B" * PAGE)
+    inv = pyfuse3.cache.Invalidator()
+    inv.inode(inodes[0], offset=0, length=(1 << 63) - 1)
+    inv.inode(inodes[0], offset=(1 << 63) - 2, length=100)  # valid alone; merged: to the end
+    inv._inodes[1 << 65] = None  # what no check can let in any more; here on purpose
+    inv.inode(inodes[1])
+    inv.inode(inodes[2], offset=0, length=PAGE)
+    errors = fs.call(inv.flush)
+    assert [what for what, _ in errors] == [f"inode {1 << 65} (attributes)"]
+    assert [read(fs, f"f{i}") for i in range(3)] == [b"B" * PAGE] * 3
+    assert inv.statistics().errors == 1 and inv.statistics().performed == 3
+
+
 def _serve_while_flushing(backend: str, mnt: str) -> int:
     """Serve a mount while Invalidator.run() flushes what a task queues at every moment, then
     terminate it; returns the kernel calls performed."""

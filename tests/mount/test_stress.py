@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.fuse
+pytestmark = [pytest.mark.fuse, pytest.mark.slow]
 CLIENT = Path(__file__).resolve().parents[1] / "stress_client.py"
 SECONDS = float(os.environ.get("PYFUSE3_STRESS_SECONDS", "30"))
 

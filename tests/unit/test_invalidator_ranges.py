@@ -11,12 +11,32 @@ from hypothesis import strategies as st
 import pyfuse3
 from pyfuse3.cache import _merge_range
 
-END = 1 << 20  # stands for "to the end of the file" when turned into a set of bytes
+END = 1 << 20  # stands for "to the end of the file"
 ranges = st.lists(st.tuples(st.integers(0, 200), st.integers(0, 60)), max_size=20)
 
 
-def covered(rs: list[tuple[int, int | None]]) -> set[int]:
-    return {b for s, e in rs for b in range(s, END if e is None else e)}
+class covered:  # noqa: N801 - reads like the set of bytes it stands for
+    """The bytes a list of ranges covers, as sorted disjoint intervals (no set of bytes: the
+    test's cost must not depend on the offsets)."""
+
+    def __init__(self, rs: list[tuple[int, int | None]]) -> None:
+        self.spans: list[tuple[int, int]] = []
+        for s, e in sorted((s, END if e is None else e) for s, e in rs):
+            if s >= e:
+                continue
+            if self.spans and s <= self.spans[-1][1]:
+                self.spans[-1] = (self.spans[-1][0], max(self.spans[-1][1], e))
+            else:
+                self.spans.append((s, e))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, covered) and self.spans == other.spans
+
+    def __ge__(self, other: covered) -> bool:
+        return all(any(s <= os_ and oe <= e for s, e in self.spans) for os_, oe in other.spans)
+
+    def __repr__(self) -> str:
+        return f"covered({self.spans})"
 
 
 @given(ranges)
@@ -54,5 +74,50 @@ def test_queueing_rules() -> None:
     inv.inode(5)
     assert inv._inodes == {5: [(0, None)]} and inv.pending() == 1
     assert (inv.statistics().requested, inv.statistics().coalesced) == (7, 6)
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(ValueError, match="offset must be between 0"):
         inv.inode(5, offset=-1)
+
+
+OFF_MAX = (1 << 63) - 1
+
+
+def test_ranges_past_the_largest_offset_mean_to_the_end() -> None:
+    """Two ranges valid alone used to merge past 2**63-1 (OverflowError at flush)."""
+    inv = pyfuse3.cache.Invalidator()
+    inv.inode(5, offset=0, length=OFF_MAX)
+    inv.inode(5, offset=OFF_MAX - 1, length=100)
+    assert inv._inodes == {5: [(0, None)]}
+    inv.inode(6, offset=OFF_MAX, length=1)
+    assert inv._inodes[6] == [(OFF_MAX, None)]
+
+
+@pytest.mark.parametrize(("args", "kwargs", "error", "match"), [
+    ((5,), {"offset": 1 << 63}, ValueError, "offset must be between 0 and 2"),
+    ((5,), {"length": 1 << 63}, ValueError, "length must be between 0 and 2"),
+    ((5,), {"offset": -1}, ValueError, "offset"),
+    ((1 << 64,), {}, ValueError, "inode must be between 1 and 2"),
+    ((0,), {}, ValueError, "inode must be"),
+    (("5",), {}, TypeError, "inode must be an int, not str"),
+    ((5,), {"offset": 1.5}, TypeError, "offset must be an int, not float"),
+])
+def test_invalid_inode_requests_are_refused_when_queued(args: tuple[object, ...],
+                                                        kwargs: dict[str, object],
+                                                        error: type[Exception],
+                                                        match: str) -> None:
+    inv = pyfuse3.cache.Invalidator()
+    with pytest.raises(error, match=match):
+        inv.inode(*args, **kwargs)  # type: ignore[arg-type]
+    assert inv.pending() == 0 and inv.statistics().requested == 0
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    ((1 << 64, b"x"), ValueError), ((1, b""), ValueError), ((1, b"a/b"), ValueError),
+    ((1, b"a\0"), ValueError), ((1, b"x" * 256), ValueError), ((1, "x"), TypeError),
+    ((1, b"x", 1 << 64), ValueError),
+])
+def test_invalid_entry_requests_are_refused_when_queued(args: tuple[object, ...],
+                                                        error: type[Exception]) -> None:
+    inv = pyfuse3.cache.Invalidator()
+    with pytest.raises(error):
+        inv.entry(*args)  # type: ignore[arg-type]
+    assert inv.pending() == 0
