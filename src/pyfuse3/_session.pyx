@@ -10,10 +10,14 @@ inside libfuse, then ``destroy()``.
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EIO, EPROTO
+from pyfuse3._libfuse.gil cimport (
+    PyEval_RestoreThread, PyEval_SaveThread, PyGILState_Check, PyThreadState,
+)
+from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EIO, EPROTO, errno
 from libc.stdlib cimport free
 from libc.string cimport memset
 from posix.uio cimport iovec, writev
+from pyfuse3._libfuse.poll cimport POLLOUT, poll, pollfd
 from posix.unistd cimport read
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_args, fuse_custom_io, fuse_lowlevel_notify_poll, fuse_session_custom_io, fuse_parse_conn_info_opts, fuse_lowlevel_ops, fuse_opt_free_args,
@@ -347,7 +351,25 @@ cdef ssize_t _io_read(int fd, void* buf, size_t size, void* userdata) noexcept n
 
 
 cdef ssize_t _io_writev(int fd, iovec* iov, int count, void* userdata) noexcept nogil:
-    return writev(fd, iov, count)
+    # /dev/fuse never refuses a reply, and libfuse drops one that fails: so wait until the
+    # socket has room rather than answer EAGAIN (the peer reads from its own thread). A
+    # SOCK_SEQPACKET message is written whole or not at all.
+    cdef ssize_t n
+    cdef pollfd pfd
+    cdef PyThreadState* state
+    while True:
+        n = writev(fd, iov, count)
+        if n >= 0 or (errno != EAGAIN and errno != EINTR):
+            return n
+        if errno == EAGAIN:
+            pfd.fd = fd
+            pfd.events = POLLOUT
+            pfd.revents = 0
+            # Replies are sent from drain() with the GIL held: let the peer's reader run.
+            state = PyEval_SaveThread() if PyGILState_Check() else NULL
+            poll(&pfd, 1, -1)
+            if state != NULL:
+                PyEval_RestoreThread(state)
 
 
 cdef fuse_custom_io _SOCKET_IO

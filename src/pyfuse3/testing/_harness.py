@@ -14,12 +14,16 @@ C compiler (``pyfuse3._wire``). Everything runs in the test's own event loop (tr
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import itertools
 import os
+import queue
+import select
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -149,11 +153,14 @@ class Harness:
     without the prefix; default ``DEFAULT_CAPABILITIES``). ``options``: as for ``init()``
     (conn-info options, ``readdirplus=``...). Requests carry ``uid``/``gid``/``pid``. Handler
     errors come back as ``OSError`` with the errno the file system answered.
+    ``socket_buffer``: the socket pair's SO_SNDBUF (the kernel caps it at
+    ``net.core.wmem_max``); like /dev/fuse, no reply is ever dropped, whatever its size.
     """
 
     def __init__(self, ops: Any, *, capabilities: Iterable[str] = DEFAULT_CAPABILITIES,
                  options: Iterable[str] = (), uid: int = 0, gid: int = 0,
-                 pid: int | None = None, max_readahead: int = 131072) -> None:
+                 pid: int | None = None, max_readahead: int = 131072,
+                 socket_buffer: int = BUFSIZE) -> None:
         self.ops = ops
         self.capabilities = frozenset(capabilities)
         unknown = {c for c in self.capabilities if f"FUSE_{c}" not in K}
@@ -162,6 +169,7 @@ class Harness:
         self.options = frozenset(options)
         self.uid, self.gid, self.pid = uid, gid, os.getpid() if pid is None else pid
         self.max_readahead = max_readahead
+        self.socket_buffer = socket_buffer
         self.notifications: list[Notification] = []
         self.init_reply: SimpleNamespace | None = None
         self.mount: Mount | None = None
@@ -171,13 +179,19 @@ class Harness:
         self._sock: socket.socket | None = None
         self._group: _backends.TaskGroup | None = None
         self._served: BaseException | None = None
+        self._pump: threading.Thread | None = None
+        self._inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._outbox: collections.deque[bytes] = collections.deque()
+        self._out_lock = threading.Lock()
+        self._stopping = False
+        self._wake_r, self._wake_w = -1, -1
 
     # -- the session ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Harness:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for s in (ours, theirs):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, BUFSIZE)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_buffer)
         try:
             self.mount = Mount._over_fd(self.ops, theirs.detach(), self.options)
         except BaseException:
@@ -186,6 +200,14 @@ class Harness:
             raise
         ours.setblocking(False)
         self._sock = ours
+        # The file system's replies are read by a thread of their own: a reply that finds the
+        # socket full waits for room (as the kernel never refuses one), and room must come
+        # even while the event loop is the one writing.
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._poke_r, self._poke_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._pump = threading.Thread(target=self._pump_replies, name="pyfuse3-harness-reader",
+                                      daemon=True)
+        self._pump.start()
         self._group = _backends.TaskGroup()
         await self._group.__aenter__()
         self._group.start_soon(self._serve)
@@ -225,22 +247,82 @@ class Harness:
             group.cancel()
             await group.__aexit__(None, None, None)
         if mount is not None:
-            mount.close()
+            mount.close()  # may still write replies (EINTR): the reader thread takes them
+        if self._pump is not None:
+            self._stopping = True
+            self._poke()
+            self._pump.join()
+            for fd in (self._poke_r, self._poke_w, self._wake_r, self._wake_w):
+                os.close(fd)
+            self._pump = None
         if self._sock is not None:
             self._sock.close()
         if self._served is not None:
             raise RuntimeError(f"the file system stopped serving: {self._served!r}") \
                 from self._served
 
-    async def _read_replies(self) -> None:
+    def _pump_replies(self) -> None:
+        """The socket's thread: every message of the file system into the inbox (then a
+        wake-up for the loop), and the requests that found the socket full, once it has room."""
         sock = self._sock
         assert sock is not None
-        while True:
-            await _backends.wait_readable(sock.fileno())
+        poller = select.poll()
+        poller.register(self._poke_r, select.POLLIN)
+        while not self._stopping:
+            with self._out_lock:
+                waiting = bool(self._outbox)
+            poller.register(sock.fileno(), select.POLLIN | (select.POLLOUT if waiting else 0))
+            ready = dict(poller.poll())
+            if self._poke_r in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._poke_r, 4096)
+            if ready.get(sock.fileno(), 0) & select.POLLOUT:
+                self._send_queued()
+            got = False
             while True:
                 try:
                     msg = sock.recv(BUFSIZE)
                 except BlockingIOError:
+                    break
+                except OSError:
+                    msg = b""
+                if not msg:
+                    self._inbox.put(b"")
+                    self._wake()
+                    return
+                self._inbox.put(msg)
+                got = True
+            if got:
+                self._wake()
+
+    def _send_queued(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        with self._out_lock:
+            while self._outbox:
+                try:
+                    sock.send(self._outbox[0])
+                except BlockingIOError:
+                    return
+                self._outbox.popleft()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._poke_w, b"x")
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # a wake-up is already pending
+            os.write(self._wake_w, b"x")
+
+    async def _read_replies(self) -> None:
+        while True:
+            await _backends.wait_readable(self._wake_r)
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 4096)
+            while True:
+                try:
+                    msg = self._inbox.get_nowait()
+                except queue.Empty:
                     break
                 if not msg:
                     return
@@ -276,7 +358,15 @@ class Harness:
                                 nodeid=nodeid, uid=self.uid, gid=self.gid, pid=self.pid)
         if expect_reply:
             self._pending[req.unique] = req
-        self._sock.send(header + body)
+        with self._out_lock:  # in order: behind what waits for room, or now
+            if self._outbox:
+                self._outbox.append(header + body)
+            else:
+                try:
+                    self._sock.send(header + body)
+                except BlockingIOError:  # the socket is full: its thread sends it later
+                    self._outbox.append(header + body)
+                    self._poke()
         return req
 
     async def call(self, opcode: str | int, nodeid: int = 0, body: bytes = b"") -> bytes:
