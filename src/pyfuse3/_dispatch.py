@@ -75,6 +75,7 @@ class Dispatcher:
         self.stops += 1
         self.session.exit()
         self.backend.close_fd(self.session.fd)
+        self.session.fail_retrievals()  # their answers will not be read
         if self.stops > 1:
             self.cancel_handlers()
 
@@ -114,6 +115,7 @@ class Dispatcher:
                 await backend.checkpoint()
             else:
                 assert status == DRAIN_EXIT
+                session.fail_retrievals()
                 if not self.stops:
                     # Unmounted or aborted: no answer can reach the kernel any more, so
                     # handlers still running would only keep main() from returning.

@@ -138,6 +138,7 @@ class Mount:
         try:
             await dispatcher.run()
         finally:
+            session.fail_retrievals()
             with session.life.lock:
                 if session.life.state in (State.SERVING, State.STOPPING):
                     session.life.fire("served")

@@ -231,6 +231,14 @@ cdef class Session:
         """The callback registered for ``cookie`` (None if already taken)."""
         return self.retrievals.pop(cookie, None)
 
+    def fail_retrievals(self):
+        """Nobody reads the kernel's answers any more: every retrieval still waiting gets a
+        RuntimeError (call on the loop thread the callbacks belong to)."""
+        waiting, self.retrievals = self.retrievals, {}
+        for on_reply in waiting.values():
+            on_reply(RuntimeError("notify_retrieve(): serving ended before the kernel's "
+                                  "answer was read"))
+
     # -- the end ---------------------------------------------------------------------------
 
     def refuse_queued(self):

@@ -98,11 +98,12 @@ class CacheControl:
 
     async def notify_retrieve(self, inode: int, offset: int, size: int) -> bytes:
         """The bytes the kernel holds in its page cache for a range, up to the first page it
-        lacks. OSError if the kernel refuses or the bytes cannot be copied."""
+        lacks. OSError if the kernel refuses or the bytes cannot be copied; RuntimeError if
+        serving ends before the kernel's answer is read."""
         session = self._session()
-        data: bytes | OSError = await _backends.wait_for_callback(
+        data: bytes | Exception = await _backends.wait_for_callback(
             lambda deliver: _notify.request_retrieve(session, inode, offset, size, deliver))
-        if isinstance(data, OSError):
+        if isinstance(data, Exception):
             raise data
         return bytes(data)
 

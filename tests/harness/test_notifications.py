@@ -106,3 +106,27 @@ def test_poll_reply_and_wakeup(fuse_harness: Any) -> None:
         assert note.kind == "poll" and note.fields.kh == 77
 
     fuse_harness(ops, check)
+
+
+def test_retrieve_fails_when_serving_ends_first(fuse_harness: Any) -> None:
+    """An awaited notify_retrieve() whose answer never came used to wait forever, so the
+    task group around serving never exited and close() was never reached."""
+    async def check(h: Harness) -> None:
+        assert h.mount is not None
+        mount = h.mount
+        got: list[BaseException] = []
+
+        async def retrieve() -> None:
+            try:
+                await mount.cache.notify_retrieve(2, 0, 100)
+            except RuntimeError as e:
+                got.append(e)
+
+        async with _backends.TaskGroup() as group:
+            group.start_soon(retrieve)
+            note = await h.next_notification()
+            assert note.kind == "retrieve"  # never answered
+            mount.terminate()
+        assert len(got) == 1 and "serving ended before the kernel's answer" in str(got[0])
+
+    fuse_harness(_fs(), check)
