@@ -45,6 +45,7 @@ import os
 from pyfuse3._pyfuse3 import (
     ConnectionInfo, FileLock, Operations, flush_with_unlock, release_with_unlock,
 )
+from pyfuse3._sysutil import check_max_write
 from pyfuse3._xattr import setxattr_with_flags
 
 log = logging.getLogger("pyfuse3")
@@ -168,6 +169,8 @@ cdef int _negotiate(ops, fuse_conn_info* conn) except -1:
             raise ValueError(f"init_connection(): ConnectionInfo.{name} must be an int from 0 "
                              f"to 2**32-1, got {value!r}")
         limits.append(value)
+    if info.max_write != conn.max_write:  # libfuse's default fits; a changed value may not
+        check_max_write(info.max_write, "init_connection(): ConnectionInfo")
     if info.max_read != conn.max_read:
         raise ValueError("init_connection(): max_read is set with the max_read= mount option "
                          "only")

@@ -60,7 +60,15 @@ class Mount:
         for opt in opts:
             if not isinstance(opt, str):
                 raise TypeError(f"mount options must be str, got {opt!r}")
-        mountpoint = os.path.abspath(mountpoint)
+            if opt.startswith("max_write="):
+                try:
+                    value: object = int(opt[len("max_write="):])
+                except ValueError:
+                    value = opt[len("max_write="):]
+                _sysutil.check_max_write(value, f"mount option {opt!r}")
+        # Resolved once: the mount table, the refusals and the clean-up after an abort all
+        # see the directory really mounted on, never a symlink to it.
+        mountpoint = os.path.realpath(mountpoint)
         _check_mountpoint(mountpoint, STACK_OPTION in opts)
         session = Session(ops, mountpoint, opts - {STACK_OPTION}, ops_table)
         try:
@@ -69,9 +77,14 @@ class Mount:
             session.destroy(unmount=False)
             raise
         self._adopt(session)
+        # This connection, whatever is mounted over it later: unmounting and aborting act on
+        # it, never on whatever is topmost at the path (another process's mount, say).
+        found = _sysutil.mount_of(mountpoint)
+        self._device = found[0] if found is not None else None
 
     def _adopt(self, session: Session) -> None:
         self._session = session
+        self._device: str | None = None
         self._backend: TrioBackend | AsyncioBackend | None = None
         self._dispatcher: Dispatcher | None = None
         self._cache: CacheControl | None = None
@@ -95,7 +108,7 @@ class Mount:
 
     @property
     def mountpoint(self) -> str:
-        """The absolute path mounted."""
+        """The absolute path mounted (symlinks resolved)."""
         return self._session.mountpoint
 
     @property
@@ -145,7 +158,8 @@ class Mount:
                 if self._dispatcher is dispatcher:
                     self._backend = self._dispatcher = None
             if session.life.calls:
-                _release_threads(session, None, ABORT_AFTER)  # close() aborts if this gives up
+                # close() aborts if this gives up
+                _release_threads(session, self._device, None, ABORT_AFTER)
 
     @property
     def token(self) -> Any:
@@ -193,7 +207,7 @@ class Mount:
                     self._backend = self._dispatcher = None
             life.fire("close")
         try:
-            freed = _teardown(session, unmount)
+            freed = _teardown(session, unmount, self._device)
         finally:
             life.fire("closed")
         if not freed:
@@ -273,8 +287,8 @@ def _check_mountpoint(path: str, stacked: bool) -> None:
             f"Unmount it first, or pass the mount option '{STACK_OPTION}' to stack on purpose")
 
 
-def _release_threads(session: Session, worker: EntryWorker | None, give_up_after: float,
-                     abort_after: float | None = None) -> bool:
+def _release_threads(session: Session, device: str | None, worker: EntryWorker | None,
+                     give_up_after: float, abort_after: float | None = None) -> bool:
     """Answer queued requests (EIO) until no thread is inside libfuse; False if one still is
     after ``give_up_after`` seconds.
 
@@ -294,29 +308,44 @@ def _release_threads(session: Session, worker: EntryWorker | None, give_up_after
             abort_after = None
             log.warning("a thread is still inside a kernel call after %.0f s; aborting the "
                         "FUSE connection of %s", waited, session.mountpoint)
-            _sysutil.abort_connection(session.mountpoint)
+            if device is not None:
+                _sysutil.abort_device(device)
         if waited > give_up_after:
             return False
     return True
 
 
-def _teardown(session: Session, unmount: bool) -> bool:
+def _teardown(session: Session, unmount: bool, device: str | None) -> bool:
     """Free the session once no thread can be inside libfuse with it; False if it gave up.
 
     Threads may be blocked in a kernel call that waits for a client request nobody reads any
     more: answering the queued requests (EIO) releases them, aborting the connection is the
-    last resort.
+    last resort. Unmounting removes this connection's mount only: libfuse's unmount acts on
+    whatever is topmost at the path, so it runs only while that is this connection.
     """
     session.exit()
     session.abandon_pending()
     worker = session.stop_entry_worker()
-    if not _release_threads(session, worker, GIVE_UP_AFTER, abort_after=ABORT_AFTER):
+    if not _release_threads(session, device, worker, GIVE_UP_AFTER, abort_after=ABORT_AFTER):
         log.error("close(): a thread is still inside libfuse after %.0f s; the session's "
                   "memory is kept (not freed under it) and %s stays mounted",
                   GIVE_UP_AFTER, session.mountpoint)
         return False
-    ours = _sysutil.mount_of(session.mountpoint) if session.mounted else None
-    session.destroy(unmount)
-    if unmount and ours is not None and _sysutil.mount_of(session.mountpoint) == ours:
-        _sysutil.lazy_unmount(session.mountpoint)  # libfuse skips unmounting an aborted one
+    if device is None or not session.mounted:
+        session.destroy(unmount)
+        return True
+    top = _sysutil.mount_of(session.mountpoint)
+    ours_on_top = top is not None and top[0] == device
+    session.destroy(unmount and ours_on_top)
+    if unmount and _sysutil.is_mounted(device):
+        if ours_on_top:
+            _sysutil.lazy_unmount(session.mountpoint)  # libfuse skips unmounting an aborted one
+        else:
+            # Covered by another mount, which sits on ours: detaching ours would take that
+            # one along. Abort ours (nothing can wait on it) and leave that one serving.
+            _sysutil.abort_device(device)
+            log.warning("close(): another file system is mounted over %s, so this one cannot "
+                        "be unmounted under it; its connection is aborted. Once that one is "
+                        "unmounted, remove this one with 'fusermount3 -u %s'",
+                        session.mountpoint, session.mountpoint)
     return True

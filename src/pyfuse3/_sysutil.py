@@ -12,6 +12,28 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _NAMESPACES = ("system", "user")
 
 
+#: libfuse 3.14 reads requests into a buffer of this many pages (FUSE_MAX_MAX_PAGES), so a
+#: WRITE may carry at most that much: a larger max_write makes the kernel refuse every read of
+#: /dev/fuse (EINVAL), and below one page it does too.
+LIBFUSE_MAX_PAGES = 256
+
+
+def max_write_range() -> tuple[int, int]:
+    """The smallest and largest ``max_write`` a mount can serve with."""
+    page = os.sysconf("SC_PAGESIZE")
+    return page, LIBFUSE_MAX_PAGES * page
+
+
+def check_max_write(value: object, where: str) -> int:
+    """``value`` as a max_write, or ValueError naming ``where`` and the limits."""
+    low, high = max_write_range()
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{where}: max_write must be an int from {low} (a page) to {high} "
+                         f"({LIBFUSE_MAX_PAGES} pages, what libfuse reads at once), "
+                         f"got {value!r}")
+    return value
+
+
 def _check_path(path: object, what: str = "path") -> None:
     if not isinstance(path, str):
         raise TypeError(f"{what} must be str, not {type(path).__name__}")
@@ -92,8 +114,15 @@ def mount_of(path: str) -> tuple[str, str] | None:
     return found
 
 
+def is_mounted(device: str) -> bool:
+    """Whether a mount of device ``device`` ("major:minor") is in this mount namespace."""
+    with open("/proc/self/mountinfo") as fh:
+        return any(line.split()[2] == device for line in fh)
+
+
 def abort_connection(mountpoint: str) -> bool:
-    """Abort the FUSE connection of a mount: every waiting caller gets ENOTCONN at once.
+    """Abort the FUSE connection of the (topmost) mount at ``mountpoint``: every waiting
+    caller gets ENOTCONN at once.
 
     Needs the fusectl file system (mounted here if missing, which needs root) and write
     access to the connection's ``abort`` file (root, or the user who mounted).
@@ -101,7 +130,13 @@ def abort_connection(mountpoint: str) -> bool:
     mount = mount_of(mountpoint)
     if mount is None or not mount[1].startswith("fuse"):
         return False
-    minor = mount[0].split(":")[1]
+    return abort_device(mount[0])
+
+
+def abort_device(device: str) -> bool:
+    """Abort the FUSE connection of device ``device`` ("major:minor"), wherever it is
+    mounted and whatever is stacked on it."""
+    minor = device.split(":")[1]
     if not os.path.isdir(os.path.join(FUSECTL, minor)):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(["mount", "-t", "fusectl", "none", FUSECTL], check=False,
@@ -120,3 +155,4 @@ def lazy_unmount(mountpoint: str) -> None:
     if mount is not None and mount[1].startswith("fuse"):
         subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False,
                        capture_output=True, timeout=30)
+

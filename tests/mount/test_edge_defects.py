@@ -6,9 +6,10 @@ it used to do.
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import logging
 import os
+import re
 import stat
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 import pyfuse3
 from pyfuse3 import FUSEError
+from pyfuse3._sysutil import abort_device, lazy_unmount, mount_of
 from pyfuse3.testing import mounted
 
 from ..memfs import MemFS, Node
@@ -53,5 +55,127 @@ def test_errno_the_kernel_rejects_answers_eio(backend: str,
     assert all(line.startswith("lookup() handler raised FUSEError(") for line in lines)
 
 
-def _unused() -> tuple[Any, ...]:
-    return (logging, stat, Node)
+PAGE = os.sysconf("SC_PAGESIZE")
+
+
+@pytest.mark.parametrize("value", ["0", "1", str(PAGE - 1), str(256 * PAGE + PAGE),
+                                   str(2**32 - 1), "lots"])
+def test_max_write_option_outside_the_limits_is_refused(tmp_path: Any, value: str) -> None:
+    """A max_write the kernel or libfuse cannot serve with gave a dead mount: serve() ended
+    with EINVAL reading /dev/fuse and clients hung."""
+    try:
+        m = pyfuse3.Mount(MemFS(), str(tmp_path), [f"max_write={value}"])
+    except ValueError as e:
+        assert re.match(r"mount option 'max_write=\w+': max_write must be an int from \d+ "
+                        r"\(a page\) to", str(e)), e
+    else:
+        m.close()
+        pytest.fail("mounted")
+    assert mount_of(str(tmp_path)) is None
+
+
+class MaxWriteFS(MemFS):
+    def __init__(self, max_write: int) -> None:
+        super().__init__()
+        self.max_write = max_write
+
+    def init_connection(self, info: Any) -> None:
+        info.max_write = self.max_write
+
+
+@pytest.mark.parametrize("value", [0, PAGE - 1, 256 * PAGE + 1, 2**32 - 1])
+def test_max_write_from_init_connection_outside_the_limits_is_refused(value: int) -> None:
+    with pytest.raises(RuntimeError) as info:
+        with mounted(MaxWriteFS(value), timeout=5):
+            pass
+    assert isinstance(info.value.__cause__, ValueError), info.value
+    assert "init_connection(): ConnectionInfo: max_write must be an int from" in str(
+        info.value.__cause__)
+
+
+@pytest.mark.parametrize("value", [PAGE, 256 * PAGE])
+def test_max_write_at_the_limits_serves(backend: str, value: int) -> None:
+    with mounted(MaxWriteFS(value), backend=backend) as m:
+        with open(m.path("f"), "wb") as fh:
+            fh.write(b"x" * 2 * value)
+        assert os.path.getsize(m.path("f")) == 2 * value
+    with mounted(MemFS(), backend=backend, options=[f"max_write={value}"]) as m:
+        assert os.listdir(m.mountpoint) == []
+
+
+class ServedMount:
+    """A Mount served in a thread of its own until stop(); closed by stop()."""
+
+    def __init__(self, ops: Any, mountpoint: str, options: list[str], backend: str) -> None:
+        import threading
+
+        from pyfuse3.testing import run
+
+        self.mount = pyfuse3.Mount(ops, mountpoint, ["fsname=pyfuse3-test", *options])
+        self.thread = threading.Thread(target=run, args=(backend, self.mount.serve),
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.mount.terminate()
+        self.thread.join(10)
+        if self.thread.is_alive():
+            abort_device(self.mount._device or "0:0")
+            self.thread.join(10)
+        self.mount.close()
+
+
+def _file_fs(name: bytes) -> MemFS:
+    ops = MemFS()
+    ops.add(ROOT, name, Node(stat.S_IFREG | 0o644, data=name))
+    return ops
+
+
+def test_closing_the_lower_of_stacked_mounts_leaves_the_upper(backend: str,
+                                                              tmp_path: Any) -> None:
+    """close() of the lower file system unmounted the one on top (still serving) and left its
+    own mount behind, dead."""
+    d = str(tmp_path / "mnt")
+    os.mkdir(d)
+    lower = ServedMount(_file_fs(b"lower"), d, [], backend)
+    try:
+        assert run_with_timeout(lambda: os.listdir(d)) == ["lower"]
+        upper = ServedMount(_file_fs(b"upper"), d, ["allow_stacked_mount"], backend)
+        try:
+            assert run_with_timeout(lambda: os.listdir(d)) == ["upper"]
+            lower_device = lower.mount._device
+            assert lower_device is not None and upper.mount._device != lower_device
+            lower.stop()  # its mount cannot be removed from under the other: it is aborted
+            assert run_with_timeout(lambda: os.listdir(d)) == ["upper"]  # still served
+        finally:
+            upper.stop()
+        assert mount_of(d) == (lower_device, "fuse")  # uncovered now, and answers at once:
+        with pytest.raises(OSError) as info:
+            run_with_timeout(lambda: os.listdir(d))
+        assert info.value.errno == errno.ENOTCONN
+    finally:
+        lower.stop()
+        if mount_of(d) is not None:
+            lazy_unmount(d)
+    assert mount_of(d) is None
+
+
+def test_a_mountpoint_given_through_a_symlink_is_resolved(backend: str, tmp_path: Any) -> None:
+    """A symlink to a mount point bypassed the "already a mount point" refusal and the clean-up
+    after an abort."""
+    d = tmp_path / "real"
+    d.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(d)
+    first = ServedMount(_file_fs(b"a"), str(link), [], backend)
+    try:
+        assert first.mount.mountpoint == str(d)
+        assert mount_of(str(d)) is not None
+        with pytest.raises(RuntimeError, match="already a mount point"):
+            pyfuse3.Mount(MemFS(), str(link))
+        with pytest.raises(RuntimeError, match="already a mount point"):
+            pyfuse3.Mount(MemFS(), str(d))
+    finally:
+        first.stop()
+    assert mount_of(str(d)) is None

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pyfuse3
 from pyfuse3._lifecycle import current_session
-from pyfuse3._sysutil import FUSECTL, abort_connection, lazy_unmount
+from pyfuse3._sysutil import FUSECTL, abort_connection, lazy_unmount, mount_of
 
 __all__ = ["FUSECTL", "abort_connection", "lazy_unmount"]  # re-exported for tests
 
@@ -58,6 +58,7 @@ class MountedFS:
     thread: threading.Thread | None = field(default=None, repr=False)
     loop: Any = field(default=None, repr=False)
     started: threading.Event = field(default_factory=threading.Event, repr=False)
+    device: str | None = field(default=None, repr=False)  # this connection's "major:minor"
 
     def path(self, *parts: str) -> str:
         """A path inside the mount."""
@@ -134,7 +135,7 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
     detached. Raises RuntimeError if main() failed while the block ran.
     """
     _check_backend(backend)
-    mountpoint = tempfile.mkdtemp(prefix="pyfuse3-test-")
+    mountpoint = os.path.realpath(tempfile.mkdtemp(prefix="pyfuse3-test-"))
     opts = set(pyfuse3.default_options if options is None else options)
     if not any(o.startswith("fsname=") for o in opts):
         opts.add("fsname=pyfuse3-test")
@@ -144,6 +145,8 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
         os.rmdir(mountpoint)
         raise
     fs = MountedFS(mountpoint, ops, backend)
+    found = mount_of(mountpoint)
+    fs.device = found[0] if found is not None else None
     fs.thread = threading.Thread(target=_serve, args=(fs, backend), name="pyfuse3-test-fs",
                                  daemon=True)
     fs.thread.start()
@@ -189,6 +192,8 @@ def _stop(fs: MountedFS, timeout: float) -> None:
             if not fs.thread.is_alive():
                 pyfuse3.close(unmount=True)
         finally:
-            lazy_unmount(fs.mountpoint)
+            top = mount_of(fs.mountpoint)
+            if top is not None and top[0] == fs.device:  # never another file system's mount
+                lazy_unmount(fs.mountpoint)
             with contextlib.suppress(OSError):
                 os.rmdir(fs.mountpoint)
