@@ -27,7 +27,7 @@ from pyfuse3._session cimport Session
 
 import os
 
-from pyfuse3._dispatch import handler_on_this_thread
+from pyfuse3._dispatch import handler_on_this_thread, in_handler
 
 
 cdef object _error(int rc, str call, str what, Session session=None):
@@ -43,12 +43,16 @@ cdef inline const char* _name(bytes name) except NULL:
     return PyBytes_AS_STRING(name)
 
 
-cdef int _refuse_in_handler(str call, str why) except -1:
-    if handler_on_this_thread():
+cdef int _refuse_in_handler(str call, str why, bint any_thread=False,
+                            str instead=None) except -1:
+    # any_thread: the kernel waits for the handler's own request, so a thread the handler
+    # awaits (its context says it runs for the handler) would wait for itself as well.
+    if handler_on_this_thread() or (any_thread and in_handler()):
         raise RuntimeError(
-            f"pyfuse3.{call}() called on the event-loop thread inside a request handler: "
-            f"{why}, so it could block forever. Use 'await pyfuse3.cache.{call}(...)' "
-            "(or pyfuse3.invalidate_entry_async) instead")
+            f"pyfuse3.{call}() called inside a request handler (or a task or thread it "
+            f"started): {why}, so it could block forever. Use "
+            + (instead or f"'await pyfuse3.cache.{call}(...)' (or "
+               "pyfuse3.invalidate_entry_async) instead"))
     return 0
 
 
@@ -94,7 +98,7 @@ def invalidate_entry(Session session not None, fuse_ino_t inode_p, bytes name,
     """
     _name(name)
     _refuse_in_handler("invalidate_entry", "the kernel may wait for the very request this "
-                       "handler answers")
+                       "handler answers", True)
     inval_entry(session, inode_p, name, deleted)
 
 
@@ -125,7 +129,9 @@ def expire_entry(Session session not None, fuse_ino_t inode_p, bytes name):
     cdef size_t n = PyBytes_GET_SIZE(name)
     cdef int rc
     _refuse_in_handler("expire_entry", "the kernel may wait for the very request this "
-                       "handler answers")
+                       "handler answers", True,
+                       "'await pyfuse3.cache.invalidate_entry(...)' (queued until the kernel "
+                       "allows), or expire the entry from a task outside handlers")
     session.life.enter_call("expire_entry")
     try:
         with nogil:

@@ -85,8 +85,16 @@ class CacheControl:
         return handle
 
     async def expire_entry(self, inode_p: int, name: bytes) -> None:
-        """Awaitable expire_entry() (run off the event-loop thread)."""
+        """Awaitable expire_entry() (run off the event-loop thread). RuntimeError inside a
+        handler, where the kernel would wait for the handler's own request: use
+        ``invalidate_entry()`` there, which is queued."""
         session = self._session()
+        if in_handler():
+            raise RuntimeError(
+                "pyfuse3.cache.expire_entry() called inside a request handler: the kernel may "
+                "wait for the very request this handler answers. Use 'await pyfuse3.cache."
+                "invalidate_entry(...)' (queued until the kernel allows), or expire the entry "
+                "from a task outside handlers")
         await _backends.to_thread(functools.partial(_notify.expire_entry, session, inode_p,
                                                     name))
 
