@@ -35,6 +35,24 @@ def loop_shutting_down() -> bool:
     return dispatcher is not None and dispatcher.backend.shutting_down()
 
 
+#: The dispatchers serving right now (any thread, any loop).
+_serving: set[Dispatcher] = set()
+_serving_lock = threading.Lock()
+
+
+def served_by_this_thread(path: str) -> str | None:
+    """The mountpoint of a file system that this thread serves and that ``path`` (absolute,
+    not resolved) lies in, or None. Entering that file system from this thread would wait for
+    a request only this thread can answer."""
+    me = threading.get_ident()
+    with _serving_lock:
+        for d in _serving:
+            top = d.session.mountpoint
+            if d.loop_thread == me and (path == top or path.startswith(top.rstrip("/") + "/")):
+                return top
+    return None
+
+
 def handler_on_this_thread() -> bool:
     """Inside a handler's task tree *and* on its event-loop thread (not in a worker thread)."""
     dispatcher = HANDLER.get()
@@ -59,10 +77,14 @@ class Dispatcher:
     async def run(self) -> None:
         """Serve requests until the session ends and every handler has answered."""
         self.backend.drain_on_wakeup(self.drain_once)
+        with _serving_lock:
+            _serving.add(self)
         try:
             await self.backend.run(self.worker, self.cancel_handlers)
         finally:
             self.finished = True
+            with _serving_lock:
+                _serving.discard(self)
 
     def stop(self) -> None:
         """terminate(): stop reading; the second call also cancels in-flight handlers.

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import _notify, _sysutil
 from ._backends import AsyncioBackend, TrioBackend, current_backend
 from ._callbacks import ops_table
-from ._dispatch import Dispatcher
+from ._dispatch import Dispatcher, served_by_this_thread
 from ._entry_worker import EntryWorker, InvalidationHandle, submit_entry_invalidation
 from ._session import Session
 from ._state import State
@@ -66,6 +66,7 @@ class Mount:
                 except ValueError:
                     value = opt[len("max_write="):]
                 _sysutil.check_max_write(value, f"mount option {opt!r}")
+        _refuse_inside_own_mount(os.path.abspath(mountpoint), "creating a Mount")
         # Resolved once: the mount table, the refusals and the clean-up after an abort all
         # see the directory really mounted on, never a symlink to it.
         mountpoint = os.path.realpath(mountpoint)
@@ -197,6 +198,8 @@ class Mount:
         """
         session = self._session
         life = session.life
+        if life.state not in (State.CLOSING, State.CLOSED) and session.mounted:
+            _refuse_inside_own_mount(session.mountpoint, "close()")
         with life.lock:
             if life.state in (State.CLOSING, State.CLOSED):
                 return
@@ -267,6 +270,17 @@ class Mount:
 
             self._cache = CacheControl(self)
         return self._cache
+
+
+def _refuse_inside_own_mount(path: str, what: str) -> None:
+    """RuntimeError if ``path`` lies in a file system this very thread serves: looking it up
+    (mounting, unmounting) would wait for a request only this thread can answer."""
+    top = served_by_this_thread(path)
+    if top is not None:
+        raise RuntimeError(
+            f"{what} at {path}: that path is inside {top}, which this event loop serves, and "
+            "looking it up would wait for this loop forever. Do it in a worker thread, e.g. "
+            "'await trio.to_thread.run_sync(...)' or 'await asyncio.to_thread(...)'")
 
 
 def _check_mountpoint(path: str, stacked: bool) -> None:

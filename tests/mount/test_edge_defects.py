@@ -179,3 +179,47 @@ def test_a_mountpoint_given_through_a_symlink_is_resolved(backend: str, tmp_path
     finally:
         first.stop()
     assert mount_of(str(d)) is None
+
+
+def test_a_mount_inside_a_file_system_this_loop_serves(backend: str, tmp_path: Any) -> None:
+    """Creating (or closing) a Mount below another Mount served by the same event loop
+    deadlocked: the stat and the mount call ran blocking on the loop thread."""
+    import anyio
+
+    from pyfuse3.testing import run
+
+    outer_ops = MemFS()
+    outer_ops.add(ROOT, b"sub", Node(stat.S_IFDIR | 0o755))
+    d = str(tmp_path / "outer")
+    os.mkdir(d)
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        outer = pyfuse3.Mount(outer_ops, d, ["fsname=pyfuse3-test"])
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(outer.serve)
+                with anyio.fail_after(10):
+                    assert await anyio.to_thread.run_sync(os.listdir, d) == ["sub"]  # served
+                    with pytest.raises(RuntimeError, match="which this event loop serves"):
+                        pyfuse3.Mount(_file_fs(b"inner"), os.path.join(d, "sub"))
+                    inner = await anyio.to_thread.run_sync(
+                        pyfuse3.Mount, _file_fs(b"inner"), os.path.join(d, "sub"),
+                        ["fsname=pyfuse3-test"])
+                    tg.start_soon(inner.serve)
+                    seen["listed"] = await anyio.to_thread.run_sync(
+                        os.listdir, os.path.join(d, "sub"))
+                    inner.terminate()
+                    while inner.state != "stopped":
+                        await anyio.sleep(0.01)
+                    with pytest.raises(RuntimeError, match="which this event loop serves"):
+                        inner.close()
+                    await anyio.to_thread.run_sync(inner.close)
+                    seen["inner"] = inner.state
+                outer.terminate()
+        finally:
+            outer.close()
+
+    run_with_timeout(lambda: run(backend, main), 30)
+    assert seen == {"listed": ["inner"], "inner": "closed"}
+    assert mount_of(d) is None
