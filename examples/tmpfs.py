@@ -560,8 +560,8 @@ class TmpFS(pyfuse3.Operations):
         for i, (name, ino) in enumerate(listing[start_id:], start_id):
             if not pyfuse3.readdir_reply(token, name, self.attr(ino), i + 1):
                 break
-            if name not in (b".", b".."):
-                self.get(ino).lookups += 1
+            if token.plus and name not in (b".", b".."):
+                self.get(ino).lookups += 1  # only READDIRPLUS entries count as a lookup
         d.atime = time.time_ns()
 
     async def releasedir(self, fh: Any) -> None:
