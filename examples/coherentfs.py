@@ -38,6 +38,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import logging
 import os
 import struct
 from typing import Any
@@ -47,6 +48,8 @@ import trio
 import pyfuse3
 import pyfuse3.cache
 from passthroughfs import PassthroughFS
+
+log = logging.getLogger("coherentfs")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 IN_MODIFY, IN_ATTRIB, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x40, 0x80
@@ -139,7 +142,11 @@ class CoherentFS(PassthroughFS):
             self.invalidator.entry(parent, name)
         if mask & (IN_DELETE | IN_MOVED_FROM):
             child = self.known_inode(parent, name)
-            self.forget_path(os.path.join(self.path(parent), os.fsdecode(name)))
+            # A directory renamed in the source has no known path until looked up again;
+            # its cached entries are invalidated all the same.
+            parent_path = next(iter(self.paths.get(parent, ())), None)
+            if parent_path is not None:
+                self.forget_path(os.path.join(parent_path, os.fsdecode(name)))
             self.invalidator.entry(parent, name, deleted=child)
         if mask & (IN_MODIFY | IN_ATTRIB):
             child = self.known_inode(parent, name)
@@ -153,8 +160,12 @@ class CoherentFS(PassthroughFS):
             for wd, mask, name in self.inotify.read():
                 if mask & IN_IGNORED:
                     self.watched.discard(self.dirs.pop(wd, 0))
-                else:
+                    continue
+                try:
                     self.on_event(wd, mask, name)
+                except Exception:  # one event gone wrong must not end the watcher (and mount)
+                    log.exception("coherentfs: handling inotify event %#x for %r failed",
+                                  mask, name)
             if self.invalidate:
                 await self.invalidator.flush()
             else:  # --no-invalidation: what goes wrong without cache control

@@ -168,3 +168,20 @@ def test_coherent_fails_without_invalidation(dirs: tuple[Path, Path]) -> None:
         assert (fs.mountpoint / "gone").exists()  # stale positive entry
     finally:
         fs.stop()
+
+
+def test_coherent_survives_a_renamed_directory_losing_a_file(coherent: Example,
+                                                             dirs: tuple[Path, Path]) -> None:
+    """A directory seen through the mount, renamed in the source, then a file inside deleted:
+    a FUSEError escaped the inotify watcher and the mount went away."""
+    src, mnt = dirs
+    (src / "d").mkdir()
+    (src / "d" / "f").write_bytes(b"x")
+    assert os.listdir(mnt / "d") == ["f"] and (mnt / "d" / "f").read_bytes() == b"x"
+    os.rename(src / "d", src / "e")
+    (src / "e" / "f").unlink()
+    (src / "e" / "g").write_bytes(b"y")
+    assert eventually(lambda: outcome(lambda: sorted(os.listdir(mnt))) == ["e"], 5)
+    assert eventually(lambda: outcome(lambda: os.listdir(mnt / "e")) == ["g"], 5)
+    assert coherent.proc.poll() is None  # still serving
+    assert (mnt / "e" / "g").read_bytes() == b"y"
