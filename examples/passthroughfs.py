@@ -52,6 +52,20 @@ class PassthroughFS(pyfuse3.Operations):
         self.lookups: Counter[int] = Counter()
         self.calls: Counter[str] = Counter()
 
+    # ---- ownership
+    def _give(self, target: str | int, ctx: Any) -> None:
+        """Make the caller own what it created (a path, not followed, or an fd), as a local
+        file system would; in a setgid directory the group stays the directory's. Only a
+        server running as root can (else everything belongs to the server's user)."""
+        if os.geteuid() != 0 or (ctx.uid == 0 and ctx.gid == 0):
+            return
+        st = os.fstat(target) if isinstance(target, int) else os.lstat(target)
+        gid = -1 if st.st_gid != os.getegid() else ctx.gid  # inherited from a setgid parent
+        if isinstance(target, int):
+            os.fchown(target, ctx.uid, gid)
+        else:
+            os.chown(target, ctx.uid, gid, follow_symlinks=False)
+
     # ---- inodes and paths
     def inode_of(self, st: os.stat_result) -> int:
         return pyfuse3.ROOT_INODE if st.st_ino == self.root_ino else st.st_ino
@@ -138,6 +152,7 @@ class PassthroughFS(pyfuse3.Operations):
                     ctx: Any) -> pyfuse3.EntryAttributes:
         path = self.child(parent_inode, name)
         os.mknod(path, mode, rdev)
+        self._give(path, ctx)
         return await self._made(path)
 
     @pyfuse3.errors_as_fuse
@@ -145,6 +160,7 @@ class PassthroughFS(pyfuse3.Operations):
                     ctx: Any) -> pyfuse3.EntryAttributes:
         path = self.child(parent_inode, name)
         os.mkdir(path, stat.S_IMODE(mode))
+        self._give(path, ctx)
         return await self._made(path)
 
     @pyfuse3.errors_as_fuse
@@ -152,6 +168,7 @@ class PassthroughFS(pyfuse3.Operations):
                       ctx: Any) -> pyfuse3.EntryAttributes:
         path = self.child(parent_inode, name)
         os.symlink(os.fsdecode(target), path)
+        self._give(path, ctx)
         return await self._made(path)
 
     @pyfuse3.errors_as_fuse
@@ -198,6 +215,11 @@ class PassthroughFS(pyfuse3.Operations):
                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         path = self.child(parent_inode, name)
         fd = await blocking(os.open, path, flags | os.O_CREAT, stat.S_IMODE(mode))
+        try:
+            self._give(fd, ctx)
+        except BaseException:
+            os.close(fd)
+            raise
         return (pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0),
                 self.remember(path, os.fstat(fd)))
 

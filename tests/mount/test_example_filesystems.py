@@ -185,3 +185,42 @@ def test_coherent_survives_a_renamed_directory_losing_a_file(coherent: Example,
     assert eventually(lambda: outcome(lambda: os.listdir(mnt / "e")) == ["g"], 5)
     assert coherent.proc.poll() is None  # still serving
     assert (mnt / "e" / "g").read_bytes() == b"y"
+
+
+@pytest.fixture
+def shared_dirs() -> Iterator[tuple[Path, Path]]:
+    """A source and a mountpoint other users can reach (under /tmp itself)."""
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="pyfuse3-shared-"))
+    try:
+        top.chmod(0o755)
+        (top / "src").mkdir(mode=0o755)
+        (top / "mnt").mkdir(mode=0o755)
+        (top / "src").chmod(0o1777)  # like /tmp: anybody may create here
+        yield top / "src", top / "mnt"
+    finally:
+        shutil.rmtree(top)
+
+
+def test_passthrough_gives_new_files_to_their_creator(shared_dirs: tuple[Path, Path]) -> None:
+    """With allow_other every file another user created belonged to root (the server)."""
+    from ..util import ALICE, as_user
+
+    src, mnt = shared_dirs
+    fs = Example("passthroughfs.py", src, mnt, "-o", "allow_other")
+    try:
+        def make() -> list[tuple[int, int]]:
+            (mnt / "f").write_bytes(b"x")
+            os.mkdir(mnt / "d")
+            os.symlink("f", mnt / "l")
+            os.mkfifo(mnt / "p")
+            return [(st.st_uid, st.st_gid) for st in
+                    (os.lstat(mnt / n) for n in ("f", "d", "l", "p"))]
+
+        assert as_user(ALICE, make) == [(ALICE, ALICE)] * 4  # as the kernel reports it
+        assert [(os.lstat(src / n).st_uid, os.lstat(src / n).st_gid)
+                for n in ("f", "d", "l", "p")] == [(ALICE, ALICE)] * 4  # and in the source
+    finally:
+        fs.stop()
