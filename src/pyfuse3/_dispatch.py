@@ -40,15 +40,18 @@ _serving: set[Dispatcher] = set()
 _serving_lock = threading.Lock()
 
 
-def served_by_this_thread(path: str) -> str | None:
-    """The mountpoint of a file system that this thread serves and that ``path`` (absolute,
-    not resolved) lies in, or None. Entering that file system from this thread would wait for
-    a request only this thread can answer."""
+def served_by_this_thread(path: str, other_than: Session | None = None) -> str | None:
+    """The mountpoint of a file system that this thread serves (its loop still running) and
+    that ``path`` (absolute, not resolved) lies in, or None; ``other_than`` is not counted.
+    Entering that file system from this thread would wait for a request only this thread can
+    answer."""
     me = threading.get_ident()
     with _serving_lock:
         for d in _serving:
             top = d.session.mountpoint
-            if d.loop_thread == me and (path == top or path.startswith(top.rstrip("/") + "/")):
+            if d.loop_thread == me and d.session is not other_than and \
+                    (path == top or path.startswith(top.rstrip("/") + "/")) and \
+                    d.backend.running():
                 return top
     return None
 

@@ -81,7 +81,8 @@ class Mount:
         # This connection, whatever is mounted over it later: unmounting and aborting act on
         # it, never on whatever is topmost at the path (another process's mount, say).
         found = _sysutil.mount_of(mountpoint)
-        self._device = found[0] if found is not None else None
+        if found is not None:
+            self._device = found[0]
 
     def _adopt(self, session: Session) -> None:
         self._session = session
@@ -199,7 +200,7 @@ class Mount:
         session = self._session
         life = session.life
         if life.state not in (State.CLOSING, State.CLOSED) and session.mounted:
-            _refuse_inside_own_mount(session.mountpoint, "close()")
+            _refuse_inside_own_mount(session.mountpoint, "close()", session)
         with life.lock:
             if life.state in (State.CLOSING, State.CLOSED):
                 return
@@ -272,10 +273,10 @@ class Mount:
         return self._cache
 
 
-def _refuse_inside_own_mount(path: str, what: str) -> None:
+def _refuse_inside_own_mount(path: str, what: str, own: Session | None = None) -> None:
     """RuntimeError if ``path`` lies in a file system this very thread serves: looking it up
     (mounting, unmounting) would wait for a request only this thread can answer."""
-    top = served_by_this_thread(path)
+    top = served_by_this_thread(path, own)
     if top is not None:
         raise RuntimeError(
             f"{what} at {path}: that path is inside {top}, which this event loop serves, and "

@@ -322,7 +322,7 @@ class Invalidator:
                 else:
                     counts["errors"] += 1
                 errors.append((what, e))
-            except Exception as e:  # noqa: BLE001 - one bad item never drops the others
+            except Exception as e:
                 counts["errors"] += 1
                 errors.append((what, OSError(errno.EINVAL, f"{what}: {e!r}")))
             else:

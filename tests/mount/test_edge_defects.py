@@ -10,8 +10,8 @@ import contextlib
 import errno
 import os
 import re
-import sys
 import stat
+import sys
 from typing import Any
 
 import pytest

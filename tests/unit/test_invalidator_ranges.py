@@ -15,7 +15,7 @@ END = 1 << 20  # stands for "to the end of the file"
 ranges = st.lists(st.tuples(st.integers(0, 200), st.integers(0, 60)), max_size=20)
 
 
-class covered:  # noqa: N801 - reads like the set of bytes it stands for
+class covered:
     """The bytes a list of ranges covers, as sorted disjoint intervals (no set of bytes: the
     test's cost must not depend on the offsets)."""
 
