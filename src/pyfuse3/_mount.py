@@ -52,6 +52,8 @@ class Mount:
     closes it at the end of the block.
     """
 
+    _device: str | None  # this connection's "major:minor" once mounted
+
     def __init__(self, ops: Any, mountpoint: str,
                  options: Iterable[str] = default_options) -> None:
         if not isinstance(mountpoint, str):
@@ -86,7 +88,7 @@ class Mount:
 
     def _adopt(self, session: Session) -> None:
         self._session = session
-        self._device: str | None = None
+        self._device = None
         self._backend: TrioBackend | AsyncioBackend | None = None
         self._dispatcher: Dispatcher | None = None
         self._cache: CacheControl | None = None

@@ -355,7 +355,8 @@ def test_a_capability_the_kernel_lacks_fails_main() -> None:
 
 
 @pytest.mark.parametrize("option, message", [
-    ("max_write=lots", "libfuse refused a connection option"),
+    ("max_readahead=lots", "libfuse refused a connection option"),
+    ("max_write=lots", "max_write must be an int from 4096"),
     ("readdirplus=sometimes", "readdirplus must be yes, no or auto"),
 ])
 def test_a_malformed_connection_option_is_refused(option: str, message: str) -> None:
