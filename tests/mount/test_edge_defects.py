@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,9 @@ from pyfuse3.testing import mounted
 
 from ..memfs import MemFS, Node
 from ..util import run_with_timeout
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from tmpfs import TmpFS
 
 pytestmark = pytest.mark.fuse
 ROOT = pyfuse3.ROOT_INODE
@@ -226,26 +230,13 @@ def test_a_mount_inside_a_file_system_this_loop_serves(backend: str, tmp_path: A
     assert mount_of(d) is None
 
 
-def _example(name: str) -> Any:
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("readdirplus", ["no", "yes"])
 def test_tmpfs_frees_files_listed_then_unlinked(backend: str, readdirplus: str) -> None:
     """tmpfs counted a lookup for every plain READDIR entry too (the kernel counts none), so
     listed-then-unlinked files were never freed."""
     from ..util import eventually
 
-    ops = _example("tmpfs").TmpFS()
+    ops = TmpFS()
     with mounted(ops, backend=backend, options=[f"readdirplus={readdirplus}"]) as m:
         for i in range(20):
             with open(m.path(f"f{i}"), "wb") as fh:
