@@ -32,6 +32,7 @@ from pyfuse3 import FUSEError
 ROOT = pyfuse3.ROOT_INODE
 SETID = stat.S_ISUID | stat.S_ISGID
 PAGE = 4096
+COPY_STEP = 256  # pages copied between two yields to the event loop (about 1 MiB)
 NAME_MAX = 255
 FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE = 0x01, 0x02, 0x10
 
@@ -121,17 +122,33 @@ class SparseData:
 
     def copy_from(self, src: SparseData, off_in: int, off_out: int, length: int) -> int:
         """Copy up to ``length`` bytes of ``src`` (holes stay holes); return how many."""
+        copied = max(0, min(length, src.size - off_in))
+        for _ in self.copy_steps(src, off_in, off_out, length):
+            pass
+        return copied
+
+    def copy_steps(self, src: SparseData, off_in: int, off_out: int,
+                   length: int) -> Iterator[int]:
+        """copy_from() in steps of at most COPY_STEP pages of work, yielding the bytes copied
+        so far after each, so that a handler can let others run in between. A hole costs
+        one step whatever its size: it is walked as a range, never page by page."""
         length = max(0, min(length, src.size - off_in))
-        done = 0
-        while done < length:  # a source page at a time
-            n = min(length - done, PAGE - (off_in + done) % PAGE)
-            if (off_in + done) // PAGE in src.pages:
-                self.write(off_out + done, src.read(off_in + done, n))
-            else:
-                self.zero(off_out + done, off_out + done + n)
-                self.size = max(self.size, off_out + done + n)
-            done += n
-        return done
+        end = off_in + length
+        pos = off_in  # everything before it is copied
+        for n, i in enumerate(src._indexes(off_in, end) if length else (), 1):
+            base = max(i * PAGE, off_in)
+            if pos < base:  # the hole before page i
+                self.zero(off_out + pos - off_in, off_out + base - off_in)
+            top = min(i * PAGE + PAGE, end)
+            self.write(off_out + base - off_in, src.read(base, top - base))
+            pos = top
+            if n % COPY_STEP == 0:
+                yield pos - off_in
+        if pos < end:  # the hole after the last page
+            self.zero(off_out + pos - off_in, off_out + length)
+        if length:
+            self.size = max(self.size, off_out + length)
+        yield length
 
     def seek(self, off: int, whence: int) -> int:
         if off >= self.size:
@@ -488,7 +505,10 @@ class TmpFS(pyfuse3.Operations):
     async def copy_file_range(self, fh_in: Any, off_in: int, fh_out: Any, off_out: int,
                               length: int, flags: int) -> int:
         dst = self.get(fh_out)
-        done = dst.data.copy_from(self.get(fh_in).data, off_in, off_out, length)
+        done = 0
+        for so_far in dst.data.copy_steps(self.get(fh_in).data, off_in, off_out, length):
+            done = so_far
+            await sleep(0)  # a long copy never holds up the other requests
         if done:
             dst.touch()
         return done

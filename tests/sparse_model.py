@@ -60,13 +60,21 @@ class Model:
         return min(max(i * PAGE, off), self.size)
 
     def copy_to(self, dst: Model, off_in: int, off_out: int, length: int) -> None:
-        done = 0
+        def hole(start: int, end: int) -> None:  # a hole of the source, as one range
+            dst.zero(off_out + start, off_out + end)
+            if off_out + end > dst.size:
+                dst.truncate(off_out + end)
+
+        done, hole_from = 0, None
         while done < length:  # a source page at a time: holes stay holes
             n = min(length - done, PAGE - (off_in + done) % PAGE)
             if (off_in + done) // PAGE in self.pages:
+                if hole_from is not None:
+                    hole(hole_from, done)
+                    hole_from = None
                 dst.write(off_out + done, bytes(self.data[off_in + done:off_in + done + n]))
-            else:
-                dst.zero(off_out + done, off_out + done + n)
-                if off_out + done + n > dst.size:
-                    dst.truncate(off_out + done + n)
+            elif hole_from is None:
+                hole_from = done
             done += n
+        if hole_from is not None:
+            hole(hole_from, length)

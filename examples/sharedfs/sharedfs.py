@@ -22,7 +22,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ log = logging.getLogger("sharedfs")
 HOLD_IDLE = 1.0  # seconds a closed file stays held (a reopen needs no round trip)
 FALLOC_KNOWN = 0x01 | 0x02 | 0x10  # KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE
 REDIS_DOWN = (coredis.exceptions.ConnectionError, TimeoutError, OSError)
+APPENDING = 1 << 63  # set in the file handle of an O_APPEND open; the other bits: the inode
 
 
 def check_name(name: bytes) -> bytes:
@@ -68,6 +69,7 @@ class SharedFS(pyfuse3.Operations):
         self.lookups: dict[int, int] = defaultdict(int)
         self.names: dict[int, set[tuple[int, bytes]]] = defaultdict(set)
         self.outage = False
+        self.mount: pyfuse3.Mount | None = None  # for invalidations of this mount's own cache
 
     # ---- errors
     @contextmanager
@@ -204,9 +206,14 @@ class SharedFS(pyfuse3.Operations):
             await self.release_idle(0.0, only=replaced)
 
     # ---- files
-    def _info(self, ino: int) -> pyfuse3.FileInfo:
+    def _info(self, ino: int, flags: int) -> pyfuse3.FileInfo:
         # keep_cache: pages stay across opens. The follower drops what another mount changed;
         # without it, the kernel drops a file's pages when it sees a new size or mtime.
+        if flags & os.O_APPEND:
+            # The kernel puts an append at the size it has cached, which another mount may
+            # have grown since: the store appends at its own end instead (write()), and this
+            # handle bypasses the page cache (direct_io), which would hold it at the wrong place.
+            return pyfuse3.FileInfo(fh=ino | APPENDING, keep_cache=True, direct_io=True)
         return pyfuse3.FileInfo(fh=ino, keep_cache=True)
 
     async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
@@ -218,7 +225,7 @@ class SharedFS(pyfuse3.Operations):
                                       hold=inode not in self.held)
         self.held[inode] = 0.0
         self.opens[inode] += 1
-        return self._info(inode)
+        return self._info(inode, flags)
 
     async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
@@ -236,16 +243,17 @@ class SharedFS(pyfuse3.Operations):
                 ino = found.int("ino")
             info = await self.open(ino, flags, ctx)
             with self.errors():
-                return info, self.entry(await self.store.getattr(info.fh), parent_inode, name)
+                return info, self.entry(await self.store.getattr(ino), parent_inode, name)
         self.held[e.st_ino] = 0.0
         self.opens[e.st_ino] += 1
-        return self._info(e.st_ino), e
+        return self._info(e.st_ino, flags), e
 
     async def release(self, fh: Any) -> None:
-        self.opens[fh] -= 1
-        if self.opens[fh] <= 0:
-            del self.opens[fh]
-            self.held[fh] = time.monotonic()
+        ino = fh & ~APPENDING
+        self.opens[ino] -= 1
+        if self.opens[ino] <= 0:
+            del self.opens[ino]
+            self.held[ino] = time.monotonic()
 
     async def release_idle(self, idle: float, only: int | None = None) -> None:
         """Give up the holds of files closed more than ``idle`` seconds ago (or of ``only``)."""
@@ -267,11 +275,19 @@ class SharedFS(pyfuse3.Operations):
 
     async def read(self, fh: Any, off: int, size: int) -> bytes:
         with self.errors():
-            return await self.store.read(fh, off, size)
+            return await self.store.read(fh & ~APPENDING, off, size)
 
     async def write(self, fh: Any, off: int, buf: bytes) -> int:
+        ino = fh & ~APPENDING
         with self.errors():
-            await self.store.write(fh, off, bytes(buf))
+            if not fh & APPENDING:
+                await self.store.write(ino, off, bytes(buf))
+                return len(buf)
+            at = await self.store.write(ino, -1, bytes(buf)) - len(buf)
+        if at != off and self.mount is not None:
+            # This kernel's idea of the end was stale: what it holds there is too.
+            with suppress(OSError):  # ENOENT: nothing cached
+                await self.mount.cache.invalidate_inode(ino, offset=at, length=len(buf))
         return len(buf)
 
     async def flush(self, fh: Any) -> None:
@@ -284,18 +300,19 @@ class SharedFS(pyfuse3.Operations):
         if mode & ~FALLOC_KNOWN:
             raise FUSEError(errno.EOPNOTSUPP)
         with self.errors():
-            await self.store.fallocate(fh, mode, offset, length)
+            await self.store.fallocate(fh & ~APPENDING, mode, offset, length)
 
     async def lseek(self, fh: Any, offset: int, whence: int) -> int:
         if whence not in (os.SEEK_DATA, os.SEEK_HOLE):
             raise FUSEError(errno.EINVAL)
         with self.errors():
-            return await self.store.seek(fh, offset, whence)
+            return await self.store.seek(fh & ~APPENDING, offset, whence)
 
     async def copy_file_range(self, fh_in: Any, off_in: int, fh_out: Any, off_out: int,
                               length: int, flags: int) -> int:
         with self.errors():
-            return await self.store.copy(fh_in, off_in, fh_out, off_out, length)
+            return await self.store.copy(fh_in & ~APPENDING, off_in, fh_out & ~APPENDING,
+                                         off_out, length)
 
     # ---- directories
     async def opendir(self, inode: Any, ctx: Any) -> int:
@@ -509,6 +526,7 @@ async def serve(args: argparse.Namespace) -> None:
             mount = pyfuse3.Mount(fs, args.mountpoint, options)
         except (RuntimeError, ValueError) as e:
             raise SystemExit(f"sharedfs: {e}") from None
+        fs.mount = mount
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: mount.terminate())
         follower = Follower(fs, blocking, mount, position)

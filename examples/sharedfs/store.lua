@@ -295,9 +295,10 @@ elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
   if dst then free_if_unused(dst) end
   log('k', 'r', 'p', p1, 'n', n1, 'q', p2, 'o', n2, 'i', src, 'd', dst or '', 'x', '0')
   return dst or 0
-elseif op == 'write' then  -- inode, offset, data: returns the new size
+elseif op == 'write' then  -- inode, offset (-1: at the end), data: returns the new size
   local i, off, data = ARGV[5], num(ARGV[6]), ARGV[7]
   regular(i)
+  if off < 0 then off = num(redis.call('HGET', ik(i), 'size')) end
   if off + #data > MAX_SIZE then fail('EFBIG') end
   put(i, off, data)
   local size = math.max(num(redis.call('HGET', ik(i), 'size')), off + #data)

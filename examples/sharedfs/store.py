@@ -148,6 +148,8 @@ class Store:
         return int(await self._call("rename", p1, n1, p2, n2, flags) or 0)
 
     async def write(self, ino: int, off: int, data: bytes) -> int:
+        """Write ``data`` at ``off`` (-1: at the end of the file, atomically); return the new
+        size."""
         return int(await self._call("write", ino, off, data))
 
     async def setattr(self, ino: int, **fields: int) -> Attributes:

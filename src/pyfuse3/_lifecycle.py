@@ -55,11 +55,20 @@ def init(ops: Any, mountpoint: str, options: Iterable[str] = default_options) ->
     or mounting fails; TypeError for arguments of the wrong type. For several file systems in
     one process, use ``pyfuse3.Mount``.
     """
+    if init_if_free(ops, mountpoint, options) is None:
+        raise RuntimeError("pyfuse3.init() was already called: call pyfuse3.close() first, "
+                           "or use pyfuse3.Mount for another file system")
+
+
+def init_if_free(ops: Any, mountpoint: str, options: Iterable[str]) -> Mount | None:
+    """init() and its Mount, or None (nothing mounted) if an init() file system is in use;
+    for pyfuse3.testing, which mounts several."""
     global _default
     with _init_lock:
         if _default is not None and _default.state != State.CLOSED.value:
-            raise RuntimeError("pyfuse3.init() was already called: call pyfuse3.close() first")
+            return None
         _default = Mount(ops, mountpoint, options)
+        return _default
 
 
 async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:

@@ -8,11 +8,14 @@ one default Mount (``_lifecycle``). Which call is allowed when is the session's 
 
 from __future__ import annotations
 
+import atexit
 import errno
 import logging
 import os
 import stat
 import time
+import warnings
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +42,7 @@ STACK_OPTION = "allow_stacked_mount"
 ABORT_AFTER, GIVE_UP_AFTER = 1.0, 10.0
 
 _kept: list[Session] = []  # sessions close() could not free safely (see _teardown)
+_open: weakref.WeakSet[Mount] = weakref.WeakSet()  # mounted and not closed yet
 
 
 class Mount:
@@ -85,6 +89,7 @@ class Mount:
         found = _sysutil.mount_of(mountpoint)
         if found is not None:
             self._device = found[0]
+        _open.add(self)
 
     def _adopt(self, session: Session) -> None:
         self._session = session
@@ -219,6 +224,11 @@ class Mount:
         if not freed:
             _kept.append(session)
 
+    def __del__(self) -> None:
+        if getattr(self, "_session", None) is not None and self._session.mounted and \
+                self._session.life.state not in (State.CLOSING, State.CLOSED):
+            _close_unclosed(self)
+
     def __enter__(self) -> Mount:
         return self
 
@@ -273,6 +283,30 @@ class Mount:
 
             self._cache = CacheControl(self)
         return self._cache
+
+
+def _close_unclosed(mount: Mount) -> None:
+    """Close a Mount its program forgot (dropped, or still open at exit) rather than leave a
+    dead mount behind and run ``ops.destroy()`` while the interpreter is being torn down."""
+    warnings.warn(f"unclosed {mount!r}: call close() (or use 'with Mount(...)'); closing it "
+                  f"now", ResourceWarning, source=mount, stacklevel=2)
+    try:
+        mount.close()
+    except Exception:  # still serving in a thread of its own, or inside its own file system
+        log.exception("closing the unclosed %r failed", mount)
+        device = mount._device
+        if device is not None:
+            _sysutil.abort_device(device)
+            top = _sysutil.mount_of(mount.mountpoint)
+            if top is not None and top[0] == device:
+                _sysutil.lazy_unmount(mount.mountpoint)
+
+
+@atexit.register
+def _close_all_unclosed() -> None:
+    for mount in list(_open):
+        if mount.state not in (State.CLOSING.value, State.CLOSED.value):
+            _close_unclosed(mount)
 
 
 def _refuse_inside_own_mount(path: str, what: str, own: Session | None = None) -> None:

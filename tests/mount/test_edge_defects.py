@@ -12,6 +12,8 @@ import os
 import re
 import stat
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ import pytest
 
 import pyfuse3
 from pyfuse3 import FUSEError
-from pyfuse3._sysutil import abort_device, lazy_unmount, mount_of
+from pyfuse3._lifecycle import current_mount
+from pyfuse3._sysutil import FUSECTL, abort_device, lazy_unmount, mount_of
 from pyfuse3.testing import mounted
 
 from ..memfs import MemFS, Node
@@ -251,3 +254,151 @@ def test_tmpfs_frees_files_listed_then_unlinked(backend: str, readdirplus: str) 
             fh.write("2")
         assert eventually(lambda: not files & set(ops.inodes), 10), \
             {i: ops.inodes[i].lookups for i in files & set(ops.inodes)}
+
+
+class WatchedCopyFS(TmpFS):
+    """TmpFS whose copy_file_range starts only once a STATFS request waits in the queue, and
+    that counts the STATFS requests answered while a copy ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.copying = False
+        self.served_during_copy = 0
+        self.copy_began = threading.Event()
+        self.device: str | None = None  # the connection's "major:minor"
+
+    async def copy_file_range(self, *args: Any) -> int:
+        if self.copy_began.is_set():  # only the first copy waits for a STATFS
+            return await super().copy_file_range(*args)
+        self.copy_began.set()
+        assert self.device is not None
+        waiting = os.path.join(FUSECTL, self.device.split(":")[1], "waiting")
+        # Blocks the loop on purpose (10 s at most): the copy itself and the STATFS.
+        deadline = time.monotonic() + 10
+        while int(open(waiting).read()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        self.copying = True
+        try:
+            return await super().copy_file_range(*args)
+        finally:
+            self.copying = False
+
+    async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
+        self.served_during_copy += self.copying
+        return await super().statfs(ctx)
+
+
+def _copy_all(m: Any, src: str, dst: str, length: int) -> None:
+    with open(m.path(src), "rb") as fin, open(m.path(dst), "wb") as fout:
+        done = 0
+        while done < length:
+            n = os.copy_file_range(fin.fileno(), fout.fileno(), length - done, done, done)
+            assert n > 0
+            done += n
+
+
+def test_tmpfs_copy_lets_other_requests_through(backend: str) -> None:
+    """tmpfs copy_file_range never yielded: copying a 4 GiB hole froze the whole mount for
+    seconds. Now holes cost nothing and a long copy lets other requests through."""
+    ops = WatchedCopyFS()
+    with mounted(ops, backend=backend) as m:
+        ops.device = m.device
+        size = 32 << 20  # 8192 pages: 32 steps
+        data = os.urandom(size)
+        with open(m.path("data"), "wb") as fh:
+            fh.write(data)
+
+        def one_statfs() -> None:
+            if ops.copy_began.wait(10):
+                os.statvfs(m.mountpoint)  # never cached: a request
+
+        t = threading.Thread(target=one_statfs, daemon=True)
+        t.start()
+        try:
+            run_with_timeout(lambda: _copy_all(m, "data", "copy", size), 60)
+        finally:
+            ops.copy_began.set()
+            t.join(10)
+        assert ops.served_during_copy == 1  # answered while the copy went on
+        with open(m.path("copy"), "rb") as fh:
+            assert fh.read() == data
+
+        hole = 4 << 30
+        with open(m.path("sparse"), "wb") as fh:
+            fh.truncate(hole)
+            fh.seek(hole)
+            fh.write(b"end")
+        run_with_timeout(lambda: _copy_all(m, "sparse", "sparse-copy", hole + 3), 60)
+        with open(m.path("sparse-copy"), "rb") as fh:
+            assert os.fstat(fh.fileno()).st_size == hole + 3
+            assert os.lseek(fh.fileno(), 0, os.SEEK_DATA) == hole  # the hole stayed one
+            fh.seek(hole - 1)
+            assert fh.read() == b"\0end"
+
+
+def test_fuse_mount_mounts_several_file_systems(fuse_mount: Any) -> None:
+    """The fixture mounted one file system per test ("pyfuse3.init() was already called")."""
+    first, second = fuse_mount(_file_fs(b"one")), fuse_mount(_file_fs(b"two"))
+    assert first.mount is not second.mount and first.mountpoint != second.mountpoint
+    assert os.listdir(first.mountpoint) == ["one"]
+    assert os.listdir(second.mountpoint) == ["two"]
+    third = fuse_mount(_file_fs(b"three"))
+    assert os.listdir(third.mountpoint) == ["three"]
+    # the first is the file system of the module-level calls, the others answer through .mount
+    assert current_mount() is first.mount
+    second.mount.invalidate_inode(ROOT)
+    assert os.listdir(second.mountpoint) == ["two"]
+
+
+UNCLOSED = r"""
+import gc, os, sys
+import anyio
+sys.path.insert(0, {tests!r})
+import pyfuse3
+from pyfuse3.testing import run
+from tests.memfs import MemFS
+
+class Ops(MemFS):
+    def destroy(self):
+        print("destroy ran", flush=True)
+
+def serve_once(m):
+    async def main():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(m.serve)
+            assert await anyio.to_thread.run_sync(os.listdir, m.mountpoint) == []
+            m.terminate()  # served, then left open
+    run({backend!r}, main)
+
+kept = pyfuse3.Mount(Ops(), {kept!r}, ["fsname=pyfuse3-test"])
+serve_once(kept)
+dropped = pyfuse3.Mount(Ops(), {dropped!r}, ["fsname=pyfuse3-test"])
+serve_once(dropped)
+del dropped  # garbage: closed when collected, with a warning
+gc.collect()  # (asyncio's loop may have left it in a reference cycle)
+print("dropped", flush=True)
+"""
+
+
+def test_an_unclosed_mount_warns_and_unmounts(backend: str, tmp_path: Any) -> None:
+    """A Mount never closed ran ops.destroy() during interpreter finalization ("destroy()
+    handler failed: AttributeError") and left a stale mount behind."""
+    import subprocess
+
+    kept, dropped = str(tmp_path / "kept"), str(tmp_path / "dropped")
+    os.mkdir(kept)
+    os.mkdir(dropped)
+    script = UNCLOSED.format(tests=str(Path(__file__).resolve().parents[2]), backend=backend,
+                             kept=kept, dropped=dropped)
+    try:
+        proc = subprocess.run([sys.executable, "-W", "always::ResourceWarning", "-c", script],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        leftovers = [d for d in (kept, dropped) if mount_of(d) is not None]
+        for d in leftovers:
+            lazy_unmount(d)
+    assert leftovers == [], proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["destroy ran", "dropped", "destroy ran"], proc.stderr
+    assert proc.stderr.count("ResourceWarning: unclosed <pyfuse3.Mount") == 2, proc.stderr
+    assert "failed" not in proc.stderr, proc.stderr

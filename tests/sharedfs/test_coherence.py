@@ -163,6 +163,45 @@ def test_concurrent_writers_on_several_mounts(redis: RedisServer, prefix: str) -
                                   read(m / name) == bytes(model)), (m, name)
 
 
+def test_appends_from_two_mounts_all_land_at_the_end(redis: RedisServer, prefix: str) -> None:
+    """O_APPEND on two mounts at once: the kernel put each append at the size it had cached,
+    so the mounts overwrote each other's lines (600 acknowledged lines left 300). Every
+    append lands at the end of the file as the store has it, and both mounts show them all."""
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix) as b:
+        write(a / "log", b"")
+        assert eventually(lambda: exists(b / "log"))
+        lines = 300
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def appender(mnt: Path, tag: str) -> None:
+            try:
+                fd = os.open(mnt / "log", os.O_WRONLY | os.O_APPEND)
+                try:
+                    barrier.wait(10)
+                    for i in range(lines):
+                        line = f"{tag}{i:04d}\n".encode()
+                        assert os.write(fd, line) == len(line)
+                finally:
+                    os.close(fd)
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=appender, args=(m, tag))
+                   for m, tag in ((a, "a"), (b, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors
+        for mnt in (a, b):
+            assert eventually(lambda mnt=mnt: len(read(mnt / "log")) == 2 * lines * 6), mnt
+            got = read(mnt / "log").splitlines()
+            for tag in "ab":  # each mount's lines all there, in the order written
+                assert [x for x in got if x.startswith(tag.encode())] == \
+                    [f"{tag}{i:04d}".encode() for i in range(lines)], mnt
+
+
 def test_racing_creates_of_one_name_on_two_mounts(redis: RedisServer, prefix: str) -> None:
     """open(O_CREAT) on two mounts at once: both open the one file (the loser's kernel asked
     to create a name the other mount had just created); with O_EXCL exactly one succeeds."""

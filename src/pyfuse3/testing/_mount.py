@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pyfuse3
-from pyfuse3._lifecycle import current_session
+from pyfuse3._lifecycle import init_if_free
 from pyfuse3._sysutil import FUSECTL, abort_connection, lazy_unmount, mount_of
 
 __all__ = ["FUSECTL", "abort_connection", "lazy_unmount"]  # re-exported for tests
@@ -49,7 +49,10 @@ def fuse_available(device: str = "/dev/fuse") -> str | None:
 
 @dataclass
 class MountedFS:
-    """A file system being served: its mountpoint, and the error main() ended with, if any."""
+    """A file system being served: its mountpoint, its ``pyfuse3.Mount``, and the error
+    serving ended with, if any. The first one mounted while no ``pyfuse3.init()`` file system
+    exists is that file system, so the module-level calls (``pyfuse3.invalidate_inode()``...)
+    act on it; use ``mount`` for the others."""
 
     mountpoint: str
     ops: Any
@@ -59,6 +62,8 @@ class MountedFS:
     loop: Any = field(default=None, repr=False)
     started: threading.Event = field(default_factory=threading.Event, repr=False)
     device: str | None = field(default=None, repr=False)  # this connection's "major:minor"
+    mount: pyfuse3.Mount | None = field(default=None, repr=False)
+    is_default: bool = field(default=False, repr=False)  # the file system of pyfuse3.init()
 
     def path(self, *parts: str) -> str:
         """A path inside the mount."""
@@ -113,7 +118,11 @@ def _serve(fs: MountedFS, backend: str) -> None:
         else:
             fs.loop = asyncio.get_running_loop()
         fs.started.set()
-        await pyfuse3.main()
+        if fs.is_default:
+            await pyfuse3.main()  # also sets pyfuse3.trio_token, as upstream's main() does
+        else:
+            assert fs.mount is not None
+            await fs.mount.serve()
 
     try:
         run(backend, main)
@@ -128,6 +137,7 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
 
     ``backend`` is "trio", "asyncio" or "uvloop" (asyncio on uvloop's event loop).
 
+    Several may be mounted at once, in any backends (each serves in a thread of its own).
     The block starts once the file system has answered the kernel's INIT; if serving fails
     before that (a missing package, libfuse refusing INIT), RuntimeError is raised instead
     and nothing stays mounted. On exit the file system is terminated and unmounted; if it
@@ -140,11 +150,14 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
     if not any(o.startswith("fsname=") for o in opts):
         opts.add("fsname=pyfuse3-test")
     try:
-        pyfuse3.init(ops, mountpoint, opts)
+        mount = init_if_free(ops, mountpoint, opts)
+        is_default = mount is not None
+        if mount is None:
+            mount = pyfuse3.Mount(ops, mountpoint, opts)
     except BaseException:
         os.rmdir(mountpoint)
         raise
-    fs = MountedFS(mountpoint, ops, backend)
+    fs = MountedFS(mountpoint, ops, backend, mount=mount, is_default=is_default)
     found = mount_of(mountpoint)
     fs.device = found[0] if found is not None else None
     fs.thread = threading.Thread(target=_serve, args=(fs, backend), name="pyfuse3-test-fs",
@@ -161,8 +174,8 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
 
 def _wait_serving(fs: MountedFS, timeout: float) -> None:
     """Return once INIT is answered; raise if main() ended first or never got there."""
-    assert fs.thread is not None
-    session = current_session()
+    assert fs.thread is not None and fs.mount is not None
+    session = fs.mount.session
     deadline = time.monotonic() + timeout
     while not session.initialized:
         if not fs.thread.is_alive():
@@ -175,13 +188,13 @@ def _wait_serving(fs: MountedFS, timeout: float) -> None:
 
 
 def _stop(fs: MountedFS, timeout: float) -> None:
-    assert fs.thread is not None
+    assert fs.thread is not None and fs.mount is not None
     try:
         # terminate() twice: first gracefully, then cancelling handlers that do not finish.
         for _ in range(2):
             if fs.thread.is_alive():
                 with contextlib.suppress(RuntimeError):
-                    pyfuse3.terminate()
+                    fs.mount.terminate()
                 fs.thread.join(timeout / 2)
         if fs.thread.is_alive():
             abort_connection(fs.mountpoint)
@@ -190,7 +203,7 @@ def _stop(fs: MountedFS, timeout: float) -> None:
     finally:
         try:
             if not fs.thread.is_alive():
-                pyfuse3.close(unmount=True)
+                fs.mount.close(unmount=True)
         finally:
             top = mount_of(fs.mountpoint)
             if top is not None and top[0] == fs.device:  # never another file system's mount

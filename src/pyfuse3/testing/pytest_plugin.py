@@ -5,7 +5,9 @@
   instead (for CI that must run it). Tests using ``fuse_mount`` count as marked.
 - Fixtures: ``pyfuse3_backend`` (each of trio, asyncio, uvloop); ``fuse_mount``, a function
   ``fuse_mount(ops, options=None)`` that mounts ``ops`` under that backend for the rest of the
-  test and returns the ``MountedFS``; ``fuse_harness``, a function ``fuse_harness(ops, check,
+  test and returns the ``MountedFS`` (call it again to mount more file systems at once; the
+  first is the one the module-level calls such as ``pyfuse3.invalidate_inode()`` act
+  on); ``fuse_harness``, a function ``fuse_harness(ops, check,
   **harness_options)`` that runs ``await check(h)`` with a kernel-free ``Harness`` serving
   ``ops`` under that backend (no FUSE needed).
 - A test fails when the ``pyfuse3`` logger recorded an ERROR while it ran (a handler failed,
@@ -111,7 +113,8 @@ def pyfuse3_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def fuse_mount(pyfuse3_backend: str) -> Iterator[Callable[..., MountedFS]]:
     """``fuse_mount(ops, options=None)``: mount ``ops`` for the rest of the test, served by
-    ``pyfuse3_backend`` on a background thread; unmounted at teardown, also on failure."""
+    ``pyfuse3_backend`` on a background thread; unmounted at teardown, also on failure. Call
+    it several times for several file systems (each ``MountedFS.mount`` is its Mount)."""
     require_fuse()
     with contextlib.ExitStack() as stack:
         def mount(ops: Any, options: Iterable[str] | None = None) -> MountedFS:
