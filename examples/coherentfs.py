@@ -40,6 +40,7 @@ import errno
 import json
 import logging
 import os
+import stat
 import struct
 from typing import Any
 
@@ -102,19 +103,30 @@ class CoherentFS(PassthroughFS):
         self.inotify = Inotify()
         self.dirs: dict[int, int] = {}  # watch descriptor -> directory inode
         self.watched: set[int] = set()
+        # What the kernel may have cached: (directory inode, name) -> inode, and back.
+        self.entries: dict[tuple[int, bytes], int] = {}
+        self.names: dict[int, set[tuple[int, bytes]]] = {}
         self.invalidator = pyfuse3.cache.Invalidator()
         self.watch_dir(pyfuse3.ROOT_INODE)
 
     def watch_dir(self, inode: int) -> None:
         if inode not in self.watched:
-            self.dirs[self.inotify.watch(self.path(inode))] = inode
+            self.dirs[self.inotify.watch(self.node(inode).proc)] = inode
             self.watched.add(inode)
 
-    def remember(self, path: str, st: os.stat_result) -> pyfuse3.EntryAttributes:
-        attr = super().remember(path, st)
-        if attr.st_mode & 0o170000 == 0o040000:
-            self.watch_dir(attr.st_ino)
-        return attr
+    def remember(self, parent: int, name: bytes, inode: int, st: os.stat_result) -> None:
+        if name not in (b".", b".."):
+            self.entries[parent, name] = inode
+            self.names.setdefault(inode, set()).add((parent, name))
+        if stat.S_ISDIR(st.st_mode):
+            self.watch_dir(inode)
+
+    def drop(self, inode: int, n: int) -> None:
+        super().drop(inode, n)
+        if inode not in self.nodes:  # the kernel forgot it, and every name it had cached
+            for key in self.names.pop(inode, ()):
+                if self.entries.get(key) == inode:
+                    del self.entries[key]
 
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         try:
@@ -131,8 +143,7 @@ class CoherentFS(PassthroughFS):
 
     def known_inode(self, parent: int, name: bytes) -> int:
         """The inode the kernel may have cached for parent/name, or 0."""
-        path = os.path.join(self.paths.get(parent, {""}).copy().pop(), os.fsdecode(name))
-        return next((ino for ino, paths in self.paths.items() if path in paths), 0)
+        return self.entries.get((parent, name), 0)
 
     def on_event(self, wd: int, mask: int, name: bytes) -> None:
         parent = self.dirs.get(wd)
@@ -141,12 +152,8 @@ class CoherentFS(PassthroughFS):
         if mask & (IN_CREATE | IN_MOVED_TO):
             self.invalidator.entry(parent, name)
         if mask & (IN_DELETE | IN_MOVED_FROM):
-            child = self.known_inode(parent, name)
-            # A directory renamed in the source has no known path until looked up again;
-            # its cached entries are invalidated all the same.
-            parent_path = next(iter(self.paths.get(parent, ())), None)
-            if parent_path is not None:
-                self.forget_path(os.path.join(parent_path, os.fsdecode(name)))
+            child = self.entries.pop((parent, name), 0)
+            self.names.get(child, set()).discard((parent, name))
             self.invalidator.entry(parent, name, deleted=child)
         if mask & (IN_MODIFY | IN_ATTRIB):
             child = self.known_inode(parent, name)

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Mirror a source directory: ``python examples/passthroughfs.py SOURCE MOUNTPOINT``.
 
-Every operation is forwarded with the ``os`` module and answers with the same errno. Calls that
-can block on the disk (read, write, fsync, open, create, readdir) run on worker threads, so
-the event loop keeps serving other requests. Inode numbers are the source's own; the kernel's
-cache timeouts are 0 by default (``--timeout`` to change), so changes made directly in the
-source are always seen. Ctrl-C or SIGTERM unmounts.
+Every operation is forwarded with the ``os`` module and answers with the same errno. Each inode
+the kernel knows is held as an ``O_PATH`` descriptor of the source's inode, found by its
+(st_dev, st_ino), and every call acts relative to one (as libfuse's passthrough_ll does): a
+file stays the same file whatever is renamed or replaced in the source meanwhile, and no
+symlink is ever followed out of the source. Calls that can block on the disk (read, write,
+fsync, open, create, readdir) run on worker threads, so the event loop keeps serving other
+requests. Inode numbers are the source's own (a file on another file system below the source
+gets a number of its own); the kernel's cache timeouts are 0 by default (``--timeout`` to
+change), so changes made directly in the source are always seen. Ctrl-C or SIGTERM unmounts.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import itertools
 import os
 import stat
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import trio
@@ -26,202 +32,233 @@ from pyfuse3 import FUSEError
 
 T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)
+ROOT = pyfuse3.ROOT_INODE
 
 
-def renameat2(old: str, new: str, flags: int) -> None:
-    """rename(2) with RENAME_NOREPLACE / RENAME_EXCHANGE (not in the os module)."""
-    if _libc.renameat2(-100, os.fsencode(old), -100, os.fsencode(new), flags) != 0:
+def renameat2(old_dir: int, old: bytes, new_dir: int, new: bytes, flags: int) -> None:
+    """rename(2) between directory descriptors, with RENAME_NOREPLACE / RENAME_EXCHANGE
+    (not in the os module)."""
+    if _libc.renameat2(old_dir, old, new_dir, new, flags) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), old)
+        raise OSError(err, os.strerror(err), os.fsdecode(old))
 
 
-async def blocking(fn: Callable[..., T], *args: Any) -> T:
+async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a call that may block on the disk in a worker thread."""
-    return await trio.to_thread.run_sync(functools.partial(fn, *args))
+    return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+
+@dataclass(eq=False)
+class Node:
+    """An inode the kernel knows: an O_PATH descriptor of the source's inode."""
+
+    fd: int
+    key: tuple[int, int]  # (st_dev, st_ino) in the source
+    mode: int
+    lookups: int = 1
+
+    @property
+    def proc(self) -> str:
+        """A path to this very inode (never resolved by name), for calls that take a path."""
+        return f"/proc/self/fd/{self.fd}"
 
 
 class PassthroughFS(pyfuse3.Operations):
-    """Forwards every operation to the same path below ``source``."""
+    """Forwards every operation to the source's inode the kernel's inode stands for."""
 
     def __init__(self, source: str, timeout: float = 0.0) -> None:
         super().__init__()
         self.source = os.path.abspath(source)
         self.timeout = timeout
-        self.root_ino = os.lstat(self.source).st_ino
-        self.paths: dict[int, set[str]] = {pyfuse3.ROOT_INODE: {self.source}}
-        self.lookups: Counter[int] = Counter()
+        fd = os.open(self.source, os.O_PATH | os.O_DIRECTORY)
+        st = os.fstat(fd)
+        self.nodes: dict[int, Node] = {ROOT: Node(fd, (st.st_dev, st.st_ino), st.st_mode)}
+        self.by_key: dict[tuple[int, int], int] = {(st.st_dev, st.st_ino): ROOT}
+        self.dev = st.st_dev
+        self.spare_numbers = itertools.count(1 << 48)  # for inodes whose own number is taken
+        self.listings: dict[int, tuple[int, list[str]]] = {}  # dir fd -> (inode, names)
         self.calls: Counter[str] = Counter()
 
-    # ---- ownership
-    def _give(self, target: str | int, ctx: Any) -> None:
-        """Make the caller own what it created (a path, not followed, or an fd), as a local
-        file system would; in a setgid directory the group stays the directory's. Only a
-        server running as root can (else everything belongs to the server's user)."""
-        if os.geteuid() != 0 or (ctx.uid == 0 and ctx.gid == 0):
-            return
-        st = os.fstat(target) if isinstance(target, int) else os.lstat(target)
-        gid = -1 if st.st_gid != os.getegid() else ctx.gid  # inherited from a setgid parent
-        if isinstance(target, int):
-            os.fchown(target, ctx.uid, gid)
-        else:
-            os.chown(target, ctx.uid, gid, follow_symlinks=False)
-
-    # ---- inodes and paths
-    def inode_of(self, st: os.stat_result) -> int:
-        return pyfuse3.ROOT_INODE if st.st_ino == self.root_ino else st.st_ino
-
-    def path(self, inode: int) -> str:
+    # ---- inodes
+    def node(self, inode: int) -> Node:
         try:
-            return next(iter(self.paths[inode]))
-        except (KeyError, StopIteration):
-            raise FUSEError(errno.ENOENT) from None
+            return self.nodes[inode]
+        except KeyError:
+            raise FUSEError(errno.ESTALE) from None
 
-    def child(self, parent: int, name: bytes) -> str:
-        return os.path.join(self.path(parent), os.fsdecode(name))
+    def number(self, st: os.stat_result) -> int:
+        """The inode number the kernel knows for ``st`` (or would, if looked up)."""
+        known = self.by_key.get((st.st_dev, st.st_ino))
+        if known is not None:
+            return known
+        if st.st_dev == self.dev and st.st_ino != ROOT and st.st_ino not in self.nodes:
+            return int(st.st_ino)
+        return next(n for n in self.spare_numbers if n not in self.nodes)
 
-    def remember(self, path: str, st: os.stat_result) -> pyfuse3.EntryAttributes:
-        """Record that the kernel now knows path's inode (one more lookup)."""
-        inode = self.inode_of(st)
-        self.paths.setdefault(inode, set()).add(path)
-        self.lookups[inode] += 1
-        return self.attr(st)
-
-    def forget_path(self, path: str) -> None:
-        for paths in self.paths.values():
-            paths.discard(path)
-
-    def attr(self, st: os.stat_result) -> pyfuse3.EntryAttributes:
+    def attr(self, st: os.stat_result, inode: int | None = None) -> pyfuse3.EntryAttributes:
         a = pyfuse3.EntryAttributes()
-        a.st_ino = self.inode_of(st)
+        a.st_ino = self.number(st) if inode is None else inode
         for name in ("st_mode", "st_nlink", "st_uid", "st_gid", "st_rdev", "st_size",
                      "st_blksize", "st_blocks", "st_atime_ns", "st_mtime_ns", "st_ctime_ns"):
             setattr(a, name, getattr(st, name))
         a.entry_timeout = a.attr_timeout = self.timeout
         return a
 
+    def find(self, parent: int, name: bytes) -> pyfuse3.EntryAttributes:
+        """Look ``name`` up in ``parent`` (never following a symlink): one more lookup of the
+        inode it names, which the kernel gives back with forget()."""
+        dir_fd = self.node(parent).fd
+        if name == b"." or (name == b".." and parent == ROOT):  # never above the source
+            fd = os.open(".", os.O_PATH, dir_fd=dir_fd)
+        else:
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dir_fd)
+        try:
+            st = os.fstat(fd)
+            inode = self.number(st)
+            node = self.nodes.get(inode)
+            if node is not None:
+                node.lookups += 1
+            else:
+                self.nodes[inode] = Node(fd, (st.st_dev, st.st_ino), st.st_mode)
+                self.by_key[st.st_dev, st.st_ino] = inode
+                fd = -1  # kept by the node
+            self.remember(parent, name, inode, st)
+            return self.attr(st, inode)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def remember(self, parent: int, name: bytes, inode: int, st: os.stat_result) -> None:
+        """Called for every lookup the kernel now counts (a hook for subclasses)."""
+
+    def drop(self, inode: int, n: int) -> None:
+        node = self.nodes.get(inode)
+        if node is None or inode == ROOT:
+            return
+        node.lookups -= n
+        if node.lookups <= 0:
+            del self.nodes[inode], self.by_key[node.key]
+            os.close(node.fd)
+
+    # ---- ownership
+    def _give(self, dir_fd: int, name: bytes | None, ctx: Any, fd: int | None = None) -> None:
+        """Make the caller own what it created (``name`` in ``dir_fd``, not followed, or
+        ``fd``), as a local file system would; in a setgid directory the group stays the
+        directory's. Only a server running as root can (else everything is the server's)."""
+        if os.geteuid() != 0 or (ctx.uid == 0 and ctx.gid == 0):
+            return
+        if fd is not None:
+            gid = -1 if os.fstat(fd).st_gid != os.getegid() else ctx.gid  # setgid parent
+            os.fchown(fd, ctx.uid, gid)
+        else:
+            assert name is not None
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            gid = -1 if st.st_gid != os.getegid() else ctx.gid
+            os.chown(name, ctx.uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+
     # ---- entries
     @pyfuse3.errors_as_fuse
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         self.calls["lookup"] += 1
-        path = self.child(parent_inode, name) if name != b"." else self.path(parent_inode)
-        if name == b"..":
-            path = os.path.dirname(self.path(parent_inode))
-        return self.remember(path, os.lstat(path))
+        return self.find(parent_inode, name)
 
     async def forget(self, inode_list: Any) -> None:
         for inode, n in inode_list:
-            self.lookups[inode] -= n
-            if self.lookups[inode] <= 0 and inode != pyfuse3.ROOT_INODE:
-                del self.lookups[inode]
-                self.paths.pop(inode, None)
+            self.drop(inode, n)
 
     @pyfuse3.errors_as_fuse
     async def getattr(self, inode: Any, ctx: Any = None) -> pyfuse3.EntryAttributes:
         self.calls["getattr"] += 1
-        return self.attr(os.lstat(self.path(inode)))
+        return self.attr(os.fstat(self.node(inode).fd), inode)
 
     @pyfuse3.errors_as_fuse
     async def setattr(self, inode: Any, attr: Any, fields: Any, fh: Any,
                       ctx: Any) -> pyfuse3.EntryAttributes:
-        path = self.path(inode)
-        target: int | str = fh if fh is not None else path
+        node = self.node(inode)
         if fields.update_size:
-            os.truncate(target, attr.st_size)
-        if fields.update_mode:
-            os.chmod(path, stat.S_IMODE(attr.st_mode), follow_symlinks=False) \
-                if not stat.S_ISLNK(os.lstat(path).st_mode) else None
+            os.truncate(fh if fh is not None else node.proc, attr.st_size)
+        if fields.update_mode and not stat.S_ISLNK(node.mode):
+            os.chmod(node.proc, stat.S_IMODE(attr.st_mode))
         if fields.update_uid or fields.update_gid:
-            os.chown(path, attr.st_uid if fields.update_uid else -1,
-                     attr.st_gid if fields.update_gid else -1, follow_symlinks=False)
+            os.chown(node.proc, attr.st_uid if fields.update_uid else -1,
+                     attr.st_gid if fields.update_gid else -1)
         if fields.update_atime or fields.update_mtime:
-            st = os.lstat(path)
-            os.utime(path, ns=(attr.st_atime_ns if fields.update_atime else st.st_atime_ns,
-                               attr.st_mtime_ns if fields.update_mtime else st.st_mtime_ns),
-                     follow_symlinks=False)
+            st = os.fstat(node.fd)
+            os.utime(node.proc, ns=(attr.st_atime_ns if fields.update_atime else st.st_atime_ns,
+                                    attr.st_mtime_ns if fields.update_mtime else st.st_mtime_ns))
         return await self.getattr(inode)
 
     @pyfuse3.errors_as_fuse
     async def readlink(self, inode: Any, ctx: Any) -> bytes:
-        return os.fsencode(os.readlink(self.path(inode)))
-
-    async def _made(self, path: str) -> pyfuse3.EntryAttributes:
-        return self.remember(path, os.lstat(path))
+        return os.fsencode(os.readlink("", dir_fd=self.node(inode).fd))
 
     @pyfuse3.errors_as_fuse
     async def mknod(self, parent_inode: Any, name: Any, mode: Any, rdev: Any,
                     ctx: Any) -> pyfuse3.EntryAttributes:
-        path = self.child(parent_inode, name)
-        os.mknod(path, mode, rdev)
-        self._give(path, ctx)
-        return await self._made(path)
+        dir_fd = self.node(parent_inode).fd
+        os.mknod(name, mode, rdev, dir_fd=dir_fd)
+        self._give(dir_fd, name, ctx)
+        return self.find(parent_inode, name)
 
     @pyfuse3.errors_as_fuse
     async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
                     ctx: Any) -> pyfuse3.EntryAttributes:
-        path = self.child(parent_inode, name)
-        os.mkdir(path, stat.S_IMODE(mode))
-        self._give(path, ctx)
-        return await self._made(path)
+        dir_fd = self.node(parent_inode).fd
+        os.mkdir(name, stat.S_IMODE(mode), dir_fd=dir_fd)
+        self._give(dir_fd, name, ctx)
+        return self.find(parent_inode, name)
 
     @pyfuse3.errors_as_fuse
     async def symlink(self, parent_inode: Any, name: Any, target: Any,
                       ctx: Any) -> pyfuse3.EntryAttributes:
-        path = self.child(parent_inode, name)
-        os.symlink(os.fsdecode(target), path)
-        self._give(path, ctx)
-        return await self._made(path)
+        dir_fd = self.node(parent_inode).fd
+        os.symlink(target, name, dir_fd=dir_fd)
+        self._give(dir_fd, name, ctx)
+        return self.find(parent_inode, name)
 
     @pyfuse3.errors_as_fuse
     async def link(self, inode: Any, new_parent_inode: Any, new_name: Any,
                    ctx: Any) -> pyfuse3.EntryAttributes:
-        path = self.child(new_parent_inode, new_name)
-        os.link(self.path(inode), path, follow_symlinks=False)
-        return await self._made(path)
+        # Through /proc the link is made to this very inode, also a symlink (not followed).
+        os.link(self.node(inode).proc, new_name, dst_dir_fd=self.node(new_parent_inode).fd)
+        return self.find(new_parent_inode, new_name)
 
     @pyfuse3.errors_as_fuse
     async def unlink(self, parent_inode: Any, name: Any, ctx: Any) -> None:
-        path = self.child(parent_inode, name)
-        os.unlink(path)
-        self.forget_path(path)
+        os.unlink(name, dir_fd=self.node(parent_inode).fd)
 
     @pyfuse3.errors_as_fuse
     async def rmdir(self, parent_inode: Any, name: Any, ctx: Any) -> None:
-        path = self.child(parent_inode, name)
-        os.rmdir(path)
-        self.forget_path(path)
+        os.rmdir(name, dir_fd=self.node(parent_inode).fd)
 
     @pyfuse3.errors_as_fuse
     async def rename(self, parent_inode_old: Any, name_old: Any, parent_inode_new: Any,
                      name_new: Any, flags: Any, ctx: Any) -> None:
-        old, new = self.child(parent_inode_old, name_old), self.child(parent_inode_new, name_new)
-        renameat2(old, new, flags)
-        for paths in self.paths.values():
-            if flags & pyfuse3.RENAME_EXCHANGE and (old in paths) != (new in paths):
-                paths.symmetric_difference_update({old, new})
-            elif old in paths:
-                paths.discard(old)
-                paths.add(new)
-            elif new in paths:
-                paths.discard(new)
+        renameat2(self.node(parent_inode_old).fd, name_old, self.node(parent_inode_new).fd,
+                  name_new, flags)
 
     # ---- files
     @pyfuse3.errors_as_fuse
     async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
-        fd = await blocking(os.open, self.path(inode), flags & ~os.O_CREAT)
+        # Reopened through /proc: this very inode, whatever its names are now.
+        fd = await blocking(os.open, self.node(inode).proc,
+                            flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW))
         return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0)
 
     @pyfuse3.errors_as_fuse
     async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
-        path = self.child(parent_inode, name)
-        fd = await blocking(os.open, path, flags | os.O_CREAT, stat.S_IMODE(mode))
+        dir_fd = self.node(parent_inode).fd
+        # O_NOFOLLOW: a symlink put at the name meanwhile is not followed out of the source.
+        fd = await blocking(os.open, name, flags | os.O_CREAT | os.O_NOFOLLOW,
+                            stat.S_IMODE(mode), dir_fd=dir_fd)
         try:
-            self._give(fd, ctx)
+            self._give(dir_fd, None, ctx, fd)
+            return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0), \
+                self.find(parent_inode, name)
         except BaseException:
             os.close(fd)
             raise
-        return (pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0),
-                self.remember(path, os.fstat(fd)))
 
     @pyfuse3.errors_as_fuse
     async def read(self, fh: Any, off: int, size: int) -> bytes:
@@ -246,41 +283,43 @@ class PassthroughFS(pyfuse3.Operations):
     # ---- directories
     @pyfuse3.errors_as_fuse
     async def opendir(self, inode: Any, ctx: Any) -> int:
-        path = self.path(inode)
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            raise FUSEError(errno.ENOTDIR)
-        return inode
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.node(inode).fd)
+        self.listings[fd] = (inode, [])
+        return fd
 
     @pyfuse3.errors_as_fuse
     async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
         self.calls["readdir"] += 1
-        path = self.path(fh)
-        # Sorted names give next_id values that stay valid between the kernel's calls.
-        names = sorted(await blocking(os.listdir, path))
+        parent, names = self.listings[fh]
+        if start_id == 0 or not names:  # sorted: next_id values stay valid between calls
+            names = sorted(await blocking(os.listdir, fh))
+            self.listings[fh] = (parent, names)
         for i, name in enumerate(names[start_id:], start_id):
-            entry = os.path.join(path, name)
+            raw = os.fsencode(name)
             try:
-                st = os.lstat(entry)
+                if token.plus:  # the kernel counts a lookup for each entry it is sent
+                    attr = self.find(parent, raw)
+                else:
+                    attr = self.attr(os.stat(name, dir_fd=fh, follow_symlinks=False))
             except FileNotFoundError:
                 continue
-            if not pyfuse3.readdir_reply(token, os.fsencode(name), self.attr(st), i + 1):
+            if not pyfuse3.readdir_reply(token, raw, attr, i + 1):
+                if token.plus:
+                    self.drop(attr.st_ino, 1)  # not sent after all
                 break
-            self.remember(entry, st)
 
+    @pyfuse3.errors_as_fuse
     async def releasedir(self, fh: Any) -> None:
-        pass
+        del self.listings[fh]
+        os.close(fh)
 
     @pyfuse3.errors_as_fuse
     async def fsyncdir(self, fh: Any, datasync: bool) -> None:
-        fd = os.open(self.path(fh), os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            await blocking(os.fsync, fd)
-        finally:
-            os.close(fd)
+        await blocking(os.fdatasync if datasync else os.fsync, fh)
 
     @pyfuse3.errors_as_fuse
     async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
-        st = os.statvfs(self.source)
+        st = os.statvfs(self.nodes[ROOT].fd)
         out = pyfuse3.StatvfsData()
         for name in ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail", "f_files",
                      "f_ffree", "f_favail", "f_namemax"):
@@ -290,19 +329,19 @@ class PassthroughFS(pyfuse3.Operations):
     # ---- extended attributes
     @pyfuse3.errors_as_fuse
     async def setxattr(self, inode: Any, name: Any, value: Any, ctx: Any) -> None:
-        os.setxattr(self.path(inode), name, value, follow_symlinks=False)
+        os.setxattr(self.node(inode).proc, name, value)
 
     @pyfuse3.errors_as_fuse
     async def getxattr(self, inode: Any, name: Any, ctx: Any) -> bytes:
-        return os.getxattr(self.path(inode), name, follow_symlinks=False)
+        return os.getxattr(self.node(inode).proc, name)
 
     @pyfuse3.errors_as_fuse
     async def listxattr(self, inode: Any, ctx: Any) -> list[bytes]:
-        return [os.fsencode(n) for n in os.listxattr(self.path(inode), follow_symlinks=False)]
+        return [os.fsencode(n) for n in os.listxattr(self.node(inode).proc)]
 
     @pyfuse3.errors_as_fuse
     async def removexattr(self, inode: Any, name: Any, ctx: Any) -> None:
-        os.removexattr(self.path(inode), name, follow_symlinks=False)
+        os.removexattr(self.node(inode).proc, name)
 
 
 def main() -> None:

@@ -224,3 +224,54 @@ def test_passthrough_gives_new_files_to_their_creator(shared_dirs: tuple[Path, P
                 for n in ("f", "d", "l", "p")] == [(ALICE, ALICE)] * 4  # and in the source
     finally:
         fs.stop()
+
+
+def test_passthrough_follows_inodes_not_paths(shared_dirs: tuple[Path, Path]) -> None:
+    """passthroughfs kept the path a file was looked up by: after its directory was renamed
+    and a symlink put at the old name, reopening the file read (and wrote) whatever the old
+    path led to now, as root: with allow_other another user read a file only root may."""
+    from ..util import ALICE, as_user
+
+    src, mnt = shared_dirs
+    os.mkdir(src / "secret", 0o700)
+    (src / "secret" / "f").write_bytes(b"root only")
+    fs = Example("passthroughfs.py", src, mnt, "-o", "allow_other")
+    try:
+        def escape() -> list[object]:
+            os.mkdir(mnt / "d")
+            (mnt / "d" / "f").write_bytes(b"mine")
+            fd = os.open(mnt / "d" / "f", os.O_RDONLY)  # the kernel keeps this inode
+            try:
+                os.rename(mnt / "d", mnt / "d2")
+                os.symlink(str(src / "secret"), mnt / "d")  # the old path leads elsewhere
+                again = f"/proc/self/fd/{fd}"  # reopens the inode: no lookup by name
+                with open(again, "rb") as fh:
+                    read = fh.read()
+                with open(again, "r+b") as fh:
+                    fh.write(b"MINE")
+                return [read, outcome(lambda: (mnt / "d" / "f").read_bytes()),
+                        (mnt / "d2" / "f").read_bytes()]
+            finally:
+                os.close(fd)
+
+        assert as_user(ALICE, escape) == [b"mine", "EACCES", b"MINE"]
+        assert (src / "secret" / "f").read_bytes() == b"root only"
+        assert (src / "d2" / "f").read_bytes() == b"MINE"
+    finally:
+        fs.stop()
+
+
+def test_passthrough_lets_go_of_what_the_kernel_forgets(passthrough: Example) -> None:
+    """Each inode the kernel knows is a descriptor held by the server: forgotten inodes
+    must close theirs (listing counts a lookup only with READDIRPLUS)."""
+    fds = Path(f"/proc/{passthrough.proc.pid}/fd")
+    baseline = len(os.listdir(fds))
+    for i in range(200):
+        (passthrough.source / f"f{i}").write_bytes(b"x")
+    assert len(os.listdir(passthrough.mountpoint)) == 200
+    for i in range(200):
+        os.stat(passthrough.mountpoint / f"f{i}")
+    assert len(os.listdir(fds)) >= baseline + 200  # held while the kernel knows them
+    with open("/proc/sys/vm/drop_caches", "w") as fh:
+        fh.write("2")
+    assert eventually(lambda: len(os.listdir(fds)) <= baseline + 5), len(os.listdir(fds))
