@@ -3,7 +3,12 @@
 A worker drains every queued request per wake-up. Handlers that finish without suspending are
 answered inline (no task). When one suspends, the worker that started it stays with it (so the
 handler's cancel scopes and current task are right), and a fresh worker takes over reading.
-At most ``max_tasks`` handlers are suspended at once; beyond that, requests wait in the kernel.
+
+Reading never stops. At ``max_tasks`` (handlers suspended + the reader), the session parks
+the requests that can wait (a copy, in arrival order) and runs at once only what suspended
+handlers may be waiting for: FORGETs, closes, unlocks and INTERRUPTs (an INTERRUPT of a parked
+request answers it with EINTR). Each handler that finishes lets a fresh task run the parked
+ones while there is room.
 
 Every task that runs handlers carries the dispatcher in the ``HANDLER`` context variable, and
 tasks a handler starts inherit it: that is how the cache-control calls know they were called
@@ -15,7 +20,7 @@ from __future__ import annotations
 import threading
 from contextvars import ContextVar
 
-from ._backends import Backend, Closed, Scope
+from ._backends import Backend, Closed, Scope, Worker
 from ._session import DRAIN_BUSY, DRAIN_EMPTY, DRAIN_EXIT, DRAIN_PENDING, Session
 
 BATCH = 64  # requests per drain before letting suspended handlers run
@@ -73,7 +78,7 @@ class Dispatcher:
         self.loop_thread = threading.get_ident()
         self.max_suspended = max(max_tasks - 1, 1)
         self.suspended = 0
-        self.reader_wanted = False
+        self.unparking = False  # a task runs parked requests
         self.stops = 0
         self.finished = False
 
@@ -114,19 +119,10 @@ class Dispatcher:
         HANDLER.set(self)
         with self.backend.task_scope() as scope:
             await self._work(scope)
-        if scope.cancelled_caught and self.reader_wanted and not self.session.exited:
-            # An interrupted handler ended this worker, which was to read next.
-            self.reader_wanted = False
-            self.backend.spawn(self.worker)
 
     async def _work(self, scope: Scope) -> None:
         session, backend, fd = self.session, self.backend, self.session.fd
         while True:
-            if self.suspended >= self.max_suspended:
-                # Only on the eager path (drain_once) can the limit be reached while a reader
-                # waits: stop reading; the next handler to finish starts one.
-                self.reader_wanted = True
-                return
             status = session.drain(BATCH)
             if status == DRAIN_EMPTY:
                 try:
@@ -134,8 +130,8 @@ class Dispatcher:
                 except Closed:
                     return
             elif status == DRAIN_PENDING:
-                if not await self._serve(scope, reader=True):
-                    return
+                await self._serve(scope, successor=self.worker)
+                return
             elif status == DRAIN_BUSY:
                 await backend.checkpoint()
             else:
@@ -154,36 +150,56 @@ class Dispatcher:
         HANDLER is already set here: the readiness callback was registered by a worker task,
         so it runs in (a copy of) that task's context, and this task copies it again.
         """
-        if self.suspended >= self.max_suspended:
-            return True  # the reader's own path applies the max_tasks limit
         status = self.session.drain(BATCH)
         if status != DRAIN_PENDING:
             return status != DRAIN_EMPTY  # a backlog or the end: the reader goes on
         with self.backend.task_scope() as scope:
-            await self._serve(scope, reader=False)
-        if self.reader_wanted and not self.session.exited:
-            self.reader_wanted = False
-            self.backend.spawn(self.worker)
+            await self._serve(scope)
         return False
 
-    async def _serve(self, scope: Scope, reader: bool) -> bool:
-        """Finish the handler that suspended in the last drain (the max_tasks accounting).
+    async def unpark(self) -> None:
+        """Run parked requests while there is room; stay with one whose handler suspends.
 
-        ``reader``: this task was the one reading; someone must read while it waits. Returns
-        True if this task must go back to reading when the handler is done.
+        A task of its own (never one a handler finished in: under trio, an interrupted
+        handler leaves its task's cancel scope cancelled).
+        """
+        HANDLER.set(self)
+        session = self.session
+        with self.backend.task_scope() as scope:
+            while self.suspended < self.max_suspended:
+                status = session.drain_parked(BATCH)
+                if status == DRAIN_PENDING:
+                    self.unparking = False
+                    await self._serve(scope, successor=self.unpark)
+                    return
+                if status != DRAIN_BUSY:
+                    break
+                await self.backend.checkpoint()
+        self.unparking = False
+
+    async def _serve(self, scope: Scope, successor: Worker | None = None) -> None:
+        """Stay with the handler that suspended in the last drain (max_tasks accounting).
+
+        ``successor`` takes over this task's work (reading, or running parked requests)
+        while it waits.
         """
         pending = self.session.take_pending()
         self.suspended += 1
-        if reader:
-            if self.suspended < self.max_suspended:
-                self.backend.spawn(self.worker)
-            else:
-                self.reader_wanted = True  # at the limit: the next handler to finish reads
+        self.session.park(self.suspended >= self.max_suspended)
+        if successor == self.worker:
+            self.backend.spawn(self.worker)  # reading never stops; at the limit it parks
+        elif successor is not None:
+            self._unpark_soon()
         try:
             await self.backend.serve(pending, scope)
         finally:
             self.suspended -= 1
-        if reader and self.reader_wanted and not self.session.exited:
-            self.reader_wanted = False
-            return True
-        return False
+            self.session.park(self.suspended >= self.max_suspended)
+            self._unpark_soon()
+
+    def _unpark_soon(self) -> None:
+        """Start a task for the parked requests if there are any, room, and none runs."""
+        if self.session.parked_count and not self.unparking and \
+                self.suspended < self.max_suspended and not self.session.exited:
+            self.unparking = True
+            self.backend.spawn(self.unpark)

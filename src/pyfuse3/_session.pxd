@@ -30,9 +30,15 @@ cdef class Session:
     cdef object worker                   # _entry_worker.EntryWorker, started on first use
     cdef dict retrievals
     cdef unsigned long long next_cookie
+    cdef bint at_limit                   # at max_tasks: requests that can wait are parked
+    cdef bint parking                    # at_limit, or some are parked (later ones queue up)
+    cdef object parked                   # collections.deque of parked requests (bytes)
 
     cdef fuse_session* c_session(self) except NULL
     cpdef int drain(self, int limit) except? -1
+    cpdef int drain_parked(self, int limit) except? -1
+    cdef bint _parked_instead(self, size_t size) except -1
+    cdef int _process_copy(self, bytes request, tuple handlers) except -1
 
     cdef inline object handler(self, int op):
         return <object>PyTuple_GET_ITEM(self.handlers, op)

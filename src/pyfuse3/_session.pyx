@@ -16,6 +16,7 @@ from pyfuse3._libfuse.gil cimport (
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EIO, EPROTO, errno
 from libc.stdlib cimport free
 from libc.string cimport memset
+from posix.fcntl cimport F_UNLCK
 from posix.uio cimport iovec, writev
 from pyfuse3._libfuse.poll cimport POLLOUT, poll, pollfd
 from posix.unistd cimport read
@@ -23,12 +24,18 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_args, fuse_custom_io, fuse_lowlevel_notify_poll, fuse_session_custom_io, fuse_parse_conn_info_opts, fuse_lowlevel_ops, fuse_opt_free_args,
     fuse_pollhandle, fuse_pollhandle_destroy, fuse_session_destroy, fuse_session_exit,
     fuse_session_exited, fuse_session_fd, fuse_session_mount, fuse_session_new,
-    fuse_session_process_buf, fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,
+    fuse_buf, fuse_session_process_buf, fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,
+)
+from pyfuse3._libfuse.fuse_kernel cimport (
+    FUSE_BATCH_FORGET, FUSE_DESTROY, FUSE_FLUSH, FUSE_FORGET, FUSE_INIT, FUSE_INTERRUPT,
+    FUSE_NOTIFY_REPLY, FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_SETLK, FUSE_SETLKW, fuse_in_header,
+    fuse_interrupt_in, fuse_lk_in,
 )
 from pyfuse3._request cimport Pending
 from pyfuse3._request import OP_NAMES
 
 import os
+from collections import deque
 
 from pyfuse3._state import Lifecycle
 from pyfuse3._types import FUSEError
@@ -51,6 +58,7 @@ cdef class Session:
         self.live = set()
         self.life = Lifecycle()
         self.readdirplus = "yes"
+        self.parked = deque()
         memset(&self.buf, 0, sizeof(self.buf))
 
     def __init__(self, ops, str mountpoint, options, ops_table):
@@ -157,16 +165,100 @@ cdef class Session:
                 elif res < 0:
                     raise OSError(-res, f"reading /dev/fuse failed: {os.strerror(-res)}")
                 return DRAIN_EXIT
-            fuse_session_process_buf(se, &self.buf)
             n += 1
             if n == 2:
                 self.backlog = True
+            if self.parking and self._parked_instead(res):
+                continue
+            fuse_session_process_buf(se, &self.buf)
             if self.pending is not None:
                 return DRAIN_PENDING
             if self.raised is not None:
                 exc, self.raised = self.raised, None
                 raise exc  # e.g. KeyboardInterrupt raised by a handler
         return DRAIN_BUSY
+
+    def park(self, bint on):
+        """At the max_tasks limit (``on``), drain() parks the requests that can wait instead of
+        running their handlers; while any is parked, later ones queue behind it."""
+        self.at_limit = on
+        self.parking = on or len(self.parked) > 0
+
+    @property
+    def parked_count(self):
+        """How many requests are parked (see ``park()``)."""
+        return len(self.parked)
+
+    cpdef int drain_parked(self, int limit) except? -1:
+        """Run parked requests in the order they came, like drain(): DRAIN_PENDING when a
+        handler suspended, DRAIN_EMPTY when none is left, DRAIN_BUSY after ``limit``."""
+        cdef int n = 0
+        while self.parked:
+            if self.se == NULL or fuse_session_exited(self.se):
+                return DRAIN_EXIT
+            if n == limit:
+                return DRAIN_BUSY
+            request = self.parked.popleft()
+            self.parking = self.at_limit or len(self.parked) > 0
+            self._process_copy(request, self.handlers)
+            n += 1
+            if self.pending is not None:
+                return DRAIN_PENDING
+            if self.raised is not None:
+                exc, self.raised = self.raised, None
+                raise exc
+        return DRAIN_EMPTY
+
+    cdef bint _parked_instead(self, size_t size) except -1:
+        """Park the request in the receive buffer unless it must run now; True if parked (or
+        answered: an INTERRUPT of a parked request answers that one with EINTR).
+
+        What handlers may be waiting for runs at once: FORGETs, closes (FLUSH, RELEASE,
+        RELEASEDIR), unlocks, INTERRUPTs, and the protocol's own requests.
+        """
+        cdef const fuse_in_header* hdr = <const fuse_in_header*>self.buf.mem
+        cdef unsigned int op = hdr.opcode
+        cdef unsigned long long target
+        if size < sizeof(fuse_in_header) or op in (
+                FUSE_FORGET, FUSE_BATCH_FORGET, FUSE_FLUSH, FUSE_RELEASE, FUSE_RELEASEDIR,
+                FUSE_INIT, FUSE_DESTROY, FUSE_NOTIFY_REPLY):
+            return False
+        if op == FUSE_SETLK or op == FUSE_SETLKW:
+            if size >= sizeof(fuse_in_header) + sizeof(fuse_lk_in) and \
+                    (<const fuse_lk_in*>(<const char*>self.buf.mem + sizeof(fuse_in_header))
+                     ).lk.type == F_UNLCK:
+                return False
+        elif op == FUSE_INTERRUPT:
+            if size < sizeof(fuse_in_header) + sizeof(fuse_interrupt_in):
+                return False
+            target = (<const fuse_interrupt_in*>(
+                <const char*>self.buf.mem + sizeof(fuse_in_header))).unique
+            for request in self.parked:
+                if (<const fuse_in_header*><const char*>(<bytes>request)).unique == target:
+                    self.parked.remove(request)
+                    self.parking = self.at_limit or len(self.parked) > 0
+                    self._process_copy(request, _INTERRUPTED)
+                    return True
+            return False  # libfuse knows the request (or will): it delivers the interrupt
+        self.parked.append((<const char*>self.buf.mem)[:size])
+        return True
+
+    cdef int _process_copy(self, bytes request, tuple handlers) except -1:
+        """Process a copied request with ``handlers`` (a parked one, or its refusal)."""
+        cdef fuse_buf copy
+        memset(&copy, 0, sizeof(copy))
+        copy.mem = <char*>request
+        copy.size = len(request)
+        copy.fd = -1
+        saved, self.handlers = self.handlers, handlers
+        try:
+            fuse_session_process_buf(self.se, &copy)
+        finally:
+            self.handlers = saved
+        if handlers is not saved:
+            self.pending = None
+            self.raised = None
+        return 0
 
     def take_pending(self):
         """The handler that suspended during the last drain(); tracked until it is answered."""
@@ -263,6 +355,10 @@ cdef class Session:
                 n += 1
                 self.pending = None
                 self.raised = None
+            while self.parked:
+                self._process_copy(self.parked.popleft(), _REFUSERS)
+                n += 1
+            self.parking = self.at_limit
         finally:
             fuse_session_exit(self.se)
             self.handlers = handlers
@@ -390,6 +486,12 @@ async def _refuse(*args):
     raise FUSEError(EIO)
 
 _REFUSERS = (_refuse,) * len(OP_NAMES)
+
+
+async def _interrupted(*args):
+    raise FUSEError(EINTR)
+
+_INTERRUPTED = (_interrupted,) * len(OP_NAMES)  # for a parked request the caller gave up on
 
 
 cdef fuse_session* _new_session(list argv, const fuse_lowlevel_ops* table, Session owner):

@@ -13,6 +13,7 @@ import pytest
 import pyfuse3
 from pyfuse3 import FUSEError
 from pyfuse3.testing import Harness
+from pyfuse3.testing._harness import layout
 
 from ..memfs import MemFS, Node
 from ..util import sleep
@@ -152,6 +153,59 @@ def test_interrupt_cancels_the_handler(fuse_harness: Any) -> None:
 
     fuse_harness(ops, check)
     assert ops.cancelled == 1
+
+
+class GateFS(MemFS):
+    """lookup of ``gate`` waits until ``opened``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add(ROOT, b"f", Node(stat.S_IFREG | 0o644))
+        self.waiting = self.opened = False
+        self.forgotten: list[int] = []
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> Any:
+        if name == b"gate":
+            self.waiting = True
+            while not self.opened:
+                await sleep(0.005)
+        return await super().lookup(parent_inode, name, ctx)
+
+    async def forget(self, inode_list: Any) -> None:
+        self.forgotten += [inode for inode, _ in inode_list]
+        await super().forget(inode_list)
+
+
+def test_at_max_tasks_requests_are_parked_in_order(fuse_harness: Any) -> None:
+    """At max_tasks pyfuse3 stopped reading, so nothing reached the file system, not even the
+    interrupt of a request that waited. Now requests that can wait are parked in order, an
+    INTERRUPT of a parked one answers it, and FORGET runs at once."""
+    import anyio
+
+    ops = GateFS()
+
+    async def check(h: Harness) -> None:
+        with anyio.fail_after(10):
+            f = await h.lookup(ROOT, b"f")
+            gate = h.send("LOOKUP", ROOT, b"gate\0")  # suspends: with the reader, 2 tasks
+            while not ops.waiting:
+                await sleep(0.005)
+            given_up = h.send("LOOKUP", ROOT, b"f\0")
+            kept = h.send("LOOKUP", ROOT, b"f\0")
+            h.send("FORGET", f.nodeid, layout("fuse_forget_in").pack(nlookup=1),
+                   expect_reply=False)
+            h.interrupt(given_up)
+            with pytest.raises(OSError) as info:
+                await given_up.reply()
+            assert info.value.errno == errno.EINTR
+            assert ops.forgotten == [f.nodeid]  # run although later than kept
+            assert not kept.answered and not gate.answered  # kept waits for room
+            ops.opened = True
+            with pytest.raises(OSError):
+                await gate.reply()  # ENOENT: no such name
+            await kept.reply()
+
+    fuse_harness(ops, check, max_tasks=2)
 
 
 def test_readdir_paging_lists_each_entry_once(fuse_harness: Any) -> None:

@@ -402,3 +402,76 @@ def test_an_unclosed_mount_warns_and_unmounts(backend: str, tmp_path: Any) -> No
     assert proc.stdout.splitlines() == ["destroy ran", "dropped", "destroy ran"], proc.stderr
     assert proc.stderr.count("ResourceWarning: unclosed <pyfuse3.Mount") == 2, proc.stderr
     assert "failed" not in proc.stderr, proc.stderr
+
+
+LATE_WAITER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+print("open", flush=True)
+sys.stdin.readline()
+fcntl.flock(fd, fcntl.LOCK_EX)  # waits; SIGINT (KeyboardInterrupt) gives up
+"""
+
+
+def test_lock_waiters_at_max_tasks_never_stop_the_reading(backend: str) -> None:
+    """120 blocked flock waiters took every task (max_tasks): pyfuse3 stopped reading
+    /dev/fuse, so it never saw the holder's unlock or a waiter's INTERRUPT, and the mount hung
+    for good. Now what cannot run is parked, and what handlers wait for runs at once."""
+    import fcntl
+    import signal
+    import subprocess
+
+    from ..util import eventually
+
+    ops = TmpFS()
+    with mounted(ops, backend=backend) as m:
+        path = m.path("lock")
+        open(path, "wb").close()
+        assert m.device is not None
+        waiting = os.path.join(FUSECTL, m.device.split(":")[1], "waiting")
+
+        def in_flight() -> int:
+            with open(waiting) as fh:
+                return int(fh.read())
+
+        late = subprocess.Popen([sys.executable, "-c", LATE_WAITER, path], text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            assert late.stdout is not None and late.stdin is not None
+            assert late.stdout.readline() == "open\n"
+            holder = os.open(path, os.O_RDWR)
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            fds = [os.open(path, os.O_RDWR) for _ in range(120)]  # opened while there is room
+            granted: list[int] = []
+
+            def waiter(i: int) -> None:
+                fcntl.flock(fds[i], fcntl.LOCK_EX)
+                granted.append(i)
+                fcntl.flock(fds[i], fcntl.LOCK_UN)
+
+            threads = [threading.Thread(target=waiter, args=(i,), daemon=True)
+                       for i in range(120)]
+            for t in threads:
+                t.start()
+            assert eventually(lambda: in_flight() >= 120, 30), in_flight()
+            late.stdin.write("go\n")
+            late.stdin.flush()
+            assert eventually(lambda: in_flight() >= 121, 30), in_flight()
+            late.send_signal(signal.SIGINT)  # its INTERRUPT is read and answered
+            assert late.wait(timeout=10) != 0
+            # The holder's unlock reaches the file system; every waiter gets the lock in turn.
+            run_with_timeout(lambda: fcntl.flock(holder, fcntl.LOCK_UN), 10)
+            deadline = time.monotonic() + 60
+            for t in threads:
+                t.join(max(0.0, deadline - time.monotonic()))
+            assert sorted(granted) == list(range(120))
+            for fd in [holder, *fds]:
+                os.close(fd)
+        finally:
+            if late.poll() is None:
+                late.kill()
+                try:
+                    late.wait(5)
+                except subprocess.TimeoutExpired:  # its request was read, never answered
+                    abort_device(m.device)
+                    late.wait(10)

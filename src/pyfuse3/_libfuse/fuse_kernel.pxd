@@ -47,3 +47,19 @@ cdef extern from "<linux/fuse.h>" nogil:
         FUSE_BATCH_FORGET
         FUSE_READDIRPLUS
         FUSE_RENAME2
+        FUSE_NOTIFY_REPLY
+
+    # The parts of the request layouts that decide whether a request may wait (parked).
+    struct fuse_in_header:
+        unsigned int len
+        unsigned int opcode
+        unsigned long long unique
+
+    struct fuse_interrupt_in:
+        unsigned long long unique
+
+    struct fuse_file_lock:
+        unsigned int type
+
+    struct fuse_lk_in:
+        fuse_file_lock lk

@@ -155,13 +155,15 @@ class Harness:
     errors come back as ``OSError`` with the errno the file system answered.
     ``socket_buffer``: the socket pair's SO_SNDBUF (the kernel caps it at
     ``net.core.wmem_max``); like /dev/fuse, no reply is ever dropped, whatever its size.
+    ``max_tasks``: as for ``Mount.serve()``.
     """
 
     def __init__(self, ops: Any, *, capabilities: Iterable[str] = DEFAULT_CAPABILITIES,
                  options: Iterable[str] = (), uid: int = 0, gid: int = 0,
                  pid: int | None = None, max_readahead: int = 131072,
-                 socket_buffer: int = BUFSIZE) -> None:
+                 socket_buffer: int = BUFSIZE, max_tasks: int = 99) -> None:
         self.ops = ops
+        self.max_tasks = max_tasks
         self.capabilities = frozenset(capabilities)
         unknown = {c for c in self.capabilities if f"FUSE_{c}" not in K}
         if unknown:
@@ -225,7 +227,7 @@ class Harness:
     async def _serve(self) -> None:
         assert self.mount is not None
         try:
-            await self.mount.serve()
+            await self.mount.serve(max_tasks=self.max_tasks)
         except Exception as e:  # surfaced by the requests that find no answer
             self._served = e
             for req in list(self._pending.values()):
