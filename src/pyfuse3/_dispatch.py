@@ -17,6 +17,7 @@ from inside a handler, however deep in its task tree.
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextvars import ContextVar
 
@@ -24,6 +25,7 @@ from ._backends import Backend, Closed, Scope, Worker
 from ._session import DRAIN_BUSY, DRAIN_EMPTY, DRAIN_EXIT, DRAIN_PENDING, Session
 
 BATCH = 64  # requests per drain before letting suspended handlers run
+log = logging.getLogger("pyfuse3")
 
 #: Set in every task that runs handlers (inherited by the tasks they start).
 HANDLER: ContextVar[Dispatcher | None] = ContextVar("pyfuse3_handler", default=None)
@@ -103,6 +105,11 @@ class Dispatcher:
         if self.finished:
             return
         self.stops += 1
+        if self.stops == 1 and self.suspended:
+            n = self.suspended
+            log.warning("%s: waiting for %d request%s to finish; terminate() again (a second "
+                        "Ctrl-C) cancels %s", self.session.mountpoint, n, "s" * (n != 1),
+                        "them" if n != 1 else "it")
         self.session.exit()
         self.backend.close_fd(self.session.fd)
         self.session.fail_retrievals()  # their answers will not be read

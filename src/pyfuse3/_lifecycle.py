@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._entry_worker import InvalidationHandle
-from ._mount import Mount, default_options
+from ._mount import Mount, default_options, open_mounts
 from ._session import Session
 from ._state import State
 
@@ -36,6 +36,12 @@ def current_mount() -> Mount:
     """The Mount of init(); RuntimeError before init() or after close()."""
     mount = _default
     if mount is None:
+        if open_mounts():
+            raise RuntimeError(
+                "the module-level calls act on the file system of pyfuse3.init(), and there is "
+                "none: for a pyfuse3.Mount call its methods (mount.invalidate_inode(...), "
+                "'await mount.cache.invalidate_entry(...)') or use "
+                "pyfuse3.cache.Invalidator(mount=mount)")
         raise RuntimeError("no pyfuse3 file system is mounted: call pyfuse3.init() first")
     if mount.state in (State.CLOSING.value, State.CLOSED.value):
         raise RuntimeError("the pyfuse3 file system was closed: call pyfuse3.init() again")

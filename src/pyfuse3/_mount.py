@@ -285,6 +285,11 @@ class Mount:
         return self._cache
 
 
+def open_mounts() -> list[Mount]:
+    """The Mounts created and not closed yet, in this process."""
+    return [m for m in list(_open) if m.state not in (State.CLOSING.value, State.CLOSED.value)]
+
+
 def _close_unclosed(mount: Mount) -> None:
     """Close a Mount its program forgot (dropped, or still open at exit) rather than leave a
     dead mount behind and run ``ops.destroy()`` while the interpreter is being torn down."""
@@ -304,9 +309,8 @@ def _close_unclosed(mount: Mount) -> None:
 
 @atexit.register
 def _close_all_unclosed() -> None:
-    for mount in list(_open):
-        if mount.state not in (State.CLOSING.value, State.CLOSED.value):
-            _close_unclosed(mount)
+    for mount in open_mounts():
+        _close_unclosed(mount)
 
 
 def _refuse_inside_own_mount(path: str, what: str, own: Session | None = None) -> None:
@@ -327,8 +331,8 @@ def _check_mountpoint(path: str, stacked: bool) -> None:
         if e.errno == errno.ENOTCONN:
             raise RuntimeError(
                 f"{path} is a stale FUSE mount (its file system process died): "
-                f"unmount it with 'fusermount3 -u {path}' first") from e
-        raise RuntimeError(f"cannot mount at {path}: {e.strerror}") from e
+                f"unmount it with 'fusermount3 -u {path}' first") from None
+        raise RuntimeError(f"cannot mount at {path}: {e.strerror}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise RuntimeError(f"cannot mount at {path}: not a directory (a pyfuse3 file system's "
                            "root is a directory)")

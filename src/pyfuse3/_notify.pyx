@@ -51,8 +51,8 @@ cdef int _refuse_in_handler(str call, str why, bint any_thread=False,
         raise RuntimeError(
             f"pyfuse3.{call}() called inside a request handler (or a task or thread it "
             f"started): {why}, so it could block forever. Use "
-            + (instead or f"'await pyfuse3.cache.{call}(...)' (or "
-               "pyfuse3.invalidate_entry_async) instead"))
+            + (instead or f"'await pyfuse3.cache.{call}(...)' (for a Mount: "
+               f"'await mount.cache.{call}(...)') instead"))
     return 0
 
 
@@ -98,7 +98,9 @@ def invalidate_entry(Session session not None, fuse_ino_t inode_p, bytes name,
     """
     _name(name)
     _refuse_in_handler("invalidate_entry", "the kernel may wait for the very request this "
-                       "handler answers", True)
+                       "handler answers", True,
+                       "'await pyfuse3.cache.invalidate_entry(...)' or "
+                       "pyfuse3.invalidate_entry_async(...) (queued until the kernel allows)")
     inval_entry(session, inode_p, name, deleted)
 
 

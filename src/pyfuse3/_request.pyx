@@ -666,7 +666,10 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
     READDIR (``token.plus`` False) only ``attr.st_ino`` and the file type in ``attr.st_mode``
     are sent; for READDIRPLUS the kernel caches all of ``attr`` as if looked up.
     """
-    cdef const char* c_name = PyBytes_AS_STRING(_as_bytes(name))
+    if not isinstance(name, bytes):
+        raise TypeError(f"readdir_reply(): name must be bytes (os.fsencode() turns a str into "
+                        f"bytes), not {type(name).__name__}")
+    cdef const char* c_name = PyBytes_AS_STRING(name)
     cdef Py_ssize_t length = PyBytes_GET_SIZE(name)
     cdef size_t n, room
     if token.finished:

@@ -249,3 +249,48 @@ def test_leaving_the_harness_cancels_a_handler_that_never_returns(fuse_harness: 
 
     fuse_harness(ops, check)  # returns: the stuck handler was cancelled on the way out
     assert ops.cancelled == 1
+
+
+def test_first_terminate_says_what_it_waits_for(fuse_harness: Any,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """A first Ctrl-C (terminate()) during a long handler was silent for its whole length."""
+    import anyio
+
+    ops = GateFS()
+
+    async def check(h: Harness) -> None:
+        with anyio.fail_after(10):
+            gate = h.send("LOOKUP", ROOT, b"gate\0")
+            while not ops.waiting:
+                await sleep(0.005)
+            assert h.mount is not None
+            h.mount.terminate()
+            while "waiting for" not in caplog.text:
+                await sleep(0.005)
+            ops.opened = True
+            with pytest.raises(OSError):
+                await gate.reply()  # answered (ENOENT) before serving ends
+
+    fuse_harness(ops, check)
+    assert "waiting for 1 request to finish; terminate() again (a second Ctrl-C) cancels it" \
+        in caplog.text
+
+
+class StrNameFS(MemFS):
+    async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
+        pyfuse3.readdir_reply(token, "name", await self.getattr(ROOT, None), 1)
+
+
+@pytest.mark.fuse_errors_expected
+def test_readdir_reply_names_its_argument(fuse_harness: Any,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """readdir_reply() with a str name said only "expected bytes, got str"."""
+    async def check(h: Harness) -> None:
+        fh = (await h.opendir(ROOT)).fh
+        with pytest.raises(OSError) as info:
+            await h.readdir(ROOT, fh, 0)
+        assert info.value.errno == errno.EIO
+
+    fuse_harness(StrNameFS(), check)
+    assert "readdir_reply(): name must be bytes (os.fsencode() turns a str into bytes), " \
+        "not str" in caplog.text

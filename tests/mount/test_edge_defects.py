@@ -475,3 +475,15 @@ def test_lock_waiters_at_max_tasks_never_stop_the_reading(backend: str) -> None:
                 except subprocess.TimeoutExpired:  # its request was read, never answered
                     abort_device(m.device)
                     late.wait(10)
+
+
+def test_module_level_calls_without_init_point_at_the_mount(tmp_path: Any) -> None:
+    """With only a pyfuse3.Mount open, pyfuse3.invalidate_inode() said "call pyfuse3.init()
+    first", not how to reach the Mount."""
+    d = str(tmp_path / "mnt")
+    os.mkdir(d)
+    with pyfuse3.Mount(MemFS(), d, ["fsname=pyfuse3-test"]):
+        with pytest.raises(RuntimeError, match=r"mount.invalidate_inode\(.*Invalidator\(mount="):
+            pyfuse3.invalidate_inode(ROOT)
+    with pytest.raises(RuntimeError, match=r"call pyfuse3.init\(\) first"):
+        pyfuse3.invalidate_inode(ROOT)

@@ -274,6 +274,7 @@ def test_invalidate_inode_with_dirty_writeback_pages_inside_a_handler_is_refused
         run_with_timeout(dirty_then_chmod, timeout=10)
         assert len(ops.errors) == 1
         assert "pyfuse3.cache.invalidate_inode" in str(ops.errors[0])
+        assert "invalidate_entry_async" not in str(ops.errors[0])  # not the function to use
         with open(fs.path("f"), "rb") as fh:
             assert fh.read() == b"x" * 65536
 
@@ -419,3 +420,6 @@ def test_init_refuses_a_mount_point_and_a_regular_file(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not a directory"):
         pyfuse3.init(MemFS(), str(regular), [])
         pyfuse3.close()
+    with pytest.raises(RuntimeError, match="cannot mount at .*missing: No such file") as info:
+        pyfuse3.init(MemFS(), str(tmp_path / "missing"), [])
+    assert info.value.__suppress_context__  # one traceback, not two chained ones
