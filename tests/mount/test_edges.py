@@ -420,6 +420,6 @@ def test_init_refuses_a_mount_point_and_a_regular_file(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not a directory"):
         pyfuse3.init(MemFS(), str(regular), [])
         pyfuse3.close()
-    with pytest.raises(RuntimeError, match="cannot mount at .*missing: No such file") as info:
+    with pytest.raises(RuntimeError, match=r"cannot mount at .*missing: No such file") as info:
         pyfuse3.init(MemFS(), str(tmp_path / "missing"), [])
     assert info.value.__suppress_context__  # one traceback, not two chained ones
