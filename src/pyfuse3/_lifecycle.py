@@ -35,15 +35,16 @@ _init_lock = threading.Lock()
 def current_mount() -> Mount:
     """The Mount of init(); RuntimeError before init() or after close()."""
     mount = _default
+    closed = mount is not None and mount.state in (State.CLOSING.value, State.CLOSED.value)
+    if (mount is None or closed) and open_mounts():
+        raise RuntimeError(
+            "the module-level calls act on the file system of pyfuse3.init(), and there is "
+            "none: for a pyfuse3.Mount call its methods (mount.invalidate_inode(...), "
+            "'await mount.cache.invalidate_entry(...)') or use "
+            "pyfuse3.cache.Invalidator(mount=mount)")
     if mount is None:
-        if open_mounts():
-            raise RuntimeError(
-                "the module-level calls act on the file system of pyfuse3.init(), and there is "
-                "none: for a pyfuse3.Mount call its methods (mount.invalidate_inode(...), "
-                "'await mount.cache.invalidate_entry(...)') or use "
-                "pyfuse3.cache.Invalidator(mount=mount)")
         raise RuntimeError("no pyfuse3 file system is mounted: call pyfuse3.init() first")
-    if mount.state in (State.CLOSING.value, State.CLOSED.value):
+    if closed:
         raise RuntimeError("the pyfuse3 file system was closed: call pyfuse3.init() again")
     return mount
 
