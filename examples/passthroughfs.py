@@ -109,9 +109,14 @@ class PassthroughFS(pyfuse3.Operations):
         inode it names, which the kernel gives back with forget()."""
         dir_fd = self.node(parent).fd
         if name == b"." or (name == b".." and parent == ROOT):  # never above the source
-            fd = os.open(".", os.O_PATH, dir_fd=dir_fd)
-        else:
-            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dir_fd)
+            name = b"."
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        inode = self.by_key.get((st.st_dev, st.st_ino))
+        if inode is not None:  # held open, so it is that very inode: no need to open it
+            self.nodes[inode].lookups += 1
+            self.remember(parent, name, inode, st)
+            return self.attr(st, inode)
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dir_fd)
         try:
             st = os.fstat(fd)
             inode = self.number(st)
