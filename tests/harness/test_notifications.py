@@ -130,3 +130,14 @@ def test_retrieve_fails_when_serving_ends_first(fuse_harness: Any) -> None:
         assert len(got) == 1 and "serving ended before the kernel's answer" in str(got[0])
 
     fuse_harness(_fs(), check)
+
+
+def test_notifications_arrive_without_being_awaited(fuse_harness: Any) -> None:
+    """h.notifications filled only while next_notification() was awaited."""
+    async def check(h: Harness) -> None:
+        assert h.mount is not None
+        h.mount.invalidate_inode(pyfuse3.ROOT_INODE, attr_only=True)
+        await h.getattr(pyfuse3.ROOT_INODE)  # any round trip: the notification came first
+        assert [n.kind for n in h.notifications] == ["inval_inode"]
+
+    fuse_harness(MemFS(), check)

@@ -84,3 +84,42 @@ def test_fuse_mount_fixture_mounts_under_each_backend(pytester: pytest.Pytester)
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*test_mounted?trio?*", "*test_mounted?asyncio?*",
                                  "*test_mounted?uvloop?*"])
+
+
+def test_uvloop_runs_are_skipped_where_uvloop_is_missing(pytester: pytest.Pytester) -> None:
+    """They failed: "backend 'uvloop' needs the uvloop package"."""
+    pytester.makeconftest("""
+        import sys
+        sys.modules["uvloop"] = None  # as if not installed: importing it raises ImportError
+    """)
+    pytester.makepyfile("""
+        import pyfuse3
+
+        async def check(h):
+            return h.init_reply.major
+
+        def test_kernel_free(fuse_harness, pyfuse3_backend):
+            assert fuse_harness(pyfuse3.Operations(), check) == 7
+    """)
+    result = pytester.runpytest_subprocess("-rs")
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*uvloop is not installed*"])
+
+
+def test_the_backend_override_of_docs_testing_md_works(pytester: pytest.Pytester) -> None:
+    """The conftest.py snippet of docs/testing.md, executed as printed."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
+    snippet = re.search(r"override the fixture in your `conftest.py`:\n\n```python\n(.*?)```",
+                        doc, re.S)
+    assert snippet is not None
+    pytester.makeconftest(snippet.group(1))
+    pytester.makepyfile("""
+        def test_backend(pyfuse3_backend):
+            assert pyfuse3_backend == "asyncio"
+    """)
+    result = pytester.runpytest_subprocess("-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_backend?asyncio?*"])

@@ -106,7 +106,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
 
 @pytest.fixture(params=BACKENDS)
 def pyfuse3_backend(request: pytest.FixtureRequest) -> str:
-    """trio, asyncio and uvloop in turn (override this fixture to choose fewer)."""
+    """trio, asyncio and uvloop in turn (override this fixture to choose fewer); the uvloop
+    run is skipped, with the reason, where uvloop is not installed."""
+    if request.param == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            pytest.skip("uvloop is not installed (pip install uvloop, or the [test] extra)")
     return str(request.param)
 
 
