@@ -1,0 +1,65 @@
+"""The programs of docs/recipes.md, run as printed: mounted, used, stopped with a signal."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyfuse3._sysutil import mount_of
+from pyfuse3.testing import serving_process, wait_mounted
+
+from ..util import eventually
+
+pytestmark = pytest.mark.fuse
+RECIPES = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
+
+
+def recipe(n: int, tmp_path: Path) -> Path:
+    blocks = re.findall(r"```python\n(.*?)```", RECIPES.read_text(), re.S)
+    script = tmp_path / f"recipe{n}.py"
+    script.write_text(blocks[n])
+    return script
+
+
+def test_several_mounts_under_asyncio(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    with serving_process([sys.executable, str(recipe(0, tmp_path)), str(a), str(b)],
+                         str(a), stop_signal=signal.SIGINT) as proc:
+        wait_mounted(str(b), proc)
+        assert os.listdir(a) == [] and os.listdir(b) == []
+    assert proc.returncode == 0  # the first Ctrl-C ended serving; both were unmounted
+    assert mount_of(str(a)) is None and mount_of(str(b)) is None
+
+
+def test_a_background_task_keeps_the_cache_right_under_trio(tmp_path: Path) -> None:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with serving_process([sys.executable, str(recipe(1, tmp_path)), str(mnt)], str(mnt),
+                         stop_signal=signal.SIGTERM) as proc:
+        first = int((mnt / "count").read_text())
+        # cached for an hour, yet each read sees the counter move on: the ticks invalidate
+        assert eventually(lambda: int((mnt / "count").read_text()) > first + 2)
+        assert proc.poll() is None
+    assert proc.returncode == 0
+    assert mount_of(str(mnt)) is None
+
+
+def test_without_the_invalidations_the_cache_would_stay(tmp_path: Path) -> None:
+    """The control: the same program with the invalidation taken out keeps the first value."""
+    script = recipe(1, tmp_path)
+    text = script.read_text()
+    assert "            invalidator.inode(FILE)" in text
+    script.write_text(text.replace("            invalidator.inode(FILE)", "            pass"))
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with serving_process([sys.executable, str(script), str(mnt)], str(mnt),
+                         stop_signal=signal.SIGTERM):
+        first = (mnt / "count").read_text()
+        assert not eventually(lambda: (mnt / "count").read_text() != first, 1.0)
