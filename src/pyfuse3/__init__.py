@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from . import cache
+from . import _install_check, cache  # noqa: F401  (_install_check first: before any other can fail)
 from ._callbacks import CAPABILITIES
 from ._entry_worker import InvalidationHandle
 from ._lifecycle import (
