@@ -21,7 +21,7 @@ import logging
 import threading
 from contextvars import ContextVar
 
-from ._backends import Backend, Closed, Scope, Worker
+from ._backends import Backend, Closed, Scope
 from ._session import DRAIN_BUSY, DRAIN_EMPTY, DRAIN_EXIT, DRAIN_PENDING, Session
 
 BATCH = 64  # requests per drain before letting suspended handlers run
@@ -137,7 +137,7 @@ class Dispatcher:
                 except Closed:
                     return
             elif status == DRAIN_PENDING:
-                await self._serve(scope, successor=self.worker)
+                await self._serve(scope, reader=True)
                 return
             elif status == DRAIN_BUSY:
                 await backend.checkpoint()
@@ -177,26 +177,25 @@ class Dispatcher:
                 status = session.drain_parked(BATCH)
                 if status == DRAIN_PENDING:
                     self.unparking = False
-                    await self._serve(scope, successor=self.unpark)
+                    await self._serve(scope)  # another task takes the rest, if there is room
                     return
                 if status != DRAIN_BUSY:
                     break
                 await self.backend.checkpoint()
         self.unparking = False
 
-    async def _serve(self, scope: Scope, successor: Worker | None = None) -> None:
+    async def _serve(self, scope: Scope, reader: bool = False) -> None:
         """Stay with the handler that suspended in the last drain (max_tasks accounting).
 
-        ``successor`` takes over this task's work (reading, or running parked requests)
-        while it waits.
+        ``reader``: this task was reading; a new one reads meanwhile (reading never stops; at
+        the limit it parks). Parked requests get a task of their own while there is room.
         """
         pending = self.session.take_pending()
         self.suspended += 1
         self.session.park(self.suspended >= self.max_suspended)
-        if successor == self.worker:
-            self.backend.spawn(self.worker)  # reading never stops; at the limit it parks
-        elif successor is not None:
-            self._unpark_soon()
+        if reader:
+            self.backend.spawn(self.worker)
+        self._unpark_soon()
         try:
             await self.backend.serve(pending, scope)
         finally:

@@ -39,6 +39,7 @@ cdef class Session:
     cpdef int drain_parked(self, int limit) except? -1
     cdef bint _parked_instead(self, size_t size) except -1
     cdef int _process_copy(self, bytes request, tuple handlers) except -1
+    cdef void _park_while_any(self) noexcept
 
     cdef inline object handler(self, int op):
         return <object>PyTuple_GET_ITEM(self.handlers, op)

@@ -182,7 +182,10 @@ cdef class Session:
         """At the max_tasks limit (``on``), drain() parks the requests that can wait instead of
         running their handlers; while any is parked, later ones queue behind it."""
         self.at_limit = on
-        self.parking = on or len(self.parked) > 0
+        self._park_while_any()
+
+    cdef void _park_while_any(self) noexcept:
+        self.parking = self.at_limit or len(self.parked) > 0
 
     @property
     def parked_count(self):
@@ -199,7 +202,7 @@ cdef class Session:
             if n == limit:
                 return DRAIN_BUSY
             request = self.parked.popleft()
-            self.parking = self.at_limit or len(self.parked) > 0
+            self._park_while_any()
             self._process_copy(request, self.handlers)
             n += 1
             if self.pending is not None:
@@ -236,7 +239,7 @@ cdef class Session:
             for request in self.parked:
                 if (<const fuse_in_header*><const char*>(<bytes>request)).unique == target:
                     self.parked.remove(request)
-                    self.parking = self.at_limit or len(self.parked) > 0
+                    self._park_while_any()
                     self._process_copy(request, _INTERRUPTED)
                     return True
             return False  # libfuse knows the request (or will): it delivers the interrupt
@@ -358,7 +361,7 @@ cdef class Session:
             while self.parked:
                 self._process_copy(self.parked.popleft(), _REFUSERS)
                 n += 1
-            self.parking = self.at_limit
+            self._park_while_any()
         finally:
             fuse_session_exit(self.se)
             self.handlers = handlers
