@@ -30,7 +30,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
           done; echo $$best)
 
 .PHONY: demo test test-slow suite test-newer test-kernel-free matrix wheel wheel-check build tools \
-        docs system-deps lint typecheck bench profile soak sanitize upstream-tests clean
+        docs system-deps lint typecheck clash-check bench profile soak sanitize upstream-tests clean
 
 demo: build $(EXAMPLE_STAMP)
 	$(PY) examples/demo.py
@@ -78,6 +78,11 @@ wheel: build
 # the bundled libfuse and libc, and the hello example mounts (.ci/wheel-check; needs root).
 wheel-check: wheel
 	.ci/wheel-check build/wheelhouse/*.whl
+
+# Upstream pyfuse3 installed beside this package in fresh venvs, both ways round, from the
+# wheel for the oldest Python and upstream's: the clash is named and the printed fix works.
+clash-check: wheel
+	.ci/clash-check $$(ls build/wheelhouse/*.whl | head -n 1)
 
 # The kernel-free tests as user nobody in a mount namespace where /dev/fuse is /dev/null:
 # they need neither root nor FUSE (CI runs this after make test; setting it up needs root).

@@ -22,11 +22,9 @@ from typing import TYPE_CHECKING, Any, NewType, ParamSpec, TypeVar, overload
 from ._types import FUSEError
 
 if f"{__package__}._install_check" not in sys.modules:  # not imported by our __init__
-    _folder = __file__.rsplit("/", 1)[0]
-    raise ImportError(
-        f"upstream pyfuse3 and pyfuse3-next are both installed in {_folder}, and upstream's "
-        "files shadow pyfuse3-next's, so neither works. Fix: pip uninstall -y pyfuse3 "
-        "pyfuse3-next && pip install pyfuse3-next")
+    from ._install_check import clash_error
+
+    raise clash_error()
 
 if TYPE_CHECKING:
     from ._request import ReaddirToken

@@ -62,3 +62,18 @@ def test_files_removed_by_upstreams_uninstall_are_named(tmp_path: Path) -> None:
     last = out.stderr.splitlines()[-1]
     assert "missing _pyfuse3.py, asyncio.py" in last
     assert "pip install --force-reinstall --no-deps pyfuse3-next" in last
+
+
+def test_upstream_installed_over_this_package_fails_in_testing_not_later(tmp_path: Path) -> None:
+    """Upstream installed after us works, but our pytest plugin must not fail as a riddle."""
+    site = _copy(tmp_path)
+    # upstream's __init__ and _pyfuse3.py (a .py here: it wins over ours the same way)
+    (site / "pyfuse3" / "_pyfuse3.py").write_text("class Operations: pass\n")
+    (site / "pyfuse3" / "__init__.py").write_text("from pyfuse3._pyfuse3 import Operations\n")
+    out = subprocess.run([sys.executable, "-c", "import pyfuse3.testing.pytest_plugin"],
+                         cwd=site, text=True, capture_output=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(site)})
+    assert out.returncode != 0
+    last = out.stderr.splitlines()[-1]
+    assert "upstream pyfuse3 and pyfuse3-next are both installed in" in last
+    assert "pip uninstall -y pyfuse3 pyfuse3-next && pip install pyfuse3-next" in last

@@ -8,6 +8,13 @@ subprocess. The pytest plugin (``pytest_plugin``, loaded automatically) adds the
 marker, the ``fuse_mount`` fixture and the check for unexpected pyfuse3 errors.
 """
 
+import pyfuse3 as _package
+
+from .._install_check import clash_error
+
+if not hasattr(_package, "Mount"):  # upstream pyfuse3's __init__ was installed over ours
+    raise clash_error()
+
 from ._harness import Harness, Notification, Request
 from ._mount import (
     BACKENDS,
