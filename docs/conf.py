@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyfuse3
-from pyfuse3._request import OPERATIONS
+from pyfuse3._opcodes import OPERATIONS
 
 project = "pyfuse3-next"
 author = "the pyfuse3-next authors"

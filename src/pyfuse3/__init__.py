@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from . import _install_check, cache  # noqa: F401  (_install_check first: before any other can fail)
+from . import _install_check, _lifecycle, cache  # noqa: F401  (_install_check first: before any other can fail)
 from ._callbacks import CAPABILITIES
 from ._entry_worker import InvalidationHandle
 from ._lifecycle import (
@@ -60,8 +60,13 @@ ENOATTR: int = _errno.ENODATA
 RENAME_NOREPLACE: FlagT = FlagT(1)
 RENAME_EXCHANGE: FlagT = FlagT(2)
 
-#: While main() runs: trio's TrioToken, or the string 'asyncio'; None otherwise.
-trio_token: Any = None
+
+
+def __getattr__(name: str) -> Any:
+    # trio_token: while main() runs, trio's TrioToken or the string 'asyncio'; None otherwise
+    if name == "trio_token":
+        return _lifecycle.trio_token()
+    raise AttributeError(f"module 'pyfuse3' has no attribute {name!r}")
 
 log = _logging.getLogger("pyfuse3")
 

@@ -13,6 +13,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
+import sniffio
+import trio
+
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
@@ -101,7 +104,6 @@ class TrioBackend:
     """trio: wait_readable re-arms a one-shot epoll registration per wait."""
 
     def __init__(self) -> None:
-        import trio
 
         self._trio = trio
         self.token = trio.lowlevel.current_trio_token()
@@ -375,7 +377,6 @@ class _TaskScope:
 
 def current_backend() -> TrioBackend | AsyncioBackend:
     """The backend for the async library this coroutine runs under."""
-    import sniffio
 
     library = sniffio.current_async_library()
     if library == "trio":
@@ -391,7 +392,6 @@ T = TypeVar("T")
 
 
 def _library() -> str:
-    import sniffio
 
     library = sniffio.current_async_library()
     if library not in ("trio", "asyncio"):
@@ -402,7 +402,6 @@ def _library() -> str:
 async def to_thread(fn: Callable[[], T]) -> T:
     """Run a blocking call on a worker thread of the running library and await its result."""
     if _library() == "trio":
-        import trio
 
         return await trio.to_thread.run_sync(fn)
     return await asyncio.get_running_loop().run_in_executor(None, fn)
@@ -411,7 +410,6 @@ async def to_thread(fn: Callable[[], T]) -> T:
 async def sleep(seconds: float) -> None:
     """Sleep under the running library."""
     if _library() == "trio":
-        import trio
 
         await trio.sleep(seconds)
     else:
@@ -422,7 +420,6 @@ async def wait_for_callback(start: Callable[[Callable[[T], None]], object]) -> T
     """Call ``start(deliver)`` and wait until ``deliver(value)`` is called on this loop's
     thread (a second call is ignored); return the value."""
     if _library() == "trio":
-        import trio
 
         done, box = trio.Event(), list[T]()
 
@@ -447,7 +444,6 @@ async def wait_for_callback(start: Callable[[Callable[[T], None]], object]) -> T
 async def wait_readable(fd: int) -> None:
     """Wait until ``fd`` is readable, under the running library."""
     if _library() == "trio":
-        import trio
 
         await trio.lowlevel.wait_readable(fd)
         return
@@ -477,7 +473,6 @@ class TaskGroup:
 
     async def __aenter__(self) -> TaskGroup:
         if self._library == "trio":
-            import trio
 
             self._nursery_cm = trio.open_nursery()
             self._nursery = await self._nursery_cm.__aenter__()

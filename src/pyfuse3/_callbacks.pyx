@@ -28,14 +28,14 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_lowlevel_ops, fuse_pollhandle, fuse_pollhandle_destroy, fuse_reply_err,
     fuse_reply_none, fuse_req_t, fuse_req_userdata,
 )
-from pyfuse3._request cimport (
+from pyfuse3._opcodes cimport (
     OP_ACCESS, OP_BMAP, OP_COPY_FILE_RANGE, OP_CREATE, OP_FALLOCATE, OP_FLOCK, OP_FLUSH,
     OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETLK, OP_GETXATTR, OP_IOCTL, OP_LINK,
     OP_LISTXATTR, OP_LOOKUP, OP_LSEEK, OP_MKDIR, OP_MKNOD, OP_OPEN, OP_OPENDIR, OP_POLL, OP_READ,
     OP_READDIR, OP_READLINK, OP_RELEASE, OP_RELEASEDIR, OP_REMOVEXATTR, OP_RENAME, OP_RMDIR,
-    OP_SETATTR, OP_SETLK, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE, new_token,
-    reply_failure, start,
+    OP_SETATTR, OP_SETLK, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE,
 )
+from pyfuse3._request cimport new_token, reply_failure, start
 from pyfuse3._session cimport Session, new_poll_handle
 from pyfuse3._types cimport EntryAttributes, context_of, setattr_fields
 

@@ -36,12 +36,6 @@ def in_handler() -> bool:
     return HANDLER.get() is not None
 
 
-def loop_shutting_down() -> bool:
-    """Whether the loop serving the calling handler is cancelling the whole dispatcher."""
-    dispatcher = HANDLER.get()
-    return dispatcher is not None and dispatcher.backend.shutting_down()
-
-
 #: The dispatchers serving right now (any thread, any loop).
 _serving: set[Dispatcher] = set()
 _serving_lock = threading.Lock()
@@ -77,6 +71,7 @@ class Dispatcher:
             raise ValueError(f"max_tasks must be at least 1, got {max_tasks}")
         self.session = session
         self.backend = backend
+        session.served_by(backend.shutting_down)
         self.loop_thread = threading.get_ident()
         self.max_suspended = max(max_tasks - 1, 1)
         self.suspended = 0

@@ -1,4 +1,4 @@
-"""invalidate_entry_async(): entry invalidations performed in order by a per-session thread.
+"""invalidate_entry_async(): entry invalidations performed in order by a per-mount thread.
 
 What can be checked at call time (argument types, a closed session, a kernel without support)
 raises at once. What only the kernel can tell (ENOENT, ...) completes the returned
@@ -14,6 +14,8 @@ import queue
 import threading
 from concurrent.futures import Future
 from typing import Any
+
+from ._notify import invalidate_entry
 
 log = logging.getLogger("pyfuse3")
 
@@ -70,15 +72,13 @@ class EntryWorker:
         return handle
 
     def _run(self) -> None:
-        from ._notify import inval_entry
-
         while (item := self._queue.get()) is not None:
             handle, inode_p, name, deleted, ignore_enoent = item
             try:
                 if self._stopped:
                     raise RuntimeError("the file system was closed before this entry "
                                        "invalidation ran")
-                inval_entry(self._session, inode_p, name, deleted)
+                invalidate_entry(self._session, inode_p, name, deleted)
             except OSError as e:
                 if ignore_enoent and e.errno == errno.ENOENT:
                     handle.set_result(None)
@@ -114,13 +114,9 @@ def _check_inode(value: object, what: str) -> int:
     return value
 
 
-def submit_entry_invalidation(session: Any, inode_p: int, name: bytes, deleted: int = 0,
-                              ignore_enoent: bool = False) -> InvalidationHandle:
-    """Queue invalidate_entry(inode_p, name, deleted) on ``session``'s worker thread.
-
-    Raises now what is known now (TypeError/OverflowError for bad arguments, OSError(ENOSYS)
-    before the kernel's INIT); the handle completes with the kernel's answer.
-    """
+def check_entry_args(session: Any, inode_p: int, name: bytes, deleted: int) -> None:
+    """Raise now what is known now about an entry invalidation: TypeError/OverflowError for
+    bad arguments, OSError(ENOSYS) before the kernel's INIT."""
     _check_inode(inode_p, "inode_p")
     _check_inode(deleted, "deleted")
     if not isinstance(name, bytes):
@@ -128,5 +124,3 @@ def submit_entry_invalidation(session: Any, inode_p: int, name: bytes, deleted: 
     if not session.initialized:
         raise OSError(errno.ENOSYS, "the kernel connection is not initialised yet "
                       "(main() has not answered the kernel's INIT request)")
-    worker: EntryWorker = session.entry_worker()
-    return worker.submit(inode_p, name, deleted, ignore_enoent)

@@ -3,7 +3,6 @@ a thin facade over one default ``Mount`` (see ``_mount`` for what each call does
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -86,19 +85,14 @@ async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:
     KeyboardInterrupt/SystemExit/cancellation (as itself, never in an exception group).
     RuntimeError if called before init(), after close(), or while already running.
     """
-    mount = current_mount()
-    _set_token(mount, serving=True)
-    try:
-        await mount.serve(min_tasks, max_tasks)
-    finally:
-        _set_token(mount, serving=False)
+    await current_mount().serve(min_tasks, max_tasks)
 
 
-def _set_token(mount: Mount, serving: bool) -> None:
-    # pyfuse3.trio_token: the running loop's token while main() serves (upstream's global).
-    pkg = sys.modules.get("pyfuse3")
-    if pkg is not None:
-        pkg.trio_token = mount.token if serving else None  # type: ignore[attr-defined]
+def trio_token() -> Any:
+    """``pyfuse3.trio_token``: while main() serves, its loop's token (trio's TrioToken, or the
+    string 'asyncio'); None otherwise."""
+    mount = _default
+    return None if mount is None else mount.token
 
 
 def terminate() -> None:

@@ -16,19 +16,17 @@ import stat
 import time
 import warnings
 import weakref
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from . import _notify, _sysutil
+from . import _sysutil
 from ._backends import AsyncioBackend, TrioBackend, current_backend
+from ._cache_control import CacheControl
 from ._callbacks import ops_table
 from ._dispatch import Dispatcher, served_by_this_thread
-from ._entry_worker import EntryWorker, InvalidationHandle, submit_entry_invalidation
+from ._entry_worker import EntryWorker, InvalidationHandle
 from ._session import Session
 from ._state import State
-
-if TYPE_CHECKING:
-    from .cache import CacheControl
 
 log = logging.getLogger("pyfuse3")
 
@@ -96,7 +94,7 @@ class Mount:
         self._device = None
         self._backend: TrioBackend | AsyncioBackend | None = None
         self._dispatcher: Dispatcher | None = None
-        self._cache: CacheControl | None = None
+        self._cache = CacheControl(self)
 
     @classmethod
     def _over_fd(cls, ops: Any, fd: int, options: Iterable[str] = ()) -> Mount:
@@ -218,7 +216,7 @@ class Mount:
                     self._backend = self._dispatcher = None
             life.fire("close")
         try:
-            freed = _teardown(session, unmount, self._device)
+            freed = _teardown(session, unmount, self._device, self._cache.stop_worker)
         finally:
             life.fire("closed")
         if not freed:
@@ -246,7 +244,7 @@ class Mount:
         writeback cache it is refused (RuntimeError): use ``await mount.cache.
         invalidate_inode()``. OSError carries the kernel's errno (ENOENT: nothing cached).
         """
-        _notify.invalidate_inode(self.session, inode, attr_only, offset=offset, length=length)
+        self._cache.invalidate_inode_blocking(inode, attr_only, offset=offset, length=length)
 
     def invalidate_entry(self, inode_p: int, name: bytes, deleted: int = 0) -> None:
         """Drop the kernel's cached entry ``name`` in directory ``inode_p``; blocks the caller.
@@ -255,33 +253,29 @@ class Mount:
         watchers see the file go). Refused inside handlers on the loop thread (RuntimeError):
         use ``invalidate_entry_async()`` or ``await mount.cache.invalidate_entry()``.
         """
-        _notify.invalidate_entry(self.session, inode_p, name, deleted)
+        self._cache.invalidate_entry_blocking(inode_p, name, deleted)
 
     def invalidate_entry_async(self, inode_p: int, name: bytes, deleted: int = 0,
                                ignore_enoent: bool = False) -> InvalidationHandle:
         """Queue invalidate_entry() on this mount's worker thread and return at once; safe
         anywhere. The handle completes with the kernel's answer (see
         ``pyfuse3.invalidate_entry_async``)."""
-        return submit_entry_invalidation(self.session, inode_p, name, deleted, ignore_enoent)
+        return self._cache.submit_entry(inode_p, name, deleted, ignore_enoent)
 
     def expire_entry(self, inode_p: int, name: bytes) -> None:
         """Mark a cached entry expired (kept for open files, revalidated on next use); waits
         like invalidate_entry() and is refused inside handlers likewise."""
-        _notify.expire_entry(self.session, inode_p, name)
+        self._cache.expire_entry_blocking(inode_p, name)
 
     def notify_store(self, inode: int, offset: int, data: Any) -> None:
         """Put ``data`` (any bytes-like object, not copied) into the kernel's page cache of
         ``inode`` at ``offset``. OSError carries the kernel's errno."""
-        _notify.notify_store(self.session, inode, offset, data)
+        self._cache.notify_store_blocking(inode, offset, data)
 
     @property
     def cache(self) -> CacheControl:
         """The awaitable cache control of this mount (safe inside handlers), incl.
         ``notify_retrieve``."""
-        if self._cache is None:
-            from .cache import CacheControl
-
-            self._cache = CacheControl(self)
         return self._cache
 
 
@@ -370,7 +364,8 @@ def _release_threads(session: Session, device: str | None, worker: EntryWorker |
     return True
 
 
-def _teardown(session: Session, unmount: bool, device: str | None) -> bool:
+def _teardown(session: Session, unmount: bool, device: str | None,
+              stop_worker: Callable[[], EntryWorker | None]) -> bool:
     """Free the session once no thread can be inside libfuse with it; False if it gave up.
 
     Threads may be blocked in a kernel call that waits for a client request nobody reads any
@@ -380,7 +375,7 @@ def _teardown(session: Session, unmount: bool, device: str | None) -> bool:
     """
     session.exit()
     session.abandon_pending()
-    worker = session.stop_entry_worker()
+    worker = stop_worker()
     if not _release_threads(session, device, worker, GIVE_UP_AFTER, abort_after=ABORT_AFTER):
         log.error("close(): a thread is still inside libfuse after %.0f s; the session's "
                   "memory is kept (not freed under it) and %s stays mounted",

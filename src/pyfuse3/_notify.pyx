@@ -1,16 +1,10 @@
 # cython: language_level=3, binding=True
-"""Kernel cache control: the libfuse notify_* calls, with the GIL released.
+"""Kernel cache control: the libfuse notify_* calls on a given session, with the GIL released.
 
-Deadlock rules (see docs/cache-control.md): these calls write to /dev/fuse and the kernel may
-wait, before accepting them, for requests only the event loop can answer (dirty pages with the
-writeback cache for invalidate_inode; in-flight operations on the same entry for
-invalidate_entry). Such calls on the event-loop thread inside a handler (or a task a handler
-started) are refused with a RuntimeError naming the awaitable form in pyfuse3.cache, which runs
-them on a worker thread instead.
-
+Nothing here decides whether a call is safe where it is made (``_cache_control`` refuses the
+calls that would deadlock: see docs/cache-control.md) or which session it acts on (the Mount's).
 Each call counts itself on the session's lifecycle while it is inside libfuse, so close() does
-not free the session under it. Every function takes the session it acts on; which session
-that is (a Mount's, or the one of init()) is decided by the Python layer above.
+not free the session under it.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -27,7 +21,8 @@ from pyfuse3._session cimport Session
 
 import os
 
-from pyfuse3._dispatch import handler_on_this_thread, in_handler
+#: The capability bit of the writeback cache (Session.want).
+WRITEBACK_CACHE = FUSE_CAP_WRITEBACK_CACHE
 
 
 cdef object _error(int rc, str call, str what, Session session=None):
@@ -43,17 +38,10 @@ cdef inline const char* _name(bytes name) except NULL:
     return PyBytes_AS_STRING(name)
 
 
-cdef int _refuse_in_handler(str call, str why, bint any_thread=False,
-                            str instead=None) except -1:
-    # any_thread: the kernel waits for the handler's own request, so a thread the handler
-    # awaits (its context says it runs for the handler) would wait for itself as well.
-    if handler_on_this_thread() or (any_thread and in_handler()):
-        raise RuntimeError(
-            f"pyfuse3.{call}() called inside a request handler (or a task or thread it "
-            f"started): {why}, so it could block forever. Use "
-            + (instead or f"'await pyfuse3.cache.{call}(...)' (for a Mount: "
-               f"'await mount.cache.{call}(...)') instead"))
-    return 0
+def check_name(name):
+    """TypeError unless ``name`` is bytes (an entry name)."""
+    if not isinstance(name, bytes):
+        raise TypeError(f"name must be bytes, not {type(name).__name__}")
 
 
 def invalidate_inode(Session session not None, fuse_ino_t inode, attr_only=False, *,
@@ -61,20 +49,12 @@ def invalidate_inode(Session session not None, fuse_ino_t inode, attr_only=False
     """Drop the kernel's cached attributes and, unless ``attr_only``, cached data of an inode.
 
     ``offset``/``length`` limit the data invalidation to a byte range (length 0: to the end).
-    Blocks the calling thread. With the writeback cache, dropping data waits for dirty pages
-    to be written, which needs the event loop: on the loop thread inside a handler that is
-    refused (RuntimeError); use ``await pyfuse3.cache.invalidate_inode()``. OSError carries
-    the kernel's errno (ENOENT: nothing cached). RuntimeError if the session is closed.
+    Blocks the calling thread. OSError carries the kernel's errno (ENOENT: nothing cached).
     """
     cdef int rc
     if offset < 0 or length < 0:
         raise ValueError("offset and length must not be negative")
-    if not attr_only:
-        if session.want & FUSE_CAP_WRITEBACK_CACHE:
-            _refuse_in_handler("invalidate_inode",
-                               "with the writeback cache the kernel first waits for dirty "
-                               "pages to be written by this event loop")
-    else:
+    if attr_only:
         offset = -1
     session.life.enter_call("invalidate_inode")
     try:
@@ -92,20 +72,8 @@ def invalidate_entry(Session session not None, fuse_ino_t inode_p, bytes name,
 
     A non-zero ``deleted`` sends a delete notification for that child inode instead, which
     also tells inotify watchers that the file is gone. The kernel first waits for requests in
-    flight on that directory; on the loop thread inside a handler this is refused
-    (RuntimeError): use ``await pyfuse3.cache.invalidate_entry()`` or
-    ``invalidate_entry_async()``. OSError carries the kernel's errno (ENOENT: not cached).
+    flight on that directory. OSError carries the kernel's errno (ENOENT: not cached).
     """
-    _name(name)
-    _refuse_in_handler("invalidate_entry", "the kernel may wait for the very request this "
-                       "handler answers", True,
-                       "'await pyfuse3.cache.invalidate_entry(...)' or "
-                       "pyfuse3.invalidate_entry_async(...) (queued until the kernel allows)")
-    inval_entry(session, inode_p, name, deleted)
-
-
-def inval_entry(Session session not None, fuse_ino_t inode_p, bytes name, fuse_ino_t deleted=0):
-    """invalidate_entry() on a given session, without the handler check (entry worker)."""
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
     cdef int rc
@@ -123,17 +91,11 @@ def inval_entry(Session session not None, fuse_ino_t inode_p, bytes name, fuse_i
 
 
 def expire_entry(Session session not None, fuse_ino_t inode_p, bytes name):
-    """Mark a cached entry expired (kept for open files, revalidated on next use).
-
-    Waits like invalidate_entry(), and is refused inside handlers on the loop thread likewise.
-    """
+    """Mark a cached entry expired (kept for open files, revalidated on next use); waits like
+    invalidate_entry()."""
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
     cdef int rc
-    _refuse_in_handler("expire_entry", "the kernel may wait for the very request this "
-                       "handler answers", True,
-                       "'await pyfuse3.cache.invalidate_entry(...)' (queued until the kernel "
-                       "allows), or expire the entry from a task outside handlers")
     session.life.enter_call("expire_entry")
     try:
         with nogil:

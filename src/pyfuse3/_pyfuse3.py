@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NewType, ParamSpec, TypeVar, overload
 
+from ._opcodes import OP_NAMES
 from ._types import FUSEError
 
 if f"{__package__}._install_check" not in sys.modules:  # not imported by our __init__
@@ -119,8 +120,6 @@ def errors_as_fuse(target: Any) -> Any:
     errno still answers EIO.
     """
     if isinstance(target, type):
-        from ._request import OP_NAMES
-
         for name in OP_NAMES:
             fn = target.__dict__.get(name)
             if fn is not None and inspect.iscoroutinefunction(fn):

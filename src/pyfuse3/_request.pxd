@@ -1,48 +1,5 @@
 from pyfuse3._libfuse.fuse_lowlevel cimport fuse_req_t
 
-# Operations: the index of each row of OPERATIONS in _request.pyx (checked at import).
-cpdef enum Op:
-    OP_LOOKUP
-    OP_FORGET
-    OP_GETATTR
-    OP_SETATTR
-    OP_READLINK
-    OP_MKNOD
-    OP_MKDIR
-    OP_UNLINK
-    OP_RMDIR
-    OP_SYMLINK
-    OP_RENAME
-    OP_LINK
-    OP_OPEN
-    OP_READ
-    OP_WRITE
-    OP_FLUSH
-    OP_RELEASE
-    OP_FSYNC
-    OP_OPENDIR
-    OP_READDIR
-    OP_RELEASEDIR
-    OP_FSYNCDIR
-    OP_STATFS
-    OP_SETXATTR
-    OP_GETXATTR
-    OP_LISTXATTR
-    OP_REMOVEXATTR
-    OP_ACCESS
-    OP_CREATE
-    OP_POLL
-    OP_FLOCK
-    OP_FALLOCATE
-    OP_LSEEK
-    OP_COPY_FILE_RANGE
-    OP_GETLK
-    OP_SETLK
-    OP_BMAP
-    OP_IOCTL
-    OP_COUNT
-
-
 cdef class ReaddirToken:
     cdef fuse_req_t req
     cdef char* buf
@@ -66,6 +23,7 @@ cdef class Pending:
     cdef public bint cancel_expected     # pyfuse3 itself is cancelling this handler
     cdef public object on_interrupt
     cdef set live                        # the session's set of unanswered Pendings
+    cdef object loop_shutting_down       # the serving backend's shutting_down(), or None
 
     cdef bint _settle(self, fuse_req_t* req)
     cdef _done(self, object result)

@@ -1,21 +1,7 @@
 from collections.abc import Generator
-from typing import Any, NamedTuple
+from typing import Any
 
 from ._types import EntryAttributes
-
-class Operation(NamedTuple):
-    op: int
-    name: str
-    opcodes: tuple[int, ...]
-    reply: int
-    default: int
-    lowlevel: tuple[str, ...]
-    @property
-    def result(self) -> str: ...
-
-OPERATIONS: tuple[Operation, ...]
-OP_NAMES: tuple[str, ...]
-RESULT_OF_REPLY: dict[int, str]
 
 class HandlerResultError(TypeError): ...
 

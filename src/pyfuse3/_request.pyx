@@ -32,22 +32,18 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
     fuse_req_interrupt_func,
 )
-from pyfuse3._libfuse.fuse_kernel cimport (
-    FUSE_ACCESS, FUSE_BATCH_FORGET, FUSE_BMAP, FUSE_IOCTL, FUSE_READDIR, FUSE_COPY_FILE_RANGE, FUSE_CREATE, FUSE_FALLOCATE,
-    FUSE_FLUSH, FUSE_FORGET, FUSE_FSYNC, FUSE_GETLK, FUSE_LSEEK, FUSE_SETLK, FUSE_SETLKW,
-    FUSE_FSYNCDIR, FUSE_GETATTR, FUSE_GETXATTR, FUSE_LINK, FUSE_LISTXATTR, FUSE_LOOKUP,
-    FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_POLL, FUSE_READ, FUSE_READDIRPLUS,
-    FUSE_READLINK,
-    FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_REMOVEXATTR, FUSE_RENAME, FUSE_RENAME2, FUSE_RMDIR,
-    FUSE_SETATTR, FUSE_SETXATTR, FUSE_STATFS, FUSE_SYMLINK, FUSE_UNLINK, FUSE_WRITE,
+from pyfuse3._opcodes cimport (
+    OP_COUNT, R_ACCESS, R_ATTR, R_BMAP, R_CREATE, R_ENTRY,
+    R_IOCTL, R_LISTXATTR, R_LOCK, R_LSEEK, R_NONE, R_NOREPLY, R_OPEN, R_OPENDIR, R_POLL, R_READ,
+    R_READDIR, R_READLINK, R_STATFS, R_WRITE, R_XATTR, Reply,
 )
 from pyfuse3._types cimport EntryAttributes, FileInfo, FileRange, FUSEError, StatvfsData
 
 import logging
 from asyncio import CancelledError
 
+from pyfuse3._opcodes import OP_NAMES, OPERATIONS, RESULT_OF_REPLY
 from pyfuse3._pyfuse3 import FileLock
-from collections import namedtuple
 
 log = logging.getLogger("pyfuse3")
 
@@ -56,106 +52,11 @@ cdef extern from "Python.h":
     int PyIter_Send(object iterator, object arg, PyObject** presult) except -1
     bint PyCoro_CheckExact(object obj)
 
-# How an operation is answered.
-cdef enum Reply:
-    R_NONE, R_NOREPLY, R_ENTRY, R_ATTR, R_READLINK, R_OPEN, R_OPENDIR, R_CREATE, R_READ,
-    R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR, R_POLL, R_LSEEK, R_LOCK,
-    R_BMAP, R_IOCTL
-
-#: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
-RESULT_OF_REPLY = {
-    R_ENTRY: "EntryAttributes", R_ATTR: "EntryAttributes", R_READLINK: "bytes",
-    R_OPEN: "FileInfo", R_OPENDIR: "int or FileInfo", R_CREATE: "a (FileInfo, EntryAttributes) tuple",
-    R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData",
-    R_XATTR: "bytes", R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
-    R_READDIR: "None", R_NONE: "None", R_NOREPLY: "None", R_POLL: "int (the ready events)",
-    R_LSEEK: "int (the new offset)", R_LOCK: "FileLock", R_BMAP: "int (the device block)",
-    R_IOCTL: "bytes (output, result 0), int (result, no output) or an (int, bytes) tuple",
-}
-
-
-class Operation(namedtuple("Operation", "op name opcodes reply default lowlevel")):
-    """One row of the operation table.
-
-    op: index in every derived table (the Op enum of _request.pxd); name: the Operations
-    method that handles it; opcodes: what the kernel sends (<linux/fuse.h>); reply: how a
-    result is answered (Reply); default: the errno Operations' default answers (0: it does
-    nothing); lowlevel: the fuse_lowlevel_ops fields its trampoline fills.
-    """
-
-    __slots__ = ()
-
-    @property
-    def result(self):
-        """The result a handler must return."""
-        return RESULT_OF_REPLY[self.reply]
-
-
-#: The operations: the single source of the names, reply kinds and defaults used here, in
-#: _session (handler binding) and by the tests against Operations and the libfuse table.
-#: Adding one: a row here, an Op in _request.pxd, a trampoline in _callbacks.pyx, a default
-#: handler with its docstring in Operations.
-OPERATIONS = tuple(Operation(*row) for row in (
-    (OP_LOOKUP, "lookup", (FUSE_LOOKUP,), R_ENTRY, ENOSYS, ("lookup",)),
-    (OP_FORGET, "forget", (FUSE_FORGET, FUSE_BATCH_FORGET), R_NOREPLY, 0,
-     ("forget", "forget_multi")),
-    (OP_GETATTR, "getattr", (FUSE_GETATTR,), R_ATTR, ENOSYS, ("getattr",)),
-    (OP_SETATTR, "setattr", (FUSE_SETATTR,), R_ATTR, ENOSYS, ("setattr",)),
-    (OP_READLINK, "readlink", (FUSE_READLINK,), R_READLINK, ENOSYS, ("readlink",)),
-    (OP_MKNOD, "mknod", (FUSE_MKNOD,), R_ENTRY, ENOSYS, ("mknod",)),
-    (OP_MKDIR, "mkdir", (FUSE_MKDIR,), R_ENTRY, ENOSYS, ("mkdir",)),
-    (OP_UNLINK, "unlink", (FUSE_UNLINK,), R_NONE, ENOSYS, ("unlink",)),
-    (OP_RMDIR, "rmdir", (FUSE_RMDIR,), R_NONE, ENOSYS, ("rmdir",)),
-    (OP_SYMLINK, "symlink", (FUSE_SYMLINK,), R_ENTRY, ENOSYS, ("symlink",)),
-    (OP_RENAME, "rename", (FUSE_RENAME, FUSE_RENAME2), R_NONE, ENOSYS, ("rename",)),
-    (OP_LINK, "link", (FUSE_LINK,), R_ENTRY, ENOSYS, ("link",)),
-    (OP_OPEN, "open", (FUSE_OPEN,), R_OPEN, ENOSYS, ("open",)),
-    (OP_READ, "read", (FUSE_READ,), R_READ, ENOSYS, ("read",)),
-    (OP_WRITE, "write", (FUSE_WRITE,), R_WRITE, ENOSYS, ("write",)),
-    (OP_FLUSH, "flush", (FUSE_FLUSH,), R_NONE, ENOSYS, ("flush",)),
-    (OP_RELEASE, "release", (FUSE_RELEASE,), R_NONE, ENOSYS, ("release",)),
-    (OP_FSYNC, "fsync", (FUSE_FSYNC,), R_NONE, ENOSYS, ("fsync",)),
-    (OP_OPENDIR, "opendir", (FUSE_OPENDIR,), R_OPENDIR, ENOSYS, ("opendir",)),
-    (OP_READDIR, "readdir", (FUSE_READDIR, FUSE_READDIRPLUS), R_READDIR, ENOSYS,
-     ("readdir", "readdirplus")),
-    (OP_RELEASEDIR, "releasedir", (FUSE_RELEASEDIR,), R_NONE, ENOSYS, ("releasedir",)),
-    (OP_FSYNCDIR, "fsyncdir", (FUSE_FSYNCDIR,), R_NONE, ENOSYS, ("fsyncdir",)),
-    (OP_STATFS, "statfs", (FUSE_STATFS,), R_STATFS, ENOSYS, ("statfs",)),
-    (OP_SETXATTR, "setxattr", (FUSE_SETXATTR,), R_NONE, ENOSYS, ("setxattr",)),
-    (OP_GETXATTR, "getxattr", (FUSE_GETXATTR,), R_XATTR, ENOSYS, ("getxattr",)),
-    (OP_LISTXATTR, "listxattr", (FUSE_LISTXATTR,), R_LISTXATTR, ENOSYS, ("listxattr",)),
-    (OP_REMOVEXATTR, "removexattr", (FUSE_REMOVEXATTR,), R_NONE, ENOSYS, ("removexattr",)),
-    (OP_ACCESS, "access", (FUSE_ACCESS,), R_ACCESS, ENOSYS, ("access",)),
-    (OP_CREATE, "create", (FUSE_CREATE,), R_CREATE, ENOSYS, ("create",)),
-    (OP_POLL, "poll", (FUSE_POLL,), R_POLL, ENOSYS, ("poll",)),
-    (OP_FLOCK, "flock", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("flock",)),
-    (OP_FALLOCATE, "fallocate", (FUSE_FALLOCATE,), R_NONE, ENOSYS, ("fallocate",)),
-    (OP_LSEEK, "lseek", (FUSE_LSEEK,), R_LSEEK, ENOSYS, ("lseek",)),
-    (OP_COPY_FILE_RANGE, "copy_file_range", (FUSE_COPY_FILE_RANGE,), R_WRITE, ENOSYS,
-     ("copy_file_range",)),
-    # flock() and setlk() share the kernel's SETLK/SETLKW (FUSE_LK_FLOCK tells them apart)
-    (OP_GETLK, "getlk", (FUSE_GETLK,), R_LOCK, ENOSYS, ("getlk",)),
-    (OP_SETLK, "setlk", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("setlk",)),
-    (OP_BMAP, "bmap", (FUSE_BMAP,), R_BMAP, ENOSYS, ("bmap",)),
-    (OP_IOCTL, "ioctl", (FUSE_IOCTL,), R_IOCTL, ENOSYS, ("ioctl",)),
-))
-
-#: Derived from OPERATIONS, indexed by Op.
-OP_NAMES = tuple([o.name for o in OPERATIONS])
+#: The reply kind of each Op, from the operation table (a C array: read per request).
 cdef Reply REPLY_OF[<int>OP_COUNT]
-
-
-def _derive():
-    if len(OPERATIONS) != OP_COUNT:
-        raise ImportError(f"pyfuse3: {len(OPERATIONS)} operations in the table, "
-                          f"{OP_COUNT} in the Op enum")
-    for i, o in enumerate(OPERATIONS):
-        if o.op != i:
-            raise ImportError(f"pyfuse3: operation table row {i} ({o.name}) is not in Op order")
-        REPLY_OF[i] = <Reply>o.reply
-
-
-_derive()
+for _o in OPERATIONS:
+    REPLY_OF[<int>_o.op] = <Reply>_o.reply
+del _o
 
 
 class HandlerResultError(TypeError):
@@ -246,7 +147,7 @@ cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
             err = EIO
     elif failure:
         log.error("%s() handler failed, answering EIO", OP_NAMES[op], exc_info=exc)
-    elif isinstance(exc, CancelledError) and not cancel_expected and not _shutting_down():
+    elif isinstance(exc, CancelledError) and not cancel_expected:
         failure = True
         log.error("%s() handler raised CancelledError although pyfuse3 did not cancel it "
                   "(did it await a future that was cancelled?), answering EIO", OP_NAMES[op],
@@ -257,13 +158,6 @@ cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
     if REPLY_OF[op] != R_NOREPLY:
         fuse_reply_err(req, err)
     return None if failure else exc
-
-
-cdef bint _shutting_down() except -1:
-    # Error path only: a cancellation of the whole loop (asyncio.run's shutdown on 3.10 cancels
-    # every task at once, handlers before pyfuse3 could mark them) is not a handler failure.
-    from pyfuse3._dispatch import loop_shutting_down
-    return loop_shutting_down()
 
 
 cdef inline void _finish_token(object extra) noexcept:
@@ -614,8 +508,12 @@ cdef class Pending:
             if isinstance(exc, Exception):
                 raise StopIteration
             raise exc
-        if reply_failure(req, self.op, exc, self.extra,
-                         self.interrupted or self.cancel_expected) is not None:
+        cdef bint expected = self.interrupted or self.cancel_expected
+        if not expected and isinstance(exc, CancelledError) and self.loop_shutting_down is not None:
+            # a cancellation of the whole loop (asyncio.run's shutdown on 3.10 cancels every
+            # task at once, handlers before pyfuse3 could mark them) is not a handler failure
+            expected = self.loop_shutting_down()
+        if reply_failure(req, self.op, exc, self.extra, expected) is not None:
             raise exc  # cancellation and other BaseExceptions keep propagating
         raise StopIteration
 

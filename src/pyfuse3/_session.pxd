@@ -17,6 +17,7 @@ cdef class Session:
     cdef object pending                  # the Pending of a handler that suspended in drain()
     cdef object raised                   # a BaseException an inline handler let out
     cdef set live                        # Pendings not answered yet
+    cdef object loop_shutting_down       # given by the dispatcher serving this session
     cdef readonly unsigned int capable
     cdef readonly unsigned int want
     cdef readonly unsigned int max_read
@@ -27,7 +28,6 @@ cdef class Session:
     cdef bint init_pending
     cdef bint backlog
     cdef unsigned int wakeups
-    cdef object worker                   # _entry_worker.EntryWorker, started on first use
     cdef dict retrievals
     cdef unsigned long long next_cookie
     cdef bint at_limit                   # at max_tasks: requests that can wait are parked

@@ -32,7 +32,7 @@ from pyfuse3._libfuse.fuse_kernel cimport (
     fuse_interrupt_in, fuse_lk_in,
 )
 from pyfuse3._request cimport Pending
-from pyfuse3._request import OP_NAMES
+from pyfuse3._opcodes import OP_NAMES
 
 import os
 from collections import deque
@@ -269,7 +269,13 @@ cdef class Session:
         self.pending = None
         self.live.add(p)
         p.live = self.live
+        p.loop_shutting_down = self.loop_shutting_down
         return p
+
+    def served_by(self, loop_shutting_down):
+        """A dispatcher serves this session; ``loop_shutting_down()`` says whether its event
+        loop is cancelling everything (a handler's CancelledError then is no failure)."""
+        self.loop_shutting_down = loop_shutting_down
 
     def expect_cancellation(self):
         """The live handlers are about to be cancelled by pyfuse3 (their EINTR is expected)."""
@@ -300,21 +306,7 @@ cdef class Session:
         """True once destroy() freed the libfuse session."""
         return self.se == NULL
 
-    # -- the entry-invalidation worker and retrievals belong to the session ---------------
-
-    def entry_worker(self):
-        """This session's entry-invalidation worker, started on first use."""
-        if self.worker is None:
-            from pyfuse3._entry_worker import EntryWorker
-            self.worker = EntryWorker(self)
-        return self.worker
-
-    def stop_entry_worker(self):
-        """Tell the worker to stop (queued items fail); return it, or None if none ran."""
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.stop()
-        return worker
+    # -- retrievals belong to the session ------------------------------------------------
 
     def add_retrieval(self, on_reply):
         """Register a callback for a notify_retrieve answer; return its cookie."""

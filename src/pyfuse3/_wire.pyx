@@ -26,6 +26,6 @@ cdef dict _fields():
 #: struct name -> [(field, offset, size, signed, nested struct name or None)] in offset order
 FIELDS = _fields()
 
-#: constant name -> value (opcodes are in pyfuse3._request.OPERATIONS and OPCODES below)
+#: constant name -> value (opcodes: pyfuse3._opcodes.OPERATIONS and OPCODES below)
 CONSTANTS = {(<bytes>pyfuse3_wire_consts[i].name).decode(): pyfuse3_wire_consts[i].value
              for i in range(PYFUSE3_WIRE_N_CONSTS)}

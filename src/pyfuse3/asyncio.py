@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+import trio
+
 __all__ = ["disable", "enable"]
 
 
@@ -19,7 +21,5 @@ def enable() -> None:
 
 def disable() -> None:
     """Accepted for compatibility; undoes enable()."""
-    import trio
-
     pkg = sys.modules["pyfuse3"]
     pkg.trio = trio  # type: ignore[attr-defined]

@@ -14,13 +14,14 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _backends, _dispatch, _notify
+from . import _backends, _dispatch
+from ._cache_control import CacheControl
 from ._entry_worker import InvalidationHandle
+from ._lifecycle import current_mount
 from ._state import CALLS_ALLOWED
 
 if TYPE_CHECKING:
     from ._mount import Mount
-    from ._session import Session
 
 __all__ = [
     "CacheControl",
@@ -46,82 +47,33 @@ def in_handler() -> bool:
 
 
 def _mount_of(mount: Mount | None) -> Mount:
-    if mount is not None:
-        return mount
-    from ._lifecycle import current_mount
-
-    return current_mount()
+    return mount if mount is not None else current_mount()
 
 
-class CacheControl:
-    """The awaitable cache control of one mount (``mount.cache``), or of the mount of init()
-    (the module-level functions of ``pyfuse3.cache``): safe in handlers and with the
-    writeback cache. The kernel calls run on a worker thread while the loop keeps serving."""
-
-    def __init__(self, mount: Mount | None = None) -> None:
-        self._mount = mount
-
-    def _session(self) -> Session:
-        return _mount_of(self._mount).session
-
-    async def invalidate_inode(self, inode: int, attr_only: bool = False, *, offset: int = 0,
-                               length: int = 0) -> None:
-        """Awaitable invalidate_inode(): safe in handlers and with the writeback cache."""
-        session = self._session()
-        await _backends.to_thread(functools.partial(
-            _notify.invalidate_inode, session, inode, attr_only, offset=offset, length=length))
-
-    async def invalidate_entry(self, inode_p: int, name: bytes,
-                               deleted: int = 0) -> InvalidationHandle:
-        """Awaitable invalidate_entry(), safe anywhere.
-
-        Outside handlers it waits for the kernel and raises its error. Inside a handler, where
-        the kernel may wait for this very request, it only queues the invalidation and returns
-        at once; the returned handle reports the kernel's answer.
-        """
-        handle = _mount_of(self._mount).invalidate_entry_async(inode_p, name, deleted)
-        if not in_handler():
-            await _backends.to_thread(handle.result)
-        return handle
-
-    async def expire_entry(self, inode_p: int, name: bytes) -> None:
-        """Awaitable expire_entry() (run off the event-loop thread). RuntimeError inside a
-        handler, where the kernel would wait for the handler's own request: use
-        ``invalidate_entry()`` there, which is queued."""
-        session = self._session()
-        if in_handler():
-            raise RuntimeError(
-                "pyfuse3.cache.expire_entry() called inside a request handler: the kernel may "
-                "wait for the very request this handler answers. Use 'await pyfuse3.cache."
-                "invalidate_entry(...)' (queued until the kernel allows), or expire the entry "
-                "from a task outside handlers")
-        await _backends.to_thread(functools.partial(_notify.expire_entry, session, inode_p,
-                                                    name))
-
-    async def notify_store(self, inode: int, offset: int, data: Any) -> None:
-        """Awaitable notify_store() (run off the event-loop thread)."""
-        session = self._session()
-        await _backends.to_thread(functools.partial(_notify.notify_store, session, inode,
-                                                    offset, data))
-
-    async def notify_retrieve(self, inode: int, offset: int, size: int) -> bytes:
-        """The bytes the kernel holds in its page cache for a range, up to the first page it
-        lacks. OSError if the kernel refuses or the bytes cannot be copied; RuntimeError if
-        serving ends before the kernel's answer is read."""
-        session = self._session()
-        data: bytes | Exception = await _backends.wait_for_callback(
-            lambda deliver: _notify.request_retrieve(session, inode, offset, size, deliver))
-        if isinstance(data, Exception):
-            raise data
-        return bytes(data)
+async def invalidate_inode(inode: int, attr_only: bool = False, *, offset: int = 0,
+                           length: int = 0) -> None:
+    """``CacheControl.invalidate_inode()`` on the mount of init()."""
+    await current_mount().cache.invalidate_inode(inode, attr_only, offset=offset, length=length)
 
 
-_default = CacheControl()
-invalidate_inode = _default.invalidate_inode
-invalidate_entry = _default.invalidate_entry
-expire_entry = _default.expire_entry
-notify_store = _default.notify_store
-notify_retrieve = _default.notify_retrieve
+async def invalidate_entry(inode_p: int, name: bytes, deleted: int = 0) -> InvalidationHandle:
+    """``CacheControl.invalidate_entry()`` on the mount of init()."""
+    return await current_mount().cache.invalidate_entry(inode_p, name, deleted)
+
+
+async def expire_entry(inode_p: int, name: bytes) -> None:
+    """``CacheControl.expire_entry()`` on the mount of init()."""
+    await current_mount().cache.expire_entry(inode_p, name)
+
+
+async def notify_store(inode: int, offset: int, data: Any) -> None:
+    """``CacheControl.notify_store()`` on the mount of init()."""
+    await current_mount().cache.notify_store(inode, offset, data)
+
+
+async def notify_retrieve(inode: int, offset: int, size: int) -> bytes:
+    """``CacheControl.notify_retrieve()`` on the mount of init()."""
+    return await current_mount().cache.notify_retrieve(inode, offset, size)
 
 
 @dataclass(frozen=True)
@@ -268,9 +220,9 @@ class Invalidator:
         inodes, self._inodes = self._inodes, {}
         if not entries and not inodes:
             return []
-        session = _mount_of(self._mount).session
+        cache = _mount_of(self._mount).cache
         errors, counts, refused = await _backends.to_thread(
-            functools.partial(self._perform, session, entries, inodes))
+            functools.partial(self._perform, cache, entries, inodes))
         self._count(**counts)  # on the loop thread: no lock needed
         self.last_errors = errors
         if refused is not None:
@@ -291,22 +243,22 @@ class Invalidator:
             if mount.state not in _TAKING_CALLS:
                 return
 
-    def _perform(self, session: Session, entries: dict[tuple[int, bytes], int],
+    def _perform(self, cache: CacheControl, entries: dict[tuple[int, bytes], int],
                  inodes: dict[int, list[tuple[int, int | None]] | None],
                  ) -> tuple[list[tuple[str, OSError]], dict[str, int], RuntimeError | None]:
         errors: list[tuple[str, OSError]] = []
         counts = {"performed": 0, "not_cached": 0, "errors": 0}
         calls: list[tuple[str, functools.partial[None]]] = [
-            (f"entry {p} {n!r}", functools.partial(_notify.invalidate_entry, session, p, n, d))
+            (f"entry {p} {n!r}", functools.partial(cache.invalidate_entry_blocking, p, n, d))
             for (p, n), d in entries.items()
         ]
         for i, ranges in inodes.items():
             if ranges is None:
                 calls.append((f"inode {i} (attributes)",
-                              functools.partial(_notify.invalidate_inode, session, i, True)))
+                              functools.partial(cache.invalidate_inode_blocking, i, True)))
             for start, end in ranges or ():
                 calls.append((f"inode {i} [{start}, {'EOF' if end is None else end})",
-                              functools.partial(_notify.invalidate_inode, session, i, False,
+                              functools.partial(cache.invalidate_inode_blocking, i, False,
                                                 offset=start,
                                                 length=0 if end is None else end - start)))
         for what, call in calls:

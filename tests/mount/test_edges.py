@@ -26,6 +26,7 @@ import trio
 
 import pyfuse3
 import pyfuse3.cache
+from pyfuse3.testing import _mount as testing_mount
 from pyfuse3.testing import abort_connection, lazy_unmount, mounted
 
 from ..memfs import MemFS, Node
@@ -389,7 +390,7 @@ def test_max_read_option_is_honoured() -> None:
 
 def test_mounted_raises_before_the_block_when_serving_cannot_start(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop -> ImportError
+    monkeypatch.setattr(testing_mount, "uvloop", None)  # as if not installed
     before = open("/proc/self/mountinfo").read().count(" - fuse")
     with pytest.raises(RuntimeError, match="uvloop"):
         with mounted(MemFS(), backend="uvloop"):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import pyfuse3
-from pyfuse3 import _callbacks, _request
-from pyfuse3._request import OPERATIONS, Op
+from pyfuse3 import _callbacks, _opcodes
+from pyfuse3._opcodes import OPERATIONS, Op
 
 SRC = Path(pyfuse3.__file__).parent
 # Operations methods that answer no request
@@ -21,7 +21,7 @@ NOT_REQUESTS = {"init", "init_connection", "destroy", "stacktrace"}
 def test_rows_follow_the_op_enum() -> None:
     assert [o.op for o in OPERATIONS] == list(range(len(Op) - 1))  # OP_COUNT ends the enum
     assert [o.name for o in OPERATIONS] == [op.name[3:].lower() for op in Op][:-1]
-    assert _request.OP_NAMES == tuple(o.name for o in OPERATIONS)
+    assert _opcodes.OP_NAMES == tuple(o.name for o in OPERATIONS)
 
 
 def test_names_and_opcodes_are_unique() -> None:
@@ -46,7 +46,7 @@ def test_every_handler_of_operations_is_a_row_and_the_reverse() -> None:
 
 
 @pytest.mark.parametrize("row", OPERATIONS, ids=lambda o: o.name)
-def test_operations_default_answers_what_the_table_says(row: _request.Operation) -> None:
+def test_operations_default_answers_what_the_table_says(row: _opcodes.Operation) -> None:
     handler = getattr(pyfuse3.Operations(), row.name)
     args = [None] * (len(inspect.signature(handler).parameters))
     coro = handler(*args)
@@ -71,7 +71,7 @@ def test_every_reply_kind_names_its_result() -> None:
 
 
 def test_the_stubs_declare_the_table() -> None:
-    stub = (SRC / "_request.pyi").read_text()
+    stub = (SRC / "_opcodes.pyi").read_text()
     assert "OPERATIONS: tuple[Operation, ...]" in stub
-    for field in _request.Operation._fields:
+    for field in _opcodes.Operation._fields:
         assert f"    {field}:" in stub

@@ -12,11 +12,20 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, TypeVar
+
+import trio
 
 import pyfuse3
 from pyfuse3._lifecycle import init_if_free
 from pyfuse3._sysutil import FUSECTL, abort_connection, lazy_unmount, mount_of
+
+uvloop: ModuleType | None
+try:
+    import uvloop
+except ImportError:  # optional: only the "uvloop" backend needs it
+    uvloop = None
 
 __all__ = ["FUSECTL", "abort_connection", "lazy_unmount"]  # re-exported for tests
 
@@ -75,7 +84,6 @@ class MountedFS:
         if not self.started.wait(timeout):
             raise TimeoutError("the file system's event loop did not start")
         if self.backend == "trio":
-            import trio
 
             return trio.from_thread.run(afn, *args, trio_token=self.loop)
         return asyncio.run_coroutine_threadsafe(afn(*args), self.loop).result(timeout)
@@ -87,33 +95,24 @@ BACKENDS = ("trio", "asyncio", "uvloop")
 def _check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    try:
-        __import__("trio" if backend == "trio" else "asyncio")
-        if backend == "uvloop":
-            __import__("uvloop")
-    except ImportError as e:
-        raise RuntimeError(f"backend {backend!r} needs the {e.name} package") from None
+    if backend == "uvloop" and uvloop is None:
+        raise RuntimeError("backend 'uvloop' needs the uvloop package")
 
 
 def run(backend: str, afn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     """``await afn(*args)`` in a new event loop: trio, asyncio, or asyncio on uvloop's loop."""
     _check_backend(backend)
     if backend == "trio":
-        import trio
-
         return trio.run(afn, *args)
-    if backend == "asyncio":
+    if backend == "asyncio" or uvloop is None:  # (uvloop checked above)
         return asyncio.run(afn(*args))
-    import uvloop
-
-    return uvloop.run(afn(*args))
+    result: T = uvloop.run(afn(*args))
+    return result
 
 
 def _serve(fs: MountedFS, backend: str) -> None:
     async def main() -> None:
         if backend == "trio":
-            import trio
-
             fs.loop = trio.lowlevel.current_trio_token()
         else:
             fs.loop = asyncio.get_running_loop()

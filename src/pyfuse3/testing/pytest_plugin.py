@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -108,11 +109,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
 def pyfuse3_backend(request: pytest.FixtureRequest) -> str:
     """trio, asyncio and uvloop in turn (override this fixture to choose fewer); the uvloop
     run is skipped, with the reason, where uvloop is not installed."""
-    if request.param == "uvloop":
-        try:
-            import uvloop  # noqa: F401
-        except ImportError:
-            pytest.skip("uvloop is not installed (pip install uvloop, or the [test] extra)")
+    if request.param == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        pytest.skip("uvloop is not installed (pip install uvloop, or the [test] extra)")
     return str(request.param)
 
 

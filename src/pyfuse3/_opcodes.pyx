@@ -1,0 +1,105 @@
+# cython: language_level=3, binding=True
+"""The operation table: each FUSE operation's handler name, kernel opcodes, reply kind, default.
+
+Data only: cimported (the Op and Reply enums) by the reply engine (``_request``) and the
+trampolines (``_callbacks``), imported (the table) by the Python modules that need names.
+"""
+from libc.errno cimport ENOSYS
+from pyfuse3._libfuse.fuse_kernel cimport (
+    FUSE_ACCESS, FUSE_BATCH_FORGET, FUSE_BMAP, FUSE_COPY_FILE_RANGE, FUSE_CREATE,
+    FUSE_FALLOCATE, FUSE_FLUSH, FUSE_FORGET, FUSE_FSYNC, FUSE_FSYNCDIR, FUSE_GETATTR,
+    FUSE_GETLK, FUSE_GETXATTR, FUSE_IOCTL, FUSE_LINK, FUSE_LISTXATTR, FUSE_LOOKUP, FUSE_LSEEK,
+    FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_POLL, FUSE_READ, FUSE_READDIR,
+    FUSE_READDIRPLUS, FUSE_READLINK, FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_REMOVEXATTR, FUSE_RENAME, FUSE_RENAME2, FUSE_RMDIR,
+    FUSE_SETATTR, FUSE_SETLK, FUSE_SETLKW, FUSE_SETXATTR, FUSE_STATFS, FUSE_SYMLINK, FUSE_UNLINK, FUSE_WRITE,
+)
+
+from collections import namedtuple
+
+#: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
+RESULT_OF_REPLY = {
+    R_ENTRY: "EntryAttributes", R_ATTR: "EntryAttributes", R_READLINK: "bytes",
+    R_OPEN: "FileInfo", R_OPENDIR: "int or FileInfo", R_CREATE: "a (FileInfo, EntryAttributes) tuple",
+    R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData",
+    R_XATTR: "bytes", R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
+    R_READDIR: "None", R_NONE: "None", R_NOREPLY: "None", R_POLL: "int (the ready events)",
+    R_LSEEK: "int (the new offset)", R_LOCK: "FileLock", R_BMAP: "int (the device block)",
+    R_IOCTL: "bytes (output, result 0), int (result, no output) or an (int, bytes) tuple",
+}
+
+
+class Operation(namedtuple("Operation", "op name opcodes reply default lowlevel")):
+    """One row of the operation table.
+
+    op: index in every derived table (the Op enum of _request.pxd); name: the Operations
+    method that handles it; opcodes: what the kernel sends (<linux/fuse.h>); reply: how a
+    result is answered (Reply); default: the errno Operations' default answers (0: it does
+    nothing); lowlevel: the fuse_lowlevel_ops fields its trampoline fills.
+    """
+
+    __slots__ = ()
+
+    @property
+    def result(self):
+        """The result a handler must return."""
+        return RESULT_OF_REPLY[self.reply]
+
+
+#: The operations: the single source of the names, reply kinds and defaults used by _request
+#: (answers), _session (handler binding), Operations and the tests against the libfuse table.
+#: Adding one: see "House rules" in docs/design.md.
+OPERATIONS = tuple(Operation(*row) for row in (
+    (OP_LOOKUP, "lookup", (FUSE_LOOKUP,), R_ENTRY, ENOSYS, ("lookup",)),
+    (OP_FORGET, "forget", (FUSE_FORGET, FUSE_BATCH_FORGET), R_NOREPLY, 0,
+     ("forget", "forget_multi")),
+    (OP_GETATTR, "getattr", (FUSE_GETATTR,), R_ATTR, ENOSYS, ("getattr",)),
+    (OP_SETATTR, "setattr", (FUSE_SETATTR,), R_ATTR, ENOSYS, ("setattr",)),
+    (OP_READLINK, "readlink", (FUSE_READLINK,), R_READLINK, ENOSYS, ("readlink",)),
+    (OP_MKNOD, "mknod", (FUSE_MKNOD,), R_ENTRY, ENOSYS, ("mknod",)),
+    (OP_MKDIR, "mkdir", (FUSE_MKDIR,), R_ENTRY, ENOSYS, ("mkdir",)),
+    (OP_UNLINK, "unlink", (FUSE_UNLINK,), R_NONE, ENOSYS, ("unlink",)),
+    (OP_RMDIR, "rmdir", (FUSE_RMDIR,), R_NONE, ENOSYS, ("rmdir",)),
+    (OP_SYMLINK, "symlink", (FUSE_SYMLINK,), R_ENTRY, ENOSYS, ("symlink",)),
+    (OP_RENAME, "rename", (FUSE_RENAME, FUSE_RENAME2), R_NONE, ENOSYS, ("rename",)),
+    (OP_LINK, "link", (FUSE_LINK,), R_ENTRY, ENOSYS, ("link",)),
+    (OP_OPEN, "open", (FUSE_OPEN,), R_OPEN, ENOSYS, ("open",)),
+    (OP_READ, "read", (FUSE_READ,), R_READ, ENOSYS, ("read",)),
+    (OP_WRITE, "write", (FUSE_WRITE,), R_WRITE, ENOSYS, ("write",)),
+    (OP_FLUSH, "flush", (FUSE_FLUSH,), R_NONE, ENOSYS, ("flush",)),
+    (OP_RELEASE, "release", (FUSE_RELEASE,), R_NONE, ENOSYS, ("release",)),
+    (OP_FSYNC, "fsync", (FUSE_FSYNC,), R_NONE, ENOSYS, ("fsync",)),
+    (OP_OPENDIR, "opendir", (FUSE_OPENDIR,), R_OPENDIR, ENOSYS, ("opendir",)),
+    (OP_READDIR, "readdir", (FUSE_READDIR, FUSE_READDIRPLUS), R_READDIR, ENOSYS,
+     ("readdir", "readdirplus")),
+    (OP_RELEASEDIR, "releasedir", (FUSE_RELEASEDIR,), R_NONE, ENOSYS, ("releasedir",)),
+    (OP_FSYNCDIR, "fsyncdir", (FUSE_FSYNCDIR,), R_NONE, ENOSYS, ("fsyncdir",)),
+    (OP_STATFS, "statfs", (FUSE_STATFS,), R_STATFS, ENOSYS, ("statfs",)),
+    (OP_SETXATTR, "setxattr", (FUSE_SETXATTR,), R_NONE, ENOSYS, ("setxattr",)),
+    (OP_GETXATTR, "getxattr", (FUSE_GETXATTR,), R_XATTR, ENOSYS, ("getxattr",)),
+    (OP_LISTXATTR, "listxattr", (FUSE_LISTXATTR,), R_LISTXATTR, ENOSYS, ("listxattr",)),
+    (OP_REMOVEXATTR, "removexattr", (FUSE_REMOVEXATTR,), R_NONE, ENOSYS, ("removexattr",)),
+    (OP_ACCESS, "access", (FUSE_ACCESS,), R_ACCESS, ENOSYS, ("access",)),
+    (OP_CREATE, "create", (FUSE_CREATE,), R_CREATE, ENOSYS, ("create",)),
+    (OP_POLL, "poll", (FUSE_POLL,), R_POLL, ENOSYS, ("poll",)),
+    (OP_FLOCK, "flock", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("flock",)),
+    (OP_FALLOCATE, "fallocate", (FUSE_FALLOCATE,), R_NONE, ENOSYS, ("fallocate",)),
+    (OP_LSEEK, "lseek", (FUSE_LSEEK,), R_LSEEK, ENOSYS, ("lseek",)),
+    (OP_COPY_FILE_RANGE, "copy_file_range", (FUSE_COPY_FILE_RANGE,), R_WRITE, ENOSYS,
+     ("copy_file_range",)),
+    # flock() and setlk() share the kernel's SETLK/SETLKW (FUSE_LK_FLOCK tells them apart)
+    (OP_GETLK, "getlk", (FUSE_GETLK,), R_LOCK, ENOSYS, ("getlk",)),
+    (OP_SETLK, "setlk", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("setlk",)),
+    (OP_BMAP, "bmap", (FUSE_BMAP,), R_BMAP, ENOSYS, ("bmap",)),
+    (OP_IOCTL, "ioctl", (FUSE_IOCTL,), R_IOCTL, ENOSYS, ("ioctl",)),
+))
+
+#: The handler names, indexed by Op.
+OP_NAMES = tuple([o.name for o in OPERATIONS])
+
+if len(OPERATIONS) != OP_COUNT:
+    raise ImportError(f"pyfuse3: {len(OPERATIONS)} operations in the table, "
+                      f"{OP_COUNT} in the Op enum")
+for _i, _o in enumerate(OPERATIONS):
+    if _o.op != _i:
+        raise ImportError(f"pyfuse3: operation table row {_i} ({_o.name}) is not in Op order")
+del _i, _o
