@@ -7,7 +7,9 @@ import sys
 
 from setuptools import Extension, setup
 
-MODULES = ["_types", "_opcodes", "_request", "_session", "_callbacks", "_notify", "_wire"]
+MODULES = [
+    "_types", "_opcodes", "_request", "_session", "_connection", "_callbacks", "_notify", "_wire",
+]
 MISSING = """
 Building pyfuse3 from source needs a C compiler, pkg-config and the libfuse 3 development
 files, and {what}. (A binary wheel needs none of them.) Install them with:

@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from . import _install_check, _lifecycle, cache  # noqa: F401  (_install_check first: before any other can fail)
-from ._callbacks import CAPABILITIES
+from ._connection import CAPABILITIES
 from ._entry_worker import InvalidationHandle
 from ._lifecycle import (
     close,

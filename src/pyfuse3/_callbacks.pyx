@@ -28,6 +28,8 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_lowlevel_ops, fuse_pollhandle, fuse_pollhandle_destroy, fuse_reply_err,
     fuse_reply_none, fuse_req_t, fuse_req_userdata,
 )
+from pyfuse3._connection cimport cb_destroy, cb_init, cb_retrieve_reply
+from pyfuse3._libfuse.stat cimport stat_times
 from pyfuse3._opcodes cimport (
     OP_ACCESS, OP_BMAP, OP_COPY_FILE_RANGE, OP_CREATE, OP_FALLOCATE, OP_FLOCK, OP_FLUSH,
     OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETLK, OP_GETXATTR, OP_IOCTL, OP_LINK,
@@ -42,18 +44,11 @@ from pyfuse3._types cimport EntryAttributes, context_of, setattr_fields
 import logging
 import os
 
-from pyfuse3._pyfuse3 import (
-    ConnectionInfo, FileLock, Operations, flush_with_unlock, release_with_unlock,
-)
-from pyfuse3._sysutil import check_max_write
+from pyfuse3._negotiation import default_want, names, negotiate, overrides
+from pyfuse3._pyfuse3 import ConnectionInfo, FileLock, flush_with_unlock, release_with_unlock
 from pyfuse3._xattr import setxattr_with_flags
 
 log = logging.getLogger("pyfuse3")
-
-cdef extern from "<sys/stat.h>":
-    struct stat_times "stat":
-        timespec st_atim
-        timespec st_mtim
 
 cdef fuse_ino_t ROOT = 1
 
@@ -68,135 +63,6 @@ cdef inline void _run(Session s, fuse_req_t req, int op, size_t size, extra, cor
 
 cdef inline void _fail(Session s, fuse_req_t req, int op, exc, extra=None) noexcept:
     s.took(reply_failure(req, op, exc, extra))
-
-
-#: libfuse's capability flags by the names ConnectionInfo uses.
-CAPABILITIES = {
-    "async_read": FUSE_CAP_ASYNC_READ, "posix_locks": FUSE_CAP_POSIX_LOCKS,
-    "atomic_o_trunc": FUSE_CAP_ATOMIC_O_TRUNC, "export_support": FUSE_CAP_EXPORT_SUPPORT,
-    "dont_mask": FUSE_CAP_DONT_MASK, "splice_write": FUSE_CAP_SPLICE_WRITE,
-    "splice_move": FUSE_CAP_SPLICE_MOVE, "splice_read": FUSE_CAP_SPLICE_READ,
-    "flock_locks": FUSE_CAP_FLOCK_LOCKS, "ioctl_dir": FUSE_CAP_IOCTL_DIR,
-    "auto_inval_data": FUSE_CAP_AUTO_INVAL_DATA, "readdirplus": FUSE_CAP_READDIRPLUS,
-    "readdirplus_auto": FUSE_CAP_READDIRPLUS_AUTO, "async_dio": FUSE_CAP_ASYNC_DIO,
-    "writeback_cache": FUSE_CAP_WRITEBACK_CACHE, "no_open_support": FUSE_CAP_NO_OPEN_SUPPORT,
-    "parallel_dirops": FUSE_CAP_PARALLEL_DIROPS, "posix_acl": FUSE_CAP_POSIX_ACL,
-    "handle_killpriv": FUSE_CAP_HANDLE_KILLPRIV, "cache_symlinks": FUSE_CAP_CACHE_SYMLINKS,
-    "no_opendir_support": FUSE_CAP_NO_OPENDIR_SUPPORT,
-    "explicit_inval_data": FUSE_CAP_EXPLICIT_INVAL_DATA, "expire_only": FUSE_CAP_EXPIRE_ONLY,
-}
-cdef unsigned int NAMED_CAPS = 0
-for _bit in CAPABILITIES.values():
-    NAMED_CAPS |= _bit
-
-#: The readdirplus= mount option: what the kernel is asked for (auto: the kernel chooses per
-#: call, READDIRPLUS at the start of a listing and after lookups in the directory).
-READDIRPLUS_WANT = {
-    "yes": FUSE_CAP_READDIRPLUS,
-    "no": 0,
-    "auto": FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO,
-}
-
-#: The limits init_connection() may change (max_read is a mount option).
-LIMITS = ("max_write", "max_readahead", "max_background", "congestion_threshold", "time_gran")
-
-
-cdef void _cb_init(void* userdata, fuse_conn_info* conn) noexcept:
-    cdef Session s = <Session>userdata
-    ops = s.ops
-    try:
-        # READDIRPLUS always by default (as upstream); splice only for FileRange replies
-        conn.want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_SPLICE_READ)
-        conn.want |= READDIRPLUS_WANT[s.readdirplus]
-        if conn.capable & FUSE_CAP_SPLICE_WRITE:
-            conn.want |= FUSE_CAP_SPLICE_WRITE
-        # libfuse refuses INIT unless init() repeats the -o max_read=N mount option
-        conn.max_read = s.max_read
-        for flag, attr in ((FUSE_CAP_EXPORT_SUPPORT, "supports_dot_lookup"),
-                           (FUSE_CAP_WRITEBACK_CACHE, "enable_writeback_cache"),
-                           (FUSE_CAP_POSIX_ACL, "enable_acl")):
-            if getattr(ops, attr, False) and conn.capable & flag:
-                conn.want |= flag
-            else:
-                conn.want &= ~flag
-        if not _overrides(ops, "flock"):
-            # libfuse asks for flock() forwarding because the table has it; a file system
-            # without flock() keeps the kernel's local locks instead of answering ENOSYS.
-            conn.want &= ~FUSE_CAP_FLOCK_LOCKS
-        if not (_overrides(ops, "getlk") and _overrides(ops, "setlk")):
-            conn.want &= ~FUSE_CAP_POSIX_LOCKS  # likewise for POSIX record locks
-        if s.conn_opts != NULL:  # the conn-info mount options (max_write=, readdirplus= ...)
-            fuse_apply_conn_info_opts(s.conn_opts, conn)
-        conn.want &= conn.capable  # an option may ask for what the kernel lacks
-    except BaseException:
-        log.exception("negotiating the FUSE connection failed")
-    try:
-        _negotiate(ops, conn)
-    except BaseException as e:
-        s.took(e)  # main() raises it
-    s.note_init(conn.capable, conn.want)
-    try:
-        ops.init()
-    except BaseException:
-        log.exception("init() handler failed; the file system keeps running")
-
-
-cdef frozenset _cap_names(unsigned int bits):
-    return frozenset([name for name, bit in CAPABILITIES.items() if bits & bit])
-
-
-cdef int _negotiate(ops, fuse_conn_info* conn) except -1:
-    # Operations.init_connection() edits a ConnectionInfo; a bad edit changes nothing.
-    info = ConnectionInfo(conn.proto_major, conn.proto_minor, _cap_names(conn.capable),
-                          set(_cap_names(conn.want)), conn.max_write, conn.max_read,
-                          conn.max_readahead, conn.max_background, conn.congestion_threshold,
-                          conn.time_gran)
-    ops.init_connection(info)
-    if isinstance(info.want, (str, bytes)) or not all(isinstance(n, str) for n in info.want):
-        raise TypeError("init_connection(): ConnectionInfo.want must be a set of capability "
-                        f"names, got {info.want!r}")
-    unknown = set(info.want) - CAPABILITIES.keys()
-    if unknown:
-        raise ValueError(f"init_connection(): unknown capabilities {sorted(unknown)} "
-                         f"(known: {', '.join(sorted(CAPABILITIES))})")
-    lacking = set(info.want) - info.capable
-    if lacking:
-        raise ValueError(f"init_connection(): the kernel does not offer {sorted(lacking)}")
-    limits = []
-    for name in LIMITS:
-        value = getattr(info, name)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
-            raise ValueError(f"init_connection(): ConnectionInfo.{name} must be an int from 0 "
-                             f"to 2**32-1, got {value!r}")
-        limits.append(value)
-    if info.max_write != conn.max_write:  # libfuse's default fits; a changed value may not
-        check_max_write(info.max_write, "init_connection(): ConnectionInfo")
-    if info.max_read != conn.max_read:
-        raise ValueError("init_connection(): max_read is set with the max_read= mount option "
-                         "only")
-    cdef unsigned int want = 0
-    for name in info.want:
-        want |= <unsigned int>CAPABILITIES[name]
-    conn.want = (conn.want & ~NAMED_CAPS) | want
-    conn.max_write, conn.max_readahead, conn.max_background = limits[0], limits[1], limits[2]
-    conn.congestion_threshold, conn.time_gran = limits[3], limits[4]
-    return 0
-
-
-cdef void _cb_destroy(void* userdata) noexcept with gil:
-    # From fuse_session_destroy() (GIL released, or Session.__dealloc__) or a DESTROY request.
-    cdef Session s = <Session>userdata
-    ops = s.ops
-    if ops is None:  # a garbage-collected session whose fields were already cleared
-        return
-    try:
-        ops.destroy()
-    except BaseException:
-        log.exception("destroy() handler failed")
-
-
-cdef bint _overrides(ops, str name):
-    return getattr(type(ops), name, None) is not getattr(Operations, name)
 
 
 cdef void _cb_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept:
@@ -683,41 +549,13 @@ cdef void _cb_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg,
         _run(s, req, OP_IOCTL, out_bufsz, None, coro)
 
 
-cdef void _cb_retrieve_reply(fuse_req_t req, void* cookie, fuse_ino_t ino, off_t offset,
-                             fuse_bufvec* bufv) noexcept:
-    # The kernel's answer to notify_retrieve: no reply is expected. on_reply gets the bytes,
-    # or an OSError if they could not be copied out of libfuse's buffer.
-    cdef Session s = _s(req)
-    cdef fuse_bufvec dst
-    cdef ssize_t copied
-    fuse_reply_none(req)
-    try:
-        on_reply = s.pop_retrieval(<size_t>cookie)
-        data = PyBytes_FromStringAndSize(NULL, fuse_buf_size(bufv))
-        memset(&dst, 0, sizeof(dst))
-        dst.count = 1
-        dst.buf[0].mem = PyBytes_AS_STRING(data)
-        dst.buf[0].size = len(data)
-        dst.buf[0].fd = -1
-        copied = fuse_buf_copy(&dst, bufv, <fuse_buf_copy_flags>0)
-        if copied < 0:
-            data = OSError(-copied, f"notify_retrieve: copying the kernel's data failed: "
-                           f"{os.strerror(-copied)}")
-        elif copied < len(data):
-            data = data[:copied]
-        if on_reply is not None:
-            on_reply(data)
-    except BaseException:
-        log.exception("delivering retrieved cache data failed")
-
-
 cdef fuse_lowlevel_ops OPS
 
 
 cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     memset(t, 0, sizeof(fuse_lowlevel_ops))
-    t.init = _cb_init
-    t.destroy = _cb_destroy
+    t.init = cb_init
+    t.destroy = cb_destroy
     t.lookup = _cb_lookup
     t.forget = _cb_forget
     t.forget_multi = _cb_forget_multi
@@ -758,7 +596,7 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     t.setlk = _cb_setlk
     t.bmap = _cb_bmap
     t.ioctl = _cb_ioctl
-    t.retrieve_reply = _cb_retrieve_reply
+    t.retrieve_reply = cb_retrieve_reply
 
 
 _fill_table(&OPS)

@@ -17,6 +17,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from . import _sysutil
@@ -43,6 +44,45 @@ _kept: list[Session] = []  # sessions close() could not free safely (see _teardo
 _open: weakref.WeakSet[Mount] = weakref.WeakSet()  # mounted and not closed yet
 
 
+@dataclass(frozen=True)
+class MountOptions:
+    """Mount options sorted by who takes them."""
+
+    libfuse: tuple[str, ...]  #: passed to libfuse (``-o``), sorted
+    readdirplus: str = "yes"  #: readdirplus=: yes, no or auto (pyfuse3 asks for it at INIT)
+    max_read: int = 0  #: max_read= (also passed on: libfuse wants it repeated at INIT)
+    stacked: bool = False  #: allow_stacked_mount
+
+
+def parse_options(options: Iterable[str]) -> MountOptions:
+    """Check the mount options and sort them by who takes them. TypeError for a non-str
+    option, ValueError for a malformed ``max_write=``, ``max_read=`` or ``readdirplus=``."""
+    libfuse = []
+    readdirplus, max_read, stacked = "yes", 0, False
+    for opt in sorted(frozenset(options), key=str):
+        if not isinstance(opt, str):
+            raise TypeError(f"mount options must be str, got {opt!r}")
+        key, _, value = opt.partition("=")
+        if opt == STACK_OPTION:
+            stacked = True
+            continue
+        if key == "readdirplus":
+            # libfuse's readdirplus=auto only keeps its own default, which pyfuse3 changes
+            if value not in ("yes", "no", "auto"):
+                raise ValueError(f"mount option {opt!r}: readdirplus must be yes, no or auto")
+            readdirplus = value
+            continue
+        if key == "max_write":
+            number: object = int(value) if value.isdigit() else value
+            _sysutil.check_max_write(number, f"mount option {opt!r}")
+        elif key == "max_read":
+            if not value.isdigit() or int(value) >= 2**32:
+                raise ValueError(f"mount option {opt!r}: max_read must be a number of bytes")
+            max_read = int(value)
+        libfuse.append(opt)
+    return MountOptions(tuple(libfuse), readdirplus, max_read, stacked)
+
+
 class Mount:
     """One ``Operations`` mounted at one mountpoint; serve it with ``await serve()``.
 
@@ -60,22 +100,14 @@ class Mount:
                  options: Iterable[str] = default_options) -> None:
         if not isinstance(mountpoint, str):
             raise TypeError(f"mountpoint must be str, not {type(mountpoint).__name__}")
-        opts = frozenset(options)
-        for opt in opts:
-            if not isinstance(opt, str):
-                raise TypeError(f"mount options must be str, got {opt!r}")
-            if opt.startswith("max_write="):
-                try:
-                    value: object = int(opt[len("max_write="):])
-                except ValueError:
-                    value = opt[len("max_write="):]
-                _sysutil.check_max_write(value, f"mount option {opt!r}")
+        opts = parse_options(options)
         _refuse_inside_own_mount(os.path.abspath(mountpoint), "creating a Mount")
         # Resolved once: the mount table, the refusals and the clean-up after an abort all
         # see the directory really mounted on, never a symlink to it.
         mountpoint = os.path.realpath(mountpoint)
-        _check_mountpoint(mountpoint, STACK_OPTION in opts)
-        session = Session(ops, mountpoint, opts - {STACK_OPTION}, ops_table)
+        _check_mountpoint(mountpoint, opts.stacked)
+        session = Session(ops, mountpoint, opts.libfuse, opts.readdirplus, opts.max_read,
+                          ops_table)
         try:
             session.mount()
         except BaseException:
@@ -100,7 +132,9 @@ class Mount:
     def _over_fd(cls, ops: Any, fd: int, options: Iterable[str] = ()) -> Mount:
         """A Mount that speaks the FUSE protocol over ``fd`` (a SOCK_SEQPACKET socket)
         instead of /dev/fuse: nothing is mounted (pyfuse3.testing.Harness)."""
-        session = Session(ops, "<harness>", frozenset(options), ops_table)
+        opts = parse_options(options)
+        session = Session(ops, "<harness>", opts.libfuse, opts.readdirplus, opts.max_read,
+                          ops_table)
         try:
             session.attach(fd)
         except BaseException:
@@ -185,14 +219,18 @@ class Mount:
         """
         session = self.session
         with session.life.lock:
-            session.exit()
             state = session.life.state
-            if state in (State.SERVING, State.STOPPING):
+            backend, dispatcher = self._backend, self._dispatcher
+            if state in (State.SERVING, State.STOPPING) and backend is not None and \
+                    dispatcher is not None:
                 if state is State.SERVING:
                     session.life.fire("stop")
-                backend, dispatcher = self._backend, self._dispatcher
-                if backend is not None and dispatcher is not None:
-                    backend.run_sync_soon(dispatcher.stop)
+                # The dispatcher ends the session itself, on its loop: ended here first, its
+                # reader could see the end before stop() and take it for an unmount
+                # (cancelling the handlers a first terminate() must wait for).
+                backend.run_sync_soon(dispatcher.stop)
+            else:
+                session.exit()
 
     def close(self, unmount: bool = True) -> None:
         """Unmount (unless ``unmount`` is False) and free the session; a second call does

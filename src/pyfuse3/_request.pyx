@@ -24,6 +24,7 @@ from posix.types cimport off_t
 from libc.stdint cimport uint64_t
 from libc.stdio cimport SEEK_SET
 from posix.unistd cimport _SC_PAGESIZE, pread, sysconf
+from pyfuse3._libfuse.cpython cimport PyCoro_CheckExact, PyIter_Send
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_add_direntry, fuse_add_direntry_plus, fuse_buf_copy_flags,
     fuse_buf_flags, fuse_bufvec, fuse_file_info, fuse_reply_attr, fuse_reply_buf,
@@ -46,11 +47,6 @@ from pyfuse3._opcodes import OP_NAMES, OPERATIONS, RESULT_OF_REPLY
 from pyfuse3._pyfuse3 import FileLock
 
 log = logging.getLogger("pyfuse3")
-
-cdef extern from "Python.h":
-    # PYGEN_RETURN = 0, PYGEN_ERROR = -1 (exception set), PYGEN_NEXT = 1
-    int PyIter_Send(object iterator, object arg, PyObject** presult) except -1
-    bint PyCoro_CheckExact(object obj)
 
 #: The reply kind of each Op, from the operation table (a C array: read per request).
 cdef Reply REPLY_OF[<int>OP_COUNT]

@@ -61,32 +61,22 @@ cdef class Session:
         self.parked = deque()
         memset(&self.buf, 0, sizeof(self.buf))
 
-    def __init__(self, ops, str mountpoint, options, ops_table):
+    def __init__(self, ops, str mountpoint, libfuse_options, str readdirplus,
+                 unsigned int max_read, ops_table):
+        """A libfuse session for ``ops``; the options were checked by _mount.parse_options."""
         cdef const fuse_lowlevel_ops* table = <const fuse_lowlevel_ops*>PyCapsule_GetPointer(
             ops_table, "pyfuse3.ops_table")
         self.ops = ops
         self.mountpoint = mountpoint
         self.handlers = tuple([getattr(ops, name) for name in OP_NAMES])
+        self.readdirplus = readdirplus
+        self.max_read = max_read
         argv = [b"pyfuse3"]
-        for opt in sorted(options):
-            if opt.startswith("readdirplus="):
-                # libfuse's readdirplus=auto only keeps its own default, which pyfuse3 changes
-                self.readdirplus = opt[len("readdirplus="):]
-                if self.readdirplus not in ("yes", "no", "auto"):
-                    raise ValueError(f"mount option {opt!r}: readdirplus must be yes, no or "
-                                     "auto")
-                continue
-            if opt.startswith("max_read="):
-                # libfuse refuses INIT unless init() repeats the option (see _cb_init)
-                try:
-                    self.max_read = int(opt[len("max_read="):])
-                except (ValueError, OverflowError):
-                    raise ValueError(f"mount option {opt!r}: max_read must be a number of "
-                                     "bytes") from None
+        for opt in libfuse_options:
             argv += [b"-o", opt.encode("ascii")]
         self.se = _new_session(argv, table, self)
         if self.se == NULL:
-            raise RuntimeError(f"libfuse refused the mount options {sorted(options)} "
+            raise RuntimeError(f"libfuse refused the mount options {list(libfuse_options)} "
                                "(its reason was printed on stderr)")
 
     def mount(self):

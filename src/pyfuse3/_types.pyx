@@ -9,6 +9,8 @@ cimport cython
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 from posix.stat cimport S_IFREG
+from posix.time cimport timespec
+from pyfuse3._libfuse.stat cimport stat_times
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_CTIME, FUSE_SET_ATTR_GID,
     FUSE_SET_ATTR_MODE, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE,
@@ -18,12 +20,6 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
 import os
 import pickle
 from operator import index
-
-cdef extern from "<sys/stat.h>":
-    # struct timespec members of struct stat, under their POSIX names.
-    struct timespec_t "timespec":
-        long tv_sec
-        long tv_nsec
 
 cdef int64_t NS = 1_000_000_000
 _NANOS_PER_SEC = NS
@@ -48,11 +44,11 @@ cdef inline int64_t _as_ns(object val) except? -1:
     return index(val)  # TypeError for anything that is not an integer
 
 
-cdef inline object _get_ns(timespec_t* ts):
+cdef inline object _get_ns(timespec* ts):
     return <object>ts.tv_sec * NS + ts.tv_nsec
 
 
-cdef inline int _set_ns(timespec_t* ts, object val) except -1:
+cdef inline int _set_ns(timespec* ts, object val) except -1:
     cdef int64_t ns = _as_ns(val)
     ts.tv_sec = ns // NS  # floor division: negative times split correctly
     ts.tv_nsec = ns % NS
@@ -187,29 +183,29 @@ cdef class EntryAttributes:
     @property
     def st_atime_ns(self):
         """Access time in nanoseconds since the epoch."""
-        return _get_ns(<timespec_t*>&self.fuse_param.attr.st_atim)
+        return _get_ns(&(<stat_times*>&self.fuse_param.attr).st_atim)
 
     @st_atime_ns.setter
     def st_atime_ns(self, val):
-        _set_ns(<timespec_t*>&self.fuse_param.attr.st_atim, val)
+        _set_ns(&(<stat_times*>&self.fuse_param.attr).st_atim, val)
 
     @property
     def st_mtime_ns(self):
         """Modification time in nanoseconds since the epoch."""
-        return _get_ns(<timespec_t*>&self.fuse_param.attr.st_mtim)
+        return _get_ns(&(<stat_times*>&self.fuse_param.attr).st_mtim)
 
     @st_mtime_ns.setter
     def st_mtime_ns(self, val):
-        _set_ns(<timespec_t*>&self.fuse_param.attr.st_mtim, val)
+        _set_ns(&(<stat_times*>&self.fuse_param.attr).st_mtim, val)
 
     @property
     def st_ctime_ns(self):
         """Status change time in nanoseconds since the epoch."""
-        return _get_ns(<timespec_t*>&self.fuse_param.attr.st_ctim)
+        return _get_ns(&(<stat_times*>&self.fuse_param.attr).st_ctim)
 
     @st_ctime_ns.setter
     def st_ctime_ns(self, val):
-        _set_ns(<timespec_t*>&self.fuse_param.attr.st_ctim, val)
+        _set_ns(&(<stat_times*>&self.fuse_param.attr).st_ctim, val)
 
     @property
     def st_birthtime_ns(self):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -120,6 +122,55 @@ def test_second_terminate_cancels_handlers_that_never_finish(backend: str) -> No
             if client.poll() is None:
                 client.kill()
             client.stderr.close()  # type: ignore[union-attr]
+
+
+class TerminatingFS(SlowFS):
+    """Reading file b"terminate" calls pyfuse3.terminate() on the event-loop thread."""
+
+    async def read(self, fh: Any, off: int, size: int) -> bytes:
+        if self.node(fh).data == b"terminate":
+            pyfuse3.terminate()
+        return await super().read(fh, off, size)
+
+
+def test_first_terminate_waits_even_when_the_reader_sees_the_end_first(backend: str) -> None:
+    """The reader drains on after a terminate() from inside the loop, before the dispatcher's
+    stop() has run: that end of the session is not an unmount (which cancels handlers)."""
+    ops = TerminatingFS()
+    ops.add(pyfuse3.ROOT_INODE, b"terminate", Node(0o100644, data=b"terminate"))
+    errors: list[OSError] = []
+
+    def slow_stat(path: str) -> None:
+        try:
+            os.stat(path)
+        except OSError as e:
+            errors.append(e)
+
+    fd = -1
+    try:
+        with mounted(ops, backend=backend) as fs:
+            # opened first: the slow lookup below holds the root directory's lock in the
+            # kernel. A thread, not a process, waits in it: forking while this process holds
+            # a file of its own mount open sends a FLUSH from the child while the GIL is held.
+            fd = os.open(fs.path("terminate"), os.O_RDONLY)  # direct I/O: every read is sent
+            client = threading.Thread(target=slow_stat, args=(fs.path("slow-name"),),
+                                      daemon=True)
+            client.start()
+            assert eventually(lambda: ops.started == 1, timeout=10)
+            assert os.read(fd, 9) == b"terminate"
+            assert fs.thread is not None
+            fs.thread.join(0.5)
+            assert (fs.thread.is_alive(), ops.cancelled) == (True, 0)  # graceful: waits
+            pyfuse3.terminate()
+            fs.thread.join(10)
+            assert not fs.thread.is_alive()
+            assert ops.cancelled == 1
+            client.join(10)
+    finally:
+        if fd >= 0:  # only once unmounted: its FLUSH would wait for a server that stopped
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    assert [e.errno for e in errors] == [errno.EINTR]
 
 
 def test_aborted_connection_cancels_handlers_and_ends_main(backend: str) -> None:

@@ -25,9 +25,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_version", "_install_check", "_state", "_sysutil", "_wire"),
     ("_types", "_opcodes", "_backends"),              # kernel data, the table, event loops
     ("_xattr", "_pyfuse3"),                            # Operations and its helpers
-    ("_request",),                                     # the reply engine
+    ("_request", "_negotiation"),                     # the reply engine; INIT policy
     ("_session",),                                     # one libfuse session, drain()
-    ("_dispatch", "_notify", "_callbacks"),            # serving, notify calls, trampolines
+    ("_dispatch", "_notify", "_connection"),           # serving, notify calls, INIT/DESTROY
+    ("_callbacks",),                                   # the trampolines
     ("_entry_worker",),
     ("_cache_control",),                               # a mount's notifier
     ("_mount",),                                       # Mount
@@ -146,6 +147,7 @@ def test_the_checks_see_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sys.modules[__name__], "SRC", pkg)
     graph, in_function = _graph()
     assert graph["_state"] == {"_mount"} and graph["_request"] == {"_dispatch"}
-    assert _upward(graph) == ["_request (layer 4) imports _dispatch (layer 6)",
-                              "_state (layer 1) imports _mount (layer 9)"]
+    assert _upward(graph) == [
+        f"_request (layer {LAYER['_request']}) imports _dispatch (layer {LAYER['_dispatch']})",
+        f"_state (layer {LAYER['_state']}) imports _mount (layer {LAYER['_mount']})"]
     assert in_function == ["_mount.py:2", "_request.pyx:2"]

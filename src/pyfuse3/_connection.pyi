@@ -1,0 +1,1 @@
+CAPABILITIES: dict[str, int]

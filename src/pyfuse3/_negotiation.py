@@ -1,0 +1,95 @@
+"""What the kernel is asked for at INIT, as pure functions over libfuse's numbers.
+
+Three layers decide it: pyfuse3's defaults and the ``Operations`` class (``default_want``),
+the conn-info mount options (libfuse's ``fuse_apply_conn_info_opts``, applied in between by
+``_callbacks._cb_init``), and ``Operations.init_connection()`` (``negotiate``). Capability
+bits come in as a name -> bit table (``pyfuse3.CAPABILITIES``), so these run without a kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._pyfuse3 import ConnectionInfo, Operations
+from ._sysutil import check_max_write
+
+#: The limits init_connection() may change (max_read is a mount option).
+LIMITS = ("max_write", "max_readahead", "max_background", "congestion_threshold", "time_gran")
+
+#: The readdirplus= mount option: the capabilities asked for (auto: the kernel chooses per
+#: call, READDIRPLUS at the start of a listing and after lookups in the directory).
+READDIRPLUS_WANT = {"yes": ("readdirplus",), "no": (), "auto": ("readdirplus", "readdirplus_auto")}
+
+#: Capabilities asked for when the Operations attribute is true (and the kernel offers them).
+WANTED_BY_ATTRIBUTE = (("export_support", "supports_dot_lookup"),
+                       ("writeback_cache", "enable_writeback_cache"),
+                       ("posix_acl", "enable_acl"))
+
+
+def overrides(ops: Any, name: str) -> bool:
+    """Whether ``ops`` has its own ``name`` handler (not Operations' default)."""
+    return getattr(type(ops), name, None) is not getattr(Operations, name)
+
+
+def default_want(ops: Any, capable: int, want: int, readdirplus: str,
+                 caps: Mapping[str, int]) -> int:
+    """libfuse's default ``want`` changed by pyfuse3's defaults and the Operations class:
+    READDIRPLUS as the ``readdirplus=`` option says (always, by default, as upstream); splice
+    only to write FileRange replies; the capabilities of ``WANTED_BY_ATTRIBUTE``; flock and
+    POSIX lock forwarding only when the handlers exist (else the kernel keeps local locks
+    instead of answering ENOSYS)."""
+    want &= ~(caps["readdirplus"] | caps["readdirplus_auto"] | caps["splice_read"])
+    for name in READDIRPLUS_WANT[readdirplus]:
+        want |= caps[name]
+    if capable & caps["splice_write"]:
+        want |= caps["splice_write"]
+    for cap, attr in WANTED_BY_ATTRIBUTE:
+        if getattr(ops, attr, False) and capable & caps[cap]:
+            want |= caps[cap]
+        else:
+            want &= ~caps[cap]
+    if not overrides(ops, "flock"):
+        want &= ~caps["flock_locks"]
+    if not (overrides(ops, "getlk") and overrides(ops, "setlk")):
+        want &= ~caps["posix_locks"]
+    return want
+
+
+def names(bits: int, caps: Mapping[str, int]) -> frozenset[str]:
+    """The names of the capabilities set in ``bits``."""
+    return frozenset([name for name, bit in caps.items() if bits & bit])
+
+
+def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int]) -> tuple[int, list[int]]:
+    """Let ``ops.init_connection()`` edit ``info``; return the named capabilities it wants (as
+    bits) and the limits of ``LIMITS`` in order. A bad edit raises (TypeError, ValueError) and
+    changes nothing."""
+    max_write, max_read = info.max_write, info.max_read
+    ops.init_connection(info)
+    if isinstance(info.want, (str, bytes)) or not all(isinstance(n, str) for n in info.want):
+        raise TypeError("init_connection(): ConnectionInfo.want must be a set of capability "
+                        f"names, got {info.want!r}")
+    unknown = set(info.want) - caps.keys()
+    if unknown:
+        raise ValueError(f"init_connection(): unknown capabilities {sorted(unknown)} "
+                         f"(known: {', '.join(sorted(caps))})")
+    lacking = set(info.want) - info.capable
+    if lacking:
+        raise ValueError(f"init_connection(): the kernel does not offer {sorted(lacking)}")
+    limits = []
+    for name in LIMITS:
+        value = getattr(info, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+            raise ValueError(f"init_connection(): ConnectionInfo.{name} must be an int from 0 "
+                             f"to 2**32-1, got {value!r}")
+        limits.append(value)
+    if info.max_write != max_write:  # libfuse's default fits; a changed value may not
+        check_max_write(info.max_write, "init_connection(): ConnectionInfo")
+    if info.max_read != max_read:
+        raise ValueError("init_connection(): max_read is set with the max_read= mount option "
+                         "only")
+    want = 0
+    for name in info.want:
+        want |= caps[name]
+    return want, limits

@@ -1,0 +1,87 @@
+"""INIT negotiation as pure functions: what is asked for, without a kernel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import pyfuse3
+from pyfuse3._negotiation import default_want, names, negotiate
+
+CAPS = pyfuse3.CAPABILITIES
+ALL = 0
+for _bit in CAPS.values():
+    ALL |= _bit
+
+
+def bits(*wanted: str) -> int:
+    out = 0
+    for name in wanted:
+        out |= CAPS[name]
+    return out
+
+
+class Locking(pyfuse3.Operations):
+    enable_writeback_cache = True
+
+    async def flock(self, *args: Any) -> None: ...
+    async def getlk(self, *args: Any) -> Any: ...
+    async def setlk(self, *args: Any) -> None: ...
+
+
+def test_defaults_of_a_plain_operations() -> None:
+    libfuse_default = bits("readdirplus_auto", "splice_read", "flock_locks", "posix_locks",
+                           "async_read")
+    want = default_want(pyfuse3.Operations(), ALL, libfuse_default, "yes", CAPS)
+    # Operations.supports_dot_lookup is True by default (as upstream): export_support
+    assert names(want, CAPS) == {"readdirplus", "splice_write", "async_read", "export_support"}
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ("yes", {"readdirplus"}), ("no", set()), ("auto", {"readdirplus", "readdirplus_auto"})])
+def test_the_readdirplus_option(option: str, expected: set[str]) -> None:
+    want = default_want(pyfuse3.Operations(), 0, bits("readdirplus_auto"), option, CAPS)
+    assert names(want, CAPS) == expected
+
+
+def test_lock_handlers_and_attributes_ask_for_what_the_kernel_offers() -> None:
+    want = default_want(Locking(), ALL, bits("flock_locks", "posix_locks"), "no", CAPS)
+    assert {"flock_locks", "posix_locks", "writeback_cache"} <= names(want, CAPS)
+    offered = ALL & ~CAPS["writeback_cache"]
+    assert "writeback_cache" not in names(default_want(Locking(), offered, 0, "no", CAPS), CAPS)
+
+
+def _info(**kw: Any) -> pyfuse3.ConnectionInfo:
+    return pyfuse3.ConnectionInfo(7, 39, frozenset({"readdirplus", "posix_acl"}),
+                                  {"readdirplus"}, 1 << 20, 0, 1 << 17, 12, 9, 1, **kw)
+
+
+class Edits(pyfuse3.Operations):
+    def __init__(self, **edits: Any) -> None:
+        self.edits = edits
+
+    def init_connection(self, info: pyfuse3.ConnectionInfo) -> None:
+        for k, v in self.edits.items():
+            setattr(info, k, v)
+
+
+def test_negotiate_returns_the_edited_wants_and_limits() -> None:
+    want, limits = negotiate(Edits(want={"posix_acl"}, max_background=64), _info(), CAPS)
+    assert want == CAPS["posix_acl"]
+    assert limits == [1 << 20, 1 << 17, 64, 9, 1]
+
+
+@pytest.mark.parametrize(("edits", "error", "text"), [
+    ({"want": "posix_acl"}, TypeError, "must be a set of capability names"),
+    ({"want": {"telepathy"}}, ValueError, "unknown capabilities ['telepathy']"),
+    ({"want": {"writeback_cache"}}, ValueError, "does not offer ['writeback_cache']"),
+    ({"max_background": -1}, ValueError, "max_background must be an int from 0"),
+    ({"time_gran": True}, ValueError, "time_gran must be an int"),
+    ({"max_read": 4096}, ValueError, "max_read= mount option only"),
+    ({"max_write": 3}, ValueError, "max_write"),
+])
+def test_a_bad_edit_raises(edits: dict[str, Any], error: type[Exception], text: str) -> None:
+    with pytest.raises(error) as info:
+        negotiate(Edits(**edits), _info(), CAPS)
+    assert text in str(info.value)
