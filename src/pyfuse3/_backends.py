@@ -1,7 +1,8 @@
 """What the dispatcher needs from an async library, for trio and for asyncio.
 
 A backend waits for /dev/fuse to become readable, starts tasks, and lets other threads (and
-signal handlers) wake the loop. Each is created inside the running event loop by main().
+signal handlers) wake the loop. Each is created inside the running event loop by Mount.serve()
+(current_backend()).
 """
 
 from __future__ import annotations

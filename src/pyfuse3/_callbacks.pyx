@@ -5,31 +5,19 @@ Each trampoline turns C arguments into Python ones, calls the handler and hands 
 ``_request.start``. They run on the event-loop thread inside ``fuse_session_process_buf`` with
 the GIL held, and no exception ever escapes into C.
 """
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport uint64_t
 from libc.errno cimport ENOSYS
 from libc.string cimport memset
 from posix.stat cimport S_IFDIR, struct_stat
-from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from posix.fcntl cimport flock as c_flock
 from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_CAP_ASYNC_DIO, FUSE_CAP_ASYNC_READ, FUSE_CAP_ATOMIC_O_TRUNC, FUSE_CAP_AUTO_INVAL_DATA,
-    FUSE_CAP_CACHE_SYMLINKS, FUSE_CAP_DONT_MASK, FUSE_CAP_EXPIRE_ONLY,
-    FUSE_CAP_EXPLICIT_INVAL_DATA, FUSE_CAP_EXPORT_SUPPORT, FUSE_CAP_FLOCK_LOCKS,
-    FUSE_CAP_HANDLE_KILLPRIV, FUSE_CAP_IOCTL_DIR, FUSE_CAP_NO_OPEN_SUPPORT,
-    FUSE_CAP_NO_OPENDIR_SUPPORT, FUSE_CAP_PARALLEL_DIROPS, FUSE_CAP_POSIX_ACL,
-    FUSE_CAP_POSIX_LOCKS, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO, FUSE_CAP_SPLICE_MOVE,
-    FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
-    FUSE_IOCTL_UNRESTRICTED, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_MTIME_NOW,
-    fuse_apply_conn_info_opts, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size, fuse_bufvec,
-    fuse_conn_info, fuse_file_info, fuse_forget_data, fuse_ino_t,
-    fuse_lowlevel_ops, fuse_pollhandle, fuse_pollhandle_destroy, fuse_reply_err,
+    FUSE_CAP_POSIX_LOCKS, FUSE_IOCTL_UNRESTRICTED, fuse_file_info, fuse_forget_data,
+    fuse_ino_t, fuse_lowlevel_ops, fuse_pollhandle, fuse_pollhandle_destroy, fuse_reply_err,
     fuse_reply_none, fuse_req_t, fuse_req_userdata,
 )
 from pyfuse3._connection cimport cb_destroy, cb_init, cb_retrieve_reply
-from pyfuse3._libfuse.stat cimport stat_times
 from pyfuse3._opcodes cimport (
     OP_ACCESS, OP_BMAP, OP_COPY_FILE_RANGE, OP_CREATE, OP_FALLOCATE, OP_FLOCK, OP_FLUSH,
     OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETLK, OP_GETXATTR, OP_IOCTL, OP_LINK,
@@ -39,13 +27,11 @@ from pyfuse3._opcodes cimport (
 )
 from pyfuse3._request cimport new_token, reply_failure, start
 from pyfuse3._session cimport Session, new_poll_handle
-from pyfuse3._types cimport EntryAttributes, context_of, setattr_fields
+from pyfuse3._types cimport attr_from_stat, context_of, lock_of, setattr_fields
 
 import logging
-import os
 
-from pyfuse3._negotiation import default_want, names, negotiate, overrides
-from pyfuse3._pyfuse3 import ConnectionInfo, FileLock, flush_with_unlock, release_with_unlock
+from pyfuse3._pyfuse3 import flush_with_unlock, release_with_unlock
 from pyfuse3._xattr import setxattr_with_flags
 
 log = logging.getLogger("pyfuse3")
@@ -111,26 +97,11 @@ cdef void _cb_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexce
         _run(s, req, OP_GETATTR, 0, None, coro)
 
 
-cdef EntryAttributes _attr_from_stat(fuse_ino_t ino, struct_stat* stat, int to_set):
-    cdef EntryAttributes attr = EntryAttributes.__new__(EntryAttributes)
-    cdef timespec now
-    attr.fuse_param.attr = stat[0]
-    attr.fuse_param.ino = ino
-    attr.fuse_param.attr.st_ino = ino
-    if to_set & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW):
-        clock_gettime(CLOCK_REALTIME, &now)
-        if to_set & FUSE_SET_ATTR_ATIME_NOW:
-            (<stat_times*>&attr.fuse_param.attr).st_atim = now
-        if to_set & FUSE_SET_ATTR_MTIME_NOW:
-            (<stat_times*>&attr.fuse_param.attr).st_mtim = now
-    return attr
-
-
 cdef void _cb_setattr(fuse_req_t req, fuse_ino_t ino, struct_stat* stat, int to_set,
                       fuse_file_info* fi) noexcept:
     cdef Session s = _s(req)
     try:
-        coro = s.handler(OP_SETATTR)(ino, _attr_from_stat(ino, stat, to_set),
+        coro = s.handler(OP_SETATTR)(ino, attr_from_stat(ino, stat, to_set),
                                      setattr_fields(to_set), fi.fh if fi != NULL else None,
                                      context_of(req))
     except BaseException as e:
@@ -497,15 +468,10 @@ cdef void _cb_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
         _run(s, req, OP_COPY_FILE_RANGE, length, None, coro)
 
 
-cdef object _lock_of(const c_flock* lock):
-    # libfuse gives the range as start and length (0: to the end of the file)
-    return FileLock(lock.l_type, lock.l_start, lock.l_len, lock.l_pid)
-
-
 cdef void _cb_getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock* lock) noexcept:
     cdef Session s = _s(req)
     try:
-        coro = s.handler(OP_GETLK)(fi.fh, fi.lock_owner, _lock_of(lock))
+        coro = s.handler(OP_GETLK)(fi.fh, fi.lock_owner, lock_of(lock))
     except BaseException as e:
         _fail(s, req, OP_GETLK, e)
     else:
@@ -516,7 +482,7 @@ cdef void _cb_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock*
                     int sleep) noexcept:
     cdef Session s = _s(req)
     try:
-        coro = s.handler(OP_SETLK)(fi.fh, fi.lock_owner, _lock_of(lock), sleep != 0)
+        coro = s.handler(OP_SETLK)(fi.fh, fi.lock_owner, lock_of(lock), sleep != 0)
     except BaseException as e:
         _fail(s, req, OP_SETLK, e)
     else:
@@ -625,6 +591,7 @@ def filled_fields():
         "readdirplus": t.readdirplus != NULL,
     }
     return frozenset(name for name, filled in fields.items() if filled)
+
 
 #: The operations table, for Session(); a capsule so no other module needs this one's C API.
 ops_table = PyCapsule_New(<void*>&OPS, "pyfuse3.ops_table", NULL)

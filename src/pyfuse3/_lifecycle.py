@@ -85,7 +85,9 @@ async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:
     KeyboardInterrupt/SystemExit/cancellation (as itself, never in an exception group).
     RuntimeError if called before init(), after close(), or while already running.
     """
-    await current_mount().serve(min_tasks, max_tasks)
+    if not isinstance(min_tasks, int):  # upstream's; unused (a task per suspended handler)
+        raise TypeError(f"min_tasks must be int, not {type(min_tasks).__name__}")
+    await current_mount().serve(max_tasks=max_tasks)
 
 
 def trio_token() -> Any:

@@ -171,17 +171,18 @@ class Mount:
 
     # -- serving ----------------------------------------------------------------------------
 
-    async def serve(self, min_tasks: int = 1, max_tasks: int = 99) -> None:
+    async def serve(self, *, max_tasks: int = 99) -> None:
         """Serve requests until terminate() or an unmount; runs under trio or asyncio.
 
         Returns only when every handler it started has finished. Raises what ended serving
         abnormally: an error reading /dev/fuse, libfuse refusing the kernel's INIT, a
         ValueError from ``Operations.init_connection()``, or a KeyboardInterrupt/SystemExit/
         cancellation (as itself, never in an exception group). RuntimeError if closed or
-        already serving.
+        already serving. ``max_tasks`` bounds the handlers suspended at once (plus the task
+        reading /dev/fuse); upstream's ``min_tasks`` exists on ``main()`` only.
         """
-        if not isinstance(min_tasks, int) or not isinstance(max_tasks, int):
-            raise TypeError("min_tasks and max_tasks must be int")
+        if not isinstance(max_tasks, int) or isinstance(max_tasks, bool):
+            raise TypeError(f"max_tasks must be int, not {type(max_tasks).__name__}")
         session = self.session
         backend = current_backend()
         dispatcher = Dispatcher(session, backend, max_tasks)

@@ -12,10 +12,10 @@ from libc.string cimport memset
 from libc.errno cimport ENOSYS
 from posix.types cimport off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_BUF_NO_SPLICE, FUSE_CAP_WRITEBACK_CACHE, fuse_buf_copy_flags, fuse_bufvec, fuse_ino_t, fuse_lowlevel_notify_delete,
-    pyfuse3_expire_entry, fuse_lowlevel_notify_inval_entry,
+    FUSE_BUF_NO_SPLICE, FUSE_CAP_WRITEBACK_CACHE, fuse_bufvec, fuse_ino_t,
+    fuse_lowlevel_notify_delete, fuse_lowlevel_notify_inval_entry,
     fuse_lowlevel_notify_inval_inode, fuse_lowlevel_notify_retrieve, fuse_lowlevel_notify_store,
-    fuse_session,
+    pyfuse3_expire_entry,
 )
 from pyfuse3._session cimport Session
 

@@ -41,7 +41,6 @@ cpdef enum Op:
     OP_COUNT
 
 
-
 # How an operation is answered.
 cpdef enum Reply:
     R_NONE, R_NOREPLY, R_ENTRY, R_ATTR, R_READLINK, R_OPEN, R_OPENDIR, R_CREATE, R_READ,

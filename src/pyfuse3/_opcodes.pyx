@@ -10,8 +10,9 @@ from pyfuse3._libfuse.fuse_kernel cimport (
     FUSE_FALLOCATE, FUSE_FLUSH, FUSE_FORGET, FUSE_FSYNC, FUSE_FSYNCDIR, FUSE_GETATTR,
     FUSE_GETLK, FUSE_GETXATTR, FUSE_IOCTL, FUSE_LINK, FUSE_LISTXATTR, FUSE_LOOKUP, FUSE_LSEEK,
     FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_POLL, FUSE_READ, FUSE_READDIR,
-    FUSE_READDIRPLUS, FUSE_READLINK, FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_REMOVEXATTR, FUSE_RENAME, FUSE_RENAME2, FUSE_RMDIR,
-    FUSE_SETATTR, FUSE_SETLK, FUSE_SETLKW, FUSE_SETXATTR, FUSE_STATFS, FUSE_SYMLINK, FUSE_UNLINK, FUSE_WRITE,
+    FUSE_READDIRPLUS, FUSE_READLINK, FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_REMOVEXATTR,
+    FUSE_RENAME, FUSE_RENAME2, FUSE_RMDIR, FUSE_SETATTR, FUSE_SETLK, FUSE_SETLKW, FUSE_SETXATTR,
+    FUSE_STATFS, FUSE_SYMLINK, FUSE_UNLINK, FUSE_WRITE,
 )
 
 from collections import namedtuple
@@ -19,7 +20,8 @@ from collections import namedtuple
 #: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
 RESULT_OF_REPLY = {
     R_ENTRY: "EntryAttributes", R_ATTR: "EntryAttributes", R_READLINK: "bytes",
-    R_OPEN: "FileInfo", R_OPENDIR: "int or FileInfo", R_CREATE: "a (FileInfo, EntryAttributes) tuple",
+    R_OPEN: "FileInfo", R_OPENDIR: "int or FileInfo",
+    R_CREATE: "a (FileInfo, EntryAttributes) tuple",
     R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData",
     R_XATTR: "bytes", R_LISTXATTR: "a sequence of bytes", R_ACCESS: "bool",
     R_READDIR: "None", R_NONE: "None", R_NOREPLY: "None", R_POLL: "int (the ready events)",

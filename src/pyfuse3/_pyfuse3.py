@@ -2,7 +2,8 @@
 
 The module keeps upstream's name (``pyfuse3._pyfuse3``) so imports written for pyfuse3 3.4 work.
 Every request handler is a coroutine function; a handler the file system does not override
-answers ENOSYS, which the kernel treats per operation (see docs/design.md).
+answers as the operation table says (``_opcodes.OPERATIONS``: ENOSYS, which the kernel treats
+per operation, or nothing for ``forget``; see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import sys
 import threading
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NewType, ParamSpec, TypeVar, overload
 
 from ._opcodes import OP_NAMES
-from ._types import FUSEError
+from ._types import ConnectionInfo, FileLock, FUSEError
 
 if f"{__package__}._install_check" not in sys.modules:  # not imported by our __init__
     from ._install_check import clash_error
@@ -60,43 +60,6 @@ ModeT = NewType("ModeT", int)
 XAttrNameT = NewType("XAttrNameT", bytes)
 
 log = logging.getLogger("pyfuse3")
-
-
-@dataclass(frozen=True)
-class FileLock:
-    """A POSIX record lock (``fcntl.F_RDLCK``, ``F_WRLCK`` or ``F_UNLCK``) on ``length`` bytes
-    from ``start`` (length 0: to the end of the file), held or asked for by process ``pid``."""
-
-    type: int
-    start: int
-    length: int
-    pid: int
-
-
-@dataclass
-class ConnectionInfo:
-    """The kernel connection as negotiated at INIT, given to ``Operations.init_connection()``.
-
-    ``capable`` names what the kernel and libfuse offer; ``want`` what the file system will use
-    (already filled from pyfuse3's defaults, the ``Operations`` attributes and the conn-info
-    mount options). Edit ``want`` and the limits; a name in ``want`` that the kernel does not
-    offer makes main() raise ValueError. ``max_read`` is the ``max_read=`` mount option and
-    cannot be changed here. Capability names are libfuse's ``FUSE_CAP_*`` in lower case
-    (``"writeback_cache"``, ``"posix_acl"``, ``"readdirplus"``, ``"readdirplus_auto"``,
-    ``"flock_locks"``, ``"posix_locks"``, ``"parallel_dirops"``, ``"cache_symlinks"``,
-    ``"auto_inval_data"``, ``"explicit_inval_data"``, ...: see ``pyfuse3.CAPABILITIES``).
-    """
-
-    proto_major: int
-    proto_minor: int
-    capable: frozenset[str]
-    want: set[str] = field(default_factory=set)
-    max_write: int = 0
-    max_read: int = 0
-    max_readahead: int = 0
-    max_background: int = 0
-    congestion_threshold: int = 0
-    time_gran: int = 0
 
 
 P = ParamSpec("P")

@@ -17,7 +17,7 @@ from cpython.bytes cimport (
 )
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject, Py_XDECREF
-from libc.errno cimport EACCES, EINTR, EIO, ENOSYS, ERANGE, errno
+from libc.errno cimport EACCES, EINTR, EIO, ERANGE, errno
 from libc.string cimport memchr, memset
 from posix.fcntl cimport flock as c_flock
 from posix.types cimport off_t
@@ -26,7 +26,8 @@ from libc.stdio cimport SEEK_SET
 from posix.unistd cimport _SC_PAGESIZE, pread, sysconf
 from pyfuse3._libfuse.cpython cimport PyCoro_CheckExact, PyIter_Send
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_add_direntry, fuse_add_direntry_plus, fuse_buf_copy_flags,
+    FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_add_direntry, fuse_add_direntry_plus,
+    fuse_buf_copy_flags,
     fuse_buf_flags, fuse_bufvec, fuse_file_info, fuse_reply_attr, fuse_reply_buf,
     fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
     fuse_reply_bmap, fuse_reply_ioctl, fuse_reply_lock, fuse_reply_lseek, fuse_reply_poll,
@@ -135,18 +136,20 @@ cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
     """
     cdef int err = EIO
     cdef bint failure = isinstance(exc, Exception)
+    # a forget has no reply to send: its log must not claim one
+    answer = "answering EIO" if REPLY_OF[op] != R_NOREPLY else "nothing to answer"
     if isinstance(exc, FUSEError):
         err = (<FUSEError>exc).errno_
         if not 0 < err < 512:  # the kernel rejects any other reply: the caller would hang
-            log.error("%s() handler raised FUSEError(%d): an errno must be 1 to 511, "
-                      "answering EIO", OP_NAMES[op], err)
+            log.error("%s() handler raised FUSEError(%d): an errno must be 1 to 511, %s",
+                      OP_NAMES[op], err, answer)
             err = EIO
     elif failure:
-        log.error("%s() handler failed, answering EIO", OP_NAMES[op], exc_info=exc)
+        log.error("%s() handler failed, %s", OP_NAMES[op], answer, exc_info=exc)
     elif isinstance(exc, CancelledError) and not cancel_expected:
         failure = True
         log.error("%s() handler raised CancelledError although pyfuse3 did not cancel it "
-                  "(did it await a future that was cancelled?), answering EIO", OP_NAMES[op],
+                  "(did it await a future that was cancelled?), %s", OP_NAMES[op], answer,
                   exc_info=exc)
     else:
         err = EINTR

@@ -1,11 +1,11 @@
 # cython: language_level=3, binding=False
 """Session: owns one libfuse session (the mount, the /dev/fuse fd, the receive buffer).
 
-All per-mount state lives here; nothing about a mount is kept in module globals. libfuse holds a
-raw pointer to the Session as its userdata, so whoever creates a Session keeps it alive until
-``destroy()`` has freed the libfuse session. The order of the end of a session is the
-lifecycle's (``_lifecycle.close``): stop serving, answer what is live, wait until no thread is
-inside libfuse, then ``destroy()``.
+The state of one connection lives here (its cache control is the Mount's); nothing about a
+mount is kept in module globals. libfuse holds a raw pointer to the Session as its userdata, so
+whoever creates a Session keeps it alive until ``destroy()`` has freed the libfuse session. The
+order of the end of a session is ``Mount.close()``'s (``_mount._teardown``): stop serving,
+answer what is live, wait until no thread is inside libfuse, then ``destroy()``.
 """
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -21,10 +21,11 @@ from posix.uio cimport iovec, writev
 from pyfuse3._libfuse.poll cimport POLLOUT, poll, pollfd
 from posix.unistd cimport read
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_args, fuse_custom_io, fuse_lowlevel_notify_poll, fuse_session_custom_io, fuse_parse_conn_info_opts, fuse_lowlevel_ops, fuse_opt_free_args,
-    fuse_pollhandle, fuse_pollhandle_destroy, fuse_session_destroy, fuse_session_exit,
-    fuse_session_exited, fuse_session_fd, fuse_session_mount, fuse_session_new,
-    fuse_buf, fuse_session_process_buf, fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,
+    fuse_args, fuse_buf, fuse_custom_io, fuse_lowlevel_notify_poll, fuse_lowlevel_ops,
+    fuse_opt_free_args, fuse_parse_conn_info_opts, fuse_pollhandle, fuse_pollhandle_destroy,
+    fuse_session_custom_io, fuse_session_destroy, fuse_session_exit, fuse_session_exited,
+    fuse_session_fd, fuse_session_mount, fuse_session_new, fuse_session_process_buf,
+    fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,
 )
 from pyfuse3._libfuse.fuse_kernel cimport (
     FUSE_BATCH_FORGET, FUSE_DESTROY, FUSE_FLUSH, FUSE_FORGET, FUSE_INIT, FUSE_INTERRUPT,
@@ -290,11 +291,6 @@ cdef class Session:
     def exited(self):
         """True once terminate(), an unmount or close() ended the session."""
         return self.se == NULL or fuse_session_exited(self.se)
-
-    @property
-    def closed(self):
-        """True once destroy() freed the libfuse session."""
-        return self.se == NULL
 
     # -- retrievals belong to the session ------------------------------------------------
 

@@ -1,5 +1,7 @@
+from posix.fcntl cimport flock as c_flock
+from posix.stat cimport struct_stat
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_entry_param, fuse_file_info, fuse_req_t, statvfs,
+    fuse_entry_param, fuse_file_info, fuse_ino_t, fuse_req_t, statvfs,
 )
 
 
@@ -50,3 +52,5 @@ cdef class FUSEError(Exception):
 
 cdef RequestContext context_of(fuse_req_t req)
 cdef SetattrFields setattr_fields(int to_set)
+cdef EntryAttributes attr_from_stat(fuse_ino_t ino, struct_stat* stat, int to_set)
+cdef object lock_of(const c_flock* lock)

@@ -1,3 +1,4 @@
+from dataclasses import dataclass, field
 from typing import Any
 
 _NANOS_PER_SEC: int
@@ -89,3 +90,23 @@ class FUSEError(Exception):
     def errno(self) -> int: ...
     @property
     def errno_(self) -> int: ...
+
+@dataclass(frozen=True)
+class FileLock:
+    type: int
+    start: int
+    length: int
+    pid: int
+
+@dataclass
+class ConnectionInfo:
+    proto_major: int
+    proto_minor: int
+    capable: frozenset[str]
+    want: set[str] = field(default_factory=set)
+    max_write: int = 0
+    max_read: int = 0
+    max_readahead: int = 0
+    max_background: int = 0
+    congestion_threshold: int = 0
+    time_gran: int = 0

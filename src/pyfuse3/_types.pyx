@@ -8,15 +8,17 @@ left to do. Setters convert once, at assignment, and refuse values the C field c
 cimport cython
 from libc.stdint cimport int64_t
 from libc.string cimport memset
-from posix.stat cimport S_IFREG
-from posix.time cimport timespec
+from posix.fcntl cimport flock as c_flock
+from posix.stat cimport S_IFREG, struct_stat
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from pyfuse3._libfuse.stat cimport stat_times
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_CTIME, FUSE_SET_ATTR_GID,
     FUSE_SET_ATTR_MODE, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE,
-    FUSE_SET_ATTR_UID, fuse_ctx, fuse_req_ctx,
+    FUSE_SET_ATTR_UID, fuse_ctx, fuse_ino_t, fuse_req_ctx,
 )
 
+from dataclasses import dataclass, field
 import os
 import pickle
 from operator import index
@@ -495,3 +497,64 @@ cdef class FUSEError(Exception):
             return os.strerror(self.errno_)
         except ValueError:
             return f"errno: {self.errno_}"
+
+
+# -- the kernel data that needs no C struct -----------------------------------------------
+
+@dataclass(frozen=True)
+class FileLock:
+    """A POSIX record lock (``fcntl.F_RDLCK``, ``F_WRLCK`` or ``F_UNLCK``) on ``length`` bytes
+    from ``start`` (length 0: to the end of the file), held or asked for by process ``pid``."""
+
+    type: int
+    start: int
+    length: int
+    pid: int
+
+
+@dataclass
+class ConnectionInfo:
+    """The kernel connection as negotiated at INIT, given to ``Operations.init_connection()``.
+
+    ``capable`` names what the kernel and libfuse offer; ``want`` what the file system will use
+    (already filled from pyfuse3's defaults, the ``Operations`` attributes and the conn-info
+    mount options). Edit ``want`` and the limits; a name in ``want`` that the kernel does not
+    offer makes main() raise ValueError. ``max_read`` is the ``max_read=`` mount option and
+    cannot be changed here. Capability names are libfuse's ``FUSE_CAP_*`` in lower case
+    (``"writeback_cache"``, ``"posix_acl"``, ``"readdirplus"``, ``"readdirplus_auto"``,
+    ``"flock_locks"``, ``"posix_locks"``, ``"parallel_dirops"``, ``"cache_symlinks"``,
+    ``"auto_inval_data"``, ``"explicit_inval_data"``, ...: see ``pyfuse3.CAPABILITIES``).
+    """
+
+    proto_major: int
+    proto_minor: int
+    capable: frozenset[str]
+    want: set[str] = field(default_factory=set)
+    max_write: int = 0
+    max_read: int = 0
+    max_readahead: int = 0
+    max_background: int = 0
+    congestion_threshold: int = 0
+    time_gran: int = 0
+
+
+# -- conversions from the C arguments of the trampolines ------------------------------------
+
+cdef EntryAttributes attr_from_stat(fuse_ino_t ino, struct_stat* stat, int to_set):
+    cdef EntryAttributes attr = EntryAttributes.__new__(EntryAttributes)
+    cdef timespec now
+    attr.fuse_param.attr = stat[0]
+    attr.fuse_param.ino = ino
+    attr.fuse_param.attr.st_ino = ino
+    if to_set & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW):
+        clock_gettime(CLOCK_REALTIME, &now)
+        if to_set & FUSE_SET_ATTR_ATIME_NOW:
+            (<stat_times*>&attr.fuse_param.attr).st_atim = now
+        if to_set & FUSE_SET_ATTR_MTIME_NOW:
+            (<stat_times*>&attr.fuse_param.attr).st_mtim = now
+    return attr
+
+
+cdef object lock_of(const c_flock* lock):
+    # libfuse gives the range as start and length (0: to the end of the file)
+    return FileLock(lock.l_type, lock.l_start, lock.l_len, lock.l_pid)

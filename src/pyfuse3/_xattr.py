@@ -8,7 +8,6 @@ from typing import Any
 
 from ._types import FUSEError
 
-ENOATTR = errno.ENODATA
 _KNOWN_FLAGS = os.XATTR_CREATE | os.XATTR_REPLACE
 
 
@@ -21,11 +20,11 @@ async def setxattr_with_flags(ops: Any, inode: int, name: bytes, value: bytes, f
         await ops.getxattr(inode, name, ctx)
         exists = True
     except FUSEError as e:
-        if e.errno != ENOATTR:
+        if e.errno != errno.ENODATA:  # pyfuse3.ENOATTR
             raise
         exists = False
     if flags & os.XATTR_CREATE and exists:
         raise FUSEError(errno.EEXIST)
     if flags & os.XATTR_REPLACE and not exists:
-        raise FUSEError(ENOATTR)
+        raise FUSEError(errno.ENODATA)
     await ops.setxattr(inode, name, value, ctx)

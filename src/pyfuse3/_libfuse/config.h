@@ -1,4 +1,5 @@
-/* The only hand-written C in pyfuse3: the libfuse API level we compile against. */
+/* The only hand-written C with logic in pyfuse3 (wire.h holds tables only): the libfuse API
+   level we compile against. */
 #ifndef PYFUSE3_CONFIG_H
 #define PYFUSE3_CONFIG_H
 #ifndef FUSE_USE_VERSION
