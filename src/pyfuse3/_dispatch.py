@@ -57,6 +57,12 @@ def served_by_this_thread(path: str, other_than: Session | None = None) -> str |
     return None
 
 
+def handler_owner() -> object:
+    """The ``owner`` of the dispatcher serving the calling handler, or None outside handlers."""
+    dispatcher = HANDLER.get()
+    return None if dispatcher is None else dispatcher.owner
+
+
 def handler_on_this_thread() -> bool:
     """Inside a handler's task tree *and* on its event-loop thread (not in a worker thread)."""
     dispatcher = HANDLER.get()
@@ -66,9 +72,11 @@ def handler_on_this_thread() -> bool:
 class Dispatcher:
     """Runs one session's requests on one backend."""
 
-    def __init__(self, session: Session, backend: Backend, max_tasks: int) -> None:
+    def __init__(self, session: Session, backend: Backend, max_tasks: int,
+                 owner: object = None) -> None:
         if max_tasks < 1:
             raise ValueError(f"max_tasks must be at least 1, got {max_tasks}")
+        self.owner = owner  # the Mount served (Mount.current() returns it to its handlers)
         self.session = session
         self.backend = backend
         session.served_by(backend.shutting_down)

@@ -24,7 +24,7 @@ from . import _sysutil
 from ._backends import AsyncioBackend, TrioBackend, current_backend
 from ._cache_control import CacheControl
 from ._callbacks import ops_table
-from ._dispatch import Dispatcher, served_by_this_thread
+from ._dispatch import Dispatcher, handler_owner, served_by_this_thread
 from ._entry_worker import EntryWorker, InvalidationHandle
 from ._session import Session
 from ._state import State
@@ -129,6 +129,17 @@ class Mount:
         self._cache = CacheControl(self)
 
     @classmethod
+    def current(cls) -> Mount:
+        """The Mount whose request the caller is answering: inside a handler, or a task or
+        worker thread it started (they inherit its context). RuntimeError elsewhere."""
+        mount = handler_owner()
+        if not isinstance(mount, Mount):
+            raise RuntimeError("Mount.current() called outside a request handler (and outside "
+                               "the tasks and threads one started): keep the Mount where the "
+                               "code that needs it can reach it instead")
+        return mount
+
+    @classmethod
     def _over_fd(cls, ops: Any, fd: int, options: Iterable[str] = ()) -> Mount:
         """A Mount that speaks the FUSE protocol over ``fd`` (a SOCK_SEQPACKET socket)
         instead of /dev/fuse: nothing is mounted (pyfuse3.testing.Harness)."""
@@ -185,7 +196,7 @@ class Mount:
             raise TypeError(f"max_tasks must be int, not {type(max_tasks).__name__}")
         session = self.session
         backend = current_backend()
-        dispatcher = Dispatcher(session, backend, max_tasks)
+        dispatcher = Dispatcher(session, backend, max_tasks, owner=self)
         with session.life.lock:
             if session.life.fire("serve") is State.STOPPED:
                 session.restart()

@@ -110,6 +110,32 @@ def test_several_mounts_serve_in_one_loop(backend: str, n: int) -> None:
     assert all(m.state == "closed" for m in made)
 
 
+class WhoServesMe(MemFS):
+    """Records Mount.current() in its lookups."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[pyfuse3.Mount] = []
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        self.seen.append(pyfuse3.Mount.current())
+        return await super().lookup(parent_inode, name, ctx)
+
+
+def test_a_handler_reaches_its_own_mount(backend: str) -> None:
+    with mounts(3, lambda i: WhoServesMe()) as made:
+        def client() -> None:
+            for m in made:
+                with contextlib.suppress(FileNotFoundError):
+                    os.stat(os.path.join(m.mountpoint, "nothing"))
+
+        assert serve_all(backend, made, client) == [None] * 3
+        for m in made:
+            assert m.ops.seen and all(seen is m for seen in m.ops.seen)
+    with pytest.raises(RuntimeError, match="outside a request handler"):
+        pyfuse3.Mount.current()
+
+
 def test_cache_control_acts_on_its_own_mount_only(backend: str) -> None:
     def make(i: int) -> MemFS:
         ops = MemFS(timeout=300)  # the kernel keeps what it read
