@@ -130,8 +130,9 @@ class Mount:
 
     @classmethod
     def current(cls) -> Mount:
-        """The Mount whose request the caller is answering: inside a handler, or a task or
-        worker thread it started (they inherit its context). RuntimeError elsewhere."""
+        """The Mount whose request the caller is answering: inside a handler, a task it
+        started, or a thread started with ``trio.to_thread``/``asyncio.to_thread`` (which copy
+        its context; ``loop.run_in_executor`` does not). RuntimeError elsewhere."""
         mount = handler_owner()
         if not isinstance(mount, Mount):
             raise RuntimeError("Mount.current() called outside a request handler (and outside "
