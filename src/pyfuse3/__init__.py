@@ -28,6 +28,7 @@ from ._lifecycle import (
     terminate,
 )
 from ._mount import Mount
+from ._notify import PollHandle
 from ._pyfuse3 import (
     ConnectionInfo,
     FileHandleT,
@@ -41,7 +42,6 @@ from ._pyfuse3 import (
     errors_as_fuse,
 )
 from ._request import ReaddirToken, readdir_reply
-from ._session import PollHandle
 from ._sysutil import get_sup_groups, getxattr, listdir, setxattr, syncfs
 from ._types import (
     _NANOS_PER_SEC,

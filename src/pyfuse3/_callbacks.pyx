@@ -26,7 +26,8 @@ from pyfuse3._opcodes cimport (
     OP_SETATTR, OP_SETLK, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE,
 )
 from pyfuse3._request cimport new_token, reply_failure, start
-from pyfuse3._session cimport Session, new_poll_handle
+from pyfuse3._notify cimport new_poll_handle
+from pyfuse3._session cimport Session
 from pyfuse3._types cimport attr_from_stat, context_of, lock_of, setattr_fields
 
 import logging

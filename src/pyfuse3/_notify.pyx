@@ -13,7 +13,8 @@ from libc.errno cimport ENOSYS
 from posix.types cimport off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_BUF_NO_SPLICE, FUSE_CAP_WRITEBACK_CACHE, fuse_bufvec, fuse_ino_t,
-    fuse_lowlevel_notify_delete, fuse_lowlevel_notify_inval_entry,
+    fuse_lowlevel_notify_delete, fuse_lowlevel_notify_inval_entry, fuse_lowlevel_notify_poll,
+    fuse_pollhandle, fuse_pollhandle_destroy,
     fuse_lowlevel_notify_inval_inode, fuse_lowlevel_notify_retrieve, fuse_lowlevel_notify_store,
     pyfuse3_expire_entry,
 )
@@ -162,3 +163,57 @@ def request_retrieve(Session session not None, fuse_ino_t inode, off_t offset, s
     if rc != 0:
         session.pop_retrieval(cookie)
         raise _error(rc, "notify_retrieve", f"{inode}, {offset}, {size}", session)
+
+
+cdef class PollHandle:
+    """Wakes the processes polling a file: given to ``Operations.poll()``; keep it, then
+    call ``notify()`` once the file's readiness changed.
+
+    A handle wakes its pollers once (the kernel polls again and gets a new one); dropping it
+    unused releases it. ``notify()`` is safe from any thread and releases the GIL.
+    """
+
+    def __init__(self):
+        raise TypeError("PollHandle objects are created by pyfuse3 only")
+
+    def notify(self):
+        """Wake every process waiting in poll/select/epoll on the file.
+
+        RuntimeError if this handle was already notified or its file system is closed;
+        OSError with the kernel's errno if the notification fails.
+        """
+        # Take the handle before anything else: no Python code runs between the read and
+        # the clear, so of two threads notifying at once exactly one gets it (under the GIL
+        # an atomic exchange); the other is refused and nothing is freed twice.
+        cdef fuse_pollhandle* ph = self.ph
+        cdef int rc
+        self.ph = NULL
+        if ph == NULL:
+            raise RuntimeError("this PollHandle was already notified (a handle wakes its "
+                               "pollers once; poll() receives a new one)")
+        try:
+            self.session.life.enter_call("PollHandle.notify")
+        except BaseException:
+            fuse_pollhandle_destroy(ph)  # the session takes no calls: release it unused
+            raise
+        try:
+            with nogil:
+                rc = fuse_lowlevel_notify_poll(ph)
+        finally:
+            self.session.life.leave_call()
+            fuse_pollhandle_destroy(ph)
+        if rc != 0:
+            raise OSError(-rc, f"PollHandle.notify() failed: {os.strerror(-rc)}")
+
+    def __dealloc__(self):
+        cdef fuse_pollhandle* ph = self.ph
+        self.ph = NULL
+        if ph != NULL:
+            fuse_pollhandle_destroy(ph)  # frees only the handle, never the session
+
+
+cdef PollHandle new_poll_handle(Session session, fuse_pollhandle* ph):
+    cdef PollHandle handle = PollHandle.__new__(PollHandle)
+    handle.ph = ph
+    handle.session = session
+    return handle

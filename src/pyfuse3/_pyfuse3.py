@@ -28,8 +28,8 @@ if f"{__package__}._install_check" not in sys.modules:  # not imported by our __
     raise clash_error()
 
 if TYPE_CHECKING:
+    from ._notify import PollHandle
     from ._request import ReaddirToken
-    from ._session import PollHandle
     from ._types import (
         EntryAttributes,
         FileInfo,

@@ -1,5 +1,5 @@
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_buf, fuse_conn_info_opts, fuse_pollhandle, fuse_session,
+    fuse_buf, fuse_conn_info_opts, fuse_session,
 )
 from pyfuse3._request cimport Pending
 from cpython.tuple cimport PyTuple_GET_ITEM
@@ -51,11 +51,3 @@ cdef class Session:
                 self.pending = outcome
             else:
                 self.raised = outcome
-
-
-cdef class PollHandle:
-    cdef fuse_pollhandle* ph
-    cdef Session session
-
-
-cdef PollHandle new_poll_handle(Session session, fuse_pollhandle* ph)

@@ -21,8 +21,8 @@ from posix.uio cimport iovec, writev
 from pyfuse3._libfuse.poll cimport POLLOUT, poll, pollfd
 from posix.unistd cimport read
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_args, fuse_buf, fuse_custom_io, fuse_lowlevel_notify_poll, fuse_lowlevel_ops,
-    fuse_opt_free_args, fuse_parse_conn_info_opts, fuse_pollhandle, fuse_pollhandle_destroy,
+    fuse_args, fuse_buf, fuse_custom_io, fuse_lowlevel_ops, fuse_opt_free_args,
+    fuse_parse_conn_info_opts,
     fuse_session_custom_io, fuse_session_destroy, fuse_session_exit, fuse_session_exited,
     fuse_session_fd, fuse_session_mount, fuse_session_new, fuse_session_process_buf,
     fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,
@@ -377,60 +377,6 @@ cdef class Session:
 
 
 @cython.final
-cdef class PollHandle:
-    """Wakes the processes polling a file: given to ``Operations.poll()``; keep it, then
-    call ``notify()`` once the file's readiness changed.
-
-    A handle wakes its pollers once (the kernel polls again and gets a new one); dropping it
-    unused releases it. ``notify()`` is safe from any thread and releases the GIL.
-    """
-
-    def __init__(self):
-        raise TypeError("PollHandle objects are created by pyfuse3 only")
-
-    def notify(self):
-        """Wake every process waiting in poll/select/epoll on the file.
-
-        RuntimeError if this handle was already notified or its file system is closed;
-        OSError with the kernel's errno if the notification fails.
-        """
-        # Take the handle before anything else: no Python code runs between the read and
-        # the clear, so of two threads notifying at once exactly one gets it (under the GIL
-        # an atomic exchange); the other is refused and nothing is freed twice.
-        cdef fuse_pollhandle* ph = self.ph
-        cdef int rc
-        self.ph = NULL
-        if ph == NULL:
-            raise RuntimeError("this PollHandle was already notified (a handle wakes its "
-                               "pollers once; poll() receives a new one)")
-        try:
-            self.session.life.enter_call("PollHandle.notify")
-        except BaseException:
-            fuse_pollhandle_destroy(ph)  # the session takes no calls: release it unused
-            raise
-        try:
-            with nogil:
-                rc = fuse_lowlevel_notify_poll(ph)
-        finally:
-            self.session.life.leave_call()
-            fuse_pollhandle_destroy(ph)
-        if rc != 0:
-            raise OSError(-rc, f"PollHandle.notify() failed: {os.strerror(-rc)}")
-
-    def __dealloc__(self):
-        cdef fuse_pollhandle* ph = self.ph
-        self.ph = NULL
-        if ph != NULL:
-            fuse_pollhandle_destroy(ph)  # frees only the handle, never the session
-
-
-cdef PollHandle new_poll_handle(Session session, fuse_pollhandle* ph):
-    cdef PollHandle handle = PollHandle.__new__(PollHandle)
-    handle.ph = ph
-    handle.session = session
-    return handle
-
-
 cdef ssize_t _io_read(int fd, void* buf, size_t size, void* userdata) noexcept nogil:
     return read(fd, buf, size)
 
