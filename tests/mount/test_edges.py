@@ -26,7 +26,7 @@ import trio
 
 import pyfuse3
 import pyfuse3.cache
-from pyfuse3.testing import _mount as testing_mount
+from pyfuse3.testing import _mounted as testing_mount
 from pyfuse3.testing import abort_connection, lazy_unmount, mounted
 
 from ..memfs import MemFS, Node

@@ -16,7 +16,7 @@ if not hasattr(_package, "Mount"):  # upstream pyfuse3's __init__ was installed 
     raise clash_error()
 
 from ._harness import Harness, Notification, Request
-from ._mount import (
+from ._mounted import (
     BACKENDS,
     MountedFS,
     abort_connection,

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from ._harness import Harness
-from ._mount import BACKENDS, MountedFS, fuse_available, mounted, run
+from ._mounted import BACKENDS, MountedFS, fuse_available, mounted, run
 
 REQUIRE_ENV = "PYFUSE3_REQUIRE_FUSE"
 _reason: list[str | None] = []
