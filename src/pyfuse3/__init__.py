@@ -41,7 +41,7 @@ from ._pyfuse3 import (
     XAttrNameT,
     errors_as_fuse,
 )
-from ._request import ReaddirToken, readdir_reply
+from ._readdir import ReaddirToken, readdir_reply
 from ._sysutil import get_sup_groups, getxattr, listdir, setxattr, syncfs
 from ._types import (
     _NANOS_PER_SEC,

@@ -13,7 +13,7 @@ from posix.stat cimport S_IFDIR, struct_stat
 from posix.fcntl cimport flock as c_flock
 from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_CAP_POSIX_LOCKS, FUSE_IOCTL_UNRESTRICTED, fuse_file_info, fuse_forget_data,
+    FUSE_CAP_POSIX_LOCKS, FUSE_IOCTL_UNRESTRICTED, FUSE_ROOT_ID, fuse_file_info, fuse_forget_data,
     fuse_ino_t, fuse_lowlevel_ops, fuse_pollhandle, fuse_pollhandle_destroy, fuse_reply_err,
     fuse_reply_none, fuse_req_t, fuse_req_userdata,
 )
@@ -25,7 +25,8 @@ from pyfuse3._opcodes cimport (
     OP_READDIR, OP_READLINK, OP_RELEASE, OP_RELEASEDIR, OP_REMOVEXATTR, OP_RENAME, OP_RMDIR,
     OP_SETATTR, OP_SETLK, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE,
 )
-from pyfuse3._request cimport new_token, reply_failure, start
+from pyfuse3._readdir cimport new_token
+from pyfuse3._request cimport reply_failure, start
 from pyfuse3._notify cimport new_poll_handle
 from pyfuse3._session cimport Session
 from pyfuse3._types cimport attr_from_stat, context_of, lock_of, setattr_fields
@@ -37,15 +38,13 @@ from pyfuse3._xattr import setxattr_with_flags
 
 log = logging.getLogger("pyfuse3")
 
-cdef fuse_ino_t ROOT = 1
-
-
 cdef inline Session _s(fuse_req_t req):
     return <Session>fuse_req_userdata(req)
 
 
-cdef inline void _run(Session s, fuse_req_t req, int op, size_t size, extra, coro) noexcept:
-    s.took(start(req, op, size, extra, coro))
+cdef inline void _run(Session s, fuse_req_t req, int op, size_t size, extra, coro,
+                      fuse_ino_t node) noexcept:  # node: see _request.start
+    s.took(start(s.fills, req, op, size, extra, coro, node))
 
 
 cdef inline void _fail(Session s, fuse_req_t req, int op, exc, extra=None) noexcept:
@@ -59,7 +58,7 @@ cdef void _cb_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexce
     except BaseException as e:
         _fail(s, req, OP_LOOKUP, e)
     else:
-        _run(s, req, OP_LOOKUP, 0, None, coro)
+        _run(s, req, OP_LOOKUP, 0, None, coro, parent)
 
 
 cdef void _forget(Session s, fuse_req_t req, list forgets) noexcept:
@@ -70,7 +69,7 @@ cdef void _forget(Session s, fuse_req_t req, list forgets) noexcept:
     except BaseException as e:
         _fail(s, req, OP_FORGET, e)
     else:
-        _run(s, req, OP_FORGET, 0, None, coro)
+        _run(s, req, OP_FORGET, 0, None, coro, 0)
 
 
 cdef void _cb_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept:
@@ -95,7 +94,7 @@ cdef void _cb_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexce
     except BaseException as e:
         _fail(s, req, OP_GETATTR, e)
     else:
-        _run(s, req, OP_GETATTR, 0, None, coro)
+        _run(s, req, OP_GETATTR, 0, None, coro, ino)
 
 
 cdef void _cb_setattr(fuse_req_t req, fuse_ino_t ino, struct_stat* stat, int to_set,
@@ -108,7 +107,7 @@ cdef void _cb_setattr(fuse_req_t req, fuse_ino_t ino, struct_stat* stat, int to_
     except BaseException as e:
         _fail(s, req, OP_SETATTR, e)
     else:
-        _run(s, req, OP_SETATTR, 0, None, coro)
+        _run(s, req, OP_SETATTR, 0, None, coro, ino)
 
 
 cdef void _cb_readlink(fuse_req_t req, fuse_ino_t ino) noexcept:
@@ -118,7 +117,7 @@ cdef void _cb_readlink(fuse_req_t req, fuse_ino_t ino) noexcept:
     except BaseException as e:
         _fail(s, req, OP_READLINK, e)
     else:
-        _run(s, req, OP_READLINK, 0, None, coro)
+        _run(s, req, OP_READLINK, 0, None, coro, 0)
 
 
 cdef void _cb_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -129,7 +128,7 @@ cdef void _cb_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t 
     except BaseException as e:
         _fail(s, req, OP_MKNOD, e)
     else:
-        _run(s, req, OP_MKNOD, 0, None, coro)
+        _run(s, req, OP_MKNOD, 0, None, coro, parent)
 
 
 cdef void _cb_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) noexcept:
@@ -139,7 +138,7 @@ cdef void _cb_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t 
     except BaseException as e:
         _fail(s, req, OP_MKDIR, e)
     else:
-        _run(s, req, OP_MKDIR, 0, None, coro)
+        _run(s, req, OP_MKDIR, 0, None, coro, parent)
 
 
 cdef void _cb_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept:
@@ -149,7 +148,7 @@ cdef void _cb_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexce
     except BaseException as e:
         _fail(s, req, OP_UNLINK, e)
     else:
-        _run(s, req, OP_UNLINK, 0, None, coro)
+        _run(s, req, OP_UNLINK, 0, None, coro, 0)
 
 
 cdef void _cb_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept:
@@ -159,7 +158,7 @@ cdef void _cb_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcep
     except BaseException as e:
         _fail(s, req, OP_RMDIR, e)
     else:
-        _run(s, req, OP_RMDIR, 0, None, coro)
+        _run(s, req, OP_RMDIR, 0, None, coro, 0)
 
 
 cdef void _cb_symlink(fuse_req_t req, const char* target, fuse_ino_t parent,
@@ -170,7 +169,7 @@ cdef void _cb_symlink(fuse_req_t req, const char* target, fuse_ino_t parent,
     except BaseException as e:
         _fail(s, req, OP_SYMLINK, e)
     else:
-        _run(s, req, OP_SYMLINK, 0, None, coro)
+        _run(s, req, OP_SYMLINK, 0, None, coro, parent)
 
 
 cdef void _cb_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
@@ -182,7 +181,7 @@ cdef void _cb_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_i
     except BaseException as e:
         _fail(s, req, OP_RENAME, e)
     else:
-        _run(s, req, OP_RENAME, 0, None, coro)
+        _run(s, req, OP_RENAME, 0, None, coro, 0)
 
 
 cdef void _cb_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -193,7 +192,7 @@ cdef void _cb_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
     except BaseException as e:
         _fail(s, req, OP_LINK, e)
     else:
-        _run(s, req, OP_LINK, 0, None, coro)
+        _run(s, req, OP_LINK, 0, None, coro, newparent)
 
 
 cdef void _cb_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
@@ -203,7 +202,7 @@ cdef void _cb_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
     except BaseException as e:
         _fail(s, req, OP_OPEN, e)
     else:
-        _run(s, req, OP_OPEN, 0, None, coro)
+        _run(s, req, OP_OPEN, 0, None, coro, ino)
 
 
 cdef void _cb_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -214,7 +213,7 @@ cdef void _cb_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     except BaseException as e:
         _fail(s, req, OP_READ, e)
     else:
-        _run(s, req, OP_READ, size, None, coro)
+        _run(s, req, OP_READ, size, None, coro, 0)
 
 
 cdef void _cb_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
@@ -225,7 +224,7 @@ cdef void _cb_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size
     except BaseException as e:
         _fail(s, req, OP_WRITE, e)
     else:
-        _run(s, req, OP_WRITE, size, None, coro)
+        _run(s, req, OP_WRITE, size, None, coro, 0)
 
 
 cdef void _fh_op(fuse_req_t req, int op, fuse_file_info* fi) noexcept:
@@ -236,7 +235,7 @@ cdef void _fh_op(fuse_req_t req, int op, fuse_file_info* fi) noexcept:
     except BaseException as e:
         _fail(s, req, op, e)
     else:
-        _run(s, req, op, 0, None, coro)
+        _run(s, req, op, 0, None, coro, 0)
 
 
 cdef void _sync_op(fuse_req_t req, int op, int datasync, fuse_file_info* fi) noexcept:
@@ -247,7 +246,7 @@ cdef void _sync_op(fuse_req_t req, int op, int datasync, fuse_file_info* fi) noe
     except BaseException as e:
         _fail(s, req, op, e)
     else:
-        _run(s, req, op, 0, None, coro)
+        _run(s, req, op, 0, None, coro, 0)
 
 
 cdef void _cb_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
@@ -262,7 +261,7 @@ cdef void _cb_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept
     except BaseException as e:
         _fail(s, req, OP_FLUSH, e)
     else:
-        _run(s, req, OP_FLUSH, 0, None, coro)
+        _run(s, req, OP_FLUSH, 0, None, coro, 0)
 
 
 cdef void _cb_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
@@ -278,10 +277,11 @@ cdef void _cb_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexce
     except BaseException as e:
         _fail(s, req, OP_RELEASE, e)
     else:
-        _run(s, req, OP_RELEASE, 0, None, coro)
+        _run(s, req, OP_RELEASE, 0, None, coro, 0)
 
 
 cdef void _cb_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
+    _s(req).fills.listing_closed(fi.fh)
     _fh_op(req, OP_RELEASEDIR, fi)
 
 
@@ -301,30 +301,30 @@ cdef void _cb_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexce
     except BaseException as e:
         _fail(s, req, OP_OPENDIR, e)
     else:
-        _run(s, req, OP_OPENDIR, 0, None, coro)
+        _run(s, req, OP_OPENDIR, 0, None, coro, ino)
 
 
 cdef void _cb_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                       fuse_file_info* fi) noexcept:
-    _readdir(req, size, off, fi, False)
+    _readdir(req, ino, size, off, fi, False)
 
 
 cdef void _cb_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                           fuse_file_info* fi) noexcept:
-    _readdir(req, size, off, fi, True)
+    _readdir(req, ino, size, off, fi, True)
 
 
-cdef void _readdir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi,
+cdef void _readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                    bint plus) noexcept:
     cdef Session s = _s(req)
     token = None
     try:
-        token = new_token(req, size, plus)
+        token = new_token(req, size, plus, s.fills, fi.fh, ino)
         coro = s.handler(OP_READDIR)(fi.fh, off, token)
     except BaseException as e:
         _fail(s, req, OP_READDIR, e, token)
     else:
-        _run(s, req, OP_READDIR, 0, token, coro)
+        _run(s, req, OP_READDIR, 0, token, coro, 0)
 
 
 cdef void _cb_statfs(fuse_req_t req, fuse_ino_t ino) noexcept:
@@ -334,7 +334,7 @@ cdef void _cb_statfs(fuse_req_t req, fuse_ino_t ino) noexcept:
     except BaseException as e:
         _fail(s, req, OP_STATFS, e)
     else:
-        _run(s, req, OP_STATFS, 0, None, coro)
+        _run(s, req, OP_STATFS, 0, None, coro, 0)
 
 
 cdef void _cb_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
@@ -342,7 +342,7 @@ cdef void _cb_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const c
     cdef Session s = _s(req)
     try:
         b_name = <bytes>name
-        if ino == ROOT and b_name == b"fuse_stacktrace":
+        if ino == FUSE_ROOT_ID and b_name == b"fuse_stacktrace":
             s.ops.stacktrace()
             fuse_reply_err(req, 0)
             return
@@ -353,7 +353,7 @@ cdef void _cb_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const c
     except BaseException as e:
         _fail(s, req, OP_SETXATTR, e)
     else:
-        _run(s, req, OP_SETXATTR, 0, None, coro)
+        _run(s, req, OP_SETXATTR, 0, None, coro, 0)
 
 
 cdef void _cb_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept:
@@ -363,7 +363,7 @@ cdef void _cb_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t 
     except BaseException as e:
         _fail(s, req, OP_GETXATTR, e)
     else:
-        _run(s, req, OP_GETXATTR, size, None, coro)
+        _run(s, req, OP_GETXATTR, size, None, coro, 0)
 
 
 cdef void _cb_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept:
@@ -373,7 +373,7 @@ cdef void _cb_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept:
     except BaseException as e:
         _fail(s, req, OP_LISTXATTR, e)
     else:
-        _run(s, req, OP_LISTXATTR, size, None, coro)
+        _run(s, req, OP_LISTXATTR, size, None, coro, 0)
 
 
 cdef void _cb_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) noexcept:
@@ -383,7 +383,7 @@ cdef void _cb_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) noex
     except BaseException as e:
         _fail(s, req, OP_REMOVEXATTR, e)
     else:
-        _run(s, req, OP_REMOVEXATTR, 0, None, coro)
+        _run(s, req, OP_REMOVEXATTR, 0, None, coro, 0)
 
 
 cdef void _cb_access(fuse_req_t req, fuse_ino_t ino, int mask) noexcept:
@@ -393,7 +393,7 @@ cdef void _cb_access(fuse_req_t req, fuse_ino_t ino, int mask) noexcept:
     except BaseException as e:
         _fail(s, req, OP_ACCESS, e)
     else:
-        _run(s, req, OP_ACCESS, 0, None, coro)
+        _run(s, req, OP_ACCESS, 0, None, coro, 0)
 
 
 cdef void _cb_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -404,7 +404,7 @@ cdef void _cb_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t
     except BaseException as e:
         _fail(s, req, OP_CREATE, e)
     else:
-        _run(s, req, OP_CREATE, 0, None, coro)
+        _run(s, req, OP_CREATE, 0, None, coro, parent)
 
 
 cdef void _cb_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi,
@@ -421,7 +421,7 @@ cdef void _cb_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi,
             fuse_pollhandle_destroy(ph)
         _fail(s, req, OP_POLL, e)
     else:
-        _run(s, req, OP_POLL, 0, None, coro)
+        _run(s, req, OP_POLL, 0, None, coro, 0)
 
 
 cdef void _cb_flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) noexcept:
@@ -431,7 +431,7 @@ cdef void _cb_flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) 
     except BaseException as e:
         _fail(s, req, OP_FLOCK, e)
     else:
-        _run(s, req, OP_FLOCK, 0, None, coro)
+        _run(s, req, OP_FLOCK, 0, None, coro, 0)
 
 
 cdef void _cb_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
@@ -442,7 +442,7 @@ cdef void _cb_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, 
     except BaseException as e:
         _fail(s, req, OP_FALLOCATE, e)
     else:
-        _run(s, req, OP_FALLOCATE, 0, None, coro)
+        _run(s, req, OP_FALLOCATE, 0, None, coro, 0)
 
 
 cdef void _cb_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -453,7 +453,7 @@ cdef void _cb_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
     except BaseException as e:
         _fail(s, req, OP_LSEEK, e)
     else:
-        _run(s, req, OP_LSEEK, 0, None, coro)
+        _run(s, req, OP_LSEEK, 0, None, coro, 0)
 
 
 cdef void _cb_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -466,7 +466,7 @@ cdef void _cb_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
     except BaseException as e:
         _fail(s, req, OP_COPY_FILE_RANGE, e)
     else:
-        _run(s, req, OP_COPY_FILE_RANGE, length, None, coro)
+        _run(s, req, OP_COPY_FILE_RANGE, length, None, coro, 0)
 
 
 cdef void _cb_getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock* lock) noexcept:
@@ -476,7 +476,7 @@ cdef void _cb_getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock*
     except BaseException as e:
         _fail(s, req, OP_GETLK, e)
     else:
-        _run(s, req, OP_GETLK, 0, None, coro)
+        _run(s, req, OP_GETLK, 0, None, coro, 0)
 
 
 cdef void _cb_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock* lock,
@@ -487,7 +487,7 @@ cdef void _cb_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, c_flock*
     except BaseException as e:
         _fail(s, req, OP_SETLK, e)
     else:
-        _run(s, req, OP_SETLK, 0, None, coro)
+        _run(s, req, OP_SETLK, 0, None, coro, 0)
 
 
 cdef void _cb_bmap(fuse_req_t req, fuse_ino_t ino, size_t blocksize, uint64_t idx) noexcept:
@@ -497,7 +497,7 @@ cdef void _cb_bmap(fuse_req_t req, fuse_ino_t ino, size_t blocksize, uint64_t id
     except BaseException as e:
         _fail(s, req, OP_BMAP, e)
     else:
-        _run(s, req, OP_BMAP, 0, None, coro)
+        _run(s, req, OP_BMAP, 0, None, coro, 0)
 
 
 cdef void _cb_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg,
@@ -513,7 +513,7 @@ cdef void _cb_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg,
     except BaseException as e:
         _fail(s, req, OP_IOCTL, e)
     else:
-        _run(s, req, OP_IOCTL, out_bufsz, None, coro)
+        _run(s, req, OP_IOCTL, out_bufsz, None, coro, 0)
 
 
 cdef fuse_lowlevel_ops OPS

@@ -57,6 +57,7 @@ def invalidate_inode(Session session not None, fuse_ino_t inode, attr_only=False
         raise ValueError("offset and length must not be negative")
     if attr_only:
         offset = -1
+    session.fills.inode_changed(inode)  # before the kernel: a reply computed earlier sees it
     session.life.enter_call("invalidate_inode")
     try:
         with nogil:
@@ -78,6 +79,9 @@ def invalidate_entry(Session session not None, fuse_ino_t inode_p, bytes name,
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
     cdef int rc
+    session.fills.entry_changed(inode_p, hash(name))
+    if deleted:
+        session.fills.inode_changed(deleted)  # its link count
     session.life.enter_call("invalidate_entry")
     try:
         with nogil:
@@ -97,6 +101,7 @@ def expire_entry(Session session not None, fuse_ino_t inode_p, bytes name):
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
     cdef int rc
+    session.fills.entry_changed(inode_p, hash(name))
     session.life.enter_call("expire_entry")
     try:
         with nogil:
@@ -127,6 +132,7 @@ def notify_store(Session session not None, fuse_ino_t inode, off_t offset, data)
         bufv.buf[0].mem = view.buf
         bufv.buf[0].size = view.len
         bufv.buf[0].fd = -1
+        session.fills.inode_changed(inode)
         session.life.enter_call("notify_store")
         try:
             with nogil:

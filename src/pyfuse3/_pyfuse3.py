@@ -29,7 +29,7 @@ if f"{__package__}._install_check" not in sys.modules:  # not imported by our __
 
 if TYPE_CHECKING:
     from ._notify import PollHandle
-    from ._request import ReaddirToken
+    from ._readdir import ReaddirToken
     from ._types import (
         EntryAttributes,
         FileInfo,

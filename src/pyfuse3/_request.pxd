@@ -1,14 +1,5 @@
-from pyfuse3._libfuse.fuse_lowlevel cimport fuse_req_t
-
-cdef class ReaddirToken:
-    cdef fuse_req_t req
-    cdef char* buf
-    cdef size_t size
-    cdef size_t used
-    cdef bint full
-    cdef bint finished
-    cdef readonly bint plus              # READDIRPLUS: the kernel caches the attributes
-
+from pyfuse3._libfuse.fuse_lowlevel cimport fuse_ino_t, fuse_req_t
+from pyfuse3._fills cimport Fills
 
 cdef class Pending:
     cdef fuse_req_t req
@@ -24,6 +15,9 @@ cdef class Pending:
     cdef public object on_interrupt
     cdef set live                        # the session's set of unanswered Pendings
     cdef object loop_shutting_down       # the serving backend's shutting_down(), or None
+    cdef Fills fills                     # the session's fill guard
+    cdef unsigned long long since        # fills.seq when the handler started
+    cdef fuse_ino_t node                 # the request's inode (directory for new entries)
 
     cdef bint _settle(self, fuse_req_t* req)
     cdef _done(self, object result)
@@ -31,7 +25,7 @@ cdef class Pending:
     cpdef abandon(self)
 
 
-cdef object start(fuse_req_t req, int op, size_t size, object extra, object coro)
+cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra, object coro,
+                  fuse_ino_t node)
 cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
                           bint cancel_expected=*)
-cdef ReaddirToken new_token(fuse_req_t req, size_t size, bint plus)

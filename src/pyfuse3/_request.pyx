@@ -15,7 +15,6 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport (
     PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE,
 )
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject, Py_XDECREF
 from libc.errno cimport EACCES, EINTR, EIO, ERANGE, errno
 from libc.string cimport memchr, memset
@@ -26,9 +25,8 @@ from libc.stdio cimport SEEK_SET
 from posix.unistd cimport _SC_PAGESIZE, pread, sysconf
 from pyfuse3._libfuse.cpython cimport PyCoro_CheckExact, PyIter_Send
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_add_direntry, fuse_add_direntry_plus,
-    fuse_buf_copy_flags,
-    fuse_buf_flags, fuse_bufvec, fuse_file_info, fuse_reply_attr, fuse_reply_buf,
+    FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_buf_copy_flags, fuse_buf_flags, fuse_bufvec,
+    fuse_entry_param, fuse_file_info, fuse_ino_t, fuse_reply_attr, fuse_reply_buf,
     fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
     fuse_reply_bmap, fuse_reply_ioctl, fuse_reply_lock, fuse_reply_lseek, fuse_reply_poll,
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
@@ -40,6 +38,8 @@ from pyfuse3._opcodes cimport (
     R_READDIR, R_READLINK, R_STATFS, R_WRITE, R_XATTR, Reply,
 )
 from pyfuse3._types cimport EntryAttributes, FileInfo, FileRange, FUSEError, StatvfsData
+from pyfuse3._fills cimport Fills
+from pyfuse3._readdir cimport ReaddirToken, finish_token
 
 import logging
 from asyncio import CancelledError
@@ -60,14 +60,19 @@ class HandlerResultError(TypeError):
     """A handler returned something the kernel cannot be answered with."""
 
 
-cdef object start(fuse_req_t req, int op, size_t size, object extra, object coro):
+cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra, object coro,
+                  fuse_ino_t node):
     """Run a handler's coroutine inline: answer it, or return a Pending if it suspended.
+
+    ``node`` is the request's inode (the directory for requests that create an entry); with
+    ``fills`` it tells which kernel caches the reply fills (see ``_fills``).
 
     A BaseException that is not an Exception (KeyboardInterrupt, ...) is answered with EINTR and
     returned, for the caller to raise once libfuse has returned.
     """
     cdef PyObject* res = NULL
     cdef int status
+    cdef unsigned long long since = fills.seq  # the handler reads its state after this
     if not PyCoro_CheckExact(coro):
         try:
             coro = _as_iterator(op, coro)
@@ -80,7 +85,7 @@ cdef object start(fuse_req_t req, int op, size_t size, object extra, object coro
     result = <object>res
     Py_XDECREF(res)
     if status == 0:
-        reply_result(req, op, size, extra, result)
+        reply_result(req, op, size, extra, result, fills, since, node)
         return None
     cdef Pending p = Pending.__new__(Pending)
     p.req = req
@@ -89,6 +94,9 @@ cdef object start(fuse_req_t req, int op, size_t size, object extra, object coro
     p.extra = extra
     p.coro = coro
     p.first = result
+    p.fills = fills
+    p.since = since
+    p.node = node
     if REPLY_OF[op] != R_NOREPLY:  # a forget's request is already gone
         # libfuse forgets this registration when the request is answered, and the Pending
         # answers before it dies, so the pointer stays valid for as long as libfuse uses it.
@@ -153,24 +161,16 @@ cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
                   exc_info=exc)
     else:
         err = EINTR
-    _finish_token(extra)
+    finish_token(extra)
     if REPLY_OF[op] != R_NOREPLY:
         fuse_reply_err(req, err)
     return None if failure else exc
 
 
-cdef inline void _finish_token(object extra) noexcept:
-    cdef ReaddirToken token
-    if type(extra) is ReaddirToken:
-        token = <ReaddirToken>extra
-        token.finished = True
-        PyMem_Free(token.buf)
-        token.buf = NULL
-
-
-cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object result) noexcept:
+cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object result,
+                       Fills fills, unsigned long long since, fuse_ino_t node) noexcept:
     try:
-        _reply(req, REPLY_OF[op], size, extra, result)
+        _reply(req, REPLY_OF[op], size, extra, result, fills, since, node)
     except Exception as e:
         if PyCoro_CheckExact(result):
             _close(result)
@@ -185,13 +185,16 @@ cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object
         reply_failure(req, op, e, extra)
 
 
-cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object result) except -1:
+cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object result,
+                Fills fills, unsigned long long since, fuse_ino_t node) except -1:
     cdef fuse_file_info fi
+    cdef fuse_entry_param copy
     if kind == R_ATTR:
-        fuse_reply_attr(req, &(<EntryAttributes?>result).fuse_param.attr,
-                        (<EntryAttributes>result).fuse_param.attr_timeout)
+        fuse_reply_attr(req, &(<EntryAttributes?>result).fuse_param.attr, fills.attr_timeout(
+            since, node, (<EntryAttributes>result).fuse_param.attr_timeout))
     elif kind == R_ENTRY:
-        fuse_reply_entry(req, &(<EntryAttributes?>result).fuse_param)
+        fuse_reply_entry(req, fills.entry(since, node, None,
+                                          &(<EntryAttributes?>result).fuse_param, &copy))
     elif kind == R_NONE:
         if PyCoro_CheckExact(result):
             raise TypeError("coroutine")
@@ -203,6 +206,9 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
     elif kind == R_OPEN:
         memset(&fi, 0, sizeof(fi))
         (<FileInfo?>result).fill(&fi)
+        if (<FileInfo>result).changed:  # close-to-open: nothing cached before may be used
+            fills.drop_attrs(node)
+            fi.keep_cache = False
         fuse_reply_open(req, &fi)
     elif kind == R_OPENDIR:
         memset(&fi, 0, sizeof(fi))
@@ -210,9 +216,10 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
             (<FileInfo>result).fill(&fi)
         else:
             fi.fh = _as_int(result)
+        fills.listing_opened(fi.fh, since)
         fuse_reply_open(req, &fi)
     elif kind == R_CREATE:
-        _reply_create(req, result)
+        _reply_create(req, result, fills, since, node)
     elif kind == R_READDIR:
         _reply_readdir(req, <ReaddirToken>extra, result)
     elif kind == R_READLINK:
@@ -391,13 +398,16 @@ cdef int _reply_write(fuse_req_t req, size_t size, object count) except -1:
     return 0
 
 
-cdef int _reply_create(fuse_req_t req, object result) except -1:
+cdef int _reply_create(fuse_req_t req, object result, Fills fills, unsigned long long since,
+                       fuse_ino_t parent) except -1:
     cdef fuse_file_info fi
+    cdef fuse_entry_param copy
     if not isinstance(result, tuple) or len(result) != 2:
         raise TypeError("expected a 2-tuple")
     memset(&fi, 0, sizeof(fi))
     (<FileInfo?>result[0]).fill(&fi)
-    fuse_reply_create(req, &(<EntryAttributes?>result[1]).fuse_param, &fi)
+    fuse_reply_create(req, fills.entry(since, parent, None,
+                                       &(<EntryAttributes?>result[1]).fuse_param, &copy), &fi)
     return 0
 
 
@@ -430,7 +440,7 @@ cdef int _reply_readdir(fuse_req_t req, ReaddirToken token, object result) excep
             raise TypeError("coroutine")
         fuse_reply_buf(req, token.buf, token.used)
     finally:
-        _finish_token(token)
+        finish_token(token)
     return 0
 
 
@@ -498,7 +508,8 @@ cdef class Pending:
     cdef _done(self, object result):
         cdef fuse_req_t req
         if self._settle(&req):
-            reply_result(req, self.op, self.size, self.extra, result)
+            reply_result(req, self.op, self.size, self.extra, result, self.fills, self.since,
+                         self.node)
         raise StopIteration
 
     cdef _fail(self, BaseException exc):
@@ -520,7 +531,7 @@ cdef class Pending:
         """Answer EINTR now (the session is closing); whatever the handler does later is dropped."""
         cdef fuse_req_t req
         if self._settle(&req):
-            _finish_token(self.extra)
+            finish_token(self.extra)
             if REPLY_OF[self.op] != R_NOREPLY:
                 fuse_reply_err(req, EINTR)
 
@@ -529,68 +540,3 @@ cdef class Pending:
         if self.coro is not None and self._settle(&req):
             reply_failure(req, self.op, RuntimeError("handler was never completed"),
                           self.extra)
-
-
-@cython.final
-cdef class ReaddirToken:
-    """Handle of one readdir request, passed to readdir_reply().
-
-    ``plus`` tells which listing the kernel asked for: True for READDIRPLUS (each entry's
-    attributes are cached and the entry counts as a lookup, like lookup()), False for a plain
-    READDIR (only the inode number and file type are used; no lookup is counted).
-    """
-
-    def __init__(self):
-        raise TypeError("ReaddirToken objects are created by pyfuse3 only")
-
-    def __dealloc__(self):
-        PyMem_Free(self.buf)
-
-
-cdef ReaddirToken new_token(fuse_req_t req, size_t size, bint plus):
-    cdef ReaddirToken t = ReaddirToken.__new__(ReaddirToken)
-    t.req = req
-    t.size = size
-    t.plus = plus
-    return t
-
-
-def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not None,
-                  next_id) -> bool:
-    """Add one entry to a readdir reply; False (and nothing added) when the buffer is full.
-
-    After False the handler must return; further calls keep returning False. For a plain
-    READDIR (``token.plus`` False) only ``attr.st_ino`` and the file type in ``attr.st_mode``
-    are sent; for READDIRPLUS the kernel caches all of ``attr`` as if looked up.
-    """
-    if not isinstance(name, bytes):
-        raise TypeError(f"readdir_reply(): name must be bytes (os.fsencode() turns a str into "
-                        f"bytes), not {type(name).__name__}")
-    cdef const char* c_name = PyBytes_AS_STRING(name)
-    cdef Py_ssize_t length = PyBytes_GET_SIZE(name)
-    cdef size_t n, room
-    if token.finished:
-        raise RuntimeError("readdir_reply() called after its readdir request was answered")
-    if length == 0 or length > 255:
-        raise ValueError(f"file name must be 1 to 255 bytes long, got {length}")
-    if memchr(c_name, 0, length) != NULL or memchr(c_name, b"/", length) != NULL:
-        # NUL would truncate the name; '/' makes the kernel fail the whole listing with EIO
-        raise ValueError(f"file name {name!r} contains a NUL byte or '/'")
-    if token.full:
-        return False
-    if token.buf == NULL:
-        token.buf = <char*>PyMem_Malloc(token.size)
-        if token.buf == NULL:
-            raise MemoryError()
-    room = token.size - token.used
-    if token.plus:
-        n = fuse_add_direntry_plus(token.req, token.buf + token.used, room, c_name,
-                                   &attr.fuse_param, next_id)
-    else:
-        n = fuse_add_direntry(token.req, token.buf + token.used, room, c_name,
-                              &attr.fuse_param.attr, next_id)
-    if n > room:
-        token.full = True
-        return False
-    token.used += n
-    return True

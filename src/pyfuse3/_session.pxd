@@ -2,6 +2,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_buf, fuse_conn_info_opts, fuse_session,
 )
 from pyfuse3._request cimport Pending
+from pyfuse3._fills cimport Fills
 from cpython.tuple cimport PyTuple_GET_ITEM
 
 
@@ -13,6 +14,7 @@ cdef class Session:
     cdef readonly object ops
     cdef readonly str mountpoint
     cdef readonly object life            # _state.Lifecycle
+    cdef readonly Fills fills            # the cache-fill guard (_fills)
     cdef tuple handlers
     cdef object pending                  # the Pending of a handler that suspended in drain()
     cdef object raised                   # a BaseException an inline handler let out

@@ -1,6 +1,7 @@
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._fills import Fills
 from ._state import Lifecycle
 
 DRAIN_EMPTY: int
@@ -10,6 +11,7 @@ DRAIN_EXIT: int
 
 class Session:
     fd: int
+    fills: Fills
     ops: Any
     mountpoint: str
     life: Lifecycle

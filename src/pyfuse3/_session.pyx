@@ -8,6 +8,7 @@ order of the end of a session is ``Mount.close()``'s (``_mount._teardown``): sto
 answer what is live, wait until no thread is inside libfuse, then ``destroy()``.
 """
 cimport cython
+from pyfuse3._fills cimport Fills
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from pyfuse3._libfuse.gil cimport (
@@ -60,6 +61,7 @@ cdef class Session:
         self.life = Lifecycle()
         self.readdirplus = "yes"
         self.parked = deque()
+        self.fills = Fills()
         memset(&self.buf, 0, sizeof(self.buf))
 
     def __init__(self, ops, str mountpoint, libfuse_options, str readdirplus,
@@ -76,6 +78,7 @@ cdef class Session:
         for opt in libfuse_options:
             argv += [b"-o", opt.encode("ascii")]
         self.se = _new_session(argv, table, self)
+        self.fills.se = self.se
         if self.se == NULL:
             raise RuntimeError(f"libfuse refused the mount options {list(libfuse_options)} "
                                "(its reason was printed on stderr)")
@@ -354,6 +357,7 @@ cdef class Session:
         if se == NULL:
             return
         self.se = NULL
+        self.fills.se = NULL
         if unmount and self.mounted:
             with nogil:
                 fuse_session_unmount(se)

@@ -16,6 +16,7 @@ cdef class FileInfo:
     cdef public bint nonseekable
     cdef public bint noflush
     cdef public bint cache_readdir
+    cdef public bint changed             # close-to-open: drop what the kernel cached
     cdef void fill(self, fuse_file_info* out) noexcept
 
 

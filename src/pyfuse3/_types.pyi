@@ -31,9 +31,10 @@ class FileInfo:
     nonseekable: bool
     noflush: bool
     cache_readdir: bool
+    changed: bool
     def __init__(self, fh: int = 0, direct_io: bool = False, keep_cache: bool = True,
                  nonseekable: bool = False, *, noflush: bool = False,
-                 cache_readdir: bool = False) -> None: ...
+                 cache_readdir: bool = False, changed: bool = False) -> None: ...
 
 class FileRange:
     @property

@@ -252,7 +252,7 @@ cdef inline int64_t _non_negative(object val) except? -1:
 @cython.final
 @cython.embedsignature(False)  # Cython 3.3 embeds the keyword-only marker in the wrong place
 cdef class FileInfo:
-    """FileInfo(fh=0, direct_io=False, keep_cache=True, nonseekable=False, *, noflush=False, cache_readdir=False)
+    """FileInfo(fh=0, direct_io=False, keep_cache=True, nonseekable=False, *, noflush=False, cache_readdir=False, changed=False)
 
     Reply to open, create and opendir: the handle and how the kernel should treat the file.
 
@@ -260,16 +260,20 @@ cdef class FileInfo:
     keep_cache: keep cached pages from earlier opens; nonseekable: the file has no position;
     noflush: no FLUSH request on close (flush() is not called); cache_readdir (opendir, with
     keep_cache): the kernel may answer later listings of the directory from its cache.
+    changed (open only; close-to-open): the file changed since the kernel may have cached it,
+    so pyfuse3 drops the kernel's cached attributes before the open completes and the kernel
+    drops its cached pages (keep_cache is ignored); reads after this open see the new state.
     """
 
     def __init__(self, fh=0, direct_io=False, keep_cache=True, nonseekable=False, *,
-                 noflush=False, cache_readdir=False):
+                 noflush=False, cache_readdir=False, changed=False):
         self.fh = fh
         self.direct_io = direct_io
         self.keep_cache = keep_cache
         self.nonseekable = nonseekable
         self.noflush = noflush
         self.cache_readdir = cache_readdir
+        self.changed = changed
 
     cdef void fill(self, fuse_file_info* out) noexcept:
         out.fh = self.fh
@@ -281,17 +285,19 @@ cdef class FileInfo:
 
     def __reduce__(self):
         return (_file_info, (self.fh, self.direct_io, self.keep_cache, self.nonseekable,
-                             self.noflush, self.cache_readdir))
+                             self.noflush, self.cache_readdir, self.changed))
 
     def __repr__(self):
         return (f"FileInfo(fh={self.fh}, direct_io={self.direct_io}, "
                 f"keep_cache={self.keep_cache}, nonseekable={self.nonseekable}, "
-                f"noflush={self.noflush}, cache_readdir={self.cache_readdir})")
+                f"noflush={self.noflush}, cache_readdir={self.cache_readdir}, "
+                f"changed={self.changed})")
 
 
-def _file_info(fh, direct_io, keep_cache, nonseekable, noflush=False, cache_readdir=False):
+def _file_info(fh, direct_io, keep_cache, nonseekable, noflush=False, cache_readdir=False,
+               changed=False):
     return FileInfo(fh, direct_io, keep_cache, nonseekable, noflush=noflush,
-                    cache_readdir=cache_readdir)
+                    cache_readdir=cache_readdir, changed=changed)
 
 
 @cython.freelist(8)

@@ -22,8 +22,9 @@ SRC = Path(pyfuse3.__file__).parent
 #: Bottom to top. A module may import modules of lower layers only.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_libfuse",),                                     # C declarations only
-    ("_version", "_install_check", "_state", "_sysutil", "_wire"),
+    ("_version", "_install_check", "_state", "_sysutil", "_wire", "_fills"),
     ("_types", "_opcodes", "_backends"),              # kernel data, the table, event loops
+    ("_readdir",),                                     # readdir reply buffers
     ("_xattr", "_pyfuse3"),                            # Operations and its helpers
     ("_request", "_negotiation"),                     # the reply engine; INIT policy
     ("_session",),                                     # one libfuse session, drain()

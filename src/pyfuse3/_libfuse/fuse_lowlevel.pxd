@@ -26,6 +26,7 @@ cdef extern from "_libfuse/config.h" nogil:
     int FUSE_VERSION
 
     ctypedef uint64_t fuse_ino_t
+    enum: FUSE_ROOT_ID
 
     struct fuse_req:
         pass

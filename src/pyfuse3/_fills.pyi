@@ -1,0 +1,3 @@
+class Fills:
+    @property
+    def seq(self) -> int: ...
