@@ -372,6 +372,7 @@ def _refuse_inside_own_mount(path: str, what: str, own: Session | None = None) -
 def _check_mountpoint(path: str, stacked: bool) -> None:
     try:
         st = os.stat(path)
+        os.statvfs(path)  # always asks the file system: a dead one with cached attributes too
     except OSError as e:
         if e.errno == errno.ENOTCONN:
             raise RuntimeError(

@@ -247,26 +247,31 @@ SERVER = """
 import sys, trio, pyfuse3
 sys.path.insert(0, sys.argv[2])
 from tests.memfs import MemFS, Node
-ops = MemFS()
+ops = MemFS(timeout=float(sys.argv[3]))
 ops.add(pyfuse3.ROOT_INODE, b"f", Node(0o100644, data=b"data"))
 pyfuse3.init(ops, sys.argv[1], [])
 trio.run(pyfuse3.main)
 """
 
 
-def test_killed_file_system_gives_enotconn_and_a_clear_error_on_remount() -> None:
+@pytest.mark.parametrize("timeout", [0, 3600])
+def test_killed_file_system_gives_enotconn_and_a_clear_error_on_remount(timeout: int) -> None:
+    """Also when the kernel still answers stat() of the dead mount from its cache."""
     mnt = tempfile.mkdtemp(prefix="pyfuse3-crash-")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    server = subprocess.Popen([sys.executable, "-c", SERVER, mnt, root])
+    server = subprocess.Popen([sys.executable, "-c", SERVER, mnt, root, str(timeout)])
     try:
         wait_mounted(mnt, server)
         with open(os.path.join(mnt, "f"), "rb") as fh:
             assert fh.read() == b"data"
+        os.stat(mnt)
         server.kill()
         server.wait(timeout=10)
         with pytest.raises(OSError) as e:
-            os.stat(os.path.join(mnt, "f"))
+            os.statvfs(mnt)
         assert e.value.errno == errno.ENOTCONN
+        if timeout:
+            assert os.stat(mnt).st_ino == pyfuse3.ROOT_INODE  # cached: stat() cannot tell
         with pytest.raises(RuntimeError, match="fusermount3 -u"):
             pyfuse3.init(MemFS(), mnt, [])
         subprocess.run(["fusermount3", "-u", mnt], check=True, timeout=10)  # the documented fix
