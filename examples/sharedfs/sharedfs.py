@@ -53,10 +53,16 @@ def check_name(name: bytes) -> bytes:
 class SharedFS(pyfuse3.Operations):
     """The FUSE side: each handler is one store call; the follower keeps the kernel coherent."""
 
-    def __init__(self, store: Store, *, timeout: float = 3600.0) -> None:
+    def __init__(self, store: Store, *, timeout: float = 3600.0,
+                 close_to_open: bool = True) -> None:
         super().__init__()
         self.store = store
         self.timeout = timeout
+        # Close-to-open: every open() compares the inode's version in the store with the one
+        # of the attributes this mount last gave its kernel (``served``), and a difference
+        # drops what the kernel cached (FileInfo.changed), even if no notification came yet.
+        self.close_to_open = close_to_open
+        self.served: dict[int, int] = {}
         self.opens: dict[int, int] = defaultdict(int)  # inode -> open files of this mount
         # Inodes this mount holds in Redis (so no other mount frees them while open here):
         # inode -> 0.0 while open, else when it was last closed. A hold outlives the last
@@ -114,6 +120,7 @@ class SharedFS(pyfuse3.Operations):
         e.st_mtime_ns = a.int("mtime")
         e.st_ctime_ns = a.int("ctime")
         e.attr_timeout = e.entry_timeout = self.timeout
+        self.served[ino] = a.version()
         if name is not None and parent is not None:
             self.track(ino, parent, name)
         return e
@@ -132,6 +139,7 @@ class SharedFS(pyfuse3.Operations):
             else:
                 self.lookups.pop(ino, None)
                 self.names.pop(ino, None)
+                self.served.pop(ino, None)
 
     async def getattr(self, inode: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         with self.errors():
@@ -206,26 +214,35 @@ class SharedFS(pyfuse3.Operations):
             await self.release_idle(0.0, only=replaced)
 
     # ---- files
-    def _info(self, ino: int, flags: int) -> pyfuse3.FileInfo:
+    def _info(self, ino: int, flags: int, changed: bool = False) -> pyfuse3.FileInfo:
         # keep_cache: pages stay across opens. The follower drops what another mount changed;
         # without it, the kernel drops a file's pages when it sees a new size or mtime.
         if flags & os.O_APPEND:
             # The kernel puts an append at the size it has cached, which another mount may
             # have grown since: the store appends at its own end instead (write()), and this
             # handle bypasses the page cache (direct_io), which would hold it at the wrong place.
-            return pyfuse3.FileInfo(fh=ino | APPENDING, keep_cache=True, direct_io=True)
-        return pyfuse3.FileInfo(fh=ino, keep_cache=True)
+            return pyfuse3.FileInfo(fh=ino | APPENDING, keep_cache=True, direct_io=True,
+                                    changed=changed)
+        return pyfuse3.FileInfo(fh=ino, keep_cache=True, changed=changed)
 
     async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
         if inode in self.releasing:  # a release in flight: hold again only after it
             await self.releasing[inode].wait()
-        if inode not in self.held or flags & os.O_TRUNC:
-            with self.errors():
-                await self.store.open(inode, truncate=bool(flags & os.O_TRUNC),
-                                      hold=inode not in self.held)
+        a = None
+        with self.errors():
+            if inode not in self.held or flags & os.O_TRUNC:
+                a = await self.store.open(inode, truncate=bool(flags & os.O_TRUNC),
+                                          hold=inode not in self.held)
+            elif self.close_to_open:  # held: the one round trip close-to-open costs
+                a = await self.store.getattr(inode)
         self.held[inode] = 0.0
         self.opens[inode] += 1
-        return self._info(inode, flags)
+        changed = False
+        if self.close_to_open and a is not None:
+            version = a.version()
+            changed = self.served.get(inode, version) != version
+            self.served[inode] = version
+        return self._info(inode, flags, changed)
 
     async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
@@ -258,10 +275,12 @@ class SharedFS(pyfuse3.Operations):
     async def release_idle(self, idle: float, only: int | None = None) -> None:
         """Give up the holds of files closed more than ``idle`` seconds ago (or of ``only``)."""
         now = time.monotonic()
-        for ino, since in list(self.held.items()):
-            if only is not None and ino != only:
-                continue
-            if since and now - since >= idle and ino not in self.opens:
+        for ino in list(self.held) if only is None else [only]:
+            # looked up afresh: another release (housekeeping, an unlink, a rename) may have
+            # given this hold up while this one awaited the store
+            since = self.held.get(ino)
+            if since and now - since >= idle and ino not in self.opens \
+                    and ino not in self.releasing:
                 del self.held[ino]
                 self.releasing[ino] = done = anyio.Event()
                 try:
@@ -342,10 +361,11 @@ class SharedFS(pyfuse3.Operations):
     async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
         with self.errors():
             count = await self.store.count()
+            used, limit, _ = await self.store.memory()
         s = pyfuse3.StatvfsData()
         s.f_bsize = s.f_frsize = 4096
-        s.f_blocks = 1 << 28
-        s.f_bfree = s.f_bavail = 1 << 27
+        s.f_blocks = limit // 4096  # Redis's memory is the file system's space
+        s.f_bfree = s.f_bavail = max(0, limit - used) // 4096
         s.f_files = 1_000_000 + count
         s.f_ffree = s.f_favail = 1_000_000
         s.f_namemax = NAME_MAX
@@ -510,12 +530,18 @@ async def serve(args: argparse.Namespace) -> None:
     async with client, blocking:
         store = Store(client, args.prefix, log_length=args.log_length)
         try:
+            policy = (await store.memory())[2]
+            if policy != "noeviction":
+                raise StartupError(
+                    f"Redis at {args.redis} evicts keys when it is full "
+                    f"(maxmemory-policy {policy}), which would delete parts of files: "
+                    "set 'maxmemory-policy noeviction' (a full Redis then gives ENOSPC)")
             await store.init(os.getuid(), os.getgid())
             await store.heartbeat(args.heartbeat)
             await store.sweep()
         except REDIS_DOWN as e:
-            raise SystemExit(f"sharedfs: cannot reach Redis at {args.redis}: {e}") from None
-        fs = SharedFS(store, timeout=args.timeout)
+            raise StartupError(f"cannot reach Redis at {args.redis}: {e}") from None
+        fs = SharedFS(store, timeout=args.timeout, close_to_open=not args.no_close_to_open)
         position = await store.log_position()  # before mounting: no change goes unseen
         options = set(pyfuse3.default_options) | {"fsname=sharedfs"}
         options.update(o for o in args.options.split(",") if o)
@@ -525,7 +551,7 @@ async def serve(args: argparse.Namespace) -> None:
         try:
             mount = pyfuse3.Mount(fs, args.mountpoint, options)
         except (RuntimeError, ValueError) as e:
-            raise SystemExit(f"sharedfs: {e}") from None
+            raise StartupError(str(e)) from None
         fs.mount = mount
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: mount.terminate())
@@ -573,6 +599,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds the kernel may cache names and attributes")
     p.add_argument("--no-invalidation", action="store_true",
                    help="do not follow other mounts' changes (to measure what goes stale)")
+    p.add_argument("--no-close-to-open", action="store_true",
+                   help="open() trusts the kernel's cache until a notification arrives "
+                        "(saves a Redis round trip per reopen)")
     p.add_argument("--log-length", type=int, default=100_000,
                    help="change-log records kept (approximately)")
     p.add_argument("--heartbeat", type=float, default=30.0,
@@ -590,18 +619,25 @@ def main() -> None:
     try:
         anyio.run(serve, args, backend=args.backend)
     except Exception as e:
-        problem = redis_problem(e)
+        problem = startup_problem(e, args.redis)
         if problem is None:
             raise
-        raise SystemExit(f"sharedfs: cannot reach Redis at {args.redis}: {problem}") from None
+        raise SystemExit(f"sharedfs: {problem}") from None
 
 
-def redis_problem(e: BaseException) -> BaseException | None:
-    """The Redis error (refused, authentication, ...) inside ``e`` or its exception groups."""
+class StartupError(Exception):
+    """A reason not to start, told in one line (no traceback)."""
+
+
+def startup_problem(e: BaseException, url: str) -> str | None:
+    """The one-line reason inside ``e`` or its exception groups: a StartupError, or a Redis
+    error (refused, authentication, ...)."""
+    if isinstance(e, StartupError):
+        return str(e)
     if isinstance(e, (coredis.exceptions.RedisError, *REDIS_DOWN)):
-        return e
+        return f"cannot reach Redis at {url}: {e}"
     for inner in getattr(e, "exceptions", ()):
-        found = redis_problem(inner)
+        found = startup_problem(inner, url)
         if found is not None:
             return found
     return None

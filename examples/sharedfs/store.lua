@@ -49,7 +49,8 @@ local function log(...)
   local seq = redis.call('INCR', KEYS[1])
   redis.call('XADD', P .. ':log', 'MAXLEN', '~', maxlen, '*', 'm', me, 's', seq, ...)
 end
-local function touch(i, t, data)
+local function touch(i, t, data)  -- and count the change in the inode's version 'v'
+  redis.call('HINCRBY', ik(i), 'v', 1)
   if data then
     redis.call('HSET', ik(i), 'mtime', t, 'ctime', t)
   else

@@ -41,6 +41,8 @@ class StoreError(Exception):
 
 def _errno_of(e: coredis.exceptions.ResponseError) -> StoreError:
     word = str(e).split(" ", 1)[0]
+    if word == "OOM":  # Redis is at maxmemory (and evicts nothing): the file system is full
+        return StoreError(errno.ENOSPC, "")
     code = getattr(errno, word, None)
     if isinstance(code, int):
         return StoreError(code, str(e) if code == errno.EIO else "")
@@ -55,6 +57,10 @@ class Attributes(dict[str, bytes]):
             return int(self[key])
         except (KeyError, ValueError):
             raise StoreError(errno.EIO, f"inode {self.get('ino')!r}: bad field {key}") from None
+
+    def version(self) -> int:
+        """How many times the inode changed (0 for one never changed since its creation)."""
+        return self.int("v") if "v" in self else 0
 
 
 def _attrs(flat: Sequence[bytes]) -> Attributes:
@@ -124,6 +130,15 @@ class Store:
 
     async def count(self) -> int:
         return int((await self._call("statfs"))[0])
+
+    async def memory(self) -> tuple[int, int, str]:
+        """Redis's used memory, its limit (``maxmemory``, else the machine's memory) in bytes,
+        and its ``maxmemory-policy`` (from INFO, which managed Redis services allow)."""
+        info = {(k.decode() if isinstance(k, bytes) else str(k)):
+                (v.decode() if isinstance(v, bytes) else v)
+                for k, v in (await self.client.info("memory")).items()}
+        limit = int(info.get("maxmemory", 0)) or int(info.get("total_system_memory", 0))
+        return int(info["used_memory"]), limit, str(info.get("maxmemory_policy", "noeviction"))
 
     # ---- changes
     async def init(self, uid: int, gid: int) -> None:

@@ -98,7 +98,8 @@ def test_without_invalidation_the_other_mount_stays_stale(redis: RedisServer,
     """The control: the same changes, B caching for an hour and not following the log."""
     import time
 
-    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, "--no-invalidation") as b:
+    with sharedfs(redis, prefix) as a, \
+            sharedfs(redis, prefix, "--no-invalidation", "--no-close-to-open") as b:
         stale = []
         for name in ("content", "size and mtime", "unlink", "hard link", "chmod",
                      "delete and recreate", "truncate"):
@@ -118,6 +119,31 @@ def test_without_invalidation_the_other_mount_stays_stale(redis: RedisServer,
                 stale.append(name)
         assert stale == ["content", "size and mtime", "unlink", "hard link", "chmod",
                          "delete and recreate", "truncate"]
+
+
+def test_close_to_open_holds_at_every_delay(redis: RedisServer, prefix: str) -> None:
+    """A writes and closes, then B opens and reads at once. B follows no notifications, so
+    only close-to-open stands between it and its hour-long cache; C, without it, is the
+    control that shows the cache hot."""
+    def read(path: Path) -> bytes:  # no fstat(): after a page fill it would refresh attributes
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return os.read(fd, 4096)
+        finally:
+            os.close(fd)
+
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, "--no-invalidation") as b, \
+            sharedfs(redis, prefix, "--no-invalidation", "--no-close-to-open") as c:
+        (a / "f").write_bytes(b"%010d" % 0)
+        assert read(b / "f") == read(c / "f") == b"%010d" % 0
+        stale_b = stale_c = 0
+        for i in range(1, 51):
+            data = b"%010d" % i  # same size: only the content tells
+            with open(a / "f", "r+b") as fh:
+                fh.write(data)
+            stale_b += read(b / "f") != data
+            stale_c += read(c / "f") != data
+        assert (stale_b, stale_c) == (0, 50)
 
 
 def test_concurrent_writers_on_several_mounts(redis: RedisServer, prefix: str) -> None:

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from store import fsck
 from sharedfs import connect
 
 from ..util import eventually
-from .conftest import RedisServer, redis_server, require_redis, sharedfs
+from .conftest import SHAREDFS, RedisServer, redis_server, require_redis, sharedfs
 
 pytestmark = pytest.mark.fuse
 
@@ -217,6 +218,11 @@ def test_a_killed_mount_leaves_the_others_serving_and_the_store_consistent(
         with contextlib.suppress(OSError):
             os.close(fd)  # ENOTCONN: A is gone
         assert len(done) == 3 and min(done) > 5
+        # sharedfs started again on A's dead mountpoint: one line naming the fix
+        proc = subprocess.run([sys.executable, str(SHAREDFS), str(a), "--redis", redis.url,
+                               "--prefix", prefix], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert f"fusermount3 -u {a}" in proc.stderr
         # B keeps serving, and sees everything A finished
         write(b / "after", b"fine")
         assert read(b / "after") == b"fine"
@@ -249,3 +255,34 @@ def test_bad_input_gets_an_errno_and_the_mount_keeps_serving(tmp_path: Path, red
     text = log.read_text()
     # one line per request that met the corrupt inode (a stat may be a lookup and a getattr)
     assert "Traceback" not in text and 2 <= text.count("bad field size") <= 4, text
+
+
+def test_memory_limits(tmp_path: Path, redis: RedisServer, prefix: str) -> None:
+    """An evicting Redis is refused at startup (it deletes keys of files when full); a full
+    Redis answers ENOSPC and the mount keeps serving; statfs shows Redis's memory."""
+    redis.command("CONFIG", "SET", "maxmemory", str(64 << 20))
+    redis.command("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+    proc = subprocess.run([sys.executable, str(SHAREDFS), str(tmp_path), "--redis", redis.url,
+                           "--prefix", prefix], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("sharedfs: Redis at") and \
+        "maxmemory-policy allkeys-lru" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    redis.command("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    used = int(redis.command("INFO", "memory").split("used_memory:")[1].split()[0])
+    limit = used + (4 << 20)
+    redis.command("CONFIG", "SET", "maxmemory", str(limit))
+    with sharedfs(redis, prefix) as m:
+        st = os.statvfs(m)
+        assert st.f_blocks * st.f_frsize == limit // 4096 * 4096
+        assert 0 < st.f_bavail * st.f_frsize <= 4 << 20
+        written = 0
+        with open(m / "big", "wb", buffering=0) as fh:
+            with pytest.raises(OSError) as e:
+                for _ in range(64):  # 64 MiB would be far past the limit
+                    written += fh.write(b"x" * (1 << 20))
+        assert e.value.errno == errno.ENOSPC
+        assert 0 < written < 8 << 20
+        assert os.stat(m / "big").st_size == written  # acknowledged is what is there
+        assert read(m / "big")[:10] == b"x" * 10 and os.listdir(m) == ["big"]
+        assert os.statvfs(m).f_bavail * 4096 < 1 << 20
+    assert check_store(redis, prefix) == []

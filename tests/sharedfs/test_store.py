@@ -4,9 +4,11 @@ logged once with the next sequence number, and bad input gets an errno."""
 from __future__ import annotations
 
 import errno
+import os
 import random
 import stat
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -242,3 +244,34 @@ def test_follower_turns_records_into_invalidations(redis: RedisServer, prefix: s
         assert follower.seq == 2 and inv._inodes[77] is None  # and it went on
 
     run(redis, prefix, body)
+
+
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_idle_hold_release_racing_an_unlink(redis: RedisServer, prefix: str,
+                                            backend: str) -> None:
+    """Housekeeping releases idle holds (a, then b) while an unlink of b releases b's: each
+    hold is given up once and nothing raises (a KeyError here ended the mount process)."""
+    async def body(s: Store) -> None:
+        fs = SharedFS(s)
+        a, b = [(await s.mknod(1, name, REG, 0, 0, 0)).int("ino") for name in (b"a", b"b")]
+        for ino in (a, b):
+            await fs.release((await fs.open(ino, os.O_RDONLY, None)).fh)  # idle holds
+        gate, unholds = anyio.Event(), []
+        real_unhold = s.unhold
+
+        async def slow_unhold(i: int) -> None:
+            unholds.append(i)
+            await gate.wait()
+            await real_unhold(i)
+
+        s.unhold = slow_unhold  # type: ignore[method-assign]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fs.release_idle, 0.0)              # housekeeping: waits on a's
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(partial(fs.release_idle, 0.0, only=b))  # the unlink of b
+            await anyio.wait_all_tasks_blocked()
+            gate.set()
+        assert sorted(unholds) == [a, b] and not fs.held and not fs.releasing
+        assert await s.client.exists([f"{prefix}:h:{a}", f"{prefix}:h:{b}"]) == 0
+
+    run(redis, prefix, body, backend)
