@@ -13,6 +13,8 @@
    age (how long after A's write returned) shows each model's stale-read window.
 3. Writes through A: sequential MB/s, small creates per second, and Redis commands per
    operation (INFO's total_commands_processed).
+4. A large directory: 20,000 files created through A (per second), ``ls -l`` of them
+   through B cold and warm, with Redis round trips per file (``--only listing``).
 """
 
 from __future__ import annotations
@@ -233,6 +235,33 @@ def writes(redis: RedisServer, prefix: str) -> dict[str, float]:
             "redis_commands_per_small_file": (cmds3 - cmds2) / n}
 
 
+# ---------------------------------------------------------------- 4. a large directory
+
+def listing(redis: RedisServer, prefix: str, n: int) -> dict[str, float]:
+    """``n`` files created through A; ``ls -l`` of them through B, cold (B never saw them)
+    and warm (again), with Redis round trips per file."""
+    import subprocess
+
+    def ls(mnt: Path) -> tuple[float, float]:
+        (trips0, _), t = commands(redis), time.perf_counter()
+        subprocess.run(["ls", "-l", str(mnt / "big")], stdout=subprocess.DEVNULL, check=True)
+        elapsed = time.perf_counter() - t
+        return elapsed, (commands(redis)[0] - trips0) / n
+
+    with sharedfs(redis, prefix) as a:
+        os.mkdir(a / "big")
+        t = time.perf_counter()
+        for i in range(n):
+            os.close(os.open(a / "big" / f"file{i:06d}", os.O_CREAT | os.O_WRONLY, 0o644))
+        create_s = time.perf_counter() - t
+        with sharedfs(redis, prefix) as b:
+            cold_s, cold_trips = ls(b)
+            warm_s, warm_trips = ls(b)
+    return {"files": n, "creates_per_s": n / create_s, "ls_l_cold_s": cold_s,
+            "ls_l_warm_s": warm_s, "round_trips_per_file_cold": cold_trips,
+            "round_trips_per_file_warm": warm_trips}
+
+
 @contextlib.contextmanager
 def server() -> Iterator[RedisServer]:
     with tempfile.TemporaryDirectory(prefix="pyfuse3-bench-redis-") as tmp, \
@@ -246,10 +275,16 @@ def main() -> None:
     ap.add_argument("--changes", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--ls-files", type=int, default=20_000)
+    ap.add_argument("--only", choices=("listing",), help="run this part alone (no plot)")
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sharedfs.png"))
     ap.add_argument("--json", default=str(ROOT / "bench" / "sharedfs.json"))
     args = ap.parse_args()
     report: dict[str, object] = {}
+    if args.only == "listing":
+        with server() as redis:
+            print("large directory:", listing(redis, "ls", args.ls_files), flush=True)
+        return
     with server() as redis, sharedfs(redis, "st") as a, sharedfs(redis, "st") as b:
         delays = staleness(a, b, args.changes)
     report["staleness_ms"] = {"changes": len(delays), "p50": pct(delays, 50),
@@ -265,6 +300,9 @@ def main() -> None:
     with server() as redis:
         report["writes"] = writes(redis, "w")
     print("writes:", report["writes"], flush=True)
+    with server() as redis:
+        report["large_directory"] = listing(redis, "ls", args.ls_files)
+    print("large directory:", report["large_directory"], flush=True)
     Path(args.json).write_text(json.dumps(report, indent=1))
     try:
         import matplotlib

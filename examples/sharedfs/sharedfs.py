@@ -63,6 +63,10 @@ class SharedFS(pyfuse3.Operations):
         # drops what the kernel cached (FileInfo.changed), even if no notification came yet.
         self.close_to_open = close_to_open
         self.served: dict[int, int] = {}
+        # Inodes whose last attributes said "no extended attributes": getxattr and listxattr
+        # answer from here (ls -l asks two per file, every write one). Forgotten with the
+        # inode, on any attribute change another mount logs, and on a local setxattr.
+        self.bare: set[int] = set()
         self.opens: dict[int, int] = defaultdict(int)  # inode -> open files of this mount
         # Inodes this mount holds in Redis (so no other mount frees them while open here):
         # inode -> 0.0 while open, else when it was last closed. A hold outlives the last
@@ -121,6 +125,10 @@ class SharedFS(pyfuse3.Operations):
         e.st_ctime_ns = a.int("ctime")
         e.attr_timeout = e.entry_timeout = self.timeout
         self.served[ino] = a.version()
+        if a.get("x") == b"0":
+            self.bare.add(ino)
+        else:
+            self.bare.discard(ino)
         if name is not None and parent is not None:
             self.track(ino, parent, name)
         return e
@@ -140,6 +148,7 @@ class SharedFS(pyfuse3.Operations):
                 self.lookups.pop(ino, None)
                 self.names.pop(ino, None)
                 self.served.pop(ino, None)
+                self.bare.discard(ino)
 
     async def getattr(self, inode: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         with self.errors():
@@ -377,14 +386,19 @@ class SharedFS(pyfuse3.Operations):
             raise FUSEError(errno.ERANGE)
         if len(value) > XATTR_SIZE_MAX:
             raise FUSEError(errno.E2BIG)
+        self.bare.discard(inode)
         with self.errors():
             await self.store.setxattr(inode, name, bytes(value))
 
     async def getxattr(self, inode: Any, name: Any, ctx: Any) -> bytes:
+        if inode in self.bare:
+            raise FUSEError(errno.ENODATA)
         with self.errors():
             return await self.store.getxattr(inode, name)
 
     async def listxattr(self, inode: Any, ctx: Any) -> list[bytes]:
+        if inode in self.bare:
+            return []
         with self.errors():
             return await self.store.listxattr(inode)
 
@@ -417,7 +431,8 @@ class Follower:
             inv.inode(ino, offset=int(f(b"o") or 0), length=int(f(b"l") or 0) or 1)
         elif kind == b"t":  # size changed: drop from the shorter size to the end
             inv.inode(ino, offset=int(f(b"o") or 0))
-        elif kind == b"a":
+        elif kind == b"a":  # attributes, extended ones too
+            self.fs.bare.discard(ino)
             inv.inode(ino, attr_only=True)
         elif kind == b"c":
             inv.entry(int(f(b"p") or 0), f(b"n") or b"")
@@ -443,6 +458,7 @@ class Follower:
     def invalidate_everything(self) -> None:
         """After a gap in the log: everything the kernel may hold from this mount."""
         self.full_invalidations += 1
+        self.fs.bare.clear()
         for names in list(self.fs.names.values()):
             for parent, name in names:
                 self.inv.entry(parent, name)

@@ -188,7 +188,7 @@ local t = now()
 if op == 'init' then  -- the root directory, once per prefix
   if redis.call('EXISTS', ik(1)) == 0 then
     redis.call('HSET', ik(1), 'mode', S_IFDIR + 493, 'nlink', 2, 'uid', ARGV[5], 'gid', ARGV[6],
-               'rdev', 0, 'size', 0, 'atime', t, 'mtime', t, 'ctime', t, 'parent', 1)
+               'rdev', 0, 'size', 0, 'atime', t, 'mtime', t, 'ctime', t, 'parent', 1, 'x', 0)
     redis.call('SET', P .. ':ino', 1)
     redis.call('SET', P .. ':count', 1)
   end
@@ -205,7 +205,7 @@ elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unl
   local dir = is_dir(mode)
   redis.call('HSET', ik(i), 'mode', mode, 'nlink', dir and 2 or 1, 'uid', uid, 'gid', gid,
              'rdev', rdev, 'size', ftype(mode) == S_IFLNK and #target or 0, 'atime', t,
-             'mtime', t, 'ctime', t, 'parent', parent)
+             'mtime', t, 'ctime', t, 'parent', parent, 'x', 0)  -- x: how many xattrs
   if ftype(mode) == S_IFLNK then redis.call('HSET', ik(i), 'target', target) end
   if ARGV[12] == '1' then redis.call('SADD', hk(i), me) end
   redis.call('HSET', dk(parent), name, i)
@@ -387,6 +387,7 @@ elseif op == 'setxattr' or op == 'removexattr' then
   elseif redis.call('HDEL', xk(i), name) == 0 then
     fail('ENODATA')
   end
+  redis.call('HSET', ik(i), 'x', redis.call('HLEN', xk(i)))
   touch(i, t, false)
   log('k', 'a', 'i', i)
   return 1

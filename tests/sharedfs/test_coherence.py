@@ -4,6 +4,7 @@ them shows in every other within moments although each kernel caches for an hour
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import subprocess
@@ -281,3 +282,28 @@ def test_prefixes_keep_file_systems_apart_and_passwords_come_from_the_environmen
         assert proc.returncode == 1
         assert proc.stderr.strip().startswith("sharedfs: cannot reach Redis at"), proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: str) -> None:
+    """ls -l asks two extended attributes per file: a file the store says has none answers
+    without a round trip, until one is set here or on another mount."""
+    def scripts() -> int:
+        stats = redis.command("INFO", "commandstats")
+        return sum(int(line.split("calls=")[1].split(",")[0]) for line in stats.splitlines()
+                   if line.startswith(("cmdstat_evalsha", "cmdstat_eval:")))
+
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix) as b:
+        write(a / "f", b"x")
+        os.stat(b / "f")
+        before = scripts()
+        for _ in range(50):
+            with pytest.raises(OSError) as e:
+                os.getxattr(b / "f", "security.selinux")
+            assert e.value.errno == errno.ENODATA
+            assert os.listxattr(b / "f") == []
+        assert scripts() == before
+        os.setxattr(a / "f", "user.k", b"v")  # on the other mount
+        assert eventually(lambda: os.listxattr(b / "f") == ["user.k"])
+        assert os.getxattr(b / "f", "user.k") == b"v"
+        os.removexattr(b / "f", "user.k")  # and back to none, here
+        assert os.listxattr(a / "f") == [] and os.listxattr(b / "f") == []
