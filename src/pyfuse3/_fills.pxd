@@ -17,6 +17,8 @@ cdef struct Change:
 cdef class Fills:
     cdef readonly unsigned long long seq
     cdef Change ring[RING]
+    cdef fuse_ino_t sent[RING]  # inodes of the last entry replies (a fill may still be landing)
+    cdef unsigned int sent_at
     cdef fuse_session* se
     cdef dict listings         # open directory handle -> seq when its opendir() started
 
@@ -30,6 +32,7 @@ cdef class Fills:
     cdef double attr_timeout(self, unsigned long long since, fuse_ino_t ino,
                              double timeout) noexcept
     cdef void drop_attrs(self, fuse_ino_t ino) noexcept
+    cdef bint may_be_landing(self, fuse_ino_t ino) noexcept
     cdef void listing_opened(self, unsigned long long fh, unsigned long long since)
     cdef void listing_closed(self, unsigned long long fh)
     cdef unsigned long long listing_since(self, unsigned long long fh)

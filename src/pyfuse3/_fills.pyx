@@ -74,6 +74,8 @@ cdef class Fills:
         """``e`` (entry ``name`` of ``parent``; name None: unknown), or ``copy`` holding
         ``e`` with the timeouts of stale parts set to 0."""
         cdef int found
+        self.sent[self.sent_at % RING] = e.ino
+        self.sent_at += 1
         if self.seq == since:
             return e
         found = self.stale(since, e.ino, parent, 0 if name is None else hash(name))
@@ -100,6 +102,15 @@ cdef class Fills:
         if self.se != NULL:
             with nogil:
                 fuse_lowlevel_notify_inval_inode(self.se, ino, -1, 0)  # ENOENT: nothing cached
+
+    cdef bint may_be_landing(self, fuse_ino_t ino) noexcept:
+        """True if one of the last entry replies named ``ino``: a client thread may not have
+        installed that inode yet, so an invalidation that found nothing should be repeated."""
+        cdef unsigned int i
+        for i in range(RING):
+            if self.sent[i] == ino:
+                return True
+        return False
 
     cdef void listing_opened(self, unsigned long long fh, unsigned long long since):
         """An opendir() that started at ``since`` answered with handle ``fh``."""

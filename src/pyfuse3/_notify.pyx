@@ -9,7 +9,8 @@ not free the session under it.
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memset
-from libc.errno cimport ENOSYS
+from libc.errno cimport ENOENT, ENOSYS
+from posix.unistd cimport usleep
 from posix.types cimport off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_BUF_NO_SPLICE, FUSE_CAP_WRITEBACK_CACHE, fuse_bufvec, fuse_ino_t,
@@ -62,10 +63,26 @@ def invalidate_inode(Session session not None, fuse_ino_t inode, attr_only=False
     try:
         with nogil:
             rc = fuse_lowlevel_notify_inval_inode(session.se, inode, offset, length)
+        if rc == -ENOENT and session.fills.may_be_landing(inode):
+            rc = _repeat_while_landing(session, inode, offset, length)
     finally:
         session.life.leave_call()
     if rc != 0:
         raise _error(rc, "invalidate_inode", f"{inode}", session)
+
+
+cdef int _repeat_while_landing(Session session, fuse_ino_t inode, off_t offset, off_t length):
+    # An entry reply naming this inode was just sent, and the kernel had no such inode: the
+    # client's thread may still be installing it (after our reply's write returned). Ask again
+    # briefly, so a fill computed before the change cannot stay; at most 15.5 ms, rarely.
+    cdef int rc = -ENOENT
+    cdef unsigned int wait = 500
+    with nogil:
+        while rc == -ENOENT and wait <= 8000:
+            usleep(wait)
+            rc = fuse_lowlevel_notify_inval_inode(session.se, inode, offset, length)
+            wait *= 2
+    return rc
 
 
 def invalidate_entry(Session session not None, fuse_ino_t inode_p, bytes name,
