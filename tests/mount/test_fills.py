@@ -22,7 +22,7 @@ from pyfuse3 import _backends
 from pyfuse3.testing import MountedFS, mounted
 
 from ..memfs import MemFS, Node
-from ..util import run_with_timeout
+from ..util import eventually, run_with_timeout
 
 pytestmark = pytest.mark.fuse
 ROOT = pyfuse3.ROOT_INODE
@@ -164,3 +164,22 @@ def test_close_to_open(fs: MountedFS) -> None:
     ops.report_changes = True
     assert run_with_timeout(read) == b"new content"
     assert os.stat(fs.path("f")).st_size == 11
+
+
+def test_an_invalidation_meeting_a_fill_that_may_be_landing_is_repeated(fs: MountedFS) -> None:
+    """The kernel installs a looked-up inode in the client's thread after the answer was
+    written; an invalidation in between finds nothing. So after an entry answer naming the
+    inode, ENOENT is asked again (0.5 to 8 ms apart) before it is believed.
+    (bench/fill_race.py measures what this closes at random timing.)"""
+    ops: RaceFS = fs.ops
+    ino = ops.add(ROOT, b"g", Node(stat.S_IFREG | 0o644)).st_ino
+    counted = ops.lookups[ino]  # (add() counts one of its own)
+    os.stat(fs.path("g"))  # an entry answer named ino
+    _mount(fs).invalidate_entry(ROOT, b"g")  # the kernel lets go of the name ...
+    with open("/proc/sys/vm/drop_caches", "w") as fh:
+        fh.write("2")  # ... and of the inode: it will never land now
+    assert eventually(lambda: ops.lookups[ino] == counted)  # forgotten
+    start = time.monotonic()
+    with pytest.raises(FileNotFoundError):
+        _mount(fs).invalidate_inode(ino)
+    assert time.monotonic() - start >= 0.0155  # asked 5 more times before believing ENOENT
