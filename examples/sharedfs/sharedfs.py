@@ -108,7 +108,39 @@ class SharedFS(pyfuse3.Operations):
 
     def entry(self, a: Attributes, parent: int | None = None,
               name: bytes | None = None) -> pyfuse3.EntryAttributes:
-        """Attributes for the kernel; with a name: a lookup the kernel will count."""
+        """Attributes for the kernel; with a name: a lookup the kernel will count.
+
+        With a name (a lookup, a listing), a corrupt record still gives an entry, so its
+        directory stays listable and the file removable: the fields that parse, zero for the
+        others, nothing cached (timeouts 0), and one logged line. getattr() answers EIO."""
+        try:
+            e = self._entry(a)
+        except StoreError as err:
+            if name is None or "ino" not in a or not a["ino"].isdigit():
+                raise
+            log.error("store: %s (listed with placeholder attributes)", err.args[1])
+            e = self._placeholder(a)
+        if name is not None and parent is not None:
+            self.track(e.st_ino, parent, name)
+        return e
+
+    def _placeholder(self, a: Attributes) -> pyfuse3.EntryAttributes:
+        e = pyfuse3.EntryAttributes()
+        e.st_ino = int(a["ino"])
+        for field in ("mode", "nlink", "uid", "gid", "size", "mtime", "ctime"):
+            value = a.get(field, b"")
+            if value.isdigit():
+                setattr(e, f"st_{field}_ns" if field.endswith("time") else f"st_{field}",
+                        int(value))
+        if not stat.S_IFMT(e.st_mode):
+            e.st_mode = stat.S_IFREG  # the type is unknown: no permissions, a file
+        e.st_nlink = e.st_nlink or 1
+        e.attr_timeout = e.entry_timeout = 0
+        self.served.pop(e.st_ino, None)
+        self.bare.discard(e.st_ino)
+        return e
+
+    def _entry(self, a: Attributes) -> pyfuse3.EntryAttributes:
         e = pyfuse3.EntryAttributes()
         ino = a.int("ino")
         e.st_ino = ino
@@ -129,8 +161,6 @@ class SharedFS(pyfuse3.Operations):
             self.bare.add(ino)
         else:
             self.bare.discard(ino)
-        if name is not None and parent is not None:
-            self.track(ino, parent, name)
         return e
 
     # ---- names
@@ -356,10 +386,11 @@ class SharedFS(pyfuse3.Operations):
             parent = listing[0][1].int("ino")
             for i in range(start_id, len(listing)):
                 name, a = listing[i]
-                if not pyfuse3.readdir_reply(token, name, self.entry(a), i + 1):
+                e = self.entry(a, None, name)  # (a corrupt record: placeholder attributes)
+                if not pyfuse3.readdir_reply(token, name, e, i + 1):
                     break
                 if token.plus and name not in (b".", b".."):  # READDIRPLUS: lookups
-                    self.track(a.int("ino"), parent, name)
+                    self.track(e.st_ino, parent, name)
 
     async def releasedir(self, fh: Any) -> None:
         self.listings.pop(fh, None)
@@ -583,7 +614,10 @@ async def serve(args: argparse.Namespace) -> None:
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                 for ino in list(fs.held):  # the kernel released everything at unmount
-                    await store.unhold(ino)
+                    try:
+                        await store.unhold(ino)
+                    except (*REDIS_DOWN, StoreError) as e:  # the sweep frees it later
+                        log.warning("release of inode %d at exit: %s", ino, e)
 
 
 async def housekeeping(fs: SharedFS, ttl: float) -> None:

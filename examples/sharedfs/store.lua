@@ -230,12 +230,17 @@ elseif op == 'unlink' or op == 'rmdir' then
   dir_mode(parent)
   local i = redis.call('HGET', dk(parent), name)
   if not i then fail('ENOENT') end
-  local dir = is_dir(mode_of(i))
+  -- a corrupt record stays removable: a mode that does not parse is a directory only if it
+  -- has entries, a link count that does not parse counts one name
+  local m = tonumber(redis.call('HGET', ik(i), 'mode'))
+  local dir
+  if m then dir = is_dir(m) else dir = redis.call('EXISTS', dk(i)) == 1 end
   if op == 'rmdir' and not dir then fail('ENOTDIR') end
   if op == 'unlink' and dir then fail('EISDIR') end
   if dir and redis.call('HLEN', dk(i)) > 0 then fail('ENOTEMPTY') end
   redis.call('HDEL', dk(parent), name)
-  redis.call('HINCRBY', ik(i), 'nlink', dir and -2 or -1)
+  local links = tonumber(redis.call('HGET', ik(i), 'nlink')) or (dir and 2 or 1)
+  redis.call('HSET', ik(i), 'nlink', fmt(links - (dir and 2 or 1)))
   if dir then redis.call('HINCRBY', ik(parent), 'nlink', -1) end
   touch(i, t, false)
   touch(parent, t, true)

@@ -27,9 +27,9 @@ from ..util import eventually, run_with_timeout
 pytestmark = pytest.mark.fuse
 ROOT = pyfuse3.ROOT_INODE
 HOUR = 3600.0
-#: A timeout of 0 still lets the kernel use a reply until its clock ticks (1/HZ: at most 10 ms
-#: for HZ >= 100). A check that the stale state is gone waits one tick first; it is a lower
-#: bound on the kernel's clock, not a guess at the machine's speed.
+#: Older kernels than this one (6.18) may use a reply with timeout 0 until their clock ticks
+#: (1/HZ: at most 10 ms for HZ >= 100). A check that the stale state is gone waits one tick
+#: first; it is a lower bound on the kernel's clock, not a guess at the machine's speed.
 TICK = 0.02
 
 

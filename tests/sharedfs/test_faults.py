@@ -286,3 +286,25 @@ def test_memory_limits(tmp_path: Path, redis: RedisServer, prefix: str) -> None:
         assert read(m / "big")[:10] == b"x" * 10 and os.listdir(m) == ["big"]
         assert os.statvfs(m).f_bavail * 4096 < 1 << 20
     assert check_store(redis, prefix) == []
+
+
+def test_a_corrupt_record_leaves_its_directory_listable_and_the_file_removable(
+        tmp_path: Path, redis: RedisServer, prefix: str) -> None:
+    log = tmp_path / "fs.log"
+    with sharedfs(redis, prefix) as a:
+        os.mkdir(a / "d")
+        for name in ("a", "bad", "c"):
+            write(a / "d" / name, b"x")
+        ino = os.stat(a / "d" / "bad").st_ino
+        for field in ("size", "mode", "nlink"):  # every field a listing and unlink use
+            redis.command("HSET", "{" + prefix + "}:i:" + str(ino), field, "garbage")
+        with sharedfs(redis, prefix, log=log) as b:  # a mount that never saw the files
+            assert sorted(os.listdir(b / "d")) == ["a", "bad", "c"]
+            assert os.stat(b / "d" / "a").st_size == 1
+            assert errno_of(lambda: os.stat(b / "d" / "bad")) == errno.EIO  # not made up
+            os.unlink(b / "d" / "bad")
+            assert sorted(os.listdir(b / "d")) == ["a", "c"]
+            assert sorted(os.listdir(a / "d")) == ["a", "c"]
+    text = log.read_text()
+    assert "Traceback" not in text and "bad field mode (listed with placeholder" in text
+    assert check_store(redis, prefix) == []
