@@ -67,6 +67,10 @@ class SharedFS(pyfuse3.Operations):
         # answer from here (ls -l asks two per file, every write one). Forgotten with the
         # inode, on any attribute change another mount logs, and on a local setxattr.
         self.bare: set[int] = set()
+        # The creation time ('crtime') of each held inode as seen at open: reads and writes
+        # check it, so a number a restored store gave to a new file answers ESTALE.
+        self.crtimes: dict[int, bytes] = {}
+        self.stale_store_said = False
         self.opens: dict[int, int] = defaultdict(int)  # inode -> open files of this mount
         # Inodes this mount holds in Redis (so no other mount frees them while open here):
         # inode -> 0.0 while open, else when it was last closed. A hold outlives the last
@@ -93,6 +97,11 @@ class SharedFS(pyfuse3.Operations):
         except StoreError as e:
             if e.errno == errno.EIO:
                 log.error("store: %s", e)
+            elif e.errno == errno.ESTALE and not self.stale_store_said:
+                self.stale_store_said = True
+                log.error("the store went back (restored from a backup, or replaced): a file "
+                          "open here now has another file's inode number; its reads and "
+                          "writes answer ESTALE")
             raise FUSEError(e.errno) from None
         except REDIS_DOWN as e:
             if not self.outage:
@@ -156,6 +165,8 @@ class SharedFS(pyfuse3.Operations):
         e.st_mtime_ns = a.int("mtime")
         e.st_ctime_ns = a.int("ctime")
         e.attr_timeout = e.entry_timeout = self.timeout
+        crtime = a.get("crtime", b"0")
+        e.generation = int(crtime) if crtime.isdigit() else 0  # a reused number: a new file
         self.served[ino] = a.version()
         if a.get("x") == b"0":
             self.bare.add(ino)
@@ -276,6 +287,8 @@ class SharedFS(pyfuse3.Operations):
                 a = await self.store.getattr(inode)
         self.held[inode] = 0.0
         self.opens[inode] += 1
+        if a is not None:
+            self.crtimes[inode] = a.get("crtime", b"")
         changed = False
         if self.close_to_open and a is not None:
             version = a.version()
@@ -302,6 +315,7 @@ class SharedFS(pyfuse3.Operations):
                 return info, self.entry(await self.store.getattr(ino), parent_inode, name)
         self.held[e.st_ino] = 0.0
         self.opens[e.st_ino] += 1
+        self.crtimes[e.st_ino] = b"%d" % e.generation if e.generation else b""
         return self._info(e.st_ino, flags), e
 
     async def release(self, fh: Any) -> None:
@@ -321,6 +335,7 @@ class SharedFS(pyfuse3.Operations):
             if since and now - since >= idle and ino not in self.opens \
                     and ino not in self.releasing:
                 del self.held[ino]
+                self.crtimes.pop(ino, None)
                 self.releasing[ino] = done = anyio.Event()
                 try:
                     await self.store.unhold(ino)
@@ -333,15 +348,17 @@ class SharedFS(pyfuse3.Operations):
 
     async def read(self, fh: Any, off: int, size: int) -> bytes:
         with self.errors():
-            return await self.store.read(fh & ~APPENDING, off, size)
+            ino = fh & ~APPENDING
+            return await self.store.read(ino, off, size, self.crtimes.get(ino, b""))
 
     async def write(self, fh: Any, off: int, buf: bytes) -> int:
         ino = fh & ~APPENDING
         with self.errors():
+            crtime = self.crtimes.get(ino, b"")
             if not fh & APPENDING:
-                await self.store.write(ino, off, bytes(buf))
+                await self.store.write(ino, off, bytes(buf), crtime)
                 return len(buf)
-            at = await self.store.write(ino, -1, bytes(buf)) - len(buf)
+            at = await self.store.write(ino, -1, bytes(buf), crtime) - len(buf)
         if at != off and self.mount is not None:
             # This kernel's idea of the end was stale: what it holds there is too.
             with suppress(OSError):  # ENOENT: nothing cached

@@ -29,6 +29,11 @@ local function mode_of(i)
   if not m then fail('ENOENT') end
   return num(m)
 end
+-- an open file's inode number names the same file only while its creation time is the one
+-- seen at open (a store restored from a backup may have given the number to a new file)
+local function same_file(i, crtime)
+  if crtime ~= '' and redis.call('HGET', ik(i), 'crtime') ~= crtime then fail('ESTALE') end
+end
 local function is_dir(m) return m - m % 4096 == S_IFDIR end
 local function ftype(m) return math.floor(m / 4096) * 4096 end
 local function dir_mode(i)
@@ -148,6 +153,7 @@ elseif op == 'listdir' then  -- every entry with its attributes: one consistent 
   return out
 elseif op == 'read' then  -- {size, page, page, ...} (false for a hole)
   local i, off, size = ARGV[5], num(ARGV[6]), num(ARGV[7])
+  same_file(i, ARGV[8] or '')
   local fsize = num(redis.call('HGET', ik(i), 'size') or fail('ENOENT'))
   local e = math.min(off + size, fsize)
   if e <= off then return {fmt(fsize)} end
@@ -188,7 +194,8 @@ local t = now()
 if op == 'init' then  -- the root directory, once per prefix
   if redis.call('EXISTS', ik(1)) == 0 then
     redis.call('HSET', ik(1), 'mode', S_IFDIR + 493, 'nlink', 2, 'uid', ARGV[5], 'gid', ARGV[6],
-               'rdev', 0, 'size', 0, 'atime', t, 'mtime', t, 'ctime', t, 'parent', 1, 'x', 0)
+               'rdev', 0, 'size', 0, 'atime', t, 'mtime', t, 'ctime', t, 'parent', 1, 'x', 0,
+               'crtime', t)
     redis.call('SET', P .. ':ino', 1)
     redis.call('SET', P .. ':count', 1)
   end
@@ -205,7 +212,8 @@ elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unl
   local dir = is_dir(mode)
   redis.call('HSET', ik(i), 'mode', mode, 'nlink', dir and 2 or 1, 'uid', uid, 'gid', gid,
              'rdev', rdev, 'size', ftype(mode) == S_IFLNK and #target or 0, 'atime', t,
-             'mtime', t, 'ctime', t, 'parent', parent, 'x', 0)  -- x: how many xattrs
+             'mtime', t, 'ctime', t, 'parent', parent, 'x', 0,  -- x: how many xattrs
+             'crtime', t)  -- the generation: never the same for a reused inode number
   if ftype(mode) == S_IFLNK then redis.call('HSET', ik(i), 'target', target) end
   if ARGV[12] == '1' then redis.call('SADD', hk(i), me) end
   redis.call('HSET', dk(parent), name, i)
@@ -303,6 +311,7 @@ elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
   return dst or 0
 elseif op == 'write' then  -- inode, offset (-1: at the end), data: returns the new size
   local i, off, data = ARGV[5], num(ARGV[6]), ARGV[7]
+  same_file(i, ARGV[8] or '')
   regular(i)
   if off < 0 then off = num(redis.call('HGET', ik(i), 'size')) end
   if off + #data > MAX_SIZE then fail('EFBIG') end

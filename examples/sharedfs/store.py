@@ -106,8 +106,10 @@ class Store:
         out += [(name, _attrs(a)) for name, a in zip(rest, rest, strict=True)]
         return out
 
-    async def read(self, ino: int, off: int, size: int) -> bytes:
-        got = await self._call("read", ino, off, size)
+    async def read(self, ino: int, off: int, size: int, crtime: bytes = b"") -> bytes:
+        """``crtime``: the creation time seen at open (ESTALE if the inode number now names
+        another file); empty: not checked."""
+        got = await self._call("read", ino, off, size, crtime)
         fsize = int(got[0])
         end = min(off + size, fsize)
         if end <= off:
@@ -162,10 +164,10 @@ class Store:
         """Rename; return the inode the new name replaced (0: none)."""
         return int(await self._call("rename", p1, n1, p2, n2, flags) or 0)
 
-    async def write(self, ino: int, off: int, data: bytes) -> int:
+    async def write(self, ino: int, off: int, data: bytes, crtime: bytes = b"") -> int:
         """Write ``data`` at ``off`` (-1: at the end of the file, atomically); return the new
-        size."""
-        return int(await self._call("write", ino, off, data))
+        size. ``crtime`` as for read()."""
+        return int(await self._call("write", ino, off, data, crtime))
 
     async def setattr(self, ino: int, **fields: int) -> Attributes:
         args: list[Any] = []
