@@ -97,6 +97,13 @@ class SharedFS(pyfuse3.Operations):
         except StoreError as e:
             if e.errno == errno.EIO:
                 log.error("store: %s", e)
+            elif e.errno == errno.ENOMEDIUM:
+                if not self.outage:
+                    self.outage = True
+                    log.error("the store holds no file system under prefix %s: Redis "
+                              "restarted empty, or the keys were deleted; answering EIO "
+                              "(restore the data, or unmount)", self.store.prefix)
+                raise FUSEError(errno.EIO) from None
             elif e.errno == errno.ESTALE and not self.stale_store_said:
                 self.stale_store_said = True
                 log.error("the store went back (restored from a backup, or replaced): a file "

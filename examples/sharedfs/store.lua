@@ -16,6 +16,9 @@ local function xk(i) return P .. ':x:' .. i end  -- extended attributes
 local function hk(i) return P .. ':h:' .. i end  -- mounts holding the inode open
 
 local function fail(e) error({err = e}) end
+-- init() marks a prefix with an id; a Redis that restarted empty (or lost the keys) has none,
+-- which must not look like a file system whose files were all deleted
+if op ~= 'init' and redis.call('EXISTS', P .. ':id') == 0 then fail('ENOMEDIUM') end
 local function now()
   local t = redis.call('TIME')
   return t[1] .. string.format('%06d', tonumber(t[2])) .. '000'
@@ -199,6 +202,7 @@ if op == 'init' then  -- the root directory, once per prefix
     redis.call('SET', P .. ':ino', 1)
     redis.call('SET', P .. ':count', 1)
   end
+  redis.call('SET', P .. ':id', ARGV[7], 'NX')  -- (also on a store made before ids)
   return 1
 elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unless a symlink), hold
   local parent, name, mode, rdev, uid, gid, target = ARGV[5], ARGV[6], num(ARGV[7]), ARGV[8], ARGV[9], ARGV[10], ARGV[11]

@@ -146,7 +146,7 @@ class Store:
     async def init(self, uid: int, gid: int) -> None:
         """Load the script and create the root directory if this prefix has none."""
         await self.client.script_load(LUA)
-        await self._call("init", uid, gid)
+        await self._call("init", uid, gid, uuid.uuid4().hex)
 
     async def mknod(self, parent: int, name: bytes, mode: int, rdev: int, uid: int, gid: int,
                     target: bytes = b"", hold: bool = False) -> Attributes:

@@ -347,3 +347,18 @@ def test_a_corrupt_record_leaves_its_directory_listable_and_the_file_removable(
     text = log.read_text()
     assert "Traceback" not in text and "bad field mode (listed with placeholder" in text
     assert check_store(redis, prefix) == []
+
+
+def test_a_redis_restarted_empty_says_so(tmp_path: Path, redis: RedisServer,
+                                         prefix: str) -> None:
+    """Not ENOENT on the root as if every file were deleted: EIO and one line saying why."""
+    log = tmp_path / "fs.log"
+    with sharedfs(redis, prefix, log=log) as m:
+        write(m / "f", b"x")
+        redis.stop()
+        redis.start()  # no persistence: empty
+        assert eventually(lambda: errno_of(lambda: os.listdir(m)) == errno.EIO)
+        assert errno_of(lambda: write(m / "g", b"y")) == errno.EIO
+        assert errno_of(lambda: os.stat(m / "h")) == errno.EIO
+    text = log.read_text()
+    assert text.count("holds no file system") == 1 and "Traceback" not in text
