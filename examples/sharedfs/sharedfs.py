@@ -39,6 +39,7 @@ from pyfuse3 import FUSEError
 
 log = logging.getLogger("sharedfs")
 HOLD_IDLE = 1.0  # seconds a closed file stays held (a reopen needs no round trip)
+REDIS_TIMEOUT = 5.0  # seconds a store call may take before it answers EIO
 FALLOC_KNOWN = 0x01 | 0x02 | 0x10  # KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE
 REDIS_DOWN = (coredis.exceptions.ConnectionError, TimeoutError, OSError)
 APPENDING = 1 << 63  # set in the file handle of an O_APPEND open; the other bits: the inode
@@ -595,11 +596,15 @@ def connect(url: str, **kw: Any) -> coredis.Redis[bytes]:
 
 async def serve(args: argparse.Namespace) -> None:
     # client names: `CLIENT LIST` tells which process a connection belongs to
-    client = connect(args.redis, stream_timeout=5.0, client_name=f"sharedfs-{os.getpid()}")
+    client = connect(args.redis, stream_timeout=REDIS_TIMEOUT,
+                     client_name=f"sharedfs-{os.getpid()}")
     blocking = connect(args.redis, stream_timeout=None,
                        client_name=f"sharedfs-{os.getpid()}-follower")
     async with client, blocking:
-        store = Store(client, args.prefix, log_length=args.log_length)
+        # changes not applied within REDIS_TIMEOUT - 1 s are refused by the store itself, so
+        # a call that timed out (EIO) is never applied later
+        store = Store(client, args.prefix, log_length=args.log_length,
+                      give_up=REDIS_TIMEOUT - 1.0)
         try:
             policy = (await store.memory())[2]
             if policy != "noeviction":

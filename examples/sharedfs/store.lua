@@ -1,5 +1,7 @@
 -- sharedfs: every operation on the shared state, one atomic Redis script call each.
--- ARGV: op, key prefix, mount id, change-log length, then the operation's arguments.
+-- ARGV: op, key prefix, mount id, change-log length, deadline (Redis time in ns after which
+-- a change must not be applied: its caller has given up; '' for none), then the operation's
+-- arguments.
 -- KEYS[1] is the change-log sequence key: it names the prefix's hash slot for a cluster.
 -- Scripts are not rolled back on error: every check comes before the first write.
 -- Times are nanosecond strings (Lua numbers are doubles); sizes stay below 2^53.
@@ -135,9 +137,9 @@ end
 
 -- ---------------------------------------------------------------- reads
 if op == 'getattr' then
-  return attrs(ARGV[5])
+  return attrs(ARGV[6])
 elseif op == 'lookup' then
-  local parent, name = ARGV[5], ARGV[6]
+  local parent, name = ARGV[6], ARGV[7]
   dir_mode(parent)
   if name == '.' then return attrs(parent) end
   if name == '..' then return attrs(redis.call('HGET', ik(parent), 'parent')) end
@@ -145,7 +147,7 @@ elseif op == 'lookup' then
   if not child then fail('ENOENT') end
   return attrs(child)
 elseif op == 'listdir' then  -- every entry with its attributes: one consistent snapshot
-  local d = ARGV[5]
+  local d = ARGV[6]
   dir_mode(d)
   local out = {attrs(d), attrs(redis.call('HGET', ik(d), 'parent'))}
   local entries = redis.call('HGETALL', dk(d))
@@ -155,8 +157,8 @@ elseif op == 'listdir' then  -- every entry with its attributes: one consistent 
   end
   return out
 elseif op == 'read' then  -- {size, page, page, ...} (false for a hole)
-  local i, off, size = ARGV[5], num(ARGV[6]), num(ARGV[7])
-  same_file(i, ARGV[8] or '')
+  local i, off, size = ARGV[6], num(ARGV[7]), num(ARGV[8])
+  same_file(i, ARGV[9] or '')
   local fsize = num(redis.call('HGET', ik(i), 'size') or fail('ENOENT'))
   local e = math.min(off + size, fsize)
   if e <= off then return {fmt(fsize)} end
@@ -166,15 +168,15 @@ elseif op == 'read' then  -- {size, page, page, ...} (false for a hole)
   table.insert(got, 1, fmt(fsize))
   return got
 elseif op == 'readlink' then
-  return redis.call('HGET', ik(ARGV[5]), 'target') or fail('EINVAL')
+  return redis.call('HGET', ik(ARGV[6]), 'target') or fail('EINVAL')
 elseif op == 'getxattr' then
-  mode_of(ARGV[5])
-  return redis.call('HGET', xk(ARGV[5]), ARGV[6]) or fail('ENODATA')
+  mode_of(ARGV[6])
+  return redis.call('HGET', xk(ARGV[6]), ARGV[7]) or fail('ENODATA')
 elseif op == 'listxattr' then
-  mode_of(ARGV[5])
-  return redis.call('HKEYS', xk(ARGV[5]))
+  mode_of(ARGV[6])
+  return redis.call('HKEYS', xk(ARGV[6]))
 elseif op == 'seek' then  -- SEEK_DATA (3) / SEEK_HOLE (4) by pages
-  local i, off, whence = ARGV[5], num(ARGV[6]), num(ARGV[7])
+  local i, off, whence = ARGV[6], num(ARGV[7]), num(ARGV[8])
   local fsize = num(redis.call('HGET', ik(i), 'size') or fail('ENOENT'))
   if off >= fsize then fail('ENXIO') end
   local have = {}
@@ -194,18 +196,19 @@ end
 
 -- ---------------------------------------------------------------- changes
 local t = now()
+if ARGV[5] ~= '' and tonumber(t) > num(ARGV[5]) then fail('ETIMEDOUT') end  -- too late
 if op == 'init' then  -- the root directory, once per prefix
   if redis.call('EXISTS', ik(1)) == 0 then
-    redis.call('HSET', ik(1), 'mode', S_IFDIR + 493, 'nlink', 2, 'uid', ARGV[5], 'gid', ARGV[6],
+    redis.call('HSET', ik(1), 'mode', S_IFDIR + 493, 'nlink', 2, 'uid', ARGV[6], 'gid', ARGV[7],
                'rdev', 0, 'size', 0, 'atime', t, 'mtime', t, 'ctime', t, 'parent', 1, 'x', 0,
                'crtime', t)
     redis.call('SET', P .. ':ino', 1)
     redis.call('SET', P .. ':count', 1)
   end
-  redis.call('SET', P .. ':id', ARGV[7], 'NX')  -- (also on a store made before ids)
+  redis.call('SET', P .. ':id', ARGV[8], 'NX')  -- (also on a store made before ids)
   return 1
 elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unless a symlink), hold
-  local parent, name, mode, rdev, uid, gid, target = ARGV[5], ARGV[6], num(ARGV[7]), ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+  local parent, name, mode, rdev, uid, gid, target = ARGV[6], ARGV[7], num(ARGV[8]), ARGV[9], ARGV[10], ARGV[11], ARGV[12]
   local pmode = dir_mode(parent)
   if redis.call('HEXISTS', dk(parent), name) == 1 then fail('EEXIST') end
   if bit(pmode, S_ISGID) then  -- BSD group semantics in setgid directories
@@ -219,7 +222,7 @@ elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unl
              'mtime', t, 'ctime', t, 'parent', parent, 'x', 0,  -- x: how many xattrs
              'crtime', t)  -- the generation: never the same for a reused inode number
   if ftype(mode) == S_IFLNK then redis.call('HSET', ik(i), 'target', target) end
-  if ARGV[12] == '1' then redis.call('SADD', hk(i), me) end
+  if ARGV[13] == '1' then redis.call('SADD', hk(i), me) end
   redis.call('HSET', dk(parent), name, i)
   if dir then redis.call('HINCRBY', ik(parent), 'nlink', 1) end
   touch(parent, t, true)
@@ -227,7 +230,7 @@ elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unl
   log('k', 'c', 'p', parent, 'n', name, 'i', i)
   return attrs(i)
 elseif op == 'link' then
-  local i, parent, name = ARGV[5], ARGV[6], ARGV[7]
+  local i, parent, name = ARGV[6], ARGV[7], ARGV[8]
   if is_dir(mode_of(i)) then fail('EPERM') end
   dir_mode(parent)
   if redis.call('HEXISTS', dk(parent), name) == 1 then fail('EEXIST') end
@@ -238,7 +241,7 @@ elseif op == 'link' then
   log('k', 'c', 'p', parent, 'n', name, 'i', i)
   return attrs(i)
 elseif op == 'unlink' or op == 'rmdir' then
-  local parent, name = ARGV[5], ARGV[6]
+  local parent, name = ARGV[6], ARGV[7]
   dir_mode(parent)
   local i = redis.call('HGET', dk(parent), name)
   if not i then fail('ENOENT') end
@@ -260,7 +263,7 @@ elseif op == 'unlink' or op == 'rmdir' then
   log('k', 'u', 'p', parent, 'n', name, 'i', i)
   return i
 elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
-  local p1, n1, p2, n2, flags = ARGV[5], ARGV[6], ARGV[7], ARGV[8], num(ARGV[9])
+  local p1, n1, p2, n2, flags = ARGV[6], ARGV[7], ARGV[8], ARGV[9], num(ARGV[10])
   dir_mode(p1)
   dir_mode(p2)
   local src = redis.call('HGET', dk(p1), n1)
@@ -314,8 +317,8 @@ elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
   log('k', 'r', 'p', p1, 'n', n1, 'q', p2, 'o', n2, 'i', src, 'd', dst or '', 'x', '0')
   return dst or 0
 elseif op == 'write' then  -- inode, offset (-1: at the end), data: returns the new size
-  local i, off, data = ARGV[5], num(ARGV[6]), ARGV[7]
-  same_file(i, ARGV[8] or '')
+  local i, off, data = ARGV[6], num(ARGV[7]), ARGV[8]
+  same_file(i, ARGV[9] or '')
   regular(i)
   if off < 0 then off = num(redis.call('HGET', ik(i), 'size')) end
   if off + #data > MAX_SIZE then fail('EFBIG') end
@@ -326,10 +329,10 @@ elseif op == 'write' then  -- inode, offset (-1: at the end), data: returns the 
   log('k', 'w', 'i', i, 'o', fmt(off), 'l', #data)
   return fmt(size)
 elseif op == 'setattr' then  -- inode, then name/value pairs: mode uid gid size atime mtime
-  local i = ARGV[5]
+  local i = ARGV[6]
   local m = mode_of(i)
   local set = {}
-  for k = 6, #ARGV, 2 do set[ARGV[k]] = ARGV[k + 1] end
+  for k = 7, #ARGV, 2 do set[ARGV[k]] = ARGV[k + 1] end
   local old = num(redis.call('HGET', ik(i), 'size'))
   if set.size then
     regular(i)
@@ -360,7 +363,7 @@ elseif op == 'setattr' then  -- inode, then name/value pairs: mode uid gid size 
   end
   return attrs(i)
 elseif op == 'fallocate' then  -- inode, mode (1 KEEP_SIZE, 2 PUNCH_HOLE, 16 ZERO_RANGE), off, len
-  local i, mode, off, len = ARGV[5], num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
+  local i, mode, off, len = ARGV[6], num(ARGV[7]), num(ARGV[8]), num(ARGV[9])
   regular(i)
   if off + len > MAX_SIZE then fail('EFBIG') end
   local size = num(redis.call('HGET', ik(i), 'size'))
@@ -373,7 +376,7 @@ elseif op == 'fallocate' then  -- inode, mode (1 KEEP_SIZE, 2 PUNCH_HOLE, 16 ZER
   log('k', 'w', 'i', i, 'o', fmt(off), 'l', len)
   return 1
 elseif op == 'copy' then  -- src, off_in, dst, off_out, len: holes stay holes; returns bytes copied
-  local src, oi, dst, oo, len = ARGV[5], num(ARGV[6]), ARGV[7], num(ARGV[8]), num(ARGV[9])
+  local src, oi, dst, oo, len = ARGV[6], num(ARGV[7]), ARGV[8], num(ARGV[9]), num(ARGV[10])
   regular(src)
   regular(dst)
   local ssize = num(redis.call('HGET', ik(src), 'size'))
@@ -398,10 +401,10 @@ elseif op == 'copy' then  -- src, off_in, dst, off_out, len: holes stay holes; r
   log('k', 'w', 'i', dst, 'o', fmt(oo), 'l', len)
   return len
 elseif op == 'setxattr' or op == 'removexattr' then
-  local i, name = ARGV[5], ARGV[6]
+  local i, name = ARGV[6], ARGV[7]
   mode_of(i)
   if op == 'setxattr' then
-    redis.call('HSET', xk(i), name, ARGV[7])
+    redis.call('HSET', xk(i), name, ARGV[8])
   elseif redis.call('HDEL', xk(i), name) == 0 then
     fail('ENODATA')
   end
@@ -410,18 +413,18 @@ elseif op == 'setxattr' or op == 'removexattr' then
   log('k', 'a', 'i', i)
   return 1
 elseif op == 'open' then  -- inode, truncate ('1'), hold ('1'): the first open of a mount holds
-  local i = ARGV[5]
+  local i = ARGV[6]
   local m = mode_of(i)
-  if ARGV[6] == '1' and ftype(m) == S_IFREG and num(redis.call('HGET', ik(i), 'size')) > 0 then
+  if ARGV[7] == '1' and ftype(m) == S_IFREG and num(redis.call('HGET', ik(i), 'size')) > 0 then
     cut(i, 0)
     redis.call('HSET', ik(i), 'size', 0)
     touch(i, t, true)
     log('k', 't', 'i', i, 'o', '0')
   end
-  if ARGV[7] == '1' then redis.call('SADD', hk(i), me) end
+  if ARGV[8] == '1' then redis.call('SADD', hk(i), me) end
   return attrs(i)
 elseif op == 'unhold' then  -- inode: the last open of this mount closed
-  local i = ARGV[5]
+  local i = ARGV[6]
   redis.call('SREM', hk(i), me)
   if redis.call('EXISTS', ik(i)) == 1 then free_if_unused(i) end
   return 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,7 +73,7 @@ class Store:
     """The file system's state in Redis, as seen by one mount (``mount_id``)."""
 
     def __init__(self, client: coredis.Redis[bytes], prefix: str, *, log_length: int = 100_000,
-                 mount_id: str | None = None) -> None:
+                 mount_id: str | None = None, give_up: float | None = 4.0) -> None:
         self.client = client
         self.prefix = "{" + prefix + "}"
         self.mount_id = mount_id or uuid.uuid4().hex[:16]
@@ -81,13 +82,22 @@ class Store:
         self.log_length = log_length
         self._script = client.register_script(LUA)
         self.calls = 0  # script calls made (round trips), for the benchmarks
+        # A change that reaches Redis after its caller gave up (timed out: the file system
+        # answered EIO) must not be applied later: each call carries a deadline in Redis's
+        # clock, ``give_up`` seconds from now, which the script checks before changing
+        # anything. The offset to Redis's clock is measured at init() (None: no deadline).
+        self.give_up = give_up
+        self._clock_offset: int | None = None
 
     async def _call(self, op: str, *args: Any) -> Any:
         self.calls += 1
+        deadline: int | str = ""
+        if self._clock_offset is not None and self.give_up is not None:
+            deadline = time.monotonic_ns() + self._clock_offset + int(self.give_up * 1e9)
         try:
             return await self._script(keys=[self.seq_key],
                                       args=[op, self.prefix, self.mount_id, self.log_length,
-                                            *args])
+                                            deadline, *args])
         except coredis.exceptions.ResponseError as e:
             raise _errno_of(e) from None
 
@@ -146,6 +156,10 @@ class Store:
     async def init(self, uid: int, gid: int) -> None:
         """Load the script and create the root directory if this prefix has none."""
         await self.client.script_load(LUA)
+        before = time.monotonic_ns()
+        redis_now = await self.client.time()  # a datetime, microseconds
+        after = time.monotonic_ns()
+        self._clock_offset = round(redis_now.timestamp() * 1e6) * 1000 - (before + after) // 2
         await self._call("init", uid, gid, uuid.uuid4().hex)
 
     async def mknod(self, parent: int, name: bytes, mode: int, rdev: int, uid: int, gid: int,

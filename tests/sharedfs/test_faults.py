@@ -362,3 +362,30 @@ def test_a_redis_restarted_empty_says_so(tmp_path: Path, redis: RedisServer,
         assert errno_of(lambda: os.stat(m / "h")) == errno.EIO
     text = log.read_text()
     assert text.count("holds no file system") == 1 and "Traceback" not in text
+
+
+def test_a_write_that_answered_eio_is_never_applied_later(tmp_path: Path, redis: RedisServer,
+                                                         prefix: str) -> None:
+    """Redis stalls (here a script that runs 7 s) past the call timeout: the write answers
+    EIO, and when Redis gets to the queued call it refuses it instead of applying it."""
+    redis.command("CONFIG", "SET", "busy-reply-threshold", "20000")  # others wait, no BUSY
+    with sharedfs(redis, prefix) as m:
+        write(m / "f", b"before")
+        fd = os.open(m / "f", os.O_WRONLY)
+        try:
+            stall = threading.Thread(target=redis.command, args=(
+                "EVAL", "local s = tonumber(redis.call('TIME')[1]) "
+                "while tonumber(redis.call('TIME')[1]) < s + 7 do end return 1", "0"))
+            stall.start()
+            time.sleep(0.3)  # Redis is asleep: it reads nothing until it wakes
+            started = time.monotonic()
+            assert errno_of(lambda: os.pwrite(fd, b"during", 0)) == errno.EIO
+            waited = time.monotonic() - started
+            stall.join(30)
+        finally:
+            os.close(fd)
+        assert 4.0 <= waited  # (REDIS_TIMEOUT: 5 s)
+        time.sleep(0.5)  # Redis has run what was queued
+        assert read(m / "f") == b"before"
+        write(m / "f", b"after")  # and the mount serves on
+        assert read(m / "f") == b"after"
