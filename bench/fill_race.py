@@ -7,8 +7,8 @@ Each round: a file the kernel never saw is looked up by a client thread (``os.st
 handler reads its attributes, then waits 0-2 ms (a store's round trip); meanwhile, after a
 random 0-2 ms, the test changes the file's size and calls ``invalidate_inode`` (ENOENT when
 the kernel has nothing yet). After the client's stat returned and one kernel clock tick, a
-second stat must show the new size: if it shows the old one, the kernel cached the old state
-for the whole timeout (an hour). ``--src`` runs another source tree (e.g. a ``git worktree``
+second stat, by a separate process (``stat -c %s``), must show the new size: if it shows
+the old one, the kernel cached the old state for the whole timeout (an hour). ``--src`` runs another source tree (e.g. a ``git worktree``
 of a commit before race-free fills, built in place) for the comparison.
 """
 
@@ -18,6 +18,7 @@ import argparse
 import os
 import random
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -67,7 +68,9 @@ def main() -> None:
                 enoent += 1
             client.join(10)
             time.sleep(0.02)  # one kernel tick: a timeout of 0 has run out
-            stale += os.stat(fs.path(name)).st_size == 3
+            seen = subprocess.run(["stat", "-c", "%s", fs.path(name)], capture_output=True,
+                                  text=True, timeout=10, check=True).stdout
+            stale += int(seen) == 3
     print(f"{args.rounds} rounds ({args.src}): {stale} left stale for the timeout; "
           f"the invalidation found nothing cached in {enoent}")
 
