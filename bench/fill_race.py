@@ -8,8 +8,9 @@ handler reads its attributes, then waits 0-2 ms (a store's round trip); meanwhil
 random 0-2 ms, the test changes the file's size and calls ``invalidate_inode`` (ENOENT when
 the kernel has nothing yet). After the client's stat returned and one kernel clock tick, a
 second stat, by a separate process (``stat -c %s``), must show the new size: if it shows
-the old one, the kernel cached the old state for the whole timeout (an hour). ``--src`` runs another source tree (e.g. a ``git worktree``
-of a commit before race-free fills, built in place) for the comparison.
+the old one, the kernel cached the old state for the whole timeout (an hour). ``--src`` runs
+another source tree (e.g. a ``git worktree`` of a commit before race-free fills, built in
+place) for the comparison.
 """
 
 from __future__ import annotations
