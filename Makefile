@@ -13,8 +13,9 @@ EXAMPLE_STAMP := $(VENV)/.installed-examples
 # tests and lint add.
 BUILD_DEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
               'exceptiongroup>=1.0; python_version < "3.11"'
-# What the sharedfs example needs (an async Redis client that runs under trio and asyncio).
-EXAMPLE_DEPS := 'coredis>=6'
+# What the examples need: anyio (sleep, events, task groups under trio or asyncio alike) and,
+# for sharedfs, an async Redis client that runs under both.
+EXAMPLE_DEPS := 'anyio>=4' 'coredis>=6'
 TEST_DEPS  := 'pytest>=8.1' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' \
               'ruff>=0.4' 'cython-lint>=0.16' $(EXAMPLE_DEPS)
 # What make docs adds: Sphinx reads the docstrings, MyST the markdown guides.

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import sniffio
+import anyio
 
 import pyfuse3
 from pyfuse3 import FUSEError
@@ -41,18 +41,6 @@ def check_name(name: bytes) -> bytes:
     if len(name) > NAME_MAX:
         raise FUSEError(errno.ENAMETOOLONG)
     return name
-
-
-async def sleep(seconds: float) -> None:
-    """Sleep under trio or asyncio, whichever serves the file system."""
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        await trio.sleep(seconds)
-    else:
-        import asyncio
-
-        await asyncio.sleep(seconds)
 
 
 class SparseData:
@@ -508,7 +496,7 @@ class TmpFS(pyfuse3.Operations):
         done = 0
         for so_far in dst.data.copy_steps(self.get(fh_in).data, off_in, off_out, length):
             done = so_far
-            await sleep(0)  # a long copy never holds up the other requests
+            await anyio.sleep(0)  # a long copy never holds up the other requests
         if done:
             dst.touch()
         return done
@@ -526,7 +514,7 @@ class TmpFS(pyfuse3.Operations):
         while any(o != owner and fcntl.LOCK_EX in (k, kind) for o, k in held.items()):
             if operation & fcntl.LOCK_NB:
                 raise FUSEError(errno.EWOULDBLOCK)
-            await sleep(0.01)
+            await anyio.sleep(0.01)
         held[owner] = kind
 
     def conflict(self, node: Inode, owner: int, lock: pyfuse3.FileLock) -> RecordLock | None:
@@ -550,7 +538,7 @@ class TmpFS(pyfuse3.Operations):
             while self.conflict(node, owner, lock) is not None:
                 if not wait:
                     raise FUSEError(errno.EAGAIN)
-                await sleep(0.01)
+                await anyio.sleep(0.01)
         start, end = lock_range(lock)
         kept = []
         for held in node.record_locks:  # the owner's locks lose the range, others stay

@@ -17,19 +17,18 @@ import threading
 import time
 from typing import Any
 
-import sniffio
 import trio
 
 import pyfuse3
+from pyfuse3._backends import current
+from pyfuse3._backends.asyncio import AsyncioLoop
+from pyfuse3._backends.trio import TrioLoop
 
 from .memfs import MemFS, Node
 
 
 async def sleep_forever() -> None:
-    if sniffio.current_async_library() == "trio":
-        await trio.sleep_forever()
-    else:
-        await asyncio.sleep(3600)
+    await current().sleep(3600)
 
 
 class SlowFS(MemFS):
@@ -121,13 +120,13 @@ def close_races_main(mnt: str, rounds: str) -> None:
     """close() on one thread while main() starts on another, many times."""
     import pyfuse3._mount as lifecycle
 
-    real_backend = lifecycle.current_backend
+    real_current = lifecycle.current
 
-    def slow_backend() -> Any:  # widens the window between main() starting and running
+    def slow_current() -> Any:  # widens the window between main() starting and running
         time.sleep(0.002)
-        return real_backend()
+        return real_current()
 
-    lifecycle.current_backend = slow_backend  # type: ignore[assignment]
+    lifecycle.current = slow_current  # type: ignore[assignment]
     outcomes: dict[str, int] = {}
     for i in range(int(rounds)):
         pyfuse3.init(MemFS(), mnt, [])
@@ -166,15 +165,13 @@ def close_races_main(mnt: str, rounds: str) -> None:
 
 def terminate_races_end(mnt: str, rounds: str) -> None:
     """terminate() from another thread over and over while main() ends."""
-    from pyfuse3 import _backends
-
     def slowly(real: Any) -> Any:  # widens the window between looking up the loop and waking it
         def run_sync_soon(self: Any, fn: Any) -> None:
             time.sleep(0.002)
             real(self, fn)
         return run_sync_soon
 
-    for cls in (_backends.TrioBackend, _backends.AsyncioBackend):
+    for cls in (TrioLoop, AsyncioLoop):
         cls.run_sync_soon = slowly(cls.run_sync_soon)  # type: ignore[method-assign]
     errors = 0
     for _ in range(int(rounds)):

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import pyfuse3
+from pyfuse3._backends import current
 from pyfuse3.testing import lazy_unmount, run
 
 from .memfs import MemFS, Node
@@ -50,12 +51,7 @@ class SlowFS(MemFS):
 
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         if name == b"slow":
-            import sniffio
-
-            if sniffio.current_async_library() == "trio":
-                await trio.sleep(0.3)
-            else:
-                await asyncio.sleep(0.3)
+            await current().sleep(0.3)
         return await super().lookup(parent_inode, name, ctx)
 
 

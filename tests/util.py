@@ -14,20 +14,6 @@ from collections.abc import Callable
 ALICE, BOB = 1000, 1001  # unprivileged users for permission tests
 
 
-async def sleep(seconds: float) -> None:
-    """Sleep under whichever async library runs the caller (a handler, usually)."""
-    import sniffio
-
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        await trio.sleep(seconds)
-    else:
-        import asyncio
-
-        await asyncio.sleep(seconds)
-
-
 def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
     """Poll ``cond`` until it holds or ``timeout`` seconds pass; return its last value."""
     deadline = time.monotonic() + timeout

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from . import _backends, _notify
+from . import _notify
+from ._backends import current
 from ._dispatch import handler_on_this_thread, in_handler
 from ._entry_worker import EntryWorker, InvalidationHandle, check_entry_args
 
@@ -104,7 +105,7 @@ class CacheControl:
                                length: int = 0) -> None:
         """Awaitable invalidate_inode(): safe in handlers and with the writeback cache."""
         session = self._session()
-        await _backends.to_thread(functools.partial(
+        await current().to_thread(functools.partial(
             _notify.invalidate_inode, session, inode, attr_only, offset=offset, length=length))
 
     async def invalidate_entry(self, inode_p: int, name: bytes,
@@ -117,7 +118,7 @@ class CacheControl:
         """
         handle = self.submit_entry(inode_p, name, deleted)
         if not in_handler():
-            await _backends.to_thread(handle.result)
+            await current().to_thread(handle.result)
         return handle
 
     async def expire_entry(self, inode_p: int, name: bytes) -> None:
@@ -131,13 +132,13 @@ class CacheControl:
                 "wait for the very request this handler answers. Use 'await pyfuse3.cache."
                 "invalidate_entry(...)' (queued until the kernel allows), or expire the entry "
                 "from a task outside handlers")
-        await _backends.to_thread(functools.partial(_notify.expire_entry, session, inode_p,
+        await current().to_thread(functools.partial(_notify.expire_entry, session, inode_p,
                                                     name))
 
     async def notify_store(self, inode: int, offset: int, data: Any) -> None:
         """Awaitable notify_store() (run off the event-loop thread)."""
         session = self._session()
-        await _backends.to_thread(functools.partial(_notify.notify_store, session, inode,
+        await current().to_thread(functools.partial(_notify.notify_store, session, inode,
                                                     offset, data))
 
     async def notify_retrieve(self, inode: int, offset: int, size: int) -> bytes:
@@ -145,7 +146,7 @@ class CacheControl:
         lacks. OSError if the kernel refuses or the bytes cannot be copied; RuntimeError if
         serving ends before the kernel's answer is read."""
         session = self._session()
-        data: bytes | Exception = await _backends.wait_for_callback(
+        data: bytes | Exception = await current().wait_for_callback(
             lambda deliver: _notify.request_retrieve(session, inode, offset, size, deliver))
         if isinstance(data, Exception):
             raise data

@@ -21,7 +21,7 @@ import logging
 import threading
 from contextvars import ContextVar
 
-from ._backends import Backend, Closed, Scope
+from ._backends import Closed, EventLoop, Scope
 from ._session import DRAIN_BUSY, DRAIN_EMPTY, DRAIN_EXIT, DRAIN_PENDING, Session
 
 BATCH = 64  # requests per drain before letting suspended handlers run
@@ -52,7 +52,7 @@ def served_by_this_thread(path: str, other_than: Session | None = None) -> str |
             top = d.session.mountpoint
             if d.loop_thread == me and d.session is not other_than and \
                     (path == top or path.startswith(top.rstrip("/") + "/")) and \
-                    d.backend.running():
+                    d.loop.running():
                 return top
     return None
 
@@ -70,16 +70,16 @@ def handler_on_this_thread() -> bool:
 
 
 class Dispatcher:
-    """Runs one session's requests on one backend."""
+    """Runs one session's requests on one event loop."""
 
-    def __init__(self, session: Session, backend: Backend, max_tasks: int,
+    def __init__(self, session: Session, loop: EventLoop, max_tasks: int,
                  owner: object = None) -> None:
         if max_tasks < 1:
             raise ValueError(f"max_tasks must be at least 1, got {max_tasks}")
         self.owner = owner  # the Mount served (Mount.current() returns it to its handlers)
         self.session = session
-        self.backend = backend
-        session.served_by(backend.shutting_down)
+        self.loop = loop
+        session.served_by(loop.shutting_down)
         self.loop_thread = threading.get_ident()
         self.max_suspended = max(max_tasks - 1, 1)
         self.suspended = 0
@@ -89,11 +89,11 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Serve requests until the session ends and every handler has answered."""
-        self.backend.drain_on_wakeup(self.drain_once)
+        self.loop.drain_on_wakeup(self.drain_once)
         with _serving_lock:
             _serving.add(self)
         try:
-            await self.backend.run(self.worker, self.cancel_handlers)
+            await self.loop.run(self.worker, self.cancel_handlers)
         finally:
             self.finished = True
             with _serving_lock:
@@ -114,7 +114,7 @@ class Dispatcher:
                         "Ctrl-C) cancels %s", self.session.mountpoint, n, "s" * (n != 1),
                         "them" if n != 1 else "it")
         self.session.exit()
-        self.backend.close_fd(self.session.fd)
+        self.loop.close_fd(self.session.fd)
         self.session.fail_retrievals()  # their answers will not be read
         if self.stops > 1:
             self.cancel_handlers()
@@ -122,28 +122,28 @@ class Dispatcher:
     def cancel_handlers(self) -> None:
         """Cancel every handler still running (their requests are answered with EINTR)."""
         self.session.expect_cancellation()
-        self.backend.cancel_all()
+        self.loop.cancel_all()
 
     async def worker(self) -> None:
         """Read and dispatch requests; stay with a handler that suspends."""
         HANDLER.set(self)
-        with self.backend.task_scope() as scope:
+        with self.loop.task_scope() as scope:
             await self._work(scope)
 
     async def _work(self, scope: Scope) -> None:
-        session, backend, fd = self.session, self.backend, self.session.fd
+        session, loop, fd = self.session, self.loop, self.session.fd
         while True:
             status = session.drain(BATCH)
             if status == DRAIN_EMPTY:
                 try:
-                    await backend.wait_readable(fd)
+                    await loop.wait_readable(fd)
                 except Closed:
                     return
             elif status == DRAIN_PENDING:
                 await self._serve(scope, reader=True)
                 return
             elif status == DRAIN_BUSY:
-                await backend.checkpoint()
+                await loop.checkpoint()
             else:
                 assert status == DRAIN_EXIT
                 session.fail_retrievals()
@@ -163,7 +163,7 @@ class Dispatcher:
         status = self.session.drain(BATCH)
         if status != DRAIN_PENDING:
             return status != DRAIN_EMPTY  # a backlog or the end: the reader goes on
-        with self.backend.task_scope() as scope:
+        with self.loop.task_scope() as scope:
             await self._serve(scope)
         return False
 
@@ -175,7 +175,7 @@ class Dispatcher:
         """
         HANDLER.set(self)
         session = self.session
-        with self.backend.task_scope() as scope:
+        with self.loop.task_scope() as scope:
             while self.suspended < self.max_suspended:
                 status = session.drain_parked(BATCH)
                 if status == DRAIN_PENDING:
@@ -184,7 +184,7 @@ class Dispatcher:
                     return
                 if status != DRAIN_BUSY:
                     break
-                await self.backend.checkpoint()
+                await self.loop.checkpoint()
         self.unparking = False
 
     async def _serve(self, scope: Scope, reader: bool = False) -> None:
@@ -197,10 +197,10 @@ class Dispatcher:
         self.suspended += 1
         self.session.park(self.suspended >= self.max_suspended)
         if reader:
-            self.backend.spawn(self.worker)
+            self.loop.spawn(self.worker)
         self._unpark_soon()
         try:
-            await self.backend.serve(pending, scope)
+            await self.loop.serve(pending, scope)
         finally:
             self.suspended -= 1
             self.session.park(self.suspended >= self.max_suspended)
@@ -211,4 +211,4 @@ class Dispatcher:
         if self.session.parked_count and not self.unparking and \
                 self.suspended < self.max_suspended and not self.session.exited:
             self.unparking = True
-            self.backend.spawn(self.unpark)
+            self.loop.spawn(self.unpark)

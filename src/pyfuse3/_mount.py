@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _sysutil
-from ._backends import AsyncioBackend, TrioBackend, current_backend
+from ._backends import EventLoop, current
 from ._cache_control import CacheControl
 from ._callbacks import ops_table
 from ._dispatch import Dispatcher, handler_owner, served_by_this_thread
@@ -124,7 +124,7 @@ class Mount:
     def _adopt(self, session: Session) -> None:
         self._session = session
         self._device = None
-        self._backend: TrioBackend | AsyncioBackend | None = None
+        self._loop: EventLoop | None = None
         self._dispatcher: Dispatcher | None = None
         self._cache = CacheControl(self)
 
@@ -196,12 +196,12 @@ class Mount:
         if not isinstance(max_tasks, int) or isinstance(max_tasks, bool):
             raise TypeError(f"max_tasks must be int, not {type(max_tasks).__name__}")
         session = self.session
-        backend = current_backend()
-        dispatcher = Dispatcher(session, backend, max_tasks, owner=self)
+        loop = current().event_loop()
+        dispatcher = Dispatcher(session, loop, max_tasks, owner=self)
         with session.life.lock:
             if session.life.fire("serve") is State.STOPPED:
                 session.restart()
-            self._backend, self._dispatcher = backend, dispatcher
+            self._loop, self._dispatcher = loop, dispatcher
         try:
             await dispatcher.run()
         finally:
@@ -210,7 +210,7 @@ class Mount:
                 if session.life.state in (State.SERVING, State.STOPPING):
                     session.life.fire("served")
                 if self._dispatcher is dispatcher:
-                    self._backend = self._dispatcher = None
+                    self._loop = self._dispatcher = None
             if session.life.calls:
                 # close() aborts if this gives up
                 _release_threads(session, self._device, None, ABORT_AFTER)
@@ -218,8 +218,8 @@ class Mount:
     @property
     def token(self) -> Any:
         """While serving: trio's TrioToken, or the string 'asyncio'; None otherwise."""
-        backend = self._backend
-        return None if backend is None else backend.token
+        loop = self._loop
+        return None if loop is None else loop.token
 
     def terminate(self) -> None:
         """End serve() once in-flight requests are answered; safe from any thread or signal
@@ -233,15 +233,15 @@ class Mount:
         session = self.session
         with session.life.lock:
             state = session.life.state
-            backend, dispatcher = self._backend, self._dispatcher
-            if state in (State.SERVING, State.STOPPING) and backend is not None and \
+            loop, dispatcher = self._loop, self._dispatcher
+            if state in (State.SERVING, State.STOPPING) and loop is not None and \
                     dispatcher is not None:
                 if state is State.SERVING:
                     session.life.fire("stop")
                 # The dispatcher ends the session itself, on its loop: ended here first, its
                 # reader could see the end before stop() and take it for an unmount
                 # (cancelling the handlers a first terminate() must wait for).
-                backend.run_sync_soon(dispatcher.stop)
+                loop.run_sync_soon(dispatcher.stop)
             else:
                 session.exit()
 
@@ -261,10 +261,10 @@ class Mount:
             if life.state in (State.CLOSING, State.CLOSED):
                 return
             if life.state in (State.SERVING, State.STOPPING):
-                backend = self._backend
-                if backend is None or not backend.running():
+                loop = self._loop
+                if loop is None or not loop.running():
                     life.fire("abandon")
-                    self._backend = self._dispatcher = None
+                    self._loop = self._dispatcher = None
             life.fire("close")
         try:
             freed = _teardown(session, unmount, self._device, self._cache.stop_worker)

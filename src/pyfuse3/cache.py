@@ -14,7 +14,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _backends, _dispatch
+from . import _dispatch
+from ._backends import current
 from ._cache_control import CacheControl
 from ._entry_worker import InvalidationHandle
 from ._lifecycle import current_mount
@@ -221,7 +222,7 @@ class Invalidator:
         if not entries and not inodes:
             return []
         cache = _mount_of(self._mount).cache
-        errors, counts, refused = await _backends.to_thread(
+        errors, counts, refused = await current().to_thread(
             functools.partial(self._perform, cache, entries, inodes))
         self._count(**counts)  # on the loop thread: no lock needed
         self.last_errors = errors
@@ -234,7 +235,7 @@ class Invalidator:
         returns once the mount has stopped serving, so shutting down needs no cancellation."""
         mount = _mount_of(self._mount)
         while True:
-            await _backends.sleep(interval)
+            await current().sleep(interval)
             try:
                 await self.flush()
             except RuntimeError:

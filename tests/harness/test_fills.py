@@ -33,7 +33,7 @@ class Gate:
 
     async def wait(self) -> None:
         if not self.is_open:
-            await _backends.wait_for_callback(self._waiters.append)
+            await _backends.current().wait_for_callback(self._waiters.append)
 
     def open(self) -> None:
         self.is_open = True
@@ -135,7 +135,7 @@ def test_invalidations_from_other_threads_count(fuse_harness: Any) -> None:
     async def check(h: Harness) -> None:
         async def change(m: pyfuse3.Mount) -> None:
             handle = m.invalidate_entry_async(ROOT, b"f")
-            await _backends.to_thread(lambda: handle.result(10))
+            await _backends.current().to_thread(lambda: handle.result(10))
 
         entry = ENTRY.unpack(await _held_reply(h, fs, "lookup", _lookup(h, ROOT, b"f"), change))
         assert (entry.attr_valid, entry.entry_valid) == (T, 0)

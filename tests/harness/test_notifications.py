@@ -8,9 +8,9 @@ import stat
 from typing import Any
 
 import pyfuse3
-from pyfuse3 import _backends
 from pyfuse3._wire import CONSTANTS
 from pyfuse3.testing import Harness
+from pyfuse3.testing._tasks import TaskGroup
 
 from ..memfs import MemFS, Node
 
@@ -66,7 +66,7 @@ def test_retrieve_round_trip(fuse_harness: Any) -> None:
             assert h.mount is not None
             got.append(await h.mount.cache.notify_retrieve(2, 4096, 100))
 
-        async with _backends.TaskGroup() as group:
+        async with TaskGroup() as group:
             group.start_soon(retrieve)
             note = await h.next_notification()
             assert note.kind == "retrieve"
@@ -122,7 +122,7 @@ def test_retrieve_fails_when_serving_ends_first(fuse_harness: Any) -> None:
             except RuntimeError as e:
                 got.append(e)
 
-        async with _backends.TaskGroup() as group:
+        async with TaskGroup() as group:
             group.start_soon(retrieve)
             note = await h.next_notification()
             assert note.kind == "retrieve"  # never answered

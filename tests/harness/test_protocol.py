@@ -12,11 +12,11 @@ import pytest
 
 import pyfuse3
 from pyfuse3 import FUSEError
+from pyfuse3._backends import current
 from pyfuse3.testing import Harness
 from pyfuse3.testing._harness import layout
 
 from ..memfs import MemFS, Node
-from ..util import sleep
 
 ROOT = pyfuse3.ROOT_INODE
 
@@ -100,7 +100,7 @@ class FaultyFS(MemFS):
         if inode == 9:
             return "not attributes"
         if inode == 10:
-            return sleep(0)  # returned, not awaited
+            return current().sleep(0)  # returned, not awaited
         return await super().getattr(inode, ctx)
 
 
@@ -130,7 +130,7 @@ class SlowFS(MemFS):
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> Any:
         if name == b"slow":
             try:
-                await sleep(3600)
+                await current().sleep(3600)
             except BaseException:
                 self.cancelled += 1
                 raise
@@ -142,7 +142,7 @@ def test_interrupt_cancels_the_handler(fuse_harness: Any) -> None:
 
     async def check(h: Harness) -> None:
         req = h.send("LOOKUP", ROOT, b"slow\0")
-        await sleep(0.05)
+        await current().sleep(0.05)
         assert not req.answered
         h.interrupt(req)
         with pytest.raises(OSError) as info:
@@ -168,7 +168,7 @@ class GateFS(MemFS):
         if name == b"gate":
             self.waiting = True
             while not self.opened:
-                await sleep(0.005)
+                await current().sleep(0.005)
         return await super().lookup(parent_inode, name, ctx)
 
     async def forget(self, inode_list: Any) -> None:
@@ -189,7 +189,7 @@ def test_at_max_tasks_requests_are_parked_in_order(fuse_harness: Any) -> None:
             f = await h.lookup(ROOT, b"f")
             gate = h.send("LOOKUP", ROOT, b"gate\0")  # suspends: with the reader, 2 tasks
             while not ops.waiting:
-                await sleep(0.005)
+                await current().sleep(0.005)
             given_up = h.send("LOOKUP", ROOT, b"f\0")
             kept = h.send("LOOKUP", ROOT, b"f\0")
             h.send("FORGET", f.nodeid, layout("fuse_forget_in").pack(nlookup=1),
@@ -245,7 +245,7 @@ def test_leaving_the_harness_cancels_a_handler_that_never_returns(fuse_harness: 
 
     async def check(h: Harness) -> None:
         h.send("LOOKUP", ROOT, b"slow\0")
-        await sleep(0.05)
+        await current().sleep(0.05)
 
     fuse_harness(ops, check)  # returns: the stuck handler was cancelled on the way out
     assert ops.cancelled == 1
@@ -262,11 +262,11 @@ def test_first_terminate_says_what_it_waits_for(fuse_harness: Any,
         with anyio.fail_after(10):
             gate = h.send("LOOKUP", ROOT, b"gate\0")
             while not ops.waiting:
-                await sleep(0.005)
+                await current().sleep(0.005)
             assert h.mount is not None
             h.mount.terminate()
             while "waiting for" not in caplog.text:
-                await sleep(0.005)
+                await current().sleep(0.005)
             ops.opened = True
             with pytest.raises(OSError):
                 await gate.reply()  # answered (ENOENT) before serving ends

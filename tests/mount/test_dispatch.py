@@ -18,10 +18,11 @@ import sniffio
 import trio
 
 import pyfuse3
+from pyfuse3._backends import current
 from pyfuse3.testing import MountedFS, mounted, run
 
 from ..memfs import MemFS, Node
-from ..util import eventually, sleep
+from ..util import eventually
 
 pytestmark = pytest.mark.fuse
 
@@ -39,10 +40,10 @@ class FaultyFS(MemFS):
         if name == b"fuse-error":
             raise pyfuse3.FUSEError(errno.EROFS)
         if name == b"raises-late":
-            await sleep(0.01)
+            await current().sleep(0.01)
             raise KeyError("late")
         if name == b"slow":
-            await sleep(0.1)
+            await current().sleep(0.1)
         elif name == b"timeout-scope":
             await self._scoped_sleep()
         else:
@@ -168,7 +169,7 @@ class CountingFS(MemFS):
             self.active += 1
             self.most = max(self.most, self.active)
             try:
-                await sleep(0.2)
+                await current().sleep(0.2)
             finally:
                 self.active -= 1
             return self.entry(self.ok.st_ino)
@@ -305,7 +306,7 @@ class TaskRecordingFS(MemFS):
         assert task is not None, "handlers always run inside a task"
         self.tasks.append(task.get_coro().__qualname__)  # type: ignore[union-attr]
         if inode != pyfuse3.ROOT_INODE:
-            await sleep(0.001)  # a suspended handler keeps the task it started in
+            await current().sleep(0.001)  # a suspended handler keeps the task it started in
         return await super().getattr(inode, ctx)
 
 

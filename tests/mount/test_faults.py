@@ -15,10 +15,10 @@ import time
 from typing import Any
 
 import pytest
-import sniffio
 import trio
 
 import pyfuse3
+from pyfuse3._backends import current
 from pyfuse3.testing import abort_connection, lazy_unmount, mounted, wait_mounted
 
 from ..memfs import MemFS, Node
@@ -42,10 +42,7 @@ class SlowFS(MemFS):
     async def sleep_long(self) -> None:
         self.started += 1
         try:
-            if sniffio.current_async_library() == "trio":
-                await trio.sleep(600)
-            else:
-                await asyncio.sleep(600)
+            await current().sleep(600)
         except (trio.Cancelled, asyncio.CancelledError):
             self.cancelled += 1
             raise
@@ -193,10 +190,7 @@ def test_aborted_connection_cancels_handlers_and_ends_main(backend: str) -> None
 def test_handler_that_finishes_first_answers_normally(backend: str) -> None:
     class QuickFS(SlowFS):
         async def read(self, fh: Any, off: int, size: int) -> bytes:
-            if sniffio.current_async_library() == "trio":
-                await trio.sleep(0.05)
-            else:
-                await asyncio.sleep(0.05)
+            await current().sleep(0.05)
             return b"done"[off:off + size]
 
     ops = QuickFS()

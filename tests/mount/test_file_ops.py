@@ -15,10 +15,11 @@ import pytest
 
 import pyfuse3
 from pyfuse3 import FUSEError
+from pyfuse3._backends import current
 from pyfuse3.testing import mounted
 
 from ..memfs import MemFS, Node
-from ..util import run_with_timeout, sleep
+from ..util import run_with_timeout
 
 pytestmark = pytest.mark.fuse
 PAGE = 4096
@@ -80,7 +81,7 @@ class FileOpsFS(MemFS):
                 kind == fcntl.LOCK_EX or self.locks[fh][1] == fcntl.LOCK_EX):
             if operation & fcntl.LOCK_NB:
                 raise FUSEError(errno.EWOULDBLOCK)
-            await sleep(0.01)  # a signal to the caller cancels this wait
+            await current().sleep(0.01)  # a signal to the caller cancels this wait
         self.locks[fh] = (owner, kind)
 
 
@@ -217,7 +218,7 @@ class RecordLockFS(MemFS):
         while self._conflict(fh, owner, lock) is not None:
             if not wait:
                 raise FUSEError(errno.EAGAIN)
-            await sleep(0.01)
+            await current().sleep(0.01)
         self.locks.setdefault(fh, {})[owner] = lock
 
 

@@ -52,7 +52,7 @@ class RaceFS(MemFS):
         answer = await super().lookup(parent_inode, name, ctx)
         if name == self.hold:
             self.entered.set()
-            await _backends.to_thread(lambda: self.resume.wait(30))
+            await _backends.current().to_thread(lambda: self.resume.wait(30))
         return answer
 
     async def opendir(self, inode: Any, ctx: Any) -> int:

@@ -4,6 +4,7 @@ packages, not a compiler traceback."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,3 +45,14 @@ def test_missing_compiler(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert "the C compiler 'no-such-cc' was not found" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_every_package_directory_is_packaged() -> None:
+    """A subpackage missing from pyproject's list is missing from wheels and sdists."""
+    text = (ROOT / "pyproject.toml").read_text()
+    listed = set(re.search(r"^packages = \[(.*)\]$", text, re.M).group(1)  # type: ignore[union-attr]
+                 .replace('"', "").replace(" ", "").split(","))
+    src = ROOT / "src"
+    found = {".".join(p.parent.relative_to(src).parts)
+             for p in (src / "pyfuse3").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert found == listed

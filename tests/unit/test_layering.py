@@ -45,7 +45,7 @@ _IMPORT = re.compile(r"^([ \t]*)(?:from\s+([\w.]+)\s+c?import|c?import\s+([\w.]+
 
 def _unit(path: Path) -> str:
     rel = path.relative_to(SRC).with_suffix("")
-    return rel.parts[0] if rel.parts[0] in ("testing", "_libfuse") else rel.name
+    return rel.parts[0] if rel.parts[0] in ("testing", "_libfuse", "_backends") else rel.name
 
 
 def _target(module: str, unit: str) -> str | None:
@@ -58,7 +58,7 @@ def _target(module: str, unit: str) -> str | None:
         module = module[2:]
     elif module.startswith("."):
         module = module[1:]
-        if unit in ("testing", "_libfuse"):
+        if unit in ("testing", "_libfuse", "_backends"):
             return unit
     else:
         return None

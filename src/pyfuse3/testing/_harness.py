@@ -33,6 +33,8 @@ from pyfuse3 import _backends
 from pyfuse3._mount import Mount
 from pyfuse3._wire import CONSTANTS, FIELDS, STRUCTS
 
+from ._tasks import TaskGroup
+
 __all__ = ["DEFAULT_CAPABILITIES", "Harness", "Layout", "Notification", "Request", "layout"]
 
 K = CONSTANTS
@@ -139,7 +141,7 @@ class Request:
             def wait(deliver: Callable[[tuple[int, bytes]], None]) -> None:
                 self._waiter = deliver
 
-            result = await _backends.wait_for_callback(wait)
+            result = await _backends.current().wait_for_callback(wait)
         err, body = result
         if err:
             raise OSError(-err, os.strerror(-err))
@@ -179,7 +181,7 @@ class Harness:
         self._pending: dict[int, Request] = {}
         self._notified: Callable[[None], None] | None = None
         self._sock: socket.socket | None = None
-        self._group: _backends.TaskGroup | None = None
+        self._group: TaskGroup | None = None
         self._served: BaseException | None = None
         self._pump: threading.Thread | None = None
         self._inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
@@ -210,7 +212,7 @@ class Harness:
         self._pump = threading.Thread(target=self._pump_replies, name="pyfuse3-harness-reader",
                                       daemon=True)
         self._pump.start()
-        self._group = _backends.TaskGroup()
+        self._group = TaskGroup()
         await self._group.__aenter__()
         self._group.start_soon(self._serve)
         self._group.start_soon(self._read_replies)
@@ -245,7 +247,7 @@ class Harness:
             for _ in range(1000):
                 if mount is None or mount.state not in ("serving", "stopping"):
                     break
-                await _backends.sleep(0.001)
+                await _backends.current().sleep(0.001)
             group.cancel()
             await group.__aexit__(None, None, None)
         if mount is not None:
@@ -318,7 +320,7 @@ class Harness:
 
     async def _read_replies(self) -> None:
         while True:
-            await _backends.wait_readable(self._wake_r)
+            await _backends.current().wait_readable(self._wake_r)
             with contextlib.suppress(BlockingIOError):
                 os.read(self._wake_r, 4096)
             while True:
@@ -379,7 +381,7 @@ class Harness:
         """Wait for the file system's next notification (returned and removed from
         ``notifications``)."""
         if not self.notifications:
-            await _backends.wait_for_callback(lambda deliver: setattr(
+            await _backends.current().wait_for_callback(lambda deliver: setattr(
                 self, "_notified", deliver))
         return self.notifications.pop(0)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -15,9 +14,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeVar
 
-import trio
-
 import pyfuse3
+from pyfuse3 import _backends
+from pyfuse3._backends import Backend
 from pyfuse3._lifecycle import init_if_free
 from pyfuse3._sysutil import FUSECTL, abort_connection, lazy_unmount, mount_of
 
@@ -83,13 +82,15 @@ class MountedFS:
         """Run ``await afn(*args)`` as a background task of the file system's event loop."""
         if not self.started.wait(timeout):
             raise TimeoutError("the file system's event loop did not start")
-        if self.backend == "trio":
-
-            return trio.from_thread.run(afn, *args, trio_token=self.loop)
-        return asyncio.run_coroutine_threadsafe(afn(*args), self.loop).result(timeout)
+        return _library(self.backend).call_from_thread(self.loop, afn, *args, timeout=timeout)
 
 
+#: The backends a file system can be served with: uvloop is asyncio on uvloop's event loop.
 BACKENDS = ("trio", "asyncio", "uvloop")
+
+
+def _library(backend: str) -> Backend:
+    return _backends.BACKENDS["trio" if backend == "trio" else "asyncio"]
 
 
 def _check_backend(backend: str) -> None:
@@ -102,20 +103,15 @@ def _check_backend(backend: str) -> None:
 def run(backend: str, afn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     """``await afn(*args)`` in a new event loop: trio, asyncio, or asyncio on uvloop's loop."""
     _check_backend(backend)
-    if backend == "trio":
-        return trio.run(afn, *args)
-    if backend == "asyncio" or uvloop is None:  # (uvloop checked above)
-        return asyncio.run(afn(*args))
-    result: T = uvloop.run(afn(*args))
-    return result
+    if backend == "uvloop" and uvloop is not None:  # (its absence checked above)
+        result: T = uvloop.run(afn(*args))
+        return result
+    return _library(backend).run(afn, *args)
 
 
 def _serve(fs: MountedFS, backend: str) -> None:
     async def main() -> None:
-        if backend == "trio":
-            fs.loop = trio.lowlevel.current_trio_token()
-        else:
-            fs.loop = asyncio.get_running_loop()
+        fs.loop = _library(backend).loop_handle()
         fs.started.set()
         if fs.is_default:
             await pyfuse3.main()  # also sets pyfuse3.trio_token, as upstream's main() does

@@ -1,0 +1,153 @@
+"""trio: the Backend, and the EventLoop one serve() reads /dev/fuse with."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import trio
+
+from ._protocol import Closed, Worker
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+T = TypeVar("T")
+
+
+class TrioLoop:
+    """trio: wait_readable re-arms a one-shot epoll registration per wait."""
+
+    def __init__(self) -> None:
+        self.token = trio.lowlevel.current_trio_token()
+        self._nursery: Any = None
+        self._running = True
+
+    async def run(self, worker: Worker, cancel: Callable[[], None]) -> None:
+        # trio cancels and awaits the nursery's tasks itself (and its Cancelled never comes
+        # from elsewhere): cancel is not needed.
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(worker)
+        except BaseExceptionGroup as group:
+            # The nursery is ours, not the caller's: a lone KeyboardInterrupt (Ctrl-C),
+            # SystemExit or error leaves main() as itself.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            self._running = False
+
+    def shutting_down(self) -> bool:
+        return False  # trio cancels only through the nursery run() owns
+
+    def running(self) -> bool:
+        return self._running
+
+    def spawn(self, worker: Worker) -> None:
+        self._nursery.start_soon(worker)
+
+    async def wait_readable(self, fd: int) -> None:
+        try:
+            await trio.lowlevel.wait_readable(fd)
+        except trio.ClosedResourceError:
+            raise Closed from None
+
+    async def checkpoint(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    def task_scope(self) -> Any:
+        # Entered before any handler runs in the task: the scopes a handler opens while it runs
+        # inline nest inside it. (A scope entered around the handler later would not nest.)
+        return trio.CancelScope()
+
+    async def serve(self, pending: Any, scope: Any) -> None:
+        pending.on_interrupt = scope.cancel
+        if pending.interrupted:
+            scope.cancel()
+        await pending  # on interrupt, Cancelled ends the worker at its scope
+
+    def close_fd(self, fd: int) -> None:
+        trio.lowlevel.notify_closing(fd)
+
+    def cancel_all(self) -> None:
+        self._nursery.cancel_scope.cancel()
+
+    def run_sync_soon(self, fn: Callable[[], None]) -> None:
+        try:
+            self.token.run_sync_soon(fn)
+        except trio.RunFinishedError:
+            pass
+
+    def drain_on_wakeup(self, drain: Any) -> None:
+        pass  # trio wakes the reader task directly; it has no readiness callbacks
+
+
+class _Tasks:
+    """A TaskGroup over a trio nursery."""
+
+    def __init__(self) -> None:
+        self._cm: Any = None
+        self._nursery: Any = None
+
+    async def __aenter__(self) -> _Tasks:
+        self._cm = trio.open_nursery()
+        self._nursery = await self._cm.__aenter__()
+        return self
+
+    def start_soon(self, fn: Callable[[], Awaitable[Any]]) -> None:
+        self._nursery.start_soon(fn)
+
+    def cancel(self) -> None:
+        self._nursery.cancel_scope.cancel()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return bool(await self._cm.__aexit__(*exc))
+
+
+class TrioBackend:
+    """trio."""
+
+    name = "trio"
+
+    def event_loop(self) -> TrioLoop:
+        return TrioLoop()
+
+    def run(self, afn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        return trio.run(afn, *args)
+
+    def loop_handle(self) -> object:
+        return trio.lowlevel.current_trio_token()
+
+    def call_from_thread(self, handle: Any, afn: Callable[..., Coroutine[Any, Any, T]],
+                         *args: Any, timeout: float) -> T:
+        return trio.from_thread.run(afn, *args, trio_token=handle)
+
+    async def to_thread(self, fn: Callable[[], T]) -> T:
+        return await trio.to_thread.run_sync(fn)
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    async def wait_for_callback(self, start: Callable[[Callable[[T], None]], object]) -> T:
+        done, box = trio.Event(), list[T]()
+
+        def deliver(value: T) -> None:
+            if not box:
+                box.append(value)
+                done.set()
+
+        start(deliver)
+        await done.wait()
+        return box[0]
+
+    async def wait_readable(self, fd: int) -> None:
+        await trio.lowlevel.wait_readable(fd)
+
+    def task_group(self) -> _Tasks:
+        return _Tasks()
+
+
+TRIO = TrioBackend()
