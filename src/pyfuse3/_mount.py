@@ -127,6 +127,7 @@ class Mount:
         self._loop: EventLoop | None = None
         self._dispatcher: Dispatcher | None = None
         self._cache = CacheControl(self)
+        self._attached = False  # served over a socket (the harness), not mounted
 
     @classmethod
     def current(cls) -> Mount:
@@ -154,6 +155,7 @@ class Mount:
             raise
         mount = cls.__new__(cls)
         mount._adopt(session)
+        mount._attached = True
         return mount
 
     def __repr__(self) -> str:
@@ -171,8 +173,10 @@ class Mount:
 
     @property
     def state(self) -> str:
-        """Where the mount is in its life: mounted, serving, stopping, stopped, closing, closed."""
-        return str(self._session.life.state.value)
+        """Where the mount is in its life: mounted, serving, stopping, stopped, closing, closed
+        (a harness's Mount, served over a socket, is "attached" where another is "mounted")."""
+        state = self._session.life.state
+        return "attached" if self._attached and state is State.MOUNTED else str(state.value)
 
     @property
     def session(self) -> Session:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pyfuse3
 from pyfuse3.testing import Harness
-from pyfuse3.testing._harness import layout
 
 from ..memfs import MemFS, Node
 
@@ -45,6 +44,15 @@ class NewerFS(MemFS):
         self.seen.append(("copy_file_range", fh_in, off_in, fh_out, off_out, length))
         return length - 1
 
+    async def setlk(self, fh: Any, owner: int, lock: pyfuse3.FileLock, wait: bool) -> None:
+        self.seen.append(("setlk", owner, lock, wait))
+
+    async def flock(self, fh: Any, owner: int, operation: int) -> None:
+        self.seen.append(("flock", owner, operation))
+
+    async def fsyncdir(self, fh: Any, datasync: bool) -> None:
+        self.seen.append(("fsyncdir", datasync))
+
     async def fallocate(self, fh: Any, mode: int, offset: int, length: int) -> None:
         self.seen.append(("fallocate", fh, mode, offset, length))
         if mode:
@@ -58,28 +66,15 @@ def test_reply_kinds_of_the_newer_operations(fuse_harness: Any) -> None:
     async def check(h: Harness) -> None:
         f = await h.lookup(ROOT, b"f")
         fh = (await h.open(f.nodeid, os.O_RDWR)).fh
-        out = await h.call("LSEEK", f.nodeid, layout("fuse_lseek_in").pack(
-            fh=fh, offset=100, whence=os.SEEK_DATA))
-        assert layout("fuse_lseek_out").unpack(out).offset == 4196
-        out = await h.call("GETLK", f.nodeid, layout("fuse_lk_in").pack(
-            fh=fh, owner=99, lk={"start": 0, "end": 49, "type": fcntl.F_RDLCK, "pid": 1}))
-        lk = layout("fuse_lk_out").unpack(out).lk
+        assert await h.lseek(f.nodeid, fh, 100, os.SEEK_DATA) == 4196
+        lk = await h.getlk(f.nodeid, fh, 99, fcntl.F_RDLCK, 0, 49, pid=1)
         assert (lk.type, lk.start, lk.end, lk.pid) == (fcntl.F_WRLCK, 10, 29, 4242)
-        out = await h.call("BMAP", f.nodeid, layout("fuse_bmap_in").pack(block=21,
-                                                                         blocksize=4096))
-        assert layout("fuse_bmap_out").unpack(out).block == 42
-        out = await h.call("IOCTL", f.nodeid, layout("fuse_ioctl_in").pack(
-            fh=fh, cmd=0xC0085001, arg=5, in_size=8, out_size=8) + b"abcdefgh")
-        res = layout("fuse_ioctl_out").unpack(out)
-        assert res.result == 7 and out[layout("fuse_ioctl_out").size:] == b"ABCDEFGH"
-        out = await h.call("COPY_FILE_RANGE", f.nodeid, layout("fuse_copy_file_range_in").pack(
-            fh_in=fh, off_in=1, nodeid_out=f.nodeid, fh_out=fh, off_out=50, len=10))
-        assert layout("fuse_write_out").unpack(out).size == 9
-        await h.call("FALLOCATE", f.nodeid, layout("fuse_fallocate_in").pack(
-            fh=fh, offset=0, length=4096))
+        assert await h.bmap(f.nodeid, 21, 4096) == 42
+        assert await h.ioctl(f.nodeid, fh, 0xC0085001, 5, b"abcdefgh", 8) == (7, b"ABCDEFGH")
+        assert await h.copy_file_range(f.nodeid, fh, 1, f.nodeid, fh, 50, 10) == 9
+        await h.fallocate(f.nodeid, fh, 0, 4096)
         try:
-            await h.call("FALLOCATE", f.nodeid, layout("fuse_fallocate_in").pack(
-                fh=fh, mode=0x10, length=1))
+            await h.fallocate(f.nodeid, fh, 0, 1, mode=0x10)
         except OSError as e:
             assert e.errno == errno.EOPNOTSUPP
         else:  # pragma: no cover
@@ -91,3 +86,27 @@ def test_reply_kinds_of_the_newer_operations(fuse_harness: Any) -> None:
                      "fallocate"]
     assert ops.seen[1][1:] == (99, pyfuse3.FileLock(fcntl.F_RDLCK, 0, 50, 1))
     assert ops.seen[3][1:] == (0xC0085001, 5, b"abcdefgh", 8)
+
+
+def test_typed_lock_and_fsyncdir_calls(fuse_harness: Any) -> None:
+    """setlk/setlkw, flock (a BSD lock on the wire) and fsyncdir reach their handlers with the
+    arguments the kernel would send."""
+    ops = NewerFS()
+    ops.add(ROOT, b"f", Node(stat.S_IFREG | 0o644, data=b""))
+
+    async def check(h: Harness) -> None:
+        f = await h.lookup(ROOT, b"f")
+        fh = (await h.open(f.nodeid, os.O_RDWR)).fh
+        await h.setlk(f.nodeid, fh, 7, fcntl.F_WRLCK, 5, 14, pid=3)
+        await h.setlk(f.nodeid, fh, 7, fcntl.F_UNLCK, 5, 14, pid=3, wait=True)
+        await h.setlk(f.nodeid, fh, 8, fcntl.F_RDLCK, flock=True)
+        dfh = (await h.opendir(ROOT)).fh
+        await h.fsyncdir(ROOT, dfh, datasync=True)
+
+    fuse_harness(ops, check)
+    assert ops.seen == [
+        ("setlk", 7, pyfuse3.FileLock(fcntl.F_WRLCK, 5, 10, 3), False),
+        ("setlk", 7, pyfuse3.FileLock(fcntl.F_UNLCK, 5, 10, 3), True),
+        ("flock", 8, fcntl.LOCK_SH | fcntl.LOCK_NB),  # SETLK, not SETLKW: no waiting
+        ("fsyncdir", True),
+    ]

@@ -95,11 +95,7 @@ def test_poll_reply_and_wakeup(fuse_harness: Any) -> None:
     async def check(h: Harness) -> None:
         f = await h.lookup(ROOT, b"f")
         fh = (await h.open(f.nodeid)).fh
-        body = pyfuse3.testing._harness.layout("fuse_poll_in").pack(
-            fh=fh, kh=77, flags=CONSTANTS["FUSE_POLL_SCHEDULE_NOTIFY"], events=select.POLLIN)
-        reply = await h.call("POLL", f.nodeid, body)
-        assert pyfuse3.testing._harness.layout("fuse_poll_out").unpack(reply).revents == \
-            select.POLLOUT
+        assert await h.poll(f.nodeid, fh, select.POLLIN, kh=77) == select.POLLOUT
         assert len(ops.handles) == 1
         ops.handles[0].notify()
         note = await h.next_notification()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import stat
 from typing import Any
 
@@ -294,3 +295,14 @@ def test_readdir_reply_names_its_argument(fuse_harness: Any,
     fuse_harness(StrNameFS(), check)
     assert "readdir_reply(): name must be bytes (os.fsencode() turns a str into bytes), " \
         "not str" in caplog.text
+
+
+def test_a_mount_over_a_socket_says_attached_not_mounted() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    mount = pyfuse3.Mount._over_fd(MemFS(), theirs.detach())
+    try:
+        assert mount.state == "attached" and repr(mount).endswith("attached>")
+    finally:
+        mount.close()
+        ours.close()
+    assert mount.state == "closed"

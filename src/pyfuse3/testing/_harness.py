@@ -22,17 +22,25 @@ import os
 import queue
 import select
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from pyfuse3 import _backends
 from pyfuse3._mount import Mount
-from pyfuse3._wire import CONSTANTS, FIELDS, STRUCTS
 
+from ._calls import Calls
+from ._messages import (
+    CONSTANTS,
+    IN_HEADER,
+    OUT_HEADER,
+    STRUCTS,
+    Layout,
+    Notification,
+    Request,
+    layout,
+)
 from ._tasks import TaskGroup
 
 __all__ = ["DEFAULT_CAPABILITIES", "Harness", "Layout", "Notification", "Request", "layout"]
@@ -52,103 +60,7 @@ NOTIFY_LAYOUT["poll"] = "fuse_notify_poll_wakeup_out"
 BUFSIZE = 1 << 21
 
 
-class Layout:
-    """One struct of <linux/fuse.h>: ``pack(**fields)`` and ``unpack(data, offset)``."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.size = STRUCTS[name]
-        self.fields = FIELDS[name]
-
-    def pack(self, **values: Any) -> bytes:
-        """The struct's bytes; fields not given are zero. TypeError for unknown fields."""
-        buf = bytearray(self.size)
-        names = {f[0] for f in self.fields}
-        unknown = set(values) - names
-        if unknown:
-            raise TypeError(f"{self.name} has no field {sorted(unknown)}")
-        for name, offset, size, signed, nested in self.fields:
-            value = values.get(name)
-            if value is None:
-                continue
-            if nested is not None:
-                buf[offset:offset + size] = layout(nested).pack(**value)
-            else:
-                buf[offset:offset + size] = int(value).to_bytes(size, sys.byteorder,
-                                                                signed=signed)
-        return bytes(buf)
-
-    def unpack(self, data: bytes, offset: int = 0) -> SimpleNamespace:
-        """The fields at ``offset`` of ``data`` (nested structs as nested namespaces)."""
-        if len(data) - offset < self.size:
-            raise ValueError(f"{self.name} needs {self.size} bytes, got {len(data) - offset}")
-        out: dict[str, Any] = {}
-        for name, off, size, signed, nested in self.fields:
-            if nested is not None:
-                out[name] = layout(nested).unpack(data, offset + off)
-            else:
-                out[name] = int.from_bytes(data[offset + off:offset + off + size],
-                                           sys.byteorder, signed=signed)
-        return SimpleNamespace(**out)
-
-
-_layouts: dict[str, Layout] = {}
-
-
-def layout(name: str) -> Layout:
-    """The Layout of ``struct name`` (e.g. ``"fuse_entry_out"``)."""
-    if name not in _layouts:
-        _layouts[name] = Layout(name)
-    return _layouts[name]
-
-
-IN_HEADER, OUT_HEADER = layout("fuse_in_header"), layout("fuse_out_header")
-
-
-@dataclass
-class Notification:
-    """A message the file system sent on its own: ``kind`` is poll, inval_inode, inval_entry,
-    store, retrieve or delete; ``fields`` the struct; ``data`` what follows it (a name, the
-    stored bytes)."""
-
-    kind: str
-    fields: SimpleNamespace
-    data: bytes
-
-
-@dataclass
-class Request:
-    """A request sent and not necessarily answered yet; ``await req.reply()`` gives its body
-    or raises OSError with the file system's errno."""
-
-    unique: int
-    opcode: int
-    _result: tuple[int, bytes] | None = None
-    _waiter: Callable[[tuple[int, bytes]], None] | None = field(default=None, repr=False)
-
-    def _deliver(self, result: tuple[int, bytes]) -> None:
-        self._result = result
-        if self._waiter is not None:
-            self._waiter(result)
-
-    @property
-    def answered(self) -> bool:
-        return self._result is not None
-
-    async def reply(self) -> bytes:
-        result = self._result
-        if result is None:
-            def wait(deliver: Callable[[tuple[int, bytes]], None]) -> None:
-                self._waiter = deliver
-
-            result = await _backends.current().wait_for_callback(wait)
-        err, body = result
-        if err:
-            raise OSError(-err, os.strerror(-err))
-        return body
-
-
-class Harness:
+class Harness(Calls):
     """Serve ``ops`` kernel-free for an ``async with`` block and talk to it as the kernel.
 
     ``capabilities``: the INIT flags offered (names of <linux/fuse.h>'s ``FUSE_*`` INIT flags
@@ -239,7 +151,7 @@ class Harness:
     async def _close(self) -> None:
         mount, group = self.mount, self._group
         if mount is not None:
-            if mount.state in ("serving", "stopping", "mounted"):
+            if mount.state in ("serving", "stopping", "attached"):
                 mount.terminate()
         if group is not None:
             # serve() ends after terminate() once its handlers finish; a handler that does not
@@ -402,194 +314,3 @@ class Harness:
             flags2=flags >> 32)
         return layout("fuse_init_out").unpack(
             (await self.call("INIT", 0, body)).ljust(STRUCTS["fuse_init_out"], b"\0"))
-
-    # -- the operations, decoded -------------------------------------------------------------
-
-    async def lookup(self, parent: int, name: bytes) -> SimpleNamespace:
-        """LOOKUP: the ``fuse_entry_out`` (nodeid, generation, timeouts, attr)."""
-        return layout("fuse_entry_out").unpack(await self.call("LOOKUP", parent, name + b"\0"))
-
-    def forget(self, nodeid: int, nlookup: int) -> None:
-        """FORGET (no answer)."""
-        self.send("FORGET", nodeid, layout("fuse_forget_in").pack(nlookup=nlookup),
-                  expect_reply=False)
-
-    def batch_forget(self, items: Iterable[tuple[int, int]]) -> None:
-        """BATCH_FORGET of (nodeid, nlookup) pairs (no answer)."""
-        pairs = list(items)
-        body = layout("fuse_batch_forget_in").pack(count=len(pairs)) + b"".join(
-            layout("fuse_forget_one").pack(nodeid=n, nlookup=c) for n, c in pairs)
-        self.send("BATCH_FORGET", 0, body, expect_reply=False)
-
-    async def getattr(self, nodeid: int) -> SimpleNamespace:
-        """GETATTR: the ``fuse_attr_out`` (attr_valid, attr)."""
-        return layout("fuse_attr_out").unpack(
-            await self.call("GETATTR", nodeid, layout("fuse_getattr_in").pack()))
-
-    async def setattr(self, nodeid: int, *, mode: int | None = None, size: int | None = None,
-                      uid: int | None = None, gid: int | None = None,
-                      atime_ns: int | None = None, mtime_ns: int | None = None,
-                      fh: int | None = None) -> SimpleNamespace:
-        """SETATTR of the given fields: the ``fuse_attr_out``."""
-        valid, fields = 0, {}
-        for flag, name, value in (("MODE", "mode", mode), ("SIZE", "size", size),
-                                  ("UID", "uid", uid), ("GID", "gid", gid), ("FH", "fh", fh)):
-            if value is not None:
-                valid |= K[f"FATTR_{flag}"]
-                fields[name] = value
-        for flag, name, ns in (("ATIME", "atime", atime_ns), ("MTIME", "mtime", mtime_ns)):
-            if ns is not None:
-                valid |= K[f"FATTR_{flag}"]
-                fields[name], fields[f"{name}nsec"] = divmod(ns, 1_000_000_000)
-        body = layout("fuse_setattr_in").pack(valid=valid, **fields)
-        return layout("fuse_attr_out").unpack(await self.call("SETATTR", nodeid, body))
-
-    async def readlink(self, nodeid: int) -> bytes:
-        return await self.call("READLINK", nodeid)
-
-    async def mkdir(self, parent: int, name: bytes, mode: int = 0o755) -> SimpleNamespace:
-        body = layout("fuse_mkdir_in").pack(mode=mode) + name + b"\0"
-        return layout("fuse_entry_out").unpack(await self.call("MKDIR", parent, body))
-
-    async def mknod(self, parent: int, name: bytes, mode: int, rdev: int = 0) -> SimpleNamespace:
-        body = layout("fuse_mknod_in").pack(mode=mode, rdev=rdev) + name + b"\0"
-        return layout("fuse_entry_out").unpack(await self.call("MKNOD", parent, body))
-
-    async def symlink(self, parent: int, name: bytes, target: bytes) -> SimpleNamespace:
-        body = name + b"\0" + target + b"\0"
-        return layout("fuse_entry_out").unpack(await self.call("SYMLINK", parent, body))
-
-    async def link(self, nodeid: int, new_parent: int, new_name: bytes) -> SimpleNamespace:
-        body = layout("fuse_link_in").pack(oldnodeid=nodeid) + new_name + b"\0"
-        return layout("fuse_entry_out").unpack(await self.call("LINK", new_parent, body))
-
-    async def unlink(self, parent: int, name: bytes) -> None:
-        await self.call("UNLINK", parent, name + b"\0")
-
-    async def rmdir(self, parent: int, name: bytes) -> None:
-        await self.call("RMDIR", parent, name + b"\0")
-
-    async def rename(self, parent: int, name: bytes, new_parent: int, new_name: bytes,
-                     flags: int = 0) -> None:
-        body = layout("fuse_rename2_in").pack(newdir=new_parent, flags=flags)
-        await self.call("RENAME2", parent, body + name + b"\0" + new_name + b"\0")
-
-    async def open(self, nodeid: int, flags: int = os.O_RDONLY) -> SimpleNamespace:
-        """OPEN: the ``fuse_open_out`` (fh, open_flags)."""
-        return layout("fuse_open_out").unpack(
-            await self.call("OPEN", nodeid, layout("fuse_open_in").pack(flags=flags)))
-
-    async def create(self, parent: int, name: bytes, mode: int = 0o644,
-                     flags: int = os.O_RDWR | os.O_CREAT) -> tuple[SimpleNamespace,
-                                                                   SimpleNamespace]:
-        """CREATE: (``fuse_entry_out``, ``fuse_open_out``)."""
-        body = layout("fuse_create_in").pack(flags=flags, mode=mode) + name + b"\0"
-        data = await self.call("CREATE", parent, body)
-        entry = layout("fuse_entry_out")
-        return entry.unpack(data), layout("fuse_open_out").unpack(data, entry.size)
-
-    async def read(self, nodeid: int, fh: int, offset: int, size: int) -> bytes:
-        body = layout("fuse_read_in").pack(fh=fh, offset=offset, size=size)
-        return await self.call("READ", nodeid, body)
-
-    async def write(self, nodeid: int, fh: int, offset: int, data: bytes) -> int:
-        body = layout("fuse_write_in").pack(fh=fh, offset=offset, size=len(data)) + data
-        return int(layout("fuse_write_out").unpack(await self.call("WRITE", nodeid, body)).size)
-
-    async def flush(self, nodeid: int, fh: int, lock_owner: int = 0) -> None:
-        await self.call("FLUSH", nodeid, layout("fuse_flush_in").pack(fh=fh,
-                                                                      lock_owner=lock_owner))
-
-    async def release(self, nodeid: int, fh: int) -> None:
-        await self.call("RELEASE", nodeid, layout("fuse_release_in").pack(fh=fh))
-
-    async def fsync(self, nodeid: int, fh: int, datasync: bool = False) -> None:
-        body = layout("fuse_fsync_in").pack(fh=fh, fsync_flags=int(datasync))
-        await self.call("FSYNC", nodeid, body)
-
-    async def opendir(self, nodeid: int) -> SimpleNamespace:
-        return layout("fuse_open_out").unpack(
-            await self.call("OPENDIR", nodeid, layout("fuse_open_in").pack()))
-
-    async def readdir(self, nodeid: int, fh: int, offset: int = 0, size: int = 4096, *,
-                      plus: bool = True) -> list[SimpleNamespace]:
-        """One READDIRPLUS (or plain READDIR) reply, decoded: entries with ``name``, ``ino``,
-        ``off`` (the next offset), ``type`` and, for plus, ``entry`` (a fuse_entry_out)."""
-        body = layout("fuse_read_in").pack(fh=fh, offset=offset, size=size)
-        data = await self.call("READDIRPLUS" if plus else "READDIR", nodeid, body)
-        return _dirents(data, plus)
-
-    async def listdir(self, nodeid: int, *, plus: bool = True) -> list[SimpleNamespace]:
-        """OPENDIR, READDIR(PLUS) until the end, RELEASEDIR (its error ignored, as the kernel
-        does): every entry."""
-        fh = (await self.opendir(nodeid)).fh
-        entries: list[SimpleNamespace] = []
-        try:
-            while True:
-                page = await self.readdir(nodeid, fh, entries[-1].off if entries else 0,
-                                          plus=plus)
-                if not page:
-                    return entries
-                entries.extend(page)
-        finally:
-            with contextlib.suppress(OSError):  # as the kernel, which ignores its errors
-                await self.releasedir(nodeid, fh)
-
-    async def releasedir(self, nodeid: int, fh: int) -> None:
-        await self.call("RELEASEDIR", nodeid, layout("fuse_release_in").pack(fh=fh))
-
-    async def statfs(self, nodeid: int = 1) -> SimpleNamespace:
-        st: SimpleNamespace = layout("fuse_statfs_out").unpack(
-            await self.call("STATFS", nodeid)).st
-        return st
-
-    async def setxattr(self, nodeid: int, name: bytes, value: bytes, flags: int = 0) -> None:
-        body = layout("fuse_setxattr_in").pack(size=len(value), flags=flags)
-        if not self._negotiated("SETXATTR_EXT"):  # the struct is shorter then
-            body = body[:K["FUSE_COMPAT_SETXATTR_IN_SIZE"]]
-        await self.call("SETXATTR", nodeid, body + name + b"\0" + value)
-
-    async def getxattr(self, nodeid: int, name: bytes, size: int = 65536) -> bytes:
-        body = layout("fuse_getxattr_in").pack(size=size)
-        return await self.call("GETXATTR", nodeid, body + name + b"\0")
-
-    async def listxattr(self, nodeid: int, size: int = 65536) -> list[bytes]:
-        data = await self.call("LISTXATTR", nodeid, layout("fuse_getxattr_in").pack(size=size))
-        return data.split(b"\0")[:-1]
-
-    async def removexattr(self, nodeid: int, name: bytes) -> None:
-        await self.call("REMOVEXATTR", nodeid, name + b"\0")
-
-    async def access(self, nodeid: int, mask: int) -> None:
-        await self.call("ACCESS", nodeid, layout("fuse_access_in").pack(mask=mask))
-
-    def interrupt(self, req: Request) -> None:
-        """INTERRUPT ``req`` (as the kernel does when its caller gets a signal)."""
-        self.send("INTERRUPT", 0, layout("fuse_interrupt_in").pack(unique=req.unique),
-                  expect_reply=False)
-
-    def answer_retrieve(self, note: Notification, data: bytes) -> None:
-        """Answer a ``retrieve`` notification with the cached bytes, as the kernel would."""
-        f = note.fields
-        body = layout("fuse_notify_retrieve_in").pack(offset=f.offset, size=len(data))
-        # libfuse matches the answer to its notification by the unique it sent
-        self.send("NOTIFY_REPLY", f.nodeid, body + data, expect_reply=False,
-                  unique=f.notify_unique)
-
-
-def _dirents(data: bytes, plus: bool) -> list[SimpleNamespace]:
-    entries = []
-    pos = 0
-    dirent = layout("fuse_dirent")
-    entry = layout("fuse_entry_out") if plus else None
-    while pos < len(data):
-        start = pos
-        out = entry.unpack(data, pos) if entry is not None else None
-        if entry is not None:
-            pos += entry.size
-        d = dirent.unpack(data, pos)
-        name = data[pos + dirent.size:pos + dirent.size + d.namelen]
-        d.name, d.entry = name, out
-        entries.append(d)
-        pos = start + ((pos - start + dirent.size + d.namelen + 7) & ~7)
-    return entries
