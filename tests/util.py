@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import errno
-import os
-import pickle
-import select
-import signal
 import time
-import warnings
 from collections.abc import Callable
 
-ALICE, BOB = 1000, 1001  # unprivileged users for permission tests
+from pyfuse3.testing.posix import ALICE, BOB, as_user
+
+__all__ = ["ALICE", "BOB", "as_user", "eventually", "run_with_timeout"]
 
 
 def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -48,33 +44,3 @@ def run_with_timeout(fn: Callable[[], object], timeout: float = 10.0) -> object:
     if errors:
         raise errors[0]
     return box[0] if box else None
-
-
-def as_user(uid: int, fn: Callable[[], object], timeout: float = 10) -> object:
-    """Run fn in a child process as uid (gid = uid); return its result or errno name."""
-    r, w = os.pipe()
-    with warnings.catch_warnings():
-        # The child only makes system calls and exits; the kill on timeout covers the rest.
-        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            try:
-                result: object = fn()
-            except OSError as e:
-                result = errno.errorcode[e.errno or 0]
-            os.write(w, pickle.dumps(result))
-        finally:
-            os._exit(0)
-    os.close(w)
-    try:
-        if not select.select([r], [], [], timeout)[0]:
-            os.kill(pid, signal.SIGKILL)
-            raise TimeoutError("child did not answer")
-        return pickle.loads(os.read(r, 1 << 20))
-    finally:
-        os.close(r)
-        os.waitpid(pid, 0)

@@ -15,7 +15,9 @@ from .._install_check import clash_error
 if not hasattr(_package, "Mount"):  # upstream pyfuse3's __init__ was installed over ours
     raise clash_error()
 
+from . import posix
 from ._harness import Harness, Notification, Request
+from ._messages import Layout, layout
 from ._mounted import (
     BACKENDS,
     MountedFS,
@@ -30,13 +32,16 @@ from ._process import serving_process, wait_mounted
 __all__ = [
     "BACKENDS",
     "Harness",
+    "Layout",
     "MountedFS",
     "Notification",
     "Request",
     "abort_connection",
     "fuse_available",
+    "layout",
     "lazy_unmount",
     "mounted",
+    "posix",
     "run",
     "serving_process",
     "wait_mounted",
