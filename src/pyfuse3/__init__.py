@@ -12,10 +12,10 @@ from typing import Any
 
 import trio
 
-from . import _install_check, _lifecycle, cache  # noqa: F401  (_install_check first: before any other can fail)
+from . import _install_check, _module_api, cache  # noqa: F401  (_install_check first: before any other can fail)
 from ._connection import CAPABILITIES
 from ._entry_worker import InvalidationHandle
-from ._lifecycle import (
+from ._module_api import (
     close,
     default_options,
     expire_entry,
@@ -65,7 +65,7 @@ RENAME_EXCHANGE: FlagT = FlagT(2)
 def __getattr__(name: str) -> Any:
     # trio_token: while main() runs, trio's TrioToken or the string 'asyncio'; None otherwise
     if name == "trio_token":
-        return _lifecycle.trio_token()
+        return _module_api.trio_token()
     raise AttributeError(f"module 'pyfuse3' has no attribute {name!r}")
 
 log = _logging.getLogger("pyfuse3")

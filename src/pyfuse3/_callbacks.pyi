@@ -1,2 +1,2 @@
-ops_table: object
+lowlevel_ops: object
 def filled_fields() -> frozenset[str]: ...

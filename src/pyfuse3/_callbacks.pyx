@@ -1,5 +1,5 @@
 # cython: language_level=3, binding=False, boundscheck=False, wraparound=False
-"""The libfuse operations table: one trampoline per operation.
+"""libfuse's fuse_lowlevel_ops struct, filled: one trampoline per operation.
 
 Each trampoline turns C arguments into Python ones, calls the handler and hands its coroutine to
 ``_request.start``. They run on the event-loop thread inside ``fuse_session_process_buf`` with
@@ -594,5 +594,5 @@ def filled_fields():
     return frozenset(name for name, filled in fields.items() if filled)
 
 
-#: The operations table, for Session(); a capsule so no other module needs this one's C API.
-ops_table = PyCapsule_New(<void*>&OPS, "pyfuse3.ops_table", NULL)
+#: The filled fuse_lowlevel_ops, for Session(); a capsule so no other module needs our C API.
+lowlevel_ops = PyCapsule_New(<void*>&OPS, "pyfuse3.lowlevel_ops", NULL)

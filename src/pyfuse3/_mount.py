@@ -2,7 +2,7 @@
 
 Several Mounts may serve at once, in one loop or in several threads. The module-level API of
 upstream (``init``/``main``/``terminate``/``close`` and the notify functions) is a facade over
-one default Mount (``_lifecycle``). Which call is allowed when is the session's lifecycle table
+one default Mount (``_module_api``). Which call is allowed when is the session's lifecycle table
 (``_state``); this module performs what each transition means.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 from . import _sysutil
 from ._backends import EventLoop, current
 from ._cache_control import CacheControl
-from ._callbacks import ops_table
+from ._callbacks import lowlevel_ops
 from ._dispatch import Dispatcher, handler_owner, served_by_this_thread
 from ._entry_worker import EntryWorker, InvalidationHandle
 from ._session import Session
@@ -107,7 +107,7 @@ class Mount:
         mountpoint = os.path.realpath(mountpoint)
         _check_mountpoint(mountpoint, opts.stacked)
         session = Session(ops, mountpoint, opts.libfuse, opts.readdirplus, opts.max_read,
-                          ops_table)
+                          lowlevel_ops)
         try:
             session.mount()
         except BaseException:
@@ -147,7 +147,7 @@ class Mount:
         instead of /dev/fuse: nothing is mounted (pyfuse3.testing.Harness)."""
         opts = parse_options(options)
         session = Session(ops, "<harness>", opts.libfuse, opts.readdirplus, opts.max_read,
-                          ops_table)
+                          lowlevel_ops)
         try:
             session.attach(fd)
         except BaseException:

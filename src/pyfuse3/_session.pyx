@@ -65,10 +65,10 @@ cdef class Session:
         memset(&self.buf, 0, sizeof(self.buf))
 
     def __init__(self, ops, str mountpoint, libfuse_options, str readdirplus,
-                 unsigned int max_read, ops_table):
+                 unsigned int max_read, lowlevel_ops):
         """A libfuse session for ``ops``; the options were checked by _mount.parse_options."""
         cdef const fuse_lowlevel_ops* table = <const fuse_lowlevel_ops*>PyCapsule_GetPointer(
-            ops_table, "pyfuse3.ops_table")
+            lowlevel_ops, "pyfuse3.lowlevel_ops")
         self.ops = ops
         self.mountpoint = mountpoint
         self.handlers = tuple([getattr(ops, name) for name in OP_NAMES])

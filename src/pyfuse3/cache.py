@@ -18,7 +18,7 @@ from . import _dispatch
 from ._backends import current
 from ._cache_control import CacheControl
 from ._entry_worker import InvalidationHandle
-from ._lifecycle import current_mount
+from ._module_api import current_mount
 from ._state import CALLS_ALLOWED
 
 if TYPE_CHECKING:

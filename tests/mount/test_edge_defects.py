@@ -21,7 +21,7 @@ import pytest
 
 import pyfuse3
 from pyfuse3 import FUSEError
-from pyfuse3._lifecycle import current_mount
+from pyfuse3._module_api import current_mount
 from pyfuse3._sysutil import FUSECTL, abort_device, lazy_unmount, mount_of
 from pyfuse3.testing import mounted
 

@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_entry_worker",),
     ("_cache_control",),                               # a mount's notifier
     ("_mount",),                                       # Mount
-    ("_lifecycle",),                                   # upstream's module-level API
+    ("_module_api",),                                  # upstream's module-level API
     ("cache", "asyncio"),                              # public modules
     ("__init__",),                                     # the package
     ("testing",),                                      # pyfuse3.testing (a layer of its own)

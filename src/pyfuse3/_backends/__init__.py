@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import sniffio
 
-from ._protocol import Backend, Closed, EventLoop, Scope, Suspended, TaskGroup
+from ._protocol import Backend, Closed, EventLoop, Pending, Scope, TaskGroup
 from .asyncio import ASYNCIO
 from .trio import TRIO
 
-__all__ = ["BACKENDS", "Backend", "Closed", "EventLoop", "Scope", "Suspended", "TaskGroup",
-           "current"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Closed",
+    "EventLoop",
+    "Pending",
+    "Scope",
+    "TaskGroup",
+    "current",
+]
 
 #: Backend by sniffio's library name.
 BACKENDS: dict[str, Backend] = {"trio": TRIO, "asyncio": ASYNCIO}

@@ -23,8 +23,9 @@ class Scope(Protocol):
     def cancel(self) -> None: ...
 
 
-class Suspended(Protocol):
-    """A handler that suspended (``_request.Pending``): awaitable, interrupt hook."""
+class Pending(Protocol):
+    """What an EventLoop needs of ``_request.Pending`` (a suspended handler's request):
+    awaitable, interrupt hook."""
 
     on_interrupt: Callable[[], None] | None
     interrupted: bool
@@ -81,7 +82,7 @@ class EventLoop(Protocol):
     def task_scope(self) -> AbstractContextManager[Scope]:
         """A context manager for a worker's whole life, giving its cancel scope."""
 
-    async def serve(self, pending: Suspended, scope: Scope) -> None:
+    async def serve(self, pending: Pending, scope: Scope) -> None:
         """Await a suspended handler; cancel ``scope`` if the kernel interrupts its request."""
 
     def close_fd(self, fd: int) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pyfuse3
 from pyfuse3 import _backends
 from pyfuse3._backends import Backend
-from pyfuse3._lifecycle import init_if_free
+from pyfuse3._module_api import init_if_free
 from pyfuse3._sysutil import FUSECTL, abort_connection, lazy_unmount, mount_of
 
 uvloop: ModuleType | None
