@@ -64,3 +64,15 @@ def test_mounted_removes_its_mountpoint_when_mounting_fails(option: str,
         with mounted(pyfuse3.Operations(), options={option}):
             pass  # pragma: no cover
     assert set(glob.glob(pattern)) == before
+
+
+def test_needs_root_names_exactly_the_posix_checks_that_need_root() -> None:
+    import inspect
+
+    from pyfuse3.testing import posix
+
+    def needs_root(source: str) -> bool:  # switches users, or makes a device node
+        return "as_user(" in source or "S_IFCHR" in source
+
+    found = {name for name, fn in posix.CHECKS.items() if needs_root(inspect.getsource(fn))}
+    assert found == posix.NEEDS_ROOT

@@ -33,7 +33,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["ALICE", "BOB", "CHECKS", "as_user", "check", "errno_name", "fresh_directory"]
+__all__ = ["ALICE", "BOB", "CHECKS", "NEEDS_ROOT", "as_user", "check", "errno_name",
+           "fresh_directory"]
 
 ALICE, BOB = 1000, 1001  # two unprivileged users (uid = gid); they need not exist
 MIB = 1 << 20
@@ -42,6 +43,10 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 #: name -> check, in definition order.
 CHECKS: dict[str, Callable[[Path], None]] = {}
+#: The checks that need root: they switch users (as_user) or make a device node.
+NEEDS_ROOT = frozenset({"permissions", "created_files_belong_to_the_caller",
+                        "chown_and_writes_clear_setid_bits", "setgid_directory_inheritance",
+                        "sticky_directory", "symlinks_and_special_files"})
 
 
 def check(fn: Callable[[Path], None]) -> Callable[[Path], None]:
