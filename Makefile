@@ -6,12 +6,26 @@ VENV    := .venv
 BASE_PY := $(or $(shell .ci/pythons 2>/dev/null | head -1 | cut -d' ' -f2),python3)
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
-BUILT   := src/pyfuse3/.built$(subst .venv,,$(VENV))
+# libfuse: 3.18.3, built here from Debian's source package (its SHA-256 below; see
+# tools/build-libfuse) and linked by the extensions (rpath), bundled into wheels. `make build
+# LIBFUSE=system` links the system's libfuse 3 (pkg-config) instead: what 3.14 lacks then raises
+# a clear error naming it.
+LIBFUSE ?= 3.18.3
+LIBFUSE_SHA256 := bcd19582c5e30f7fe45dd86a5540e998590aa01903afc7ebcbeea6c8ac5421ee
+LIBFUSE_DIR := build/libfuse-$(LIBFUSE)
+ifeq ($(LIBFUSE),system)
+LIBFUSE_LIB :=
+LIBFUSE_ENV :=
+else
+LIBFUSE_LIB := $(LIBFUSE_DIR)/prefix/lib/libfuse3.so
+LIBFUSE_ENV := PYFUSE3_LIBFUSE=$(abspath $(LIBFUSE_DIR)/prefix)
+endif
+BUILT   := src/pyfuse3/.built$(subst .venv,,$(VENV)).$(LIBFUSE)
 TEST_STAMP := $(VENV)/.installed-test
 EXAMPLE_STAMP := $(VENV)/.installed-examples
 # What building needs, what the examples add (make demo installs only these two), then what
 # tests and lint add.
-BUILD_DEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' \
+BUILD_DEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3' 'meson>=1.1' ninja \
               'exceptiongroup>=1.0; python_version < "3.11"'
 # What the examples need: anyio (sleep, events, task groups under trio or asyncio alike) and,
 # for sharedfs, an async Redis client that runs under both.
@@ -31,6 +45,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
           done; echo $$best)
 
 .PHONY: demo test test-slow suite test-newer test-kernel-free matrix wheel wheel-check build tools \
+        test-system-libfuse \
         docs system-deps lint typecheck clash-check bench profile soak sanitize upstream-tests clean
 
 demo: build $(EXAMPLE_STAMP)
@@ -69,7 +84,7 @@ wheel: build
 	for v in $(WHEEL_VERSIONS); do \
 	  py=$$(.ci/pythons | awk -v v=$$v '$$1 == v {print $$2}'); \
 	  [ -n "$$py" ] || { echo "no Python $$v here"; exit 1; }; \
-	  $$py -m pip wheel . --no-deps -w build/wheelhouse/raw -q || exit 1; done
+	  $(LIBFUSE_ENV) $$py -m pip wheel . --no-deps -w build/wheelhouse/raw -q || exit 1; done
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m auditwheel repair --strip \
 	  -w build/wheelhouse build/wheelhouse/raw/*.whl
 	rm -rf build/wheelhouse/raw
@@ -120,7 +135,7 @@ lint: tools
 	  src/pyfuse3/_types.pyx
 
 system-deps:
-	@missing=""; for pkg in fuse3 libfuse3-dev pkg-config redis-server; do \
+	@missing=""; for pkg in fuse3 libfuse3-dev pkg-config liburing-dev libnuma-dev redis-server; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
@@ -144,9 +159,16 @@ $(EXAMPLE_STAMP): $(STAMP)
 # build plus the test and lint tools
 tools: build $(TEST_STAMP)
 
-$(BUILT): $(STAMP) $(SOURCES)
-	$(PY) setup.py -q build_ext --inplace -j 2
-	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+$(LIBFUSE_DIR)/prefix/lib/libfuse3.so: tools/build-libfuse | $(STAMP)
+	PATH=$(abspath $(VENV))/bin:$$PATH tools/build-libfuse $(LIBFUSE) $(LIBFUSE_SHA256) $(LIBFUSE_DIR)
+
+# Built against another libfuse before: this Python's extensions are removed, so all relink.
+$(BUILT): $(STAMP) $(SOURCES) $(LIBFUSE_LIB)
+	@for f in src/pyfuse3/.built$(subst .venv,,$(VENV)).*; do \
+	  if [ -e "$$f" ] && [ "$$f" != "$(BUILT)" ]; then rm -f "$$f" src/pyfuse3/*$$($(PY) -c \
+	    'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'); fi; done
+	$(LIBFUSE_ENV) $(PY) setup.py -q build_ext --inplace -j 2
+	$(LIBFUSE_ENV) $(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
 
 build: system-deps $(BUILT)
@@ -167,6 +189,20 @@ profile: tools
 
 soak: tools
 	$(PY) bench/soak.py
+
+# The other way to build: against the system's libfuse 3 (pkg-config; Debian 12 has 3.14), in
+# a copy under build/system-libfuse; the kernel-free tests and the mount tests of Mount run on
+# it (CI runs this once).
+SYS_DIR := build/system-libfuse
+test-system-libfuse: tools
+	rm -rf $(SYS_DIR) && mkdir -p $(SYS_DIR)/src
+	cp setup.py pyproject.toml $(SYS_DIR)/ && cp -a src/pyfuse3 $(SYS_DIR)/src/
+	rm -f $(SYS_DIR)/src/pyfuse3/*.so $(SYS_DIR)/src/pyfuse3/.built*
+	cd $(SYS_DIR) && $(abspath $(PY)) setup.py -q build_ext --inplace -j 2
+	PYTHONPATH=$(abspath $(SYS_DIR))/src $(PY) -c \
+	  'import pyfuse3; print("built against the system libfuse", pyfuse3.LIBFUSE_VERSION)'
+	PYTHONPATH=$(abspath $(SYS_DIR))/src $(PY) -m pytest -q -p no:cacheprovider -m "not slow" \
+	  tests/unit tests/harness tests/mount/test_mounts.py
 
 # Upstream pyfuse3's own test suite (from its PyPI sdist, unchanged) against this package.
 UPSTREAM_VERSION := 3.5.0
@@ -192,7 +228,7 @@ sanitize: tools
 	cp setup.py pyproject.toml $(SAN_DIR)/ && cp -r src/pyfuse3 $(SAN_DIR)/src/
 	rm -f $(SAN_DIR)/src/pyfuse3/*.so $(SAN_DIR)/src/pyfuse3/*.c $(SAN_DIR)/src/pyfuse3/.built*
 	cd $(SAN_DIR) && CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g -O1" \
-	  LDFLAGS="-fsanitize=address" $(abspath $(PY)) setup.py -q build_ext --inplace -j 2
+	  LDFLAGS="-fsanitize=address" $(LIBFUSE_ENV) $(abspath $(PY)) setup.py -q build_ext --inplace -j 2
 	PYTHONPATH=$(abspath $(SAN_DIR))/src LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
 	  PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:log_path=$(abspath $(SAN_DIR))/report \
 	  $(PY) -m pytest -q -p no:cacheprovider $(SAN_TESTS)

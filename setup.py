@@ -1,4 +1,8 @@
-"""Build the Cython extension modules against libfuse 3, found with pkg-config."""
+"""Build the Cython extension modules against libfuse 3, found with pkg-config.
+
+``PYFUSE3_LIBFUSE=PREFIX`` links the libfuse installed under PREFIX (``make build`` builds 3.18
+there, see tools/build-libfuse) and records PREFIX/lib as the run path; without it, the
+system's libfuse 3 is used."""
 
 import os
 import shutil
@@ -25,12 +29,19 @@ def fail(what: str) -> None:
     raise SystemExit(1)
 
 
+PREFIX = os.environ.get("PYFUSE3_LIBFUSE")
+
+
 def pkg_config(*args: str) -> list[str]:
     if shutil.which("pkg-config") is None:
         fail("pkg-config is not installed")
+    env = dict(os.environ)
+    if PREFIX:
+        # searched before the system's directories: this fuse3.pc wins
+        env["PKG_CONFIG_PATH"] = os.path.join(PREFIX, "lib", "pkgconfig")
     try:
         out = subprocess.run(["pkg-config", *args, "fuse3"], check=True, capture_output=True,
-                             text=True).stdout
+                             text=True, env=env).stdout
     except subprocess.CalledProcessError:
         fail("pkg-config does not know 'fuse3' (libfuse3-dev is not installed)")
     return out.split()
@@ -43,6 +54,8 @@ def extensions() -> list[Extension]:
     if tuple(int(p) for p in version.split(".")[:2]) < (3, 10):
         fail(f"libfuse 3.10 or newer (found {version})")
     cflags, libs = pkg_config("--cflags"), pkg_config("--libs")
+    if PREFIX:
+        libs.append(f"-Wl,-rpath,{os.path.join(PREFIX, 'lib')}")
     import sysconfig
 
     compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]

@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from . import _install_check, _module_api, cache  # noqa: F401  (_install_check first: before any other can fail)
-from ._connection import CAPABILITIES
+from ._connection import CAPABILITIES, LIBFUSE_VERSION
 from ._entry_worker import InvalidationHandle
 from ._module_api import (
     close,
@@ -73,6 +73,7 @@ log = _logging.getLogger("pyfuse3")
 __all__ = [
     "CAPABILITIES",
     "ENOATTR",
+    "LIBFUSE_VERSION",
     "RENAME_EXCHANGE",
     "RENAME_NOREPLACE",
     "ROOT_INODE",

@@ -1,1 +1,2 @@
 CAPABILITIES: dict[str, int]
+LIBFUSE_VERSION: str

@@ -14,7 +14,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_CAP_POSIX_LOCKS, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO, FUSE_CAP_SPLICE_MOVE,
     FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
     fuse_apply_conn_info_opts, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size,
-    fuse_reply_none, fuse_req_userdata,
+    fuse_pkgversion, fuse_reply_none, fuse_req_userdata,
 )
 from pyfuse3._session cimport Session
 
@@ -25,6 +25,9 @@ from pyfuse3._negotiation import default_want, names, negotiate
 from pyfuse3._pyfuse3 import ConnectionInfo
 
 log = logging.getLogger("pyfuse3")
+
+#: The libfuse loaded, e.g. "3.18.3" (the one bundled, built by make build, or the system's).
+LIBFUSE_VERSION: str = fuse_pkgversion().decode()
 
 
 #: libfuse's capability flags by the names ConnectionInfo uses.

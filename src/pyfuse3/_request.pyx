@@ -41,6 +41,7 @@ from pyfuse3._types cimport EntryAttributes, FileInfo, FileRange, FUSEError, Sta
 from pyfuse3._fills cimport Fills
 from pyfuse3._readdir cimport ReaddirToken, finish_token
 
+import errno as errno_module
 import logging
 from asyncio import CancelledError
 
@@ -54,6 +55,15 @@ cdef Reply REPLY_OF[<int>OP_COUNT]
 for _o in OPERATIONS:
     REPLY_OF[<int>_o.op] = <Reply>_o.reply
 del _o
+
+#: The errnos a handler may answer with: those the C library names (libfuse 3.18 answers ERANGE
+#: for any other, the kernel rejects any above 511, and the caller of a rejected reply hangs).
+cdef unsigned char KNOWN_ERRNO[512]
+for _e in errno_module.errorcode:
+    if 0 < _e < 512:
+        KNOWN_ERRNO[_e] = 1
+LARGEST_ERRNO = max(e for e in errno_module.errorcode if e < 512)
+del _e
 
 
 class HandlerResultError(TypeError):
@@ -148,9 +158,10 @@ cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
     answer = "answering EIO" if REPLY_OF[op] != R_NOREPLY else "nothing to answer"
     if isinstance(exc, FUSEError):
         err = (<FUSEError>exc).errno_
-        if not 0 < err < 512:  # the kernel rejects any other reply: the caller would hang
-            log.error("%s() handler raised FUSEError(%d): an errno must be 1 to 511, %s",
-                      OP_NAMES[op], err, answer)
+        if not (0 < err < 512 and KNOWN_ERRNO[err]):
+            log.error("%s() handler raised FUSEError(%d): not an errno the C library names "
+                      "(see the errno module: 1 to %d), %s", OP_NAMES[op], err, LARGEST_ERRNO,
+                      answer)
             err = EIO
     elif failure:
         log.error("%s() handler failed, %s", OP_NAMES[op], answer, exc_info=exc)

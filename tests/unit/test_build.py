@@ -56,3 +56,15 @@ def test_every_package_directory_is_packaged() -> None:
     found = {".".join(p.parent.relative_to(src).parts)
              for p in (src / "pyfuse3").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert found == listed
+
+
+def test_libfuse_version_names_the_one_library_loaded() -> None:
+    """pyfuse3.LIBFUSE_VERSION is the libfuse in this process, and there is only one (3.18
+    changed the soname and symbol versions: a mix with the system's 3.14 would be a trap)."""
+    import pyfuse3
+
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    loaded = {os.path.realpath(line.split()[-1]) for line in maps if "libfuse3" in line}
+    assert len(loaded) == 1, loaded
+    assert loaded.pop().endswith(f".so.{pyfuse3.LIBFUSE_VERSION}")
+    assert re.fullmatch(r"3\.\d+\.\d+", pyfuse3.LIBFUSE_VERSION)

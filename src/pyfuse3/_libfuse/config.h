@@ -7,11 +7,14 @@
 #endif
 #include <errno.h>
 #include <fuse_lowlevel.h>
-/* expire_entry: libfuse 3.14 has the flags argument (FUSE_LL_EXPIRE_ONLY); older: not offered. */
+/* expire_entry: 3.15+ only expires; 3.14 needs its flag (FUSE_LL_EXPIRE_ONLY) for that; older:
+   not offered. */
 static inline int pyfuse3_expire_entry(struct fuse_session *se, fuse_ino_t parent,
                                        const char *name, size_t namelen)
 {
-#if FUSE_VERSION >= 314
+#if FUSE_VERSION >= 315
+    return fuse_lowlevel_notify_expire_entry(se, parent, name, namelen);
+#elif FUSE_VERSION >= 314
     return fuse_lowlevel_notify_expire_entry(se, parent, name, namelen, FUSE_LL_EXPIRE_ONLY);
 #else
     (void)se; (void)parent; (void)name; (void)namelen;

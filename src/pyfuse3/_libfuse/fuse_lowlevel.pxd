@@ -23,7 +23,9 @@ cdef extern from "<sys/statvfs.h>" nogil:
 
 
 cdef extern from "_libfuse/config.h" nogil:
-    int FUSE_VERSION
+    int FUSE_VERSION  # the headers compiled against (314, 318...)
+    int fuse_version()  # the library loaded, e.g. 318
+    const char* fuse_pkgversion()  # the library loaded, e.g. "3.18.3"
 
     ctypedef uint64_t fuse_ino_t
     enum: FUSE_ROOT_ID
