@@ -477,6 +477,8 @@ class Follower:
         self.position, self.seq = position  # the last record seen
         self.applied = 0
         self.full_invalidations = 0
+        self.epoch = True  # invalidate_all() works here, as far as we know
+        self.epochs = 0  # full invalidations done with it
         self.delay = 0.05
 
     def apply(self, rec: dict[bytes, bytes]) -> None:
@@ -512,15 +514,32 @@ class Follower:
             self.invalidate_everything()
 
     def invalidate_everything(self) -> None:
-        """After a gap in the log: everything the kernel may hold from this mount."""
+        """After a gap in the log: everything the kernel may hold from this mount. Every name
+        at once by the kernel's epoch (invalidate_all()) where libfuse and the kernel have it,
+        else name by name; the attributes and data of every inode it knows, in both cases."""
         self.full_invalidations += 1
         self.fs.bare.clear()
-        for names in list(self.fs.names.values()):
-            for parent, name in names:
-                self.inv.entry(parent, name)
+        if not self._all_names_at_once():
+            for names in list(self.fs.names.values()):
+                for parent, name in names:
+                    self.inv.entry(parent, name)
         for ino in list(self.fs.lookups):
             self.inv.inode(ino)
         self.inv.inode(pyfuse3.ROOT_INODE)
+
+    def _all_names_at_once(self) -> bool:
+        if self.mount is None or not self.epoch:
+            return False
+        try:
+            self.mount.invalidate_all()  # returns at once: fine on the event loop
+        except OSError as e:
+            if e.errno != errno.ENOSYS:
+                raise
+            log.info("%s: invalidating name by name from now on", e)
+            self.epoch = False
+            return False
+        self.epochs += 1
+        return True
 
     async def run(self) -> None:
         """Follow the log for ever, reconnecting after Redis was unreachable."""

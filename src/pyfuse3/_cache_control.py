@@ -76,6 +76,10 @@ class CacheControl:
                            "kernel allows), or expire the entry from a task outside handlers")
         _notify.expire_entry(session, inode_p, name)
 
+    def invalidate_all_blocking(self) -> None:
+        """``Mount.invalidate_all()``: allowed anywhere (the kernel waits for nothing)."""
+        _notify.invalidate_all(self._mount.session)
+
     def notify_store_blocking(self, inode: int, offset: int, data: Any) -> None:
         """``Mount.notify_store()``."""
         _notify.notify_store(self._mount.session, inode, offset, data)
@@ -134,6 +138,10 @@ class CacheControl:
                 "from a task outside handlers")
         await current().to_thread(functools.partial(_notify.expire_entry, session, inode_p,
                                                     name))
+
+    async def invalidate_all(self) -> None:
+        """Awaitable invalidate_all() (it never waits, so this only keeps the API uniform)."""
+        _notify.invalidate_all(self._session())
 
     async def notify_store(self, inode: int, offset: int, data: Any) -> None:
         """Awaitable notify_store() (run off the event-loop thread)."""

@@ -149,6 +149,11 @@ def expire_entry(inode_p: int, name: bytes) -> None:
     current_mount().expire_entry(inode_p, name)
 
 
+def invalidate_all() -> None:
+    """``Mount.invalidate_all()`` on the file system of init()."""
+    current_mount().invalidate_all()
+
+
 def notify_store(inode: int, offset: int, data: Any) -> None:
     """``Mount.notify_store()`` on the file system of init()."""
     current_mount().notify_store(inode, offset, data)

@@ -322,6 +322,14 @@ class Mount:
         like invalidate_entry() and is refused inside handlers likewise."""
         self._cache.expire_entry_blocking(inode_p, name)
 
+    def invalidate_all(self) -> None:
+        """Drop every name (dentry) the kernel caches for this mount, at once: each is looked
+        up again on its next use, also one whose lookup was under way (the kernel's epoch).
+        Attributes and data stay cached (``invalidate_inode()``). Safe anywhere, also in
+        handlers: it returns at once. OSError(ENOSYS) where libfuse (before 3.18) or the
+        kernel (before Linux 6.16) lacks it, saying which."""
+        self._cache.invalidate_all_blocking()
+
     def notify_store(self, inode: int, offset: int, data: Any) -> None:
         """Put ``data`` (any bytes-like object, not copied) into the kernel's page cache of
         ``inode`` at ``offset``. OSError carries the kernel's errno."""

@@ -17,7 +17,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_lowlevel_notify_delete, fuse_lowlevel_notify_inval_entry, fuse_lowlevel_notify_poll,
     fuse_pollhandle, fuse_pollhandle_destroy,
     fuse_lowlevel_notify_inval_inode, fuse_lowlevel_notify_retrieve, fuse_lowlevel_notify_store,
-    pyfuse3_expire_entry,
+    FUSE_VERSION, PYFUSE3_HAVE_EPOCH, pyfuse3_expire_entry, pyfuse3_increment_epoch,
 )
 from pyfuse3._session cimport Session
 
@@ -127,6 +127,36 @@ def expire_entry(Session session not None, fuse_ino_t inode_p, bytes name):
         session.life.leave_call()
     if rc != 0:
         raise _error(rc, "expire_entry", f"{inode_p}, {name!r}", session)
+
+
+#: Whether the libfuse compiled against has epoch invalidation (3.18+).
+HAVE_EPOCH = bool(PYFUSE3_HAVE_EPOCH)
+
+
+def invalidate_all(Session session not None):
+    """Drop every name (dentry) the kernel caches for this mount at once: the kernel's epoch
+    goes up, and a cached name from a lookup begun before is looked up again on its next use.
+
+    Returns at once (the kernel waits for nothing). OSError(ENOSYS) where libfuse (before
+    3.18) or the kernel (before Linux 6.16, FUSE 7.44) lacks it.
+    """
+    cdef int rc
+    if not PYFUSE3_HAVE_EPOCH:
+        raise OSError(ENOSYS, "invalidate_all() needs libfuse 3.18 or newer: this pyfuse3 was "
+                      f"built against libfuse 3.{FUSE_VERSION % 100} (make build builds 3.18; "
+                      "the wheels bundle it)")
+    session.life.enter_call("invalidate_all")
+    try:
+        with nogil:
+            rc = pyfuse3_increment_epoch(session.se)
+    finally:
+        session.life.leave_call()
+    if rc == -ENOSYS and session.initialized:
+        raise OSError(ENOSYS, "invalidate_all(): the kernel lacks epoch invalidation (FUSE "
+                      "protocol 7.44, Linux 6.16): invalidate names one by one with "
+                      "invalidate_entry()")
+    if rc != 0:
+        raise _error(rc, "invalidate_all", "", session)
 
 
 def notify_store(Session session not None, fuse_ino_t inode, off_t offset, data):

@@ -30,6 +30,7 @@ __all__ = [
     "Invalidator",
     "expire_entry",
     "in_handler",
+    "invalidate_all",
     "invalidate_entry",
     "invalidate_inode",
     "notify_retrieve",
@@ -65,6 +66,11 @@ async def invalidate_entry(inode_p: int, name: bytes, deleted: int = 0) -> Inval
 async def expire_entry(inode_p: int, name: bytes) -> None:
     """``CacheControl.expire_entry()`` on the mount of init()."""
     await current_mount().cache.expire_entry(inode_p, name)
+
+
+async def invalidate_all() -> None:
+    """``CacheControl.invalidate_all()`` on the mount of init()."""
+    await current_mount().cache.invalidate_all()
 
 
 async def notify_store(inode: int, offset: int, data: Any) -> None:

@@ -3,11 +3,15 @@ what pyfuse3 writes for each cache-control call, byte for byte as <linux/fuse.h>
 
 from __future__ import annotations
 
+import errno
 import select
 import stat
 from typing import Any
 
+import pytest
+
 import pyfuse3
+from pyfuse3 import _notify
 from pyfuse3._wire import CONSTANTS
 from pyfuse3.testing import Harness
 from pyfuse3.testing._tasks import TaskGroup
@@ -135,5 +139,29 @@ def test_notifications_arrive_without_being_awaited(fuse_harness: Any) -> None:
         h.mount.invalidate_inode(pyfuse3.ROOT_INODE, attr_only=True)
         await h.getattr(pyfuse3.ROOT_INODE)  # any round trip: the notification came first
         assert [n.kind for n in h.notifications] == ["inval_inode"]
+
+    fuse_harness(MemFS(), check)
+
+
+def test_invalidate_all_says_what_is_missing(fuse_harness: Any) -> None:
+    """Where the kernel (here: the harness, speaking the protocol minor of the build machine's
+    <linux/fuse.h>) or the libfuse built against lacks epoch invalidation, the error names
+    which, and serving goes on."""
+    minor = CONSTANTS["FUSE_KERNEL_MINOR_VERSION"]
+    if minor >= 44 and _notify.HAVE_EPOCH:
+        pytest.skip(f"this <linux/fuse.h> speaks 7.{minor}: epoch invalidation is supported")
+
+    async def check(h: Harness) -> None:
+        assert h.mount is not None
+        with pytest.raises(OSError) as info:
+            h.mount.invalidate_all()
+        assert info.value.errno == errno.ENOSYS
+        if _notify.HAVE_EPOCH:
+            assert "the kernel lacks epoch invalidation (FUSE protocol 7.44" in str(info.value)
+        else:
+            assert "needs libfuse 3.18 or newer" in str(info.value)
+        with pytest.raises(OSError):
+            await h.mount.cache.invalidate_all()
+        await h.getattr(ROOT)  # still serving
 
     fuse_harness(MemFS(), check)

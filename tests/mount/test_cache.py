@@ -11,13 +11,16 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 import pyfuse3
 import pyfuse3.cache
+from pyfuse3 import _notify
 from pyfuse3.testing import MountedFS, mounted
 
 from ..memfs import MemFS, Node
@@ -33,6 +36,18 @@ class CacheFS(MemFS):
 
     def __init__(self) -> None:
         super().__init__(timeout=300)
+        self.on_mkdir: Callable[[], object] | None = None  # called inside the mkdir handler
+        self.errors: list[BaseException] = []
+
+    async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        if self.on_mkdir is not None:
+            try:
+                self.on_mkdir()
+            except BaseException as e:
+                self.errors.append(e)
+                raise
+        return await super().mkdir(parent_inode, name, mode, ctx)
 
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         if name not in self.node(parent_inode).entries and name != b".":
@@ -517,3 +532,84 @@ def test_notify_store_recipe_for_a_remote_change(backend: str, auto_inval_data: 
         assert read(fs, "f") == new
         # with auto_inval_data the kernel drops the stored pages once it sees the new mtime
         assert (fs.ops.calls["read"] > reads) is auto_inval_data
+
+
+# ---------------------------------------------------------------- invalidate_all (epoch)
+
+READER = """
+import os, sys
+for line in sys.stdin:
+    try:
+        print(os.stat(line.strip()).st_ino, flush=True)
+    except OSError as e:
+        print(errno.errorcode[e.errno], flush=True)
+""".replace("import os, sys", "import errno, os, sys")
+
+
+class Reader:
+    """A separate process that stats paths on request (its own view of the kernel cache)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", READER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def stat(self, path: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(path + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def _swap_behind_the_kernel(fs: MountedFS) -> None:
+    """'a' and 'd/c' now name new files, and 'missing' exists: the kernel is not told."""
+    ops = fs.ops
+    for parent, name in ((ROOT, b"a"), (ops.nodes[ROOT].entries[b"d"], b"c")):
+        ops.add(parent, name + b".new", Node(stat.S_IFREG | 0o644, data=b"new"))
+        entries = ops.nodes[parent].entries
+        entries[name] = entries.pop(name + b".new")
+    ops.add(ROOT, b"missing", Node(stat.S_IFREG | 0o644, data=b"now here"))
+
+
+@pytest.mark.parametrize("how", ["module", "mount", "awaitable", "in-handler"])
+def test_invalidate_all_drops_every_cached_name(fs: MountedFS, how: str) -> None:
+    """Names cached by another process (positive, nested, negative) are all looked up again
+    after one invalidate_all(); before it, the same process still sees the old ones."""
+    if not _notify.HAVE_EPOCH:
+        pytest.skip(f"pyfuse3 was built against libfuse {pyfuse3.LIBFUSE_VERSION} (< 3.18)")
+    make_file(fs, "a", b"old")
+    os.mkdir(fs.path("d"))
+    make_file(fs, "d/c", b"old")
+    paths = [fs.path(p) for p in ("a", "d/c", "missing")]
+    reader = Reader()
+    try:
+        before = [reader.stat(p) for p in paths]
+        assert before[2] == "ENOENT"
+        _swap_behind_the_kernel(fs)
+        lookups = fs.ops.calls["lookup"]
+        assert [reader.stat(p) for p in paths] == before  # the control: answered from cache
+        assert fs.ops.calls["lookup"] == lookups
+        try:
+            if how == "module":
+                pyfuse3.invalidate_all()
+            elif how == "mount":
+                assert fs.mount is not None
+                fs.mount.invalidate_all()
+            elif how == "awaitable":
+                fs.call(pyfuse3.cache.invalidate_all)
+            else:  # a handler calls it (it never waits, so it is allowed there)
+                fs.ops.on_mkdir = lambda: pyfuse3.Mount.current().invalidate_all()
+                os.mkdir(fs.path("trigger"))
+                assert fs.ops.errors == []
+        except OSError as e:
+            if e.errno == errno.ENOSYS:
+                pytest.skip(str(e))
+            raise
+        after = [reader.stat(p) for p in paths]
+        assert after[0] != before[0] and after[1] != before[1] and after[2].isdigit()
+        assert after[0] == str(fs.ops.nodes[ROOT].entries[b"a"])
+    finally:
+        reader.close()

@@ -21,4 +21,12 @@ static inline int pyfuse3_expire_entry(struct fuse_session *se, fuse_ino_t paren
     return -ENOSYS;
 #endif
 }
+/* Epoch invalidation (fuse_lowlevel_notify_increment_epoch): libfuse 3.18+; older: not offered. */
+#if FUSE_VERSION >= 318
+#define PYFUSE3_HAVE_EPOCH 1
+#define pyfuse3_increment_epoch(se) fuse_lowlevel_notify_increment_epoch(se)
+#else
+#define PYFUSE3_HAVE_EPOCH 0
+#define pyfuse3_increment_epoch(se) ((void)(se), -ENOSYS)
+#endif
 #endif

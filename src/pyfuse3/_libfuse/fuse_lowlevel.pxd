@@ -26,6 +26,7 @@ cdef extern from "_libfuse/config.h" nogil:
     int FUSE_VERSION  # the headers compiled against (314, 318...)
     int fuse_version()  # the library loaded, e.g. 318
     const char* fuse_pkgversion()  # the library loaded, e.g. "3.18.3"
+    enum: PYFUSE3_HAVE_EPOCH  # compiled against libfuse 3.18+: increment_epoch exists
 
     ctypedef uint64_t fuse_ino_t
     enum: FUSE_ROOT_ID
@@ -260,6 +261,8 @@ cdef extern from "_libfuse/config.h" nogil:
     # wrapper from config.h: fuse_lowlevel_notify_expire_entry(..., FUSE_LL_EXPIRE_ONLY)
     int pyfuse3_expire_entry(fuse_session* se, fuse_ino_t parent, const char* name,
                              size_t namelen)
+    # from config.h: fuse_lowlevel_notify_increment_epoch, or -ENOSYS before libfuse 3.18
+    int pyfuse3_increment_epoch(fuse_session* se)
     int fuse_lowlevel_notify_delete(fuse_session* se, fuse_ino_t parent, fuse_ino_t child,
                                     const char* name, size_t namelen)
     int fuse_lowlevel_notify_store(fuse_session* se, fuse_ino_t ino, off_t offset,
