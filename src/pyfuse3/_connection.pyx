@@ -14,7 +14,8 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_CAP_POSIX_LOCKS, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO, FUSE_CAP_SPLICE_MOVE,
     FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
     fuse_apply_conn_info_opts, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size,
-    fuse_pkgversion, fuse_reply_none, fuse_req_userdata,
+    PYFUSE3_HAVE_REQUEST_TIMEOUT, fuse_pkgversion, fuse_reply_none, fuse_req_userdata,
+    pyfuse3_set_request_timeout,
 )
 from pyfuse3._session cimport Session
 
@@ -68,11 +69,14 @@ cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
                               names(conn.capable, CAPABILITIES),
                               set(names(conn.want, CAPABILITIES)), conn.max_write,
                               conn.max_read, conn.max_readahead, conn.max_background,
-                              conn.congestion_threshold, conn.time_gran)
-        want, limits = negotiate(ops, info, CAPABILITIES)
+                              conn.congestion_threshold, conn.time_gran, s.request_timeout)
+        want, limits = negotiate(ops, info, CAPABILITIES,
+                                 request_timeouts=bool(PYFUSE3_HAVE_REQUEST_TIMEOUT))
         conn.want = (conn.want & ~NAMED_CAPS) | <unsigned int>want
         conn.max_write, conn.max_readahead, conn.max_background = limits[0], limits[1], limits[2]
         conn.congestion_threshold, conn.time_gran = limits[3], limits[4]
+        pyfuse3_set_request_timeout(conn, limits[5])
+        s.request_timeout = limits[5]
     except BaseException as e:
         s.took(e)  # main() raises it
     s.note_init(conn.capable, conn.want)

@@ -52,13 +52,15 @@ class MountOptions:
     readdirplus: str = "yes"  #: readdirplus=: yes, no or auto (pyfuse3 asks for it at INIT)
     max_read: int = 0  #: max_read= (also passed on: libfuse wants it repeated at INIT)
     stacked: bool = False  #: allow_stacked_mount
+    request_timeout: int = 0  #: request_timeout= (seconds; pyfuse3 sets it at INIT)
 
 
 def parse_options(options: Iterable[str]) -> MountOptions:
     """Check the mount options and sort them by who takes them. TypeError for a non-str
-    option, ValueError for a malformed ``max_write=``, ``max_read=`` or ``readdirplus=``."""
+    option, ValueError for a malformed ``max_write=``, ``max_read=``, ``readdirplus=`` or
+    ``request_timeout=``."""
     libfuse = []
-    readdirplus, max_read, stacked = "yes", 0, False
+    readdirplus, max_read, stacked, request_timeout = "yes", 0, False, 0
     for opt in sorted(frozenset(options), key=str):
         if not isinstance(opt, str):
             raise TypeError(f"mount options must be str, got {opt!r}")
@@ -72,6 +74,12 @@ def parse_options(options: Iterable[str]) -> MountOptions:
                 raise ValueError(f"mount option {opt!r}: readdirplus must be yes, no or auto")
             readdirplus = value
             continue
+        if key == "request_timeout":
+            if not value.isdigit() or not 0 < int(value) < 2**16:
+                raise ValueError(f"mount option {opt!r}: request_timeout must be a number of "
+                                 "seconds from 1 to 65535")
+            request_timeout = int(value)
+            continue
         if key == "max_write":
             number: object = int(value) if value.isdigit() else value
             _sysutil.check_max_write(number, f"mount option {opt!r}")
@@ -80,7 +88,7 @@ def parse_options(options: Iterable[str]) -> MountOptions:
                 raise ValueError(f"mount option {opt!r}: max_read must be a number of bytes")
             max_read = int(value)
         libfuse.append(opt)
-    return MountOptions(tuple(libfuse), readdirplus, max_read, stacked)
+    return MountOptions(tuple(libfuse), readdirplus, max_read, stacked, request_timeout)
 
 
 class Mount:
@@ -106,8 +114,7 @@ class Mount:
         # see the directory really mounted on, never a symlink to it.
         mountpoint = os.path.realpath(mountpoint)
         _check_mountpoint(mountpoint, opts.stacked)
-        session = Session(ops, mountpoint, opts.libfuse, opts.readdirplus, opts.max_read,
-                          lowlevel_ops)
+        session = Session(ops, mountpoint, opts, lowlevel_ops)
         try:
             session.mount()
         except BaseException:
@@ -146,8 +153,7 @@ class Mount:
         """A Mount that speaks the FUSE protocol over ``fd`` (a SOCK_SEQPACKET socket)
         instead of /dev/fuse: nothing is mounted (pyfuse3.testing.Harness)."""
         opts = parse_options(options)
-        session = Session(ops, "<harness>", opts.libfuse, opts.readdirplus, opts.max_read,
-                          lowlevel_ops)
+        session = Session(ops, "<harness>", opts, lowlevel_ops)
         try:
             session.attach(fd)
         except BaseException:
@@ -218,6 +224,25 @@ class Mount:
             if session.life.calls:
                 # close() aborts if this gives up
                 _release_threads(session, self._device, None, ABORT_AFTER)
+        if session.request_timeout and not dispatcher.stops and self._device is not None and \
+                _sysutil.is_mounted(self._device):
+            # Serving ended by itself, and not by an unmount: the kernel aborted the connection.
+            self._timed_out()
+
+    def _timed_out(self) -> None:
+        """The kernel aborted the connection of a mount with a request timeout: detach the dead
+        mount (nothing can be served on it again) and raise ConnectionAbortedError."""
+        session = self.session
+        try:
+            _sysutil.lazy_unmount(session.mountpoint)
+        except OSError as e:
+            log.warning("detaching the dead mount %s failed: %s", session.mountpoint, e)
+        raise ConnectionAbortedError(
+            errno.ECONNABORTED,
+            f"the kernel aborted the FUSE connection of {session.mountpoint}: a request was not "
+            f"answered within request_timeout={session.request_timeout} s (or the connection "
+            "was aborted by hand); the mount was detached. Callers waiting on it got ECONNABORTED "
+            "or ENOTCONN")
 
     @property
     def token(self) -> Any:

@@ -14,8 +14,11 @@ from typing import Any
 from ._pyfuse3 import ConnectionInfo, Operations
 from ._sysutil import check_max_write
 
-#: The limits init_connection() may change (max_read is a mount option).
-LIMITS = ("max_write", "max_readahead", "max_background", "congestion_threshold", "time_gran")
+#: The limits init_connection() may change (max_read is a mount option), and their bounds.
+LIMITS = {"max_write": 2**32, "max_readahead": 2**32, "max_background": 2**32,
+          "congestion_threshold": 2**32, "time_gran": 2**32, "request_timeout": 2**16}
+#: The FUSE protocol minor version of request timeouts (Linux 6.14).
+REQUEST_TIMEOUT_MINOR = 43
 
 #: The readdirplus= mount option: the capabilities asked for (auto: the kernel chooses per
 #: call, READDIRPLUS at the start of a listing and after lookups in the directory).
@@ -61,10 +64,11 @@ def names(bits: int, caps: Mapping[str, int]) -> frozenset[str]:
     return frozenset([name for name, bit in caps.items() if bits & bit])
 
 
-def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int]) -> tuple[int, list[int]]:
+def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int], *,
+              request_timeouts: bool = True) -> tuple[int, list[int]]:
     """Let ``ops.init_connection()`` edit ``info``; return the named capabilities it wants (as
     bits) and the limits of ``LIMITS`` in order. A bad edit raises (TypeError, ValueError) and
-    changes nothing."""
+    changes nothing. ``request_timeouts``: whether libfuse can set one (3.18+)."""
     max_write, max_read = info.max_write, info.max_read
     ops.init_connection(info)
     if isinstance(info.want, (str, bytes)) or not all(isinstance(n, str) for n in info.want):
@@ -78,12 +82,18 @@ def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int]) -> tuple[
     if lacking:
         raise ValueError(f"init_connection(): the kernel does not offer {sorted(lacking)}")
     limits = []
-    for name in LIMITS:
+    for name, bound in LIMITS.items():
         value = getattr(info, name)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < bound:
             raise ValueError(f"init_connection(): ConnectionInfo.{name} must be an int from 0 "
-                             f"to 2**32-1, got {value!r}")
+                             f"to {bound - 1}, got {value!r}")
         limits.append(value)
+    if info.request_timeout and not request_timeouts:
+        raise ValueError("request_timeout needs libfuse 3.18 or newer; this pyfuse3 was built "
+                         "against an older one")
+    if info.request_timeout and info.proto_minor < REQUEST_TIMEOUT_MINOR:
+        raise ValueError(f"request_timeout: the kernel lacks request timeouts (FUSE protocol "
+                         f"7.{REQUEST_TIMEOUT_MINOR}, Linux 6.14; it speaks 7.{info.proto_minor})")
     if info.max_write != max_write:  # libfuse's default fits; a changed value may not
         check_max_write(info.max_write, "init_connection(): ConnectionInfo")
     if info.max_read != max_read:

@@ -23,6 +23,7 @@ cdef class Session:
     cdef readonly unsigned int capable
     cdef readonly unsigned int want
     cdef readonly unsigned int max_read
+    cdef readonly unsigned int request_timeout  # asked for (mount option), then as negotiated
     cdef readonly str readdirplus        # the readdirplus= mount option: yes, no or auto
     cdef readonly bint initialized
     cdef readonly bint mounted

@@ -1,4 +1,4 @@
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from ._fills import Fills
@@ -21,8 +21,8 @@ class Session:
     readdirplus: str
     initialized: bool
     mounted: bool
-    def __init__(self, ops: Any, mountpoint: str, libfuse_options: Iterable[str],
-                 readdirplus: str, max_read: int, lowlevel_ops: object) -> None: ...
+    request_timeout: int
+    def __init__(self, ops: Any, mountpoint: str, options: Any, lowlevel_ops: object) -> None: ...
     def mount(self) -> None: ...
     def attach(self, fd: int) -> None: ...
     def note_init(self, capable: int, want: int) -> None: ...

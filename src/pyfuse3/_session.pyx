@@ -14,7 +14,7 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 from pyfuse3._libfuse.gil cimport (
     PyEval_RestoreThread, PyEval_SaveThread, PyGILState_Check, PyThreadState,
 )
-from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EIO, EPROTO, errno
+from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EIO, ENOSYS, EPROTO, errno
 from libc.stdlib cimport free
 from libc.string cimport memset
 from posix.fcntl cimport F_UNLCK
@@ -22,7 +22,7 @@ from posix.uio cimport iovec, writev
 from pyfuse3._libfuse.poll cimport POLLOUT, poll, pollfd
 from posix.unistd cimport read
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    fuse_args, fuse_buf, fuse_custom_io, fuse_lowlevel_ops, fuse_opt_free_args,
+    FUSE_VERSION, PYFUSE3_HAVE_REQUEST_TIMEOUT, fuse_args, fuse_buf, fuse_custom_io, fuse_lowlevel_ops, fuse_opt_free_args,
     fuse_parse_conn_info_opts,
     fuse_session_custom_io, fuse_session_destroy, fuse_session_exit, fuse_session_exited,
     fuse_session_fd, fuse_session_mount, fuse_session_new, fuse_session_process_buf,
@@ -64,16 +64,21 @@ cdef class Session:
         self.fills = Fills()
         memset(&self.buf, 0, sizeof(self.buf))
 
-    def __init__(self, ops, str mountpoint, libfuse_options, str readdirplus,
-                 unsigned int max_read, lowlevel_ops):
-        """A libfuse session for ``ops``; the options were checked by _mount.parse_options."""
+    def __init__(self, ops, str mountpoint, options, lowlevel_ops):
+        """A libfuse session for ``ops`` with ``options`` (a _mount.MountOptions, checked)."""
         cdef const fuse_lowlevel_ops* table = <const fuse_lowlevel_ops*>PyCapsule_GetPointer(
             lowlevel_ops, "pyfuse3.lowlevel_ops")
         self.ops = ops
         self.mountpoint = mountpoint
         self.handlers = tuple([getattr(ops, name) for name in OP_NAMES])
-        self.readdirplus = readdirplus
-        self.max_read = max_read
+        self.readdirplus = options.readdirplus
+        self.max_read = options.max_read
+        self.request_timeout = options.request_timeout
+        if self.request_timeout and not PYFUSE3_HAVE_REQUEST_TIMEOUT:
+            raise OSError(ENOSYS, f"mount option request_timeout={self.request_timeout}: needs "
+                          f"libfuse 3.18 or newer; this pyfuse3 was built against libfuse "
+                          f"3.{FUSE_VERSION % 100} (make build builds 3.18; the wheels bundle it)")
+        libfuse_options = options.libfuse
         argv = [b"pyfuse3"]
         for opt in libfuse_options:
             argv += [b"-o", opt.encode("ascii")]

@@ -111,3 +111,4 @@ class ConnectionInfo:
     max_background: int = 0
     congestion_threshold: int = 0
     time_gran: int = 0
+    request_timeout: int = 0

@@ -526,7 +526,10 @@ class ConnectionInfo:
     (already filled from pyfuse3's defaults, the ``Operations`` attributes and the conn-info
     mount options). Edit ``want`` and the limits; a name in ``want`` that the kernel does not
     offer makes main() raise ValueError. ``max_read`` is the ``max_read=`` mount option and
-    cannot be changed here. Capability names are libfuse's ``FUSE_CAP_*`` in lower case
+    cannot be changed here. ``request_timeout`` (seconds, 0: none; from the mount option of that
+    name) makes the kernel abort the connection when a request stays unanswered that long
+    (libfuse 3.18, Linux 6.14: else main() raises ValueError saying which is missing).
+    Capability names are libfuse's ``FUSE_CAP_*`` in lower case
     (``"writeback_cache"``, ``"posix_acl"``, ``"readdirplus"``, ``"readdirplus_auto"``,
     ``"flock_locks"``, ``"posix_locks"``, ``"parallel_dirops"``, ``"cache_symlinks"``,
     ``"auto_inval_data"``, ``"explicit_inval_data"``, ...: see ``pyfuse3.CAPABILITIES``).
@@ -542,6 +545,7 @@ class ConnectionInfo:
     max_background: int = 0
     congestion_threshold: int = 0
     time_gran: int = 0
+    request_timeout: int = 0
 
 
 # -- conversions from the C arguments of the trampolines ------------------------------------

@@ -165,3 +165,22 @@ def test_invalidate_all_says_what_is_missing(fuse_harness: Any) -> None:
         await h.getattr(ROOT)  # still serving
 
     fuse_harness(MemFS(), check)
+
+
+def test_a_request_timeout_the_kernel_lacks_fails_serving_with_the_reason(
+        fuse_harness: Any) -> None:
+    """The harness speaks the protocol minor of this machine's <linux/fuse.h> (below 7.43 on
+    Debian 12): asking for a request timeout there ends serving with the reason, instead of
+    serving without the promised timeout."""
+    minor = CONSTANTS["FUSE_KERNEL_MINOR_VERSION"]
+    if minor >= 43:
+        pytest.skip(f"this <linux/fuse.h> speaks 7.{minor}: request timeouts are supported")
+
+    async def check(h: Harness) -> None:
+        pass  # pragma: no cover - INIT already fails
+
+    with pytest.raises((RuntimeError, OSError)) as info:  # OSError: at once, without 3.18
+        fuse_harness(MemFS(), check, options=["request_timeout=5"])
+    cause = info.value.__cause__ if isinstance(info.value, RuntimeError) else info.value
+    assert ("the kernel lacks request timeouts (FUSE protocol 7.43" in str(cause)
+            or "needs libfuse 3.18" in str(cause))

@@ -9,9 +9,10 @@ from pyfuse3._mount import MountOptions, parse_options
 
 def test_options_are_sorted_by_who_takes_them() -> None:
     opts = parse_options(["fsname=x", "allow_stacked_mount", "readdirplus=auto",
-                          "max_read=65536", "default_permissions"])
+                          "max_read=65536", "default_permissions", "request_timeout=30"])
     assert opts == MountOptions(("default_permissions", "fsname=x", "max_read=65536"),
-                                readdirplus="auto", max_read=65536, stacked=True)
+                                readdirplus="auto", max_read=65536, stacked=True,
+                                request_timeout=30)
     assert parse_options([]) == MountOptions((), "yes", 0, False)
 
 
@@ -23,6 +24,9 @@ def test_options_are_sorted_by_who_takes_them() -> None:
     ("max_read=4294967296", ValueError, "max_read must be a number of bytes"),
     ("max_write=3", ValueError, "max_write must be an int from 4096"),
     ("max_write=big", ValueError, "got 'big'"),
+    ("request_timeout=0", ValueError, "request_timeout must be a number of seconds from 1"),
+    ("request_timeout=65536", ValueError, "from 1 to 65535"),
+    ("request_timeout=1.5", ValueError, "request_timeout must be a number of seconds"),
 ])
 def test_malformed_options_name_themselves(option: object, error: type[Exception],
                                           text: str) -> None:

@@ -52,8 +52,8 @@ def test_lock_handlers_and_attributes_ask_for_what_the_kernel_offers() -> None:
     assert "writeback_cache" not in names(default_want(Locking(), offered, 0, "no", CAPS), CAPS)
 
 
-def _info(**kw: Any) -> pyfuse3.ConnectionInfo:
-    return pyfuse3.ConnectionInfo(7, 39, frozenset({"readdirplus", "posix_acl"}),
+def _info(proto_minor: int = 39, **kw: Any) -> pyfuse3.ConnectionInfo:
+    return pyfuse3.ConnectionInfo(7, proto_minor, frozenset({"readdirplus", "posix_acl"}),
                                   {"readdirplus"}, 1 << 20, 0, 1 << 17, 12, 9, 1, **kw)
 
 
@@ -69,7 +69,31 @@ class Edits(pyfuse3.Operations):
 def test_negotiate_returns_the_edited_wants_and_limits() -> None:
     want, limits = negotiate(Edits(want={"posix_acl"}, max_background=64), _info(), CAPS)
     assert want == CAPS["posix_acl"]
-    assert limits == [1 << 20, 1 << 17, 64, 9, 1]
+    assert limits == [1 << 20, 1 << 17, 64, 9, 1, 0]
+
+
+def test_request_timeout_from_the_mount_option_can_be_changed_or_dropped() -> None:
+    _, limits = negotiate(Edits(), _info(proto_minor=43, request_timeout=30), CAPS)
+    assert limits[-1] == 30
+    _, limits = negotiate(Edits(request_timeout=5), _info(proto_minor=45), CAPS)
+    assert limits[-1] == 5
+    # dropped: fine whatever the kernel and libfuse
+    _, limits = negotiate(Edits(request_timeout=0), _info(request_timeout=30), CAPS,
+                          request_timeouts=False)
+    assert limits[-1] == 0
+
+
+@pytest.mark.parametrize(("minor", "have", "text"), [
+    (42, True, "the kernel lacks request timeouts (FUSE protocol 7.43, Linux 6.14; it speaks "
+               "7.42)"),
+    (45, False, "request_timeout needs libfuse 3.18 or newer"),
+])
+def test_a_request_timeout_that_cannot_be_had_says_why(minor: int, have: bool,
+                                                        text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        negotiate(Edits(), _info(proto_minor=minor, request_timeout=30), CAPS,
+                  request_timeouts=have)
+    assert text in str(info.value)
 
 
 @pytest.mark.parametrize(("edits", "error", "text"), [
@@ -80,6 +104,7 @@ def test_negotiate_returns_the_edited_wants_and_limits() -> None:
     ({"time_gran": True}, ValueError, "time_gran must be an int"),
     ({"max_read": 4096}, ValueError, "max_read= mount option only"),
     ({"max_write": 3}, ValueError, "max_write"),
+    ({"request_timeout": 65536}, ValueError, "request_timeout must be an int from 0 to 65535"),
 ])
 def test_a_bad_edit_raises(edits: dict[str, Any], error: type[Exception], text: str) -> None:
     with pytest.raises(error) as info:

@@ -29,4 +29,12 @@ static inline int pyfuse3_expire_entry(struct fuse_session *se, fuse_ino_t paren
 #define PYFUSE3_HAVE_EPOCH 0
 #define pyfuse3_increment_epoch(se) ((void)(se), -ENOSYS)
 #endif
+/* Request timeouts (fuse_conn_info.request_timeout, seconds): libfuse 3.18+; older: not offered. */
+#if FUSE_VERSION >= 318
+#define PYFUSE3_HAVE_REQUEST_TIMEOUT 1
+#define pyfuse3_set_request_timeout(conn, t) ((conn)->request_timeout = (t))
+#else
+#define PYFUSE3_HAVE_REQUEST_TIMEOUT 0
+#define pyfuse3_set_request_timeout(conn, t) ((void)(conn), (void)(t))
+#endif
 #endif

@@ -27,6 +27,7 @@ cdef extern from "_libfuse/config.h" nogil:
     int fuse_version()  # the library loaded, e.g. 318
     const char* fuse_pkgversion()  # the library loaded, e.g. "3.18.3"
     enum: PYFUSE3_HAVE_EPOCH  # compiled against libfuse 3.18+: increment_epoch exists
+    enum: PYFUSE3_HAVE_REQUEST_TIMEOUT  # compiled against libfuse 3.18+: conn.request_timeout
 
     ctypedef uint64_t fuse_ino_t
     enum: FUSE_ROOT_ID
@@ -263,6 +264,8 @@ cdef extern from "_libfuse/config.h" nogil:
                              size_t namelen)
     # from config.h: fuse_lowlevel_notify_increment_epoch, or -ENOSYS before libfuse 3.18
     int pyfuse3_increment_epoch(fuse_session* se)
+    # from config.h: conn->request_timeout = seconds (nothing before libfuse 3.18)
+    void pyfuse3_set_request_timeout(fuse_conn_info* conn, unsigned int seconds)
     int fuse_lowlevel_notify_delete(fuse_session* se, fuse_ino_t parent, fuse_ino_t child,
                                     const char* name, size_t namelen)
     int fuse_lowlevel_notify_store(fuse_session* se, fuse_ino_t ino, off_t offset,
