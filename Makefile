@@ -191,8 +191,8 @@ soak: tools
 	$(PY) bench/soak.py
 
 # The other way to build: against the system's libfuse 3 (pkg-config; Debian 12 has 3.14), in
-# a copy under build/system-libfuse; the kernel-free tests and the mount tests of Mount run on
-# it (CI runs this once).
+# a copy under build/system-libfuse, and the mount tests of Mount run on it. CI runs this once,
+# then the kernel-free tests on this build as user nobody (.ci/kernel-free PY build/.../src).
 SYS_DIR := build/system-libfuse
 test-system-libfuse: tools
 	rm -rf $(SYS_DIR) && mkdir -p $(SYS_DIR)/src
@@ -202,7 +202,7 @@ test-system-libfuse: tools
 	PYTHONPATH=$(abspath $(SYS_DIR))/src $(PY) -c \
 	  'import pyfuse3; print("built against the system libfuse", pyfuse3.LIBFUSE_VERSION)'
 	PYTHONPATH=$(abspath $(SYS_DIR))/src $(PY) -m pytest -q -p no:cacheprovider -m "not slow" \
-	  tests/unit tests/harness tests/mount/test_mounts.py
+	  tests/mount/test_mounts.py tests/mount/test_request_timeout.py
 
 # Upstream pyfuse3's own test suite (from its PyPI sdist, unchanged) against this package.
 UPSTREAM_VERSION := 3.5.0
