@@ -12,7 +12,7 @@ import sys
 from setuptools import Extension, setup
 
 MODULES = [
-    "_types", "_opcodes", "_fills", "_readdir", "_request", "_session", "_connection", "_callbacks", "_notify", "_wire",
+    "_types", "_opcodes", "_backing", "_fills", "_readdir", "_request", "_session", "_connection", "_callbacks", "_notify", "_wire",
 ]
 MISSING = """
 Building pyfuse3 from source needs a C compiler, pkg-config and the libfuse 3 development

@@ -9,7 +9,8 @@ import pyfuse3
 
 
 def parse_args(description: str, with_source: bool = False, default_timeout: float = 0.0,
-               no_invalidation: bool = False) -> argparse.Namespace:
+               no_invalidation: bool = False, with_passthrough: bool = False
+               ) -> argparse.Namespace:
     """Command line shared by the examples: [SOURCE] MOUNTPOINT [-o OPT,...] [--debug]."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -21,6 +22,9 @@ def parse_args(description: str, with_source: bool = False, default_timeout: flo
     if no_invalidation:
         parser.add_argument("--no-invalidation", action="store_true",
                             help="never invalidate the kernel cache (to see what goes stale)")
+    if with_passthrough:
+        parser.add_argument("--no-passthrough", action="store_true",
+                            help="serve reads and writes here, not by kernel passthrough")
     parser.add_argument("-o", dest="options", default="",
                         help="comma-separated mount options, e.g. allow_other")
     parser.add_argument("--debug", action="store_true", help="log every request")

@@ -98,7 +98,8 @@ class CoherentFS(PassthroughFS):
     STATS = b"user.coherentfs.stats"
 
     def __init__(self, source: str, timeout: float = 3600.0, invalidate: bool = True) -> None:
-        super().__init__(source, timeout=timeout)
+        # The kernel's page cache is the point here: no passthrough (which bypasses it).
+        super().__init__(source, timeout=timeout, passthrough=False)
         self.invalidate = invalidate
         self.inotify = Inotify()
         self.dirs: dict[int, int] = {}  # watch descriptor -> directory inode

@@ -66,10 +66,13 @@ class Node:
 class PassthroughFS(pyfuse3.Operations):
     """Forwards every operation to the source's inode the kernel's inode stands for."""
 
-    def __init__(self, source: str, timeout: float = 0.0) -> None:
+    def __init__(self, source: str, timeout: float = 0.0, passthrough: bool = True) -> None:
         super().__init__()
         self.source = os.path.abspath(source)
         self.timeout = timeout
+        # Kernel passthrough: reads and writes of open files go to the source file without
+        # this process (where libfuse, the kernel and privileges allow; else read()/write()).
+        self.enable_passthrough = passthrough
         fd = os.open(self.source, os.O_PATH | os.O_DIRECTORY)
         st = os.fstat(fd)
         self.nodes: dict[int, Node] = {ROOT: Node(fd, (st.st_dev, st.st_ino), st.st_mode)}
@@ -248,7 +251,10 @@ class PassthroughFS(pyfuse3.Operations):
         # Reopened through /proc: this very inode, whatever its names are now.
         fd = await blocking(os.open, self.node(inode).proc,
                             flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW))
-        return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0)
+        return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0, backing_fd=self._backing(fd))
+
+    def _backing(self, fd: int) -> int:
+        return fd if self.enable_passthrough else -1
 
     @pyfuse3.errors_as_fuse
     async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
@@ -259,7 +265,8 @@ class PassthroughFS(pyfuse3.Operations):
                             stat.S_IMODE(mode), dir_fd=dir_fd)
         try:
             self._give(dir_fd, None, ctx, fd)
-            return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0), \
+            return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0,
+                                    backing_fd=self._backing(fd)), \
                 self.find(parent_inode, name)
         except BaseException:
             os.close(fd)
@@ -272,6 +279,7 @@ class PassthroughFS(pyfuse3.Operations):
 
     @pyfuse3.errors_as_fuse
     async def write(self, fh: Any, off: int, buf: bytes) -> int:
+        self.calls["write"] += 1
         return await blocking(os.pwrite, fh, buf, off)
 
     async def flush(self, fh: Any) -> None:
@@ -352,8 +360,9 @@ class PassthroughFS(pyfuse3.Operations):
 def main() -> None:
     from _cli import parse_args, serve
 
-    args = parse_args(__doc__ or "", with_source=True)
-    serve(PassthroughFS(args.source, timeout=args.timeout), args, "passthroughfs")
+    args = parse_args(__doc__ or "", with_source=True, with_passthrough=True)
+    serve(PassthroughFS(args.source, timeout=args.timeout,
+                        passthrough=not args.no_passthrough), args, "passthroughfs")
 
 
 if __name__ == "__main__":

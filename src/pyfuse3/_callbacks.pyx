@@ -265,13 +265,14 @@ cdef void _cb_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept
 
 
 cdef void _cb_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept:
-    cdef Session s
+    cdef Session s = _s(req)
+    if s.fills.backing.opens:  # passthrough opens exist: this one may hold a backing file
+        s.fills.backing.release(req, ino, fi.fh)
     if not fi.flock_release:
         _fh_op(req, OP_RELEASE, fi)
         return
     # The last close of a file holding a BSD lock: the kernel expects the file system to drop
     # it, and release() has no owner argument, so flock(LOCK_UN) runs first.
-    s = _s(req)
     try:
         coro = release_with_unlock(s.ops, fi.fh, fi.lock_owner)
     except BaseException as e:

@@ -14,6 +14,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_CAP_POSIX_LOCKS, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO, FUSE_CAP_SPLICE_MOVE,
     FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
     fuse_apply_conn_info_opts, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size,
+    FUSE_VERSION, PYFUSE3_CAP_PASSTHROUGH, PYFUSE3_HAVE_PASSTHROUGH,
     PYFUSE3_HAVE_REQUEST_TIMEOUT, fuse_pkgversion, fuse_reply_none, fuse_req_userdata,
     pyfuse3_set_request_timeout,
 )
@@ -22,7 +23,7 @@ from pyfuse3._session cimport Session
 import logging
 import os
 
-from pyfuse3._negotiation import default_want, names, negotiate
+from pyfuse3._negotiation import default_want, names, negotiate, passthrough_unavailable
 from pyfuse3._pyfuse3 import ConnectionInfo
 
 log = logging.getLogger("pyfuse3")
@@ -46,6 +47,8 @@ CAPABILITIES = {
     "no_opendir_support": FUSE_CAP_NO_OPENDIR_SUPPORT,
     "explicit_inval_data": FUSE_CAP_EXPLICIT_INVAL_DATA, "expire_only": FUSE_CAP_EXPIRE_ONLY,
 }
+if PYFUSE3_HAVE_PASSTHROUGH:
+    CAPABILITIES["passthrough"] = PYFUSE3_CAP_PASSTHROUGH
 cdef unsigned int NAMED_CAPS = 0
 for _bit in CAPABILITIES.values():
     NAMED_CAPS |= _bit
@@ -80,6 +83,10 @@ cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
     except BaseException as e:
         s.took(e)  # main() raises it
     s.note_init(conn.capable, conn.want)
+    s.fills.backing.enabled = bool(conn.want & PYFUSE3_CAP_PASSTHROUGH)
+    s.fills.backing.unavailable = passthrough_unavailable(
+        ops, bool(PYFUSE3_HAVE_PASSTHROUGH), bool(conn.capable & PYFUSE3_CAP_PASSTHROUGH),
+        bool(conn.want & PYFUSE3_CAP_PASSTHROUGH), f"3.{FUSE_VERSION % 100}")
     try:
         ops.init()
     except BaseException:

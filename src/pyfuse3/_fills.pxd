@@ -1,4 +1,5 @@
 from pyfuse3._libfuse.fuse_lowlevel cimport fuse_entry_param, fuse_ino_t, fuse_session
+from pyfuse3._backing cimport Backing
 
 cdef enum:
     RING = 64                  # changes remembered; a reply that missed more is treated as stale
@@ -20,6 +21,7 @@ cdef class Fills:
     cdef fuse_ino_t sent[RING]  # inodes of the last entry replies (a fill may still be landing)
     cdef unsigned int sent_at
     cdef fuse_session* se
+    cdef readonly Backing backing      # passthrough opens (a fill of another kind)
     cdef dict listings         # open directory handle -> seq when its opendir() started
 
     cdef void inode_changed(self, fuse_ino_t ino) noexcept

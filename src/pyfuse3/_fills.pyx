@@ -20,6 +20,7 @@ event-loop thread see a consistent ring.
 cimport cython
 from libc.string cimport memcpy
 from pyfuse3._libfuse.fuse_lowlevel cimport fuse_lowlevel_notify_inval_inode
+from pyfuse3._backing cimport Backing
 
 
 @cython.final
@@ -28,6 +29,7 @@ cdef class Fills:
 
     def __cinit__(self):
         self.listings = {}
+        self.backing = Backing()
 
     cdef void inode_changed(self, fuse_ino_t ino) noexcept:
         """Remember that inode ``ino`` (attributes or data) changed."""

@@ -27,7 +27,8 @@ READDIRPLUS_WANT = {"yes": ("readdirplus",), "no": (), "auto": ("readdirplus", "
 #: Capabilities asked for when the Operations attribute is true (and the kernel offers them).
 WANTED_BY_ATTRIBUTE = (("export_support", "supports_dot_lookup"),
                        ("writeback_cache", "enable_writeback_cache"),
-                       ("posix_acl", "enable_acl"))
+                       ("posix_acl", "enable_acl"),
+                       ("passthrough", "enable_passthrough"))
 
 
 def overrides(ops: Any, name: str) -> bool:
@@ -48,10 +49,11 @@ def default_want(ops: Any, capable: int, want: int, readdirplus: str,
     if capable & caps["splice_write"]:
         want |= caps["splice_write"]
     for cap, attr in WANTED_BY_ATTRIBUTE:
-        if getattr(ops, attr, False) and capable & caps[cap]:
-            want |= caps[cap]
+        bit = caps.get(cap, 0)  # (passthrough: only with libfuse 3.18)
+        if getattr(ops, attr, False) and capable & bit:
+            want |= bit
         else:
-            want &= ~caps[cap]
+            want &= ~bit
     if not overrides(ops, "flock"):
         want &= ~caps["flock_locks"]
     if not (overrides(ops, "getlk") and overrides(ops, "setlk")):
@@ -99,7 +101,26 @@ def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int], *,
     if info.max_read != max_read:
         raise ValueError("init_connection(): max_read is set with the max_read= mount option "
                          "only")
+    if {"passthrough", "writeback_cache"} <= set(info.want):
+        raise ValueError("init_connection(): passthrough and writeback_cache exclude each other "
+                         "(the kernel caches no pages of a passthrough file)")
     want = 0
     for name in info.want:
         want |= caps[name]
     return want, limits
+
+
+def passthrough_unavailable(ops: Any, libfuse: bool, offered: bool, wanted: bool,
+                            built_against: str) -> str:
+    """Why this mount does not use passthrough (for the one log line when an open asks for
+    it anyway), or "" if it does."""
+    if wanted:
+        return ""
+    if not libfuse:
+        return f"it needs libfuse 3.18; this pyfuse3 was built against libfuse {built_against}"
+    if not offered:
+        return ("the kernel does not offer it (Linux 6.9 or newer built with "
+                "CONFIG_FUSE_PASSTHROUGH)")
+    if not getattr(ops, "enable_passthrough", False):
+        return "Operations.enable_passthrough is False"
+    return "init_connection() left it out of ConnectionInfo.want"

@@ -122,6 +122,11 @@ class Operations:
     enable_acl: bool = False
     """Let the kernel enforce POSIX ACLs stored in ``system.posix_acl_*`` xattrs."""
 
+    enable_passthrough: bool = False
+    """Ask for kernel passthrough: an open() or create() returning ``FileInfo(...,
+    backing_fd=fd)`` has its reads and writes done by the kernel on that file (libfuse 3.18,
+    Linux 6.9, CAP_SYS_ADMIN; excludes the writeback cache)."""
+
     def init_connection(self, conn: ConnectionInfo) -> None:
         """Choose the connection's capabilities and limits: edit ``conn`` in place.
 

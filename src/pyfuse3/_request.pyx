@@ -30,7 +30,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
     fuse_reply_bmap, fuse_reply_ioctl, fuse_reply_lock, fuse_reply_lseek, fuse_reply_poll,
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
-    fuse_req_interrupt_func,
+    fuse_req_interrupt_func, pyfuse3_set_backing_id,
 )
 from pyfuse3._opcodes cimport (
     OP_COUNT, R_ACCESS, R_ATTR, R_BMAP, R_CREATE, R_ENTRY,
@@ -220,6 +220,8 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
         if (<FileInfo>result).changed:  # close-to-open: nothing cached before may be used
             fills.drop_attrs(node)
             fi.keep_cache = False
+        if (<FileInfo>result).backing_fd >= 0:
+            _passthrough(req, &fi, fills, node, (<FileInfo>result).backing_fd)
         fuse_reply_open(req, &fi)
     elif kind == R_OPENDIR:
         memset(&fi, 0, sizeof(fi))
@@ -409,6 +411,23 @@ cdef int _reply_write(fuse_req_t req, size_t size, object count) except -1:
     return 0
 
 
+cdef int _passthrough(fuse_req_t req, fuse_file_info* fi, Fills fills, fuse_ino_t ino,
+                      int fd) except -1:
+    """An open naming a backing file: registered where passthrough is in use (else a plain
+    open). The kernel refuses passthrough with cached pages of its own or without a position:
+    keep_cache is dropped, nonseekable is an error."""
+    cdef int backing_id
+    if fi.nonseekable:
+        raise HandlerResultError("FileInfo(nonseekable=True) cannot name a backing_fd: the "
+                                 "kernel refuses passthrough for a file without a position")
+    backing_id = fills.backing.open(req, ino, fi.fh, fd)
+    if backing_id:
+        fi.keep_cache = False
+        fi.cache_readdir = False
+        pyfuse3_set_backing_id(fi, backing_id)
+    return 0
+
+
 cdef int _reply_create(fuse_req_t req, object result, Fills fills, unsigned long long since,
                        fuse_ino_t parent) except -1:
     cdef fuse_file_info fi
@@ -417,6 +436,9 @@ cdef int _reply_create(fuse_req_t req, object result, Fills fills, unsigned long
         raise TypeError("expected a 2-tuple")
     memset(&fi, 0, sizeof(fi))
     (<FileInfo?>result[0]).fill(&fi)
+    if (<FileInfo>result[0]).backing_fd >= 0:
+        _passthrough(req, &fi, fills, (<EntryAttributes?>result[1]).fuse_param.ino,
+                     (<FileInfo>result[0]).backing_fd)
     fuse_reply_create(req, fills.entry(since, parent, None,
                                        &(<EntryAttributes?>result[1]).fuse_param, &copy), &fi)
     return 0

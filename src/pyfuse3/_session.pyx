@@ -22,8 +22,8 @@ from posix.uio cimport iovec, writev
 from pyfuse3._libfuse.poll cimport POLLOUT, poll, pollfd
 from posix.unistd cimport read
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_VERSION, PYFUSE3_HAVE_REQUEST_TIMEOUT, fuse_args, fuse_buf, fuse_custom_io, fuse_lowlevel_ops, fuse_opt_free_args,
-    fuse_parse_conn_info_opts,
+    FUSE_VERSION, PYFUSE3_HAVE_REQUEST_TIMEOUT, fuse_args, fuse_buf, fuse_custom_io,
+    fuse_lowlevel_ops, fuse_opt_free_args, fuse_parse_conn_info_opts,
     fuse_session_custom_io, fuse_session_destroy, fuse_session_exit, fuse_session_exited,
     fuse_session_fd, fuse_session_mount, fuse_session_new, fuse_session_process_buf,
     fuse_session_receive_buf, fuse_session_reset, fuse_session_unmount,

@@ -17,6 +17,7 @@ cdef class FileInfo:
     cdef public bint noflush
     cdef public bint cache_readdir
     cdef public bint changed             # close-to-open: drop what the kernel cached
+    cdef public int backing_fd           # passthrough: the kernel reads/writes this file
     cdef void fill(self, fuse_file_info* out) noexcept
 
 

@@ -32,9 +32,11 @@ class FileInfo:
     noflush: bool
     cache_readdir: bool
     changed: bool
+    backing_fd: int
     def __init__(self, fh: int = 0, direct_io: bool = False, keep_cache: bool = True,
                  nonseekable: bool = False, *, noflush: bool = False,
-                 cache_readdir: bool = False, changed: bool = False) -> None: ...
+                 cache_readdir: bool = False, changed: bool = False,
+                 backing_fd: int = -1) -> None: ...
 
 class FileRange:
     @property

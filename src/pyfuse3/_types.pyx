@@ -252,7 +252,7 @@ cdef inline int64_t _non_negative(object val) except? -1:
 @cython.final
 @cython.embedsignature(False)  # Cython 3.3 embeds the keyword-only marker in the wrong place
 cdef class FileInfo:
-    """FileInfo(fh=0, direct_io=False, keep_cache=True, nonseekable=False, *, noflush=False, cache_readdir=False, changed=False)
+    """FileInfo(fh=0, direct_io=False, keep_cache=True, nonseekable=False, *, noflush=False, cache_readdir=False, changed=False, backing_fd=-1)
 
     Reply to open, create and opendir: the handle and how the kernel should treat the file.
 
@@ -263,10 +263,14 @@ cdef class FileInfo:
     changed (open only; close-to-open): the file changed since the kernel may have cached it,
     so pyfuse3 drops the kernel's cached attributes before the open completes and the kernel
     drops its cached pages (keep_cache is ignored); reads after this open see the new state.
+    backing_fd (open and create; passthrough): an open file whose reads and writes the kernel
+    does itself, without read() or write() requests; the file system keeps it open until
+    release(). Used where the mount negotiated passthrough (``Operations.enable_passthrough``,
+    libfuse 3.18, Linux 6.9, CAP_SYS_ADMIN); elsewhere the open is a plain one (logged once).
     """
 
     def __init__(self, fh=0, direct_io=False, keep_cache=True, nonseekable=False, *,
-                 noflush=False, cache_readdir=False, changed=False):
+                 noflush=False, cache_readdir=False, changed=False, backing_fd=-1):
         self.fh = fh
         self.direct_io = direct_io
         self.keep_cache = keep_cache
@@ -274,6 +278,9 @@ cdef class FileInfo:
         self.noflush = noflush
         self.cache_readdir = cache_readdir
         self.changed = changed
+        if backing_fd < -1:
+            raise ValueError(f"backing_fd must be an open file descriptor (or -1), not {backing_fd}")
+        self.backing_fd = backing_fd
 
     cdef void fill(self, fuse_file_info* out) noexcept:
         out.fh = self.fh
@@ -285,19 +292,19 @@ cdef class FileInfo:
 
     def __reduce__(self):
         return (_file_info, (self.fh, self.direct_io, self.keep_cache, self.nonseekable,
-                             self.noflush, self.cache_readdir, self.changed))
+                             self.noflush, self.cache_readdir, self.changed, self.backing_fd))
 
     def __repr__(self):
         return (f"FileInfo(fh={self.fh}, direct_io={self.direct_io}, "
                 f"keep_cache={self.keep_cache}, nonseekable={self.nonseekable}, "
                 f"noflush={self.noflush}, cache_readdir={self.cache_readdir}, "
-                f"changed={self.changed})")
+                f"changed={self.changed}, backing_fd={self.backing_fd})")
 
 
 def _file_info(fh, direct_io, keep_cache, nonseekable, noflush=False, cache_readdir=False,
-               changed=False):
+               changed=False, backing_fd=-1):
     return FileInfo(fh, direct_io, keep_cache, nonseekable, noflush=noflush,
-                    cache_readdir=cache_readdir, changed=changed)
+                    cache_readdir=cache_readdir, changed=changed, backing_fd=backing_fd)
 
 
 @cython.freelist(8)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import pyfuse3
-from pyfuse3._negotiation import default_want, names, negotiate
+from pyfuse3._negotiation import default_want, names, negotiate, passthrough_unavailable
 
 CAPS = pyfuse3.CAPABILITIES
 ALL = 0
@@ -110,3 +110,30 @@ def test_a_bad_edit_raises(edits: dict[str, Any], error: type[Exception], text: 
     with pytest.raises(error) as info:
         negotiate(Edits(**edits), _info(), CAPS)
     assert text in str(info.value)
+
+
+def test_passthrough_and_the_writeback_cache_exclude_each_other() -> None:
+    caps = {**CAPS, "passthrough": 1 << 29, "writeback_cache": 1 << 16}
+    info = pyfuse3.ConnectionInfo(7, 45, frozenset({"passthrough", "writeback_cache"}),
+                                  {"passthrough", "writeback_cache"})
+    with pytest.raises(ValueError, match="passthrough and writeback_cache exclude each other"):
+        negotiate(Edits(), info, caps)
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    ((False, True, False), "it needs libfuse 3.18; this pyfuse3 was built against libfuse 3.14"),
+    ((True, False, False), "the kernel does not offer it (Linux 6.9"),
+    ((True, True, False), "Operations.enable_passthrough is False"),
+    ((True, True, True), ""),
+])
+def test_why_passthrough_is_not_in_use(args: tuple[bool, bool, bool], text: str) -> None:
+    reason = passthrough_unavailable(pyfuse3.Operations(), *args, "3.14")
+    assert reason.startswith(text) and (reason == "") == (text == "")
+
+
+def test_passthrough_left_out_by_init_connection_is_named() -> None:
+    class Wants(pyfuse3.Operations):
+        enable_passthrough = True
+
+    assert "init_connection() left it out" in passthrough_unavailable(
+        Wants(), True, True, False, "3.18")

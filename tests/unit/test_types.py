@@ -138,3 +138,16 @@ def test_internal_objects_cannot_be_built() -> None:
 def test_readdir_reply_checks_arguments() -> None:
     with pytest.raises(TypeError):
         pyfuse3.readdir_reply(None, b"x", EntryAttributes(), 1)  # type: ignore[arg-type]
+
+
+def test_file_info_backing_fd() -> None:
+    import pickle
+
+    info = pyfuse3.FileInfo(7, backing_fd=3)
+    assert info.backing_fd == 3 and pyfuse3.FileInfo().backing_fd == -1
+    assert "backing_fd=3" in repr(info)
+    assert pickle.loads(pickle.dumps(info)).backing_fd == 3
+    with pytest.raises(ValueError, match="backing_fd must be an open file descriptor"):
+        pyfuse3.FileInfo(backing_fd=-2)
+    with pytest.raises(TypeError):
+        pyfuse3.FileInfo(backing_fd="3")  # type: ignore[arg-type]

@@ -37,4 +37,19 @@ static inline int pyfuse3_expire_entry(struct fuse_session *se, fuse_ino_t paren
 #define PYFUSE3_HAVE_REQUEST_TIMEOUT 0
 #define pyfuse3_set_request_timeout(conn, t) ((void)(conn), (void)(t))
 #endif
+/* Passthrough (fuse_passthrough_open/close, fuse_file_info.backing_id): libfuse 3.17+ with
+   3.18's headers here; older: not offered (no backing id is ever set). */
+#if FUSE_VERSION >= 318
+#define PYFUSE3_HAVE_PASSTHROUGH 1
+#define PYFUSE3_CAP_PASSTHROUGH FUSE_CAP_PASSTHROUGH
+#define pyfuse3_set_backing_id(fi, id) ((fi)->backing_id = (id))
+#define pyfuse3_passthrough_open(req, fd) fuse_passthrough_open(req, fd)
+#define pyfuse3_passthrough_close(req, id) fuse_passthrough_close(req, id)
+#else
+#define PYFUSE3_HAVE_PASSTHROUGH 0
+#define PYFUSE3_CAP_PASSTHROUGH 0
+#define pyfuse3_set_backing_id(fi, id) ((void)(fi), (void)(id))
+#define pyfuse3_passthrough_open(req, fd) ((void)(req), (void)(fd), 0)
+#define pyfuse3_passthrough_close(req, id) ((void)(req), (void)(id), -ENOSYS)
+#endif
 #endif

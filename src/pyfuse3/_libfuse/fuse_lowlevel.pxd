@@ -28,6 +28,8 @@ cdef extern from "_libfuse/config.h" nogil:
     const char* fuse_pkgversion()  # the library loaded, e.g. "3.18.3"
     enum: PYFUSE3_HAVE_EPOCH  # compiled against libfuse 3.18+: increment_epoch exists
     enum: PYFUSE3_HAVE_REQUEST_TIMEOUT  # compiled against libfuse 3.18+: conn.request_timeout
+    enum: PYFUSE3_HAVE_PASSTHROUGH  # compiled against libfuse 3.18+: backing files
+    enum: PYFUSE3_CAP_PASSTHROUGH  # FUSE_CAP_PASSTHROUGH, or 0 before libfuse 3.18
 
     ctypedef uint64_t fuse_ino_t
     enum: FUSE_ROOT_ID
@@ -266,6 +268,10 @@ cdef extern from "_libfuse/config.h" nogil:
     int pyfuse3_increment_epoch(fuse_session* se)
     # from config.h: conn->request_timeout = seconds (nothing before libfuse 3.18)
     void pyfuse3_set_request_timeout(fuse_conn_info* conn, unsigned int seconds)
+    # from config.h: passthrough (no-ops, 0 and -ENOSYS before libfuse 3.18)
+    void pyfuse3_set_backing_id(fuse_file_info* fi, int backing_id)
+    int pyfuse3_passthrough_open(fuse_req_t req, int fd)  # backing id, or 0 (errno set)
+    int pyfuse3_passthrough_close(fuse_req_t req, int backing_id)
     int fuse_lowlevel_notify_delete(fuse_session* se, fuse_ino_t parent, fuse_ino_t child,
                                     const char* name, size_t namelen)
     int fuse_lowlevel_notify_store(fuse_session* se, fuse_ino_t ino, off_t offset,

@@ -1,0 +1,154 @@
+"""Kernel passthrough (libfuse 3.18, Linux 6.9, CAP_SYS_ADMIN): open() and create() name a
+backing file and the kernel reads and writes it itself; examples/passthroughfs.py uses it."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pyfuse3
+from pyfuse3.testing import MountedFS, mounted
+
+from ..util import eventually
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from passthroughfs import PassthroughFS
+
+pytestmark = pytest.mark.fuse  # passthroughfs runs under trio (its blocking() uses trio)
+MIB = 1 << 20
+
+
+def _source(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data").write_bytes(os.urandom(4 * MIB))
+    return src
+
+
+def _backing(fs: MountedFS) -> object:
+    assert fs.mount is not None
+    return fs.mount.session.fills.backing
+
+
+def _require_passthrough(fs: MountedFS) -> None:
+    os.stat(fs.mountpoint)  # INIT is answered
+    backing = _backing(fs)
+    if not backing.enabled:  # type: ignore[attr-defined]
+        pytest.skip(f"passthrough unavailable: {backing.unavailable}")  # type: ignore[attr-defined]
+
+
+def test_reads_and_writes_never_reach_the_file_system(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    ops = PassthroughFS(str(src))
+    with mounted(ops, backend="trio") as fs:
+        _require_passthrough(fs)
+        mnt = Path(fs.mountpoint)
+        assert (mnt / "data").read_bytes() == (src / "data").read_bytes()
+        with open(mnt / "data", "r+b") as fh:  # a second open of the inode, read-write
+            fh.seek(MIB)
+            fh.write(b"W" * MIB)
+        assert (src / "data").read_bytes()[MIB:2 * MIB] == b"W" * MIB
+        (mnt / "new").write_bytes(b"created" * 1000)  # create() with a backing file
+        assert (src / "new").read_bytes() == b"created" * 1000
+        with open(mnt / "data", "rb", buffering=0) as fh:
+            (src / "data").write_bytes(b"changed in the source")
+            # the kernel reads the source file itself: no stale page cache of its own
+            assert fh.read(100) == b"changed in the source"
+        assert ops.calls["read"] == 0 and ops.calls["write"] == 0
+        assert eventually(lambda: _backing(fs).registered == {})  # type: ignore[attr-defined]
+
+
+def test_opens_of_one_inode_share_its_backing_file(tmp_path: Path) -> None:
+    """The kernel takes one backing file per inode; each open still gets its own access mode
+    (the read-write open writes although the first open was read-only)."""
+    src = _source(tmp_path)
+    ops = PassthroughFS(str(src))
+    with mounted(ops, backend="trio") as fs:
+        _require_passthrough(fs)
+        mnt = Path(fs.mountpoint)
+        ino = os.stat(mnt / "data").st_ino
+        with open(mnt / "data", "rb") as reader, open(mnt / "data", "r+b") as writer:
+            assert _backing(fs).registered == {ino: 2}  # type: ignore[attr-defined]
+            writer.write(b"both")
+            writer.flush()
+            assert reader.read(4) == b"both"
+        assert eventually(lambda: _backing(fs).registered == {})  # type: ignore[attr-defined]
+        assert ops.calls["read"] == 0 and ops.calls["write"] == 0
+
+
+def test_without_passthrough_reads_reach_the_file_system(tmp_path: Path) -> None:
+    """The control: the same reads, served by read()."""
+    src = _source(tmp_path)
+    ops = PassthroughFS(str(src), passthrough=False)
+    with mounted(ops, backend="trio") as fs:
+        assert (Path(fs.mountpoint) / "data").read_bytes() == (src / "data").read_bytes()
+        assert ops.calls["read"] > 0
+        assert not _backing(fs).enabled  # type: ignore[attr-defined]
+
+
+class AskingAnyway(PassthroughFS):
+    """Returns a backing_fd although the mount did not ask for passthrough."""
+
+    def _backing(self, fd: int) -> int:
+        return fd
+
+
+def test_a_backing_fd_without_passthrough_is_a_plain_open_logged_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = _source(tmp_path)
+    ops = AskingAnyway(str(src), passthrough=False)
+    with caplog.at_level(logging.WARNING, logger="pyfuse3"), \
+            mounted(ops, backend="trio") as fs:
+        for _ in range(3):
+            assert (Path(fs.mountpoint) / "data").read_bytes()[:10] == \
+                (src / "data").read_bytes()[:10]
+        assert ops.calls["read"] > 0
+    lines = [r.getMessage() for r in caplog.records if "backing_fd" in r.getMessage()]
+    assert len(lines) == 1
+    assert "not in use on this mount (Operations.enable_passthrough is False)" in lines[0]
+
+
+class Flags(PassthroughFS):
+    """open() asks for flags the kernel refuses with passthrough."""
+
+    def __init__(self, source: str, **flags: bool) -> None:
+        super().__init__(source)
+        self.flags = flags
+
+    async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
+        info = await super().open(inode, flags, ctx)
+        for name, value in self.flags.items():
+            setattr(info, name, value)
+        return info
+
+
+def test_keep_cache_is_dropped_for_a_passthrough_open(tmp_path: Path) -> None:
+    """The kernel refuses passthrough with keep_cache (EIO for the caller): pyfuse3 drops it."""
+    src = _source(tmp_path)
+    ops = Flags(str(src), keep_cache=True)
+    with mounted(ops, backend="trio") as fs:
+        _require_passthrough(fs)
+        assert (Path(fs.mountpoint) / "data").read_bytes() == (src / "data").read_bytes()
+        assert ops.calls["read"] == 0
+
+
+@pytest.mark.fuse_errors_expected
+def test_nonseekable_with_a_backing_fd_is_refused_clearly(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = _source(tmp_path)
+    ops = Flags(str(src), nonseekable=True)
+    with mounted(ops, backend="trio") as fs:
+        _require_passthrough(fs)
+        with pytest.raises(OSError) as info:
+            (Path(fs.mountpoint) / "data").read_bytes()
+        assert info.value.errno == errno.EIO
+        assert os.listdir(fs.mountpoint) == ["data"]  # still serving
+    failures = [r for r in caplog.records
+                if r.exc_info and "cannot name a backing_fd" in str(r.exc_info[1])]
+    assert len(failures) == 1 and failures[0].getMessage().startswith("open() handler failed")
