@@ -249,8 +249,10 @@ class PassthroughFS(pyfuse3.Operations):
     @pyfuse3.errors_as_fuse
     async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
         # Reopened through /proc: this very inode, whatever its names are now.
+        # Without O_DIRECT: read() and write() use buffers of any alignment. (The kernel opens
+        # its own file with the caller's flags for passthrough, O_DIRECT included.)
         fd = await blocking(os.open, self.node(inode).proc,
-                            flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW))
+                            flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_DIRECT))
         return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0, backing_fd=self._backing(fd))
 
     def _backing(self, fd: int) -> int:
@@ -261,7 +263,7 @@ class PassthroughFS(pyfuse3.Operations):
                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         dir_fd = self.node(parent_inode).fd
         # O_NOFOLLOW: a symlink put at the name meanwhile is not followed out of the source.
-        fd = await blocking(os.open, name, flags | os.O_CREAT | os.O_NOFOLLOW,
+        fd = await blocking(os.open, name, (flags | os.O_CREAT | os.O_NOFOLLOW) & ~os.O_DIRECT,
                             stat.S_IMODE(mode), dir_fd=dir_fd)
         try:
             self._give(dir_fd, None, ctx, fd)

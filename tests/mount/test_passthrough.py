@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import mmap
 import os
 import sys
 from pathlib import Path
@@ -152,3 +153,22 @@ def test_nonseekable_with_a_backing_fd_is_refused_clearly(
     failures = [r for r in caplog.records
                 if r.exc_info and "cannot name a backing_fd" in str(r.exc_info[1])]
     assert len(failures) == 1 and failures[0].getMessage().startswith("open() handler failed")
+
+
+@pytest.mark.parametrize("passthrough", [True, False])
+def test_o_direct_reads_and_writes(tmp_path: Path, passthrough: bool) -> None:
+    """O_DIRECT through passthroughfs: its own descriptor is opened without O_DIRECT (its read()
+    and write() use unaligned buffers, which O_DIRECT refused with EINVAL)."""
+    src = _source(tmp_path)
+    ops = PassthroughFS(str(src), passthrough=passthrough)
+    with mounted(ops, backend="trio") as fs:
+        buf = mmap.mmap(-1, MIB)
+        buf.write(b"D" * MIB)
+        fd = os.open(Path(fs.mountpoint) / "data", os.O_RDWR | os.O_DIRECT)
+        try:
+            assert os.pwritev(fd, [buf], MIB) == MIB
+            assert os.preadv(fd, [buf], 0) == MIB
+        finally:
+            os.close(fd)
+        assert buf[:] == (src / "data").read_bytes()[:MIB]
+        assert (src / "data").read_bytes()[MIB:2 * MIB] == b"D" * MIB
