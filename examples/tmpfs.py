@@ -9,7 +9,8 @@ locks (fcntl, lockf) with waiting; poll. Mounted with ``default_permissions``, s
 enforces permissions (including sticky directories) from the attributes returned here. An
 unlinked file stays usable while it is open or known to the kernel, and is freed once both the
 last link, the last open handle and the kernel's last lookup reference are gone. Names longer
-than 255 bytes get ENAMETOOLONG. Ctrl-C or SIGTERM unmounts.
+than 255 bytes get ENAMETOOLONG. O_TMPFILE (libfuse 3.18) makes an open file without a name.
+Ctrl-C or SIGTERM unmounts.
 """
 
 from __future__ import annotations
@@ -268,18 +269,23 @@ class TmpFS(pyfuse3.Operations):
         d = self.directory(parent)
         if check_name(name) in d.entries:
             raise FUSEError(errno.EEXIST)
+        ino = self.new_inode(d, mode, ctx, **kw)
+        node = self.inodes[ino]
+        self.link_into(d, name, ino)
+        if node.is_dir:
+            node.parent = parent
+        return self.entry(ino)
+
+    def new_inode(self, d: Inode, mode: int, ctx: pyfuse3.RequestContext, **kw: Any) -> int:
+        """A new inode, not linked anywhere yet, created by ctx in directory d."""
         gid = ctx.gid
         if d.mode & stat.S_ISGID:  # BSD group semantics in setgid directories
             gid = d.gid
             if stat.S_ISDIR(mode):
                 mode |= stat.S_ISGID
-        node = Inode(mode, ctx.uid, gid, **kw)
         ino, self.next_ino = self.next_ino, self.next_ino + 1
-        self.inodes[ino] = node
-        self.link_into(d, name, ino)
-        if node.is_dir:
-            node.parent = parent
-        return self.entry(ino)
+        self.inodes[ino] = Inode(mode, ctx.uid, gid, **kw)
+        return ino
 
     def link_into(self, d: Inode, name: bytes, ino: int) -> None:
         node = self.inodes[ino]
@@ -459,6 +465,14 @@ class TmpFS(pyfuse3.Operations):
         attr = self.create_node(parent_inode, name, mode, ctx)
         self.get(attr.st_ino).opens += 1
         return pyfuse3.FileInfo(fh=attr.st_ino), attr
+
+    async def tmpfile(self, parent_inode: Any, mode: Any, flags: Any,
+                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        """O_TMPFILE: an open file with no name (freed on its last close unless linkat()
+        gives it one)."""
+        ino = self.new_inode(self.directory(parent_inode), mode, ctx)
+        self.get(ino).opens += 1
+        return pyfuse3.FileInfo(fh=ino), self.entry(ino)
 
     async def read(self, fh: Any, off: int, size: int) -> bytes:
         node = self.get(fh)

@@ -15,7 +15,7 @@ from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_CAP_POSIX_LOCKS, FUSE_IOCTL_UNRESTRICTED, FUSE_ROOT_ID, fuse_file_info, fuse_forget_data,
     fuse_ino_t, fuse_lowlevel_ops, fuse_pollhandle, fuse_pollhandle_destroy, fuse_reply_err,
-    fuse_reply_none, fuse_req_t, fuse_req_userdata,
+    fuse_reply_none, fuse_req_t, fuse_req_userdata, pyfuse3_set_tmpfile,
 )
 from pyfuse3._connection cimport cb_destroy, cb_init, cb_retrieve_reply
 from pyfuse3._opcodes cimport (
@@ -23,7 +23,7 @@ from pyfuse3._opcodes cimport (
     OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETLK, OP_GETXATTR, OP_IOCTL, OP_LINK,
     OP_LISTXATTR, OP_LOOKUP, OP_LSEEK, OP_MKDIR, OP_MKNOD, OP_OPEN, OP_OPENDIR, OP_POLL, OP_READ,
     OP_READDIR, OP_READLINK, OP_RELEASE, OP_RELEASEDIR, OP_REMOVEXATTR, OP_RENAME, OP_RMDIR,
-    OP_SETATTR, OP_SETLK, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_UNLINK, OP_WRITE,
+    OP_SETATTR, OP_SETLK, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_TMPFILE, OP_UNLINK, OP_WRITE,
 )
 from pyfuse3._readdir cimport new_token
 from pyfuse3._request cimport reply_failure, start
@@ -408,6 +408,17 @@ cdef void _cb_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t
         _run(s, req, OP_CREATE, 0, None, coro, parent)
 
 
+cdef void _cb_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
+                      fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_TMPFILE)(parent, mode, fi.flags, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_TMPFILE, e)
+    else:
+        _run(s, req, OP_TMPFILE, 0, None, coro, parent)
+
+
 cdef void _cb_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi,
                    fuse_pollhandle* ph) noexcept:
     # ph is NULL when the kernel wants only the current events (no later notification).
@@ -565,34 +576,10 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     t.bmap = _cb_bmap
     t.ioctl = _cb_ioctl
     t.retrieve_reply = cb_retrieve_reply
+    pyfuse3_set_tmpfile(t, _cb_tmpfile)
 
 
 _fill_table(&OPS)
-
-
-def filled_fields():
-    """The names of the fuse_lowlevel_ops fields this module fills (for the table's test)."""
-    cdef fuse_lowlevel_ops* t = &OPS
-    fields = {
-        "init": t.init != NULL, "destroy": t.destroy != NULL, "lookup": t.lookup != NULL,
-        "forget": t.forget != NULL, "getattr": t.getattr != NULL, "setattr": t.setattr != NULL,
-        "readlink": t.readlink != NULL, "mknod": t.mknod != NULL, "mkdir": t.mkdir != NULL,
-        "unlink": t.unlink != NULL, "rmdir": t.rmdir != NULL, "symlink": t.symlink != NULL,
-        "rename": t.rename != NULL, "link": t.link != NULL, "open": t.open != NULL,
-        "read": t.read != NULL, "write": t.write != NULL, "flush": t.flush != NULL,
-        "release": t.release != NULL, "fsync": t.fsync != NULL, "opendir": t.opendir != NULL,
-        "readdir": t.readdir != NULL, "releasedir": t.releasedir != NULL,
-        "fsyncdir": t.fsyncdir != NULL, "statfs": t.statfs != NULL,
-        "setxattr": t.setxattr != NULL, "getxattr": t.getxattr != NULL,
-        "listxattr": t.listxattr != NULL, "removexattr": t.removexattr != NULL,
-        "access": t.access != NULL, "create": t.create != NULL, "poll": t.poll != NULL,
-        "flock": t.flock != NULL, "fallocate": t.fallocate != NULL, "lseek": t.lseek != NULL,
-        "copy_file_range": t.copy_file_range != NULL, "getlk": t.getlk != NULL,
-        "setlk": t.setlk != NULL, "bmap": t.bmap != NULL, "ioctl": t.ioctl != NULL,
-        "retrieve_reply": t.retrieve_reply != NULL, "forget_multi": t.forget_multi != NULL,
-        "readdirplus": t.readdirplus != NULL,
-    }
-    return frozenset(name for name, filled in fields.items() if filled)
 
 
 #: The filled fuse_lowlevel_ops, for Session(); a capsule so no other module needs our C API.

@@ -38,6 +38,7 @@ cpdef enum Op:
     OP_SETLK
     OP_BMAP
     OP_IOCTL
+    OP_TMPFILE
     OP_COUNT
 
 

@@ -12,7 +12,11 @@ from pyfuse3._libfuse.fuse_kernel cimport (
     FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_POLL, FUSE_READ, FUSE_READDIR,
     FUSE_READDIRPLUS, FUSE_READLINK, FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_REMOVEXATTR,
     FUSE_RENAME, FUSE_RENAME2, FUSE_RMDIR, FUSE_SETATTR, FUSE_SETLK, FUSE_SETLKW, FUSE_SETXATTR,
-    FUSE_STATFS, FUSE_SYMLINK, FUSE_UNLINK, FUSE_WRITE,
+    FUSE_STATFS, FUSE_SYMLINK, FUSE_TMPFILE, FUSE_UNLINK, FUSE_WRITE,
+)
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from pyfuse3._libfuse.fuse_lowlevel cimport (
+    PYFUSE3_HAVE_TMPFILE, fuse_lowlevel_ops, pyfuse3_tmpfile_filled,
 )
 
 from collections import namedtuple
@@ -93,6 +97,9 @@ OPERATIONS = tuple(Operation(*row) for row in (
     (OP_SETLK, "setlk", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("setlk",)),
     (OP_BMAP, "bmap", (FUSE_BMAP,), R_BMAP, ENOSYS, ("bmap",)),
     (OP_IOCTL, "ioctl", (FUSE_IOCTL,), R_IOCTL, ENOSYS, ("ioctl",)),
+    # libfuse 3.18 (O_TMPFILE; Linux 6.1): not in libfuse's table when built against an older one
+    (OP_TMPFILE, "tmpfile", (FUSE_TMPFILE,), R_CREATE, ENOSYS,
+     ("tmpfile",) if PYFUSE3_HAVE_TMPFILE else ()),
 ))
 
 #: The handler names, indexed by Op.
@@ -105,3 +112,30 @@ for _i, _o in enumerate(OPERATIONS):
     if _o.op != _i:
         raise ImportError(f"pyfuse3: operation table row {_i} ({_o.name}) is not in Op order")
 del _i, _o
+
+
+def filled_fields(lowlevel_ops):
+    """The names of the fields filled in ``lowlevel_ops`` (``_callbacks.lowlevel_ops``, a
+    capsule of libfuse's fuse_lowlevel_ops), for the test that checks them against the table."""
+    cdef const fuse_lowlevel_ops* t = <const fuse_lowlevel_ops*>PyCapsule_GetPointer(
+        lowlevel_ops, "pyfuse3.lowlevel_ops")
+    fields = {
+        "init": t.init != NULL, "destroy": t.destroy != NULL, "lookup": t.lookup != NULL,
+        "forget": t.forget != NULL, "getattr": t.getattr != NULL, "setattr": t.setattr != NULL,
+        "readlink": t.readlink != NULL, "mknod": t.mknod != NULL, "mkdir": t.mkdir != NULL,
+        "unlink": t.unlink != NULL, "rmdir": t.rmdir != NULL, "symlink": t.symlink != NULL,
+        "rename": t.rename != NULL, "link": t.link != NULL, "open": t.open != NULL,
+        "read": t.read != NULL, "write": t.write != NULL, "flush": t.flush != NULL,
+        "release": t.release != NULL, "fsync": t.fsync != NULL, "opendir": t.opendir != NULL,
+        "readdir": t.readdir != NULL, "releasedir": t.releasedir != NULL,
+        "fsyncdir": t.fsyncdir != NULL, "statfs": t.statfs != NULL,
+        "setxattr": t.setxattr != NULL, "getxattr": t.getxattr != NULL,
+        "listxattr": t.listxattr != NULL, "removexattr": t.removexattr != NULL,
+        "access": t.access != NULL, "create": t.create != NULL, "poll": t.poll != NULL,
+        "flock": t.flock != NULL, "fallocate": t.fallocate != NULL, "lseek": t.lseek != NULL,
+        "copy_file_range": t.copy_file_range != NULL, "getlk": t.getlk != NULL,
+        "setlk": t.setlk != NULL, "bmap": t.bmap != NULL, "ioctl": t.ioctl != NULL,
+        "retrieve_reply": t.retrieve_reply != NULL, "forget_multi": t.forget_multi != NULL,
+        "readdirplus": t.readdirplus != NULL, "tmpfile": pyfuse3_tmpfile_filled(t),
+    }
+    return frozenset(name for name, filled in fields.items() if filled)

@@ -435,6 +435,16 @@ class Operations:
         """
         raise _nosys()
 
+    async def tmpfile(self, parent_inode: InodeT, mode: int, flags: int,
+                      ctx: RequestContext) -> tuple[FileInfo, EntryAttributes]:
+        """Create a file without a name in directory ``parent_inode`` and open it
+        (``open(2)`` with O_TMPFILE), as create() does: it lives while it is open or known to
+        the kernel, and ``linkat(2)`` may give it a name later (a ``link()`` request). Needs
+        libfuse 3.18 (earlier builds never call it) and Linux 6.1. The default raises ENOSYS;
+        the kernel then answers EOPNOTSUPP to O_TMPFILE on this mount, without asking again.
+        """
+        raise _nosys()
+
     async def copy_file_range(self, fh_in: FileHandleT, off_in: int, fh_out: FileHandleT,
                               off_out: int, length: int, flags: int) -> int:
         """Copy up to ``length`` bytes between two open files of this file system without

@@ -10,6 +10,7 @@ import stat
 from typing import Any
 
 import pyfuse3
+from pyfuse3 import _opcodes
 from pyfuse3.testing import Harness
 
 from ..memfs import MemFS, Node
@@ -110,3 +111,33 @@ def test_typed_lock_and_fsyncdir_calls(fuse_harness: Any) -> None:
         ("flock", 8, fcntl.LOCK_SH | fcntl.LOCK_NB),  # SETLK, not SETLKW: no waiting
         ("fsyncdir", True),
     ]
+
+
+def test_tmpfile_is_answered_like_create(fuse_harness: Any) -> None:
+    """TMPFILE reaches tmpfile() with a libfuse that has it (3.18); an older one answers
+    ENOSYS itself, which the kernel turns into EOPNOTSUPP for the caller."""
+    seen: list[tuple[int, int]] = []
+
+    class Tmp(MemFS):
+        async def tmpfile(self, parent_inode: Any, mode: Any, flags: Any,
+                          ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+            seen.append((parent_inode, mode))
+            attr = self.add(parent_inode, b"#hidden", Node(mode))
+            return pyfuse3.FileInfo(fh=attr.st_ino), attr
+
+    in_libfuse = any(o.name == "tmpfile" and o.lowlevel for o in _opcodes.OPERATIONS)
+
+    async def check(h: Harness) -> None:
+        if not in_libfuse:
+            try:
+                await h.tmpfile(ROOT)
+            except OSError as e:
+                assert e.errno == errno.ENOSYS
+            else:  # pragma: no cover
+                raise AssertionError("TMPFILE answered without libfuse 3.18")
+            return
+        entry, opened = await h.tmpfile(ROOT, mode=stat.S_IFREG | 0o600)
+        assert entry.attr.mode == stat.S_IFREG | 0o600 and opened.fh == entry.nodeid
+
+    fuse_harness(Tmp(), check)
+    assert seen == ([(ROOT, stat.S_IFREG | 0o600)] if in_libfuse else [])

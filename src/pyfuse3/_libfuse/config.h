@@ -52,4 +52,14 @@ static inline int pyfuse3_expire_entry(struct fuse_session *se, fuse_ino_t paren
 #define pyfuse3_passthrough_open(req, fd) ((void)(req), (void)(fd), 0)
 #define pyfuse3_passthrough_close(req, id) ((void)(req), (void)(id), -ENOSYS)
 #endif
+/* tmpfile (O_TMPFILE), a fuse_lowlevel_ops field of libfuse 3.18 here; older: not offered. */
+#if FUSE_VERSION >= 318
+#define PYFUSE3_HAVE_TMPFILE 1
+#define pyfuse3_set_tmpfile(t, fn) ((t)->tmpfile = (fn))
+#define pyfuse3_tmpfile_filled(t) ((t)->tmpfile != NULL)
+#else
+#define PYFUSE3_HAVE_TMPFILE 0
+#define pyfuse3_set_tmpfile(t, fn) ((void)(t), (void)(fn))
+#define pyfuse3_tmpfile_filled(t) 0
+#endif
 #endif

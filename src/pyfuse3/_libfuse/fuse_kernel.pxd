@@ -36,6 +36,7 @@ cdef extern from "<linux/fuse.h>" nogil:
         FUSE_INTERRUPT
         FUSE_DESTROY
         FUSE_IOCTL
+        FUSE_TMPFILE
         FUSE_BMAP
         FUSE_GETLK
         FUSE_SETLK

@@ -30,6 +30,7 @@ cdef extern from "_libfuse/config.h" nogil:
     enum: PYFUSE3_HAVE_REQUEST_TIMEOUT  # compiled against libfuse 3.18+: conn.request_timeout
     enum: PYFUSE3_HAVE_PASSTHROUGH  # compiled against libfuse 3.18+: backing files
     enum: PYFUSE3_CAP_PASSTHROUGH  # FUSE_CAP_PASSTHROUGH, or 0 before libfuse 3.18
+    enum: PYFUSE3_HAVE_TMPFILE  # compiled against libfuse 3.18+: fuse_lowlevel_ops.tmpfile
 
     ctypedef uint64_t fuse_ino_t
     enum: FUSE_ROOT_ID
@@ -300,3 +301,12 @@ cdef extern from "_libfuse/config.h" nogil:
     int fuse_session_fd(fuse_session* se)
     int fuse_session_receive_buf(fuse_session* se, fuse_buf* buf)
     void fuse_session_process_buf(fuse_session* se, const fuse_buf* buf)
+
+
+# From config.h (outside the nogil block: the trampoline it takes holds the GIL): the
+# fuse_lowlevel_ops.tmpfile field of libfuse 3.18 (nothing, and never filled, before).
+cdef extern from "_libfuse/config.h":
+    ctypedef void (*pyfuse3_tmpfile_fn)(fuse_req_t req, fuse_ino_t parent, mode_t mode,
+                                        fuse_file_info* fi) noexcept
+    void pyfuse3_set_tmpfile(fuse_lowlevel_ops* t, pyfuse3_tmpfile_fn fn)
+    bint pyfuse3_tmpfile_filled(const fuse_lowlevel_ops* t)

@@ -110,6 +110,14 @@ class Calls:
         entry = layout("fuse_entry_out")
         return entry.unpack(data), layout("fuse_open_out").unpack(data, entry.size)
 
+    async def tmpfile(self, parent: int, mode: int = 0o100600,
+                      flags: int = os.O_RDWR) -> tuple[SimpleNamespace, SimpleNamespace]:
+        """TMPFILE (O_TMPFILE): (``fuse_entry_out``, ``fuse_open_out``), as for CREATE."""
+        data = await self.call("TMPFILE", parent,
+                               layout("fuse_create_in").pack(flags=flags, mode=mode))
+        entry = layout("fuse_entry_out")
+        return entry.unpack(data), layout("fuse_open_out").unpack(data, entry.size)
+
     async def read(self, nodeid: int, fh: int, offset: int, size: int) -> bytes:
         body = layout("fuse_read_in").pack(fh=fh, offset=offset, size=size)
         return await self.call("READ", nodeid, body)
