@@ -37,7 +37,11 @@ def main() -> None:
             order = list(trees.items())
             for name, src in order if r % 2 == 0 else order[::-1]:  # no order bias
                 mnt = tempfile.mkdtemp(prefix="pyfuse3-ab-")
-                proc = run.start(backend, mnt, env={**os.environ, "PYTHONPATH": src})
+                try:
+                    proc = run.start(backend, mnt, env={**os.environ, "PYTHONPATH": src})
+                except BaseException:
+                    os.rmdir(mnt)  # nothing was mounted on it
+                    raise
                 try:
                     for w in WORKLOADS:
                         value = run.WORKLOADS[w][1](mnt)

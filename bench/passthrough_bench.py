@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -72,6 +73,9 @@ class Mounted:
         deadline = time.monotonic() + 30
         while not os.path.ismount(self.mnt):
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait(10)
+                os.rmdir(self.mnt)
                 raise RuntimeError("passthroughfs did not mount")
             time.sleep(0.05)
 
@@ -95,10 +99,12 @@ def main() -> None:
         block = os.urandom(MIB)
         for _ in range(SIZE // MIB):
             fh.write(block)
-    mounts = {"passthrough": Mounted(source, True), "no passthrough": Mounted(source, False)}
+    mounts: dict[str, Mounted] = {}
     speed: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     try:
+        mounts["passthrough"] = Mounted(source, True)
+        mounts["no passthrough"] = Mounted(source, False)
         for _ in range(rounds):
             for workload in WORKLOADS:
                 for config in CONFIGS:
@@ -115,8 +121,7 @@ def main() -> None:
     finally:
         for m in mounts.values():
             m.close()
-        os.unlink(backing)
-        os.rmdir(source)
+        shutil.rmtree(source)
     print(f"| workload | config | MiB/s worst (median) | vs backing file | server CPU us/MiB |"
           f"  ({rounds} rounds, {SIZE // MIB} MiB each)")
     print("|---|---|---|---|---|")

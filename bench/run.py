@@ -53,6 +53,8 @@ def start(contender: str, mnt: str, env: dict[str, str] | None = None
     try:
         wait_mounted(mnt, proc, timeout=30)
     except (RuntimeError, TimeoutError) as e:
+        proc.kill()  # (it may still be starting) ended by its PID
+        proc.wait(10)
         raise SystemExit(f"{contender} did not mount: {e}") from None
     return proc
 
@@ -170,7 +172,11 @@ def run() -> tuple[Results, Results]:
     for rnd in range(ROUNDS):
         for contender in CONTENDERS:
             mnt = tempfile.mkdtemp(prefix="pyfuse3-bench-")
-            proc = start(contender, mnt)
+            try:
+                proc = start(contender, mnt)
+            except BaseException:
+                os.rmdir(mnt)  # nothing was mounted on it
+                raise
             try:
                 for name, (_, fn) in WORKLOADS.items():
                     cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
