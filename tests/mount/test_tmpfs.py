@@ -51,20 +51,16 @@ def test_statfs(mnt: Path) -> None:
 
 
 def test_an_open_unlinked_file_is_freed_after_its_release(d: Path, mnt: Path) -> None:
+    """Beyond posix's open_unlinked_file_stays_usable: what the file takes is kept while it is
+    open and freed after its release and the kernel's forget."""
     count = inode_count(mnt)
     fd = os.open(d / "tmp", os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        os.write(fd, b"still here")
         os.unlink(d / "tmp")
-        assert not (d / "tmp").exists()
-        assert os.fstat(fd).st_nlink == 0
-        assert os.pread(fd, 100, 0) == b"still here"
-        os.pwrite(fd, b"STILL", 0)
-        assert os.pread(fd, 100, 0) == b"STILL here"
         assert inode_count(mnt) == count + 1  # not freed while open
     finally:
         os.close(fd)
-    assert eventually(lambda: inode_count(mnt) == count)  # freed after release and forget
+    assert eventually(lambda: inode_count(mnt) == count)
 
 
 def test_lookup_counts_reach_zero_after_forget(d: Path, mnt: Path) -> None:
