@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import stat
 import subprocess
 import sys
 import threading
@@ -294,7 +295,13 @@ def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: s
 
     with sharedfs(redis, prefix) as a, sharedfs(redis, prefix) as b:
         write(a / "f", b"x")
+        write(a / "m", b"")
         os.stat(b / "f")
+        os.stat(b / "m")  # cached by b's kernel
+        # A barrier: once b shows m's new mode, b's follower has applied every record of a
+        # before it (the log is in order), so none arrives late to count in the loop below.
+        os.chmod(a / "m", 0o600)
+        assert eventually(lambda: stat.S_IMODE(os.stat(b / "m").st_mode) == 0o600)
         before = scripts()
         for _ in range(50):
             with pytest.raises(OSError) as e:
