@@ -174,13 +174,14 @@ class Inode:
     atime: int = field(default_factory=time.time_ns)
     mtime: int = 0
     ctime: int = 0
+    btime: int = 0  # birth time, reported by statx()
     lookups: int = 0
     opens: int = 0
     flocks: dict[int, int] = field(default_factory=dict)  # owner -> LOCK_SH or LOCK_EX
     record_locks: list[RecordLock] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.mtime = self.ctime = self.atime
+        self.mtime = self.ctime = self.btime = self.atime
 
     def touch(self, *, modified: bool = True) -> None:
         """Update ctime, and mtime unless only the attributes changed."""
@@ -252,6 +253,7 @@ class TmpFS(pyfuse3.Operations):
         else:
             a.st_size, a.st_blocks = node.data.size, node.data.allocated // 512
         a.st_atime_ns, a.st_mtime_ns, a.st_ctime_ns = node.atime, node.mtime, node.ctime
+        a.st_birthtime_ns = node.btime  # only statx() replies carry it
         return a
 
     def entry(self, ino: int) -> pyfuse3.EntryAttributes:
@@ -331,6 +333,10 @@ class TmpFS(pyfuse3.Operations):
 
     async def getattr(self, inode: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         return self.attr(inode)
+
+    async def statx(self, inode: Any, mask: int, flags: int, fh: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        return self.attr(inode)  # with the birth time
 
     async def setattr(self, inode: Any, attr: Any, fields: Any, fh: Any,
                       ctx: Any) -> pyfuse3.EntryAttributes:

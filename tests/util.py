@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import struct
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from pyfuse3.testing.posix import ALICE, BOB, as_user
 
-__all__ = ["ALICE", "BOB", "as_user", "eventually", "run_with_timeout"]
+__all__ = ["ALICE", "BOB", "Statx", "as_user", "eventually", "run_with_timeout", "statx"]
 
 
 def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -44,3 +47,39 @@ def run_with_timeout(fn: Callable[[], object], timeout: float = 10.0) -> object:
     if errors:
         raise errors[0]
     return box[0] if box else None
+
+
+STATX_BTIME, STATX_BASIC_STATS, AT_STATX_FORCE_SYNC = 0x800, 0x7FF, 0x2000
+
+
+class Statx(NamedTuple):
+    """What statx(2) answered (the fields these tests read)."""
+
+    mask: int
+    mode: int
+    nlink: int
+    ino: int
+    size: int
+    btime_ns: int
+    mtime_ns: int
+
+
+def statx(path: str | os.PathLike[str], mask: int = STATX_BASIC_STATS | STATX_BTIME,
+          flags: int = 0) -> Statx:
+    """statx(2) through libc (Python's os has no statx before 3.15)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(256)
+    if libc.statx(-100, os.fsencode(path), flags, mask, buf) != 0:  # AT_FDCWD
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), os.fspath(path))
+    raw = buf.raw
+    (stx_mask, _blksize, _attrs, nlink, _uid, _gid, mode, _spare, ino, size) = struct.unpack_from(
+        "<IIQIIIHHQQ", raw, 0)
+
+    def ts(offset: int) -> int:
+        sec, nsec = struct.unpack_from("<qI", raw, offset)
+        return sec * 1_000_000_000 + nsec
+
+    return Statx(stx_mask, mode, nlink, ino, size, ts(80), ts(112))  # stx_btime, stx_mtime

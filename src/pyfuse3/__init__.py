@@ -60,6 +60,9 @@ ROOT_INODE: InodeT = 1
 ENOATTR: int = _errno.ENODATA
 RENAME_NOREPLACE: FlagT = FlagT(1)
 RENAME_EXCHANGE: FlagT = FlagT(2)
+#: statx(2) mask bits a statx() handler sees: the birth time; everything stat(2) reports
+STATX_BTIME: int = 0x800
+STATX_BASIC_STATS: int = 0x7FF
 
 
 
@@ -78,6 +81,8 @@ __all__ = [
     "RENAME_EXCHANGE",
     "RENAME_NOREPLACE",
     "ROOT_INODE",
+    "STATX_BASIC_STATS",
+    "STATX_BTIME",
     "UPSTREAM_API",
     "_NANOS_PER_SEC",
     "ConnectionInfo",

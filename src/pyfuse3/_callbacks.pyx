@@ -15,7 +15,8 @@ from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_CAP_POSIX_LOCKS, FUSE_IOCTL_UNRESTRICTED, FUSE_ROOT_ID, fuse_file_info, fuse_forget_data,
     fuse_ino_t, fuse_lowlevel_ops, fuse_pollhandle, fuse_pollhandle_destroy, fuse_reply_err,
-    fuse_reply_none, fuse_req_t, fuse_req_userdata, pyfuse3_set_tmpfile,
+    fuse_reply_none, fuse_req_t, fuse_req_userdata, pyfuse3_set_statx,
+    pyfuse3_set_tmpfile,
 )
 from pyfuse3._connection cimport cb_destroy, cb_init, cb_retrieve_reply
 from pyfuse3._opcodes cimport (
@@ -23,7 +24,8 @@ from pyfuse3._opcodes cimport (
     OP_FORGET, OP_FSYNC, OP_FSYNCDIR, OP_GETATTR, OP_GETLK, OP_GETXATTR, OP_IOCTL, OP_LINK,
     OP_LISTXATTR, OP_LOOKUP, OP_LSEEK, OP_MKDIR, OP_MKNOD, OP_OPEN, OP_OPENDIR, OP_POLL, OP_READ,
     OP_READDIR, OP_READLINK, OP_RELEASE, OP_RELEASEDIR, OP_REMOVEXATTR, OP_RENAME, OP_RMDIR,
-    OP_SETATTR, OP_SETLK, OP_SETXATTR, OP_STATFS, OP_SYMLINK, OP_TMPFILE, OP_UNLINK, OP_WRITE,
+    OP_SETATTR, OP_SETLK, OP_SETXATTR, OP_STATFS, OP_STATX, OP_SYMLINK, OP_TMPFILE, OP_UNLINK,
+    OP_WRITE,
 )
 from pyfuse3._readdir cimport new_token
 from pyfuse3._request cimport reply_failure, start
@@ -95,6 +97,18 @@ cdef void _cb_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexce
         _fail(s, req, OP_GETATTR, e)
     else:
         _run(s, req, OP_GETATTR, 0, None, coro, ino)
+
+
+cdef void _cb_statx(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
+                    fuse_file_info* fi) noexcept:
+    cdef Session s = _s(req)
+    try:
+        coro = s.handler(OP_STATX)(ino, <unsigned>mask, flags,
+                                   None if fi == NULL else fi.fh, context_of(req))
+    except BaseException as e:
+        _fail(s, req, OP_STATX, e)
+    else:
+        _run(s, req, OP_STATX, 0, None, coro, ino)
 
 
 cdef void _cb_setattr(fuse_req_t req, fuse_ino_t ino, struct_stat* stat, int to_set,
@@ -577,6 +591,7 @@ cdef void _fill_table(fuse_lowlevel_ops* t) noexcept:
     t.ioctl = _cb_ioctl
     t.retrieve_reply = cb_retrieve_reply
     pyfuse3_set_tmpfile(t, _cb_tmpfile)
+    pyfuse3_set_statx(t, _cb_statx)
 
 
 _fill_table(&OPS)

@@ -12,18 +12,20 @@ from pyfuse3._libfuse.fuse_kernel cimport (
     FUSE_MKDIR, FUSE_MKNOD, FUSE_OPEN, FUSE_OPENDIR, FUSE_POLL, FUSE_READ, FUSE_READDIR,
     FUSE_READDIRPLUS, FUSE_READLINK, FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_REMOVEXATTR,
     FUSE_RENAME, FUSE_RENAME2, FUSE_RMDIR, FUSE_SETATTR, FUSE_SETLK, FUSE_SETLKW, FUSE_SETXATTR,
-    FUSE_STATFS, FUSE_SYMLINK, FUSE_TMPFILE, FUSE_UNLINK, FUSE_WRITE,
+    FUSE_STATFS, FUSE_STATX, FUSE_SYMLINK, FUSE_TMPFILE, FUSE_UNLINK, FUSE_WRITE,
 )
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    PYFUSE3_HAVE_TMPFILE, fuse_lowlevel_ops, pyfuse3_tmpfile_filled,
+    PYFUSE3_HAVE_STATX, PYFUSE3_HAVE_TMPFILE, fuse_lowlevel_ops, pyfuse3_statx_filled,
+    pyfuse3_tmpfile_filled,
 )
 
 from collections import namedtuple
 
 #: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
 RESULT_OF_REPLY = {
-    R_ENTRY: "EntryAttributes", R_ATTR: "EntryAttributes", R_READLINK: "bytes",
+    R_ENTRY: "EntryAttributes", R_ATTR: "EntryAttributes", R_STATX: "EntryAttributes",
+    R_READLINK: "bytes",
     R_OPEN: "FileInfo", R_OPENDIR: "int or FileInfo",
     R_CREATE: "a (FileInfo, EntryAttributes) tuple",
     R_READ: "a bytes-like object or FileRange", R_WRITE: "int", R_STATFS: "StatvfsData",
@@ -38,7 +40,7 @@ class Operation(namedtuple("Operation", "op name opcodes reply default lowlevel"
     """One row of the operation table.
 
     op: index in every derived table (the Op enum of _request.pxd); name: the Operations
-    method that handles it; opcodes: what the kernel sends (<linux/fuse.h>); reply: how a
+    method that handles it; opcodes: what the kernel sends (_libfuse/kernel.h); reply: how a
     result is answered (Reply); default: the errno Operations' default answers (0: it does
     nothing); lowlevel: the fuse_lowlevel_ops fields its trampoline fills.
     """
@@ -100,6 +102,8 @@ OPERATIONS = tuple(Operation(*row) for row in (
     # libfuse 3.18 (O_TMPFILE; Linux 6.1): not in libfuse's table when built against an older one
     (OP_TMPFILE, "tmpfile", (FUSE_TMPFILE,), R_CREATE, ENOSYS,
      ("tmpfile",) if PYFUSE3_HAVE_TMPFILE else ()),
+    # libfuse 3.18 (birth time; Linux 6.6): likewise
+    (OP_STATX, "statx", (FUSE_STATX,), R_STATX, ENOSYS, ("statx",) if PYFUSE3_HAVE_STATX else ()),
 ))
 
 #: The handler names, indexed by Op.
@@ -137,5 +141,6 @@ def filled_fields(lowlevel_ops):
         "setlk": t.setlk != NULL, "bmap": t.bmap != NULL, "ioctl": t.ioctl != NULL,
         "retrieve_reply": t.retrieve_reply != NULL, "forget_multi": t.forget_multi != NULL,
         "readdirplus": t.readdirplus != NULL, "tmpfile": pyfuse3_tmpfile_filled(t),
+        "statx": pyfuse3_statx_filled(t),
     }
     return frozenset(name for name, filled in fields.items() if filled)

@@ -167,6 +167,22 @@ class Operations:
         result's ``attr_timeout`` seconds. Errors: ENOENT for an inode that is gone."""
         raise _nosys()
 
+    async def statx(self, inode: InodeT, mask: int, flags: int, fh: FileHandleT | None,
+                    ctx: RequestContext) -> EntryAttributes:
+        """Return the attributes of an inode with its birth time (``statx(2)``): as getattr(),
+        plus ``st_birthtime_ns`` when known (set it; left unset, the caller learns that the file
+        system has no birth time for the file). ``mask``: the statx fields the caller asked
+        for (STATX_BTIME, STATX_BASIC_STATS bits); ``flags``: its AT_STATX_* sync flags;
+        ``fh``: the open file's handle when asked through a descriptor, else None.
+
+        The kernel asks only when a caller wants the birth time and the cached attributes are
+        stale; the reply refreshes that cache for ``attr_timeout`` seconds, birth time
+        included. Needs libfuse 3.18 (earlier builds never call it) and Linux 6.6. The default
+        raises ENOSYS: the kernel then answers every later statx(2) on this mount from
+        getattr(), without a birth time and without asking again.
+        """
+        raise _nosys()
+
     async def setattr(self, inode: InodeT, attr: EntryAttributes, fields: SetattrFields,
                       fh: FileHandleT | None, ctx: RequestContext) -> EntryAttributes:
         """Change the attributes flagged in ``fields`` (values taken from ``attr``) and

@@ -30,14 +30,17 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
     fuse_reply_bmap, fuse_reply_ioctl, fuse_reply_lock, fuse_reply_lseek, fuse_reply_poll,
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
-    fuse_req_interrupt_func, pyfuse3_set_backing_id,
+    fuse_req_interrupt_func, pyfuse3_reply_statx, pyfuse3_set_backing_id,
 )
+from pyfuse3._libfuse.stat cimport struct_statx
 from pyfuse3._opcodes cimport (
     OP_COUNT, R_ACCESS, R_ATTR, R_BMAP, R_CREATE, R_ENTRY,
     R_IOCTL, R_LISTXATTR, R_LOCK, R_LSEEK, R_NONE, R_NOREPLY, R_OPEN, R_OPENDIR, R_POLL, R_READ,
-    R_READDIR, R_READLINK, R_STATFS, R_WRITE, R_XATTR, Reply,
+    R_READDIR, R_READLINK, R_STATFS, R_STATX, R_WRITE, R_XATTR, Reply,
 )
-from pyfuse3._types cimport EntryAttributes, FileInfo, FileRange, FUSEError, StatvfsData
+from pyfuse3._types cimport (
+    EntryAttributes, FileInfo, FileRange, FUSEError, StatvfsData, statx_of,
+)
 from pyfuse3._fills cimport Fills
 from pyfuse3._readdir cimport ReaddirToken, finish_token
 
@@ -200,6 +203,7 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
                 Fills fills, unsigned long long since, fuse_ino_t node) except -1:
     cdef fuse_file_info fi
     cdef fuse_entry_param copy
+    cdef struct_statx stx
     if kind == R_ATTR:
         fuse_reply_attr(req, &(<EntryAttributes?>result).fuse_param.attr, fills.attr_timeout(
             since, node, (<EntryAttributes>result).fuse_param.attr_timeout))
@@ -255,6 +259,10 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
         _reply_lock(req, result)
     elif kind == R_BMAP:
         fuse_reply_bmap(req, <uint64_t>_as_int(result))
+    elif kind == R_STATX:
+        statx_of(<EntryAttributes?>result, &stx)
+        pyfuse3_reply_statx(req, &stx, fills.attr_timeout(
+            since, node, (<EntryAttributes>result).fuse_param.attr_timeout))
     elif kind == R_IOCTL:
         _reply_ioctl(req, size, result)
     return 0

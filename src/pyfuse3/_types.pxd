@@ -1,5 +1,7 @@
 from posix.fcntl cimport flock as c_flock
 from posix.stat cimport struct_stat
+from posix.time cimport timespec
+from pyfuse3._libfuse.stat cimport struct_statx
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_entry_param, fuse_file_info, fuse_ino_t, fuse_req_t, statvfs,
 )
@@ -7,6 +9,8 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
 
 cdef class EntryAttributes:
     cdef fuse_entry_param fuse_param
+    cdef timespec birthtime              # reported through statx() only
+    cdef bint has_birthtime
 
 
 cdef class FileInfo:
@@ -55,4 +59,5 @@ cdef class FUSEError(Exception):
 cdef RequestContext context_of(fuse_req_t req)
 cdef SetattrFields setattr_fields(int to_set)
 cdef EntryAttributes attr_from_stat(fuse_ino_t ino, struct_stat* stat, int to_set)
+cdef void statx_of(EntryAttributes attr, struct_statx* out) noexcept
 cdef object lock_of(const c_flock* lock)

@@ -11,7 +11,9 @@ from libc.string cimport memset
 from posix.fcntl cimport flock as c_flock
 from posix.stat cimport S_IFREG, struct_stat
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
-from pyfuse3._libfuse.stat cimport stat_times
+from pyfuse3._libfuse.stat cimport (
+    STATX_BASIC_STATS, STATX_BTIME, major, minor, stat_times, struct_statx,
+)
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_CTIME, FUSE_SET_ATTR_GID,
     FUSE_SET_ATTR_MODE, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE,
@@ -72,6 +74,7 @@ cdef class EntryAttributes:
         self.fuse_param.attr.st_mode = S_IFREG
         self.fuse_param.attr.st_blksize = 4096
         self.fuse_param.attr.st_nlink = 1
+        self.has_birthtime = False
 
     @property
     def st_ino(self):
@@ -211,15 +214,19 @@ cdef class EntryAttributes:
 
     @property
     def st_birthtime_ns(self):
-        """Creation time; Linux has no such field, so it reads 0 and writes are ignored."""
-        return 0
+        """Creation time in nanoseconds since the epoch (0 until set). Only a statx() reply
+        carries it to the kernel (``statx(2)``'s ``stx_btime``, STATX_BTIME in its mask when
+        set); lookup and getattr replies have no field for it."""
+        return _get_ns(&self.birthtime) if self.has_birthtime else 0
 
     @st_birthtime_ns.setter
     def st_birthtime_ns(self, val):
-        _as_ns(val)  # still type- and range-checked
+        _set_ns(&self.birthtime, val)
+        self.has_birthtime = True
 
     def __getstate__(self):
-        return {name: getattr(self, name) for name in _ENTRY_FIELDS}
+        return {name: getattr(self, name) for name in _ENTRY_FIELDS
+                if self.has_birthtime or name != "st_birthtime_ns"}
 
     def __setstate__(self, state):
         for name in _ENTRY_FIELDS:
@@ -570,6 +577,28 @@ cdef EntryAttributes attr_from_stat(fuse_ino_t ino, struct_stat* stat, int to_se
         if to_set & FUSE_SET_ATTR_MTIME_NOW:
             (<stat_times*>&attr.fuse_param.attr).st_mtim = now
     return attr
+
+
+cdef void statx_of(EntryAttributes attr, struct_statx* out) noexcept:
+    # every basic field (an EntryAttributes always holds them all), the birth time if set
+    cdef const struct_stat* st = &attr.fuse_param.attr
+    cdef const stat_times* t = <const stat_times*>st
+    memset(out, 0, sizeof(out[0]))
+    out.stx_mask = STATX_BASIC_STATS | (STATX_BTIME if attr.has_birthtime else 0)
+    out.stx_blksize = st.st_blksize
+    out.stx_nlink = st.st_nlink
+    out.stx_uid = st.st_uid
+    out.stx_gid = st.st_gid
+    out.stx_mode = st.st_mode
+    out.stx_ino = attr.fuse_param.ino
+    out.stx_size = st.st_size
+    out.stx_blocks = st.st_blocks
+    out.stx_atime.tv_sec, out.stx_atime.tv_nsec = t.st_atim.tv_sec, t.st_atim.tv_nsec
+    out.stx_mtime.tv_sec, out.stx_mtime.tv_nsec = t.st_mtim.tv_sec, t.st_mtim.tv_nsec
+    out.stx_ctime.tv_sec, out.stx_ctime.tv_nsec = t.st_ctim.tv_sec, t.st_ctim.tv_nsec
+    out.stx_btime.tv_sec, out.stx_btime.tv_nsec = attr.birthtime.tv_sec, attr.birthtime.tv_nsec
+    out.stx_rdev_major = major(st.st_rdev)
+    out.stx_rdev_minor = minor(st.st_rdev)
 
 
 cdef object lock_of(const c_flock* lock):

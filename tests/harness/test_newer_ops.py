@@ -9,8 +9,11 @@ import os
 import stat
 from typing import Any
 
+import pytest
+
 import pyfuse3
 from pyfuse3 import _opcodes
+from pyfuse3._wire import STRUCTS
 from pyfuse3.testing import Harness
 
 from ..memfs import MemFS, Node
@@ -141,3 +144,95 @@ def test_tmpfile_is_answered_like_create(fuse_harness: Any) -> None:
 
     fuse_harness(Tmp(), check)
     assert seen == ([(ROOT, stat.S_IFREG | 0o600)] if in_libfuse else [])
+
+
+STATX_IN_LIBFUSE = any(o.name == "statx" and o.lowlevel for o in _opcodes.OPERATIONS)
+needs_statx = pytest.mark.skipif(
+    not STATX_IN_LIBFUSE or "fuse_statx_in" not in STRUCTS,
+    reason=f"built against libfuse {pyfuse3.LIBFUSE_VERSION} (statx: 3.18)")
+
+
+class BirthFS(MemFS):
+    """statx() answers getattr's attributes, with a birth time for inodes in ``births``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.births: dict[int, int] = {}
+        self.seen: list[tuple[Any, ...]] = []
+
+    async def statx(self, inode: Any, mask: int, flags: int, fh: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        self.seen.append((inode, mask, flags, fh))
+        attr = await self.getattr(inode, ctx)
+        if inode in self.births:
+            attr.st_birthtime_ns = self.births[inode]
+        return attr
+
+
+@needs_statx
+def test_statx_replies_carry_the_birth_time_and_every_basic_field(fuse_harness: Any) -> None:
+    ops = BirthFS()
+    birth = 1_234_567_890_123_456_789
+
+    async def check(h: Harness) -> None:
+        attr = ops.add(ROOT, b"f", Node(stat.S_IFREG | 0o640, b"12345"))
+        ops.births[attr.st_ino] = birth
+        out = await h.statx(attr.st_ino, pyfuse3.STATX_BTIME, flags=0x2000, fh=77)
+        sx = out.stat
+        assert sx.mask == pyfuse3.STATX_BASIC_STATS | pyfuse3.STATX_BTIME
+        assert (sx.btime.tv_sec, sx.btime.tv_nsec) == divmod(birth, 10**9)
+        assert (sx.mode, sx.size, sx.ino, sx.nlink) == (stat.S_IFREG | 0o640, 5,
+                                                        attr.st_ino, 1)
+        assert (sx.mtime.tv_sec, sx.mtime.tv_nsec) == divmod(attr.st_mtime_ns, 10**9)
+        assert out.attr_valid == int(attr.attr_timeout)
+        # no birth time known: the mask says so (the caller sees no stx_btime)
+        root = await h.statx(ROOT, pyfuse3.STATX_BTIME)
+        assert root.stat.mask == pyfuse3.STATX_BASIC_STATS and root.stat.btime.tv_sec == 0
+
+    fuse_harness(ops, check)
+    assert ops.seen[0] == (ops.seen[0][0], pyfuse3.STATX_BTIME, 0x2000, 77)
+    assert ops.seen[1] == (ROOT, pyfuse3.STATX_BTIME, 0, None)
+
+
+@needs_statx
+@pytest.mark.fuse_errors_expected
+def test_statx_default_and_wrong_results(fuse_harness: Any, caplog: Any) -> None:
+    """The default answers ENOSYS (the kernel then falls back to GETATTR); a result that is
+    not EntryAttributes answers EIO with one logged error naming what was expected."""
+    class Wrong(MemFS):
+        async def statx(self, inode: Any, mask: int, flags: int, fh: Any, ctx: Any) -> Any:
+            return "not attributes"
+
+    async def default(h: Harness) -> None:
+        with pytest.raises(OSError) as info:
+            await h.statx(ROOT, pyfuse3.STATX_BTIME)
+        assert info.value.errno == errno.ENOSYS
+
+    async def wrong(h: Harness) -> None:
+        with pytest.raises(OSError) as info:
+            await h.statx(ROOT, pyfuse3.STATX_BTIME)
+        assert info.value.errno == errno.EIO
+        assert (await h.getattr(ROOT)).attr.ino == ROOT  # still serving
+
+    fuse_harness(MemFS(), default)
+    fuse_harness(Wrong(), wrong)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    assert "statx() handler returned str, expected EntryAttributes" in str(errors[0].exc_info[1])
+
+
+def test_statx_without_libfuse_support_is_refused_by_libfuse(fuse_harness: Any) -> None:
+    """A libfuse older than 3.18 never calls statx(): it answers ENOSYS itself."""
+    if STATX_IN_LIBFUSE or "fuse_statx_in" not in STRUCTS:
+        pytest.skip("libfuse calls statx() here" if STATX_IN_LIBFUSE
+                    else "this build's header has no fuse_statx_in")
+    ops = BirthFS()
+
+    async def check(h: Harness) -> None:
+        with pytest.raises(OSError) as info:
+            await h.statx(ROOT, pyfuse3.STATX_BTIME)
+        assert info.value.errno == errno.ENOSYS
+
+    fuse_harness(ops, check)
+    assert ops.seen == []

@@ -151,3 +151,18 @@ def test_file_info_backing_fd() -> None:
         pyfuse3.FileInfo(backing_fd=-2)
     with pytest.raises(TypeError):
         pyfuse3.FileInfo(backing_fd="3")  # type: ignore[arg-type]
+
+
+def test_birth_time_is_unset_until_set_and_survives_copies() -> None:
+    """st_birthtime_ns reads 0 until set (upstream's value on Linux); once set it is kept
+    (statx() replies carry it) through copy and pickle, and unset stays unset."""
+    a = pyfuse3.EntryAttributes()
+    assert a.st_birthtime_ns == 0 and "st_birthtime_ns" not in a.__getstate__()
+    assert "st_birthtime_ns" not in pickle.loads(pickle.dumps(a)).__getstate__()
+    a.st_birthtime_ns = -1_500_000_001  # before the epoch: floor division splits it
+    for b in (copy.copy(a), pickle.loads(pickle.dumps(a))):
+        assert b.st_birthtime_ns == -1_500_000_001
+    with pytest.raises(TypeError):
+        a.st_birthtime_ns = "yesterday"
+    with pytest.raises(OverflowError):
+        a.st_birthtime_ns = 1 << 70

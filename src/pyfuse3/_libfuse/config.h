@@ -6,6 +6,7 @@
 #define FUSE_USE_VERSION 314
 #endif
 #include <errno.h>
+#include <sys/stat.h>
 #include <fuse_lowlevel.h>
 /* expire_entry: 3.15+ only expires; 3.14 needs its flag (FUSE_LL_EXPIRE_ONLY) for that; older:
    not offered. */
@@ -61,5 +62,19 @@ static inline int pyfuse3_expire_entry(struct fuse_session *se, fuse_ino_t paren
 #define PYFUSE3_HAVE_TMPFILE 0
 #define pyfuse3_set_tmpfile(t, fn) ((void)(t), (void)(fn))
 #define pyfuse3_tmpfile_filled(t) 0
+#endif
+/* statx (birth time), a fuse_lowlevel_ops field and reply of libfuse 3.18 here (its reply answers
+   ENOSYS when libfuse itself was built without statx); older: not offered. */
+#if FUSE_VERSION >= 318
+#define PYFUSE3_HAVE_STATX 1
+#define pyfuse3_set_statx(t, fn) ((t)->statx = (fn))
+#define pyfuse3_statx_filled(t) ((t)->statx != NULL)
+#define pyfuse3_reply_statx(req, stx, timeout) fuse_reply_statx(req, 0, stx, timeout)
+#else
+#define PYFUSE3_HAVE_STATX 0
+#define pyfuse3_set_statx(t, fn) ((void)(t), (void)(fn))
+#define pyfuse3_statx_filled(t) 0
+#define pyfuse3_reply_statx(req, stx, timeout) ((void)(stx), (void)(timeout), \
+                                                fuse_reply_err(req, ENOSYS))
 #endif
 #endif

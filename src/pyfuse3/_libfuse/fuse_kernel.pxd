@@ -1,7 +1,8 @@
-# Declarations of the kernel's FUSE protocol, <linux/fuse.h>: the opcodes of the requests.
+# Declarations of the kernel's FUSE protocol (_libfuse/kernel.h: libfuse's fuse_kernel.h or
+# <linux/fuse.h>): the opcodes of the requests.
 # Declarations only: no code lives here.
 
-cdef extern from "<linux/fuse.h>" nogil:
+cdef extern from "_libfuse/kernel.h" nogil:
     enum fuse_opcode:
         FUSE_LOOKUP
         FUSE_FORGET
@@ -37,6 +38,7 @@ cdef extern from "<linux/fuse.h>" nogil:
         FUSE_DESTROY
         FUSE_IOCTL
         FUSE_TMPFILE
+        FUSE_STATX
         FUSE_BMAP
         FUSE_GETLK
         FUSE_SETLK

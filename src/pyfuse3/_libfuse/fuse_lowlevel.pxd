@@ -3,6 +3,7 @@
 from libc.stdint cimport uint32_t, uint64_t
 from posix.types cimport dev_t, gid_t, mode_t, off_t, pid_t, uid_t
 from posix.stat cimport struct_stat
+from pyfuse3._libfuse.stat cimport struct_statx
 from posix.fcntl cimport flock as c_flock
 from posix.uio cimport iovec
 
@@ -31,6 +32,7 @@ cdef extern from "_libfuse/config.h" nogil:
     enum: PYFUSE3_HAVE_PASSTHROUGH  # compiled against libfuse 3.18+: backing files
     enum: PYFUSE3_CAP_PASSTHROUGH  # FUSE_CAP_PASSTHROUGH, or 0 before libfuse 3.18
     enum: PYFUSE3_HAVE_TMPFILE  # compiled against libfuse 3.18+: fuse_lowlevel_ops.tmpfile
+    enum: PYFUSE3_HAVE_STATX  # compiled against libfuse 3.18+: fuse_lowlevel_ops.statx
 
     ctypedef uint64_t fuse_ino_t
     enum: FUSE_ROOT_ID
@@ -232,6 +234,8 @@ cdef extern from "_libfuse/config.h" nogil:
     int fuse_reply_entry(fuse_req_t req, const fuse_entry_param* e)
     int fuse_reply_create(fuse_req_t req, const fuse_entry_param* e, const fuse_file_info* fi)
     int fuse_reply_attr(fuse_req_t req, const struct_stat* attr, double attr_timeout)
+    # fuse_reply_statx (libfuse 3.18) with flags 0; older: answers ENOSYS
+    int pyfuse3_reply_statx(fuse_req_t req, struct_statx* stx, double attr_timeout)
     int fuse_reply_readlink(fuse_req_t req, const char* link)
     int fuse_reply_open(fuse_req_t req, const fuse_file_info* fi)
     int fuse_reply_write(fuse_req_t req, size_t count)
@@ -303,10 +307,15 @@ cdef extern from "_libfuse/config.h" nogil:
     void fuse_session_process_buf(fuse_session* se, const fuse_buf* buf)
 
 
-# From config.h (outside the nogil block: the trampoline it takes holds the GIL): the
-# fuse_lowlevel_ops.tmpfile field of libfuse 3.18 (nothing, and never filled, before).
+# From config.h (outside the nogil block: the trampolines they take hold the GIL): the
+# fuse_lowlevel_ops.tmpfile field of libfuse 3.18 (nothing, and never filled, before)...
 cdef extern from "_libfuse/config.h":
     ctypedef void (*pyfuse3_tmpfile_fn)(fuse_req_t req, fuse_ino_t parent, mode_t mode,
                                         fuse_file_info* fi) noexcept
     void pyfuse3_set_tmpfile(fuse_lowlevel_ops* t, pyfuse3_tmpfile_fn fn)
     bint pyfuse3_tmpfile_filled(const fuse_lowlevel_ops* t)
+    # and its statx field (libfuse 3.18; nothing, and never filled, before)
+    ctypedef void (*pyfuse3_statx_fn)(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
+                                      fuse_file_info* fi) noexcept
+    void pyfuse3_set_statx(fuse_lowlevel_ops* t, pyfuse3_statx_fn fn)
+    bint pyfuse3_statx_filled(const fuse_lowlevel_ops* t)

@@ -1,10 +1,10 @@
-/* The FUSE wire protocol as <linux/fuse.h> declares it, as tables for pyfuse3.testing's
+/* The FUSE wire protocol as kernel.h's header declares it, as tables for pyfuse3.testing's
  * kernel-free harness: each struct's size, each field's offset, size and signedness (all from
  * the compiler, none copied by hand), and the protocol's constants. Facts only; no code. */
 #ifndef PYFUSE3_WIRE_H
 #define PYFUSE3_WIRE_H
 #include <stddef.h>
-#include <linux/fuse.h>
+#include "kernel.h"
 
 typedef struct { const char* name; size_t size; } pyfuse3_wire_struct;
 typedef struct {
@@ -74,6 +74,12 @@ static const pyfuse3_wire_struct pyfuse3_wire_structs[] = {
     S(fuse_copy_file_range_in),
     S(fuse_bmap_in),
     S(fuse_bmap_out),
+#if FUSE_KERNEL_MINOR_VERSION >= 39
+    S(fuse_statx_in),
+    S(fuse_statx_out),
+    S(fuse_statx),
+    S(fuse_sx_time),
+#endif
 };
 static const pyfuse3_wire_field pyfuse3_wire_fields[] = {
     F(fuse_in_header, len),
@@ -154,7 +160,11 @@ static const pyfuse3_wire_field pyfuse3_wire_fields[] = {
     F(fuse_open_in, open_flags),
     F(fuse_open_out, fh),
     F(fuse_open_out, open_flags),
+#if FUSE_KERNEL_MINOR_VERSION >= 40
+    F(fuse_open_out, backing_id),
+#else
     F(fuse_open_out, padding),
+#endif
     F(fuse_create_in, flags),
     F(fuse_create_in, mode),
     F(fuse_create_in, umask),
@@ -301,6 +311,38 @@ static const pyfuse3_wire_field pyfuse3_wire_fields[] = {
     F(fuse_bmap_in, blocksize),
     F(fuse_bmap_in, padding),
     F(fuse_bmap_out, block),
+#if FUSE_KERNEL_MINOR_VERSION >= 39
+    F(fuse_statx_in, getattr_flags),
+    F(fuse_statx_in, reserved),
+    F(fuse_statx_in, fh),
+    F(fuse_statx_in, sx_flags),
+    F(fuse_statx_in, sx_mask),
+    F(fuse_statx_out, attr_valid),
+    F(fuse_statx_out, attr_valid_nsec),
+    F(fuse_statx_out, flags),
+    N(fuse_statx_out, stat, fuse_statx),
+    F(fuse_statx, mask),
+    F(fuse_statx, blksize),
+    F(fuse_statx, attributes),
+    F(fuse_statx, nlink),
+    F(fuse_statx, uid),
+    F(fuse_statx, gid),
+    F(fuse_statx, mode),
+    F(fuse_statx, ino),
+    F(fuse_statx, size),
+    F(fuse_statx, blocks),
+    F(fuse_statx, attributes_mask),
+    N(fuse_statx, atime, fuse_sx_time),
+    N(fuse_statx, btime, fuse_sx_time),
+    N(fuse_statx, ctime, fuse_sx_time),
+    N(fuse_statx, mtime, fuse_sx_time),
+    F(fuse_statx, rdev_major),
+    F(fuse_statx, rdev_minor),
+    F(fuse_statx, dev_major),
+    F(fuse_statx, dev_minor),
+    F(fuse_sx_time, tv_sec),
+    F(fuse_sx_time, tv_nsec),
+#endif
 };
 static const pyfuse3_wire_const pyfuse3_wire_consts[] = {
     C(FUSE_MAX_NR_SECCTX),
@@ -352,6 +394,7 @@ static const pyfuse3_wire_const pyfuse3_wire_consts[] = {
     C(FUSE_REMOVEMAPPING),
     C(FUSE_SYNCFS),
     C(FUSE_TMPFILE),
+    C(FUSE_STATX),
     C(FUSE_INIT_BSWAP_RESERVED),
     C(FUSE_KERNEL_VERSION),
     C(FUSE_KERNEL_MINOR_VERSION),

@@ -48,6 +48,15 @@ class Calls:
         return layout("fuse_attr_out").unpack(
             await self.call("GETATTR", nodeid, layout("fuse_getattr_in").pack()))
 
+    async def statx(self, nodeid: int, mask: int, flags: int = 0,
+                    fh: int | None = None) -> SimpleNamespace:
+        """STATX (protocol 7.39; LookupError on a build whose header predates it): the
+        ``fuse_statx_out`` (attr_valid, flags, stat with mask, btime...)."""
+        body = layout("fuse_statx_in").pack(
+            getattr_flags=0 if fh is None else K["FUSE_GETATTR_FH"], fh=fh or 0,
+            sx_flags=flags, sx_mask=mask)
+        return layout("fuse_statx_out").unpack(await self.call("STATX", nodeid, body))
+
     async def setattr(self, nodeid: int, *, mode: int | None = None, size: int | None = None,
                       uid: int | None = None, gid: int | None = None,
                       atime_ns: int | None = None, mtime_ns: int | None = None,

@@ -69,14 +69,24 @@ class Harness(Calls):
     errors come back as ``OSError`` with the errno the file system answered.
     ``socket_buffer``: the socket pair's SO_SNDBUF (the kernel caps it at
     ``net.core.wmem_max``); like /dev/fuse, no reply is ever dropped, whatever its size.
-    ``max_tasks``: as for ``Mount.serve()``.
+    ``max_tasks``: as for ``Mount.serve()``. ``protocol_minor``: the FUSE protocol minor
+    offered in INIT (default: the header's ``FUSE_KERNEL_MINOR_VERSION``); a lower one plays
+    an older kernel (7.38: Linux 6.1), to test what a file system does where a feature lacks.
     """
 
     def __init__(self, ops: Any, *, capabilities: Iterable[str] = DEFAULT_CAPABILITIES,
                  options: Iterable[str] = (), uid: int = 0, gid: int = 0,
                  pid: int | None = None, max_readahead: int = 131072,
-                 socket_buffer: int = BUFSIZE, max_tasks: int = 99) -> None:
+                 socket_buffer: int = BUFSIZE, max_tasks: int = 99,
+                 protocol_minor: int | None = None) -> None:
         self.ops = ops
+        newest = K["FUSE_KERNEL_MINOR_VERSION"]
+        if protocol_minor is None:
+            protocol_minor = newest
+        elif not 0 < protocol_minor <= newest:
+            raise ValueError(f"protocol_minor must be 1 to {newest} (this build's header), "
+                             f"got {protocol_minor}")
+        self.protocol_minor = protocol_minor
         self.max_tasks = max_tasks
         self.capabilities = frozenset(capabilities)
         unknown = {c for c in self.capabilities if f"FUSE_{c}" not in K}
@@ -309,7 +319,7 @@ class Harness(Calls):
         for name in self.capabilities:
             flags |= K[f"FUSE_{name}"]
         body = layout("fuse_init_in").pack(
-            major=K["FUSE_KERNEL_VERSION"], minor=K["FUSE_KERNEL_MINOR_VERSION"],
+            major=K["FUSE_KERNEL_VERSION"], minor=self.protocol_minor,
             max_readahead=self.max_readahead, flags=(flags & 0xFFFFFFFF) | K["FUSE_INIT_EXT"],
             flags2=flags >> 32)
         return layout("fuse_init_out").unpack(

@@ -1,5 +1,5 @@
-"""The FUSE wire format for the harness: struct layouts from <linux/fuse.h>, requests sent and
-notifications received."""
+"""The FUSE wire format for the harness: struct layouts from the FUSE protocol header,
+requests sent and notifications received."""
 
 from __future__ import annotations
 
@@ -18,9 +18,14 @@ __all__ = ["CONSTANTS", "IN_HEADER", "OUT_HEADER", "STRUCTS", "Layout", "Notific
 
 
 class Layout:
-    """One struct of <linux/fuse.h>: ``pack(**fields)`` and ``unpack(data, offset)``."""
+    """One struct of the FUSE protocol header this build compiled (libfuse's fuse_kernel.h,
+    else <linux/fuse.h>): ``pack(**fields)`` and ``unpack(data, offset)``. LookupError names a
+    struct that header lacks (fuse_statx_in before protocol 7.39)."""
 
     def __init__(self, name: str) -> None:
+        if name not in STRUCTS:
+            raise LookupError(f"{name}: not in this build's FUSE protocol header (7."
+                              f"{CONSTANTS['FUSE_KERNEL_MINOR_VERSION']})")
         self.name = name
         self.size = STRUCTS[name]
         self.fields = FIELDS[name]
