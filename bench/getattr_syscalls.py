@@ -29,12 +29,24 @@ EVENTS = ["read", "writev", "epoll_wait", "epoll_ctl", "epoll_pwait", "splice"]
 
 
 def build_c(name: str) -> str:
-    """Compile bench/c/NAME.c (a libfuse low-level file system) if stale; its binary path."""
-    source, binary = HERE / "c" / f"{name}.c", HERE / "c" / name
+    """Compile bench/c/NAME.c (a libfuse low-level file system) if stale; its binary path.
+    It links the libfuse pyfuse3 was built with (``make build``: 3.18 under build/), so the
+    C rows compare like with like; without that build, the system's (pkg-config)."""
+    import pyfuse3
+
+    version = pyfuse3.LIBFUSE_VERSION
+    source, binary = HERE / "c" / f"{name}.c", HERE / "c" / f"{name}-{version}"
     if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        env = dict(os.environ)
+        prefix = HERE.parent / "build" / f"libfuse-{version}" / "prefix"
+        rpath = []
+        if (prefix / "lib" / "pkgconfig").is_dir():
+            env["PKG_CONFIG_PATH"] = str(prefix / "lib" / "pkgconfig")
+            rpath = [f"-Wl,-rpath,{prefix / 'lib'}"]
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], check=True,
-                               capture_output=True, text=True).stdout.split()
-        subprocess.run(["gcc", "-O2", "-o", str(binary), str(source), *flags], check=True)
+                               capture_output=True, text=True, env=env).stdout.split()
+        subprocess.run(["gcc", "-O2", "-o", str(binary), str(source), *flags, *rpath],
+                       check=True)
     return str(binary)
 
 

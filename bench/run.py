@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """`make bench`: this project vs upstream pyfuse3 3.5 vs C, on seven workloads.
 
-Contenders: c (bench/c/benchfs_ll.c), trio, asyncio and uvloop (this project; uvloop is asyncio
-on uvloop's event loop), upstream-trio and upstream-asyncio (pyfuse3 3.5.0 from PyPI, in its
-own venv bench/.venv-upstream). All serve the
-same file system (bench/benchfs.py, public API only). Each round mounts every contender in turn
-(A B C D E, A B C D E, ...) so machine noise hits all alike, runs every workload for a fixed
-time, and unmounts. Writes the table of bench/results.md (the text around it is kept) and
-bench/results.png.
+Contenders: c (bench/c/benchfs_ll.c, on the libfuse pyfuse3 links), c-uring (the same with
+libfuse 3.18's FUSE over io_uring; chosen explicitly, see below), trio, asyncio and uvloop
+(this project; uvloop is asyncio on uvloop's event loop), upstream-trio and upstream-asyncio
+(pyfuse3 3.5.0 from PyPI, in its own venv bench/.venv-upstream). All serve the same file
+system (bench/benchfs.py, public API only). Each round mounts every contender in turn (A B C D
+E, A B C D E, ...) so machine noise hits all alike, runs every workload for a fixed time, and
+unmounts. Writes the table of bench/results.md (the text around it is kept) and
+bench/results.png. BENCH_CONTENDERS=c,c-uring,... picks contenders; with c-uring the fuse
+module's enable_uring is switched on for the run and restored after (root); such a run prints
+its table and leaves results.md alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import multiprocessing
 import os
@@ -23,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pyfuse3.testing import wait_mounted
@@ -32,7 +36,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from getattr_syscalls import build_c, stop, upstream_python  # noqa: E402
 
-CONTENDERS = ["c", "trio", "asyncio", "uvloop", "upstream-trio", "upstream-asyncio"]
+CONTENDERS = os.environ.get(
+    "BENCH_CONTENDERS", "c,trio,asyncio,uvloop,upstream-trio,upstream-asyncio").split(",")
+ENABLE_URING = Path("/sys/module/fuse/parameters/enable_uring")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1.5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 # results.md: the generated table goes between these markers; the text around it is kept.
@@ -42,8 +48,8 @@ MIB = 1 << 20
 
 def start(contender: str, mnt: str, env: dict[str, str] | None = None
           ) -> subprocess.Popen[bytes]:
-    if contender == "c":
-        cmd = [build_c("benchfs_ll"), mnt]
+    if contender in ("c", "c-uring"):
+        cmd = [build_c("benchfs_ll"), mnt, *(["io_uring"] if contender == "c-uring" else [])]
     else:
         python = sys.executable
         if contender.startswith("upstream-"):
@@ -56,7 +62,31 @@ def start(contender: str, mnt: str, env: dict[str, str] | None = None
         proc.kill()  # (it may still be starting) ended by its PID
         proc.wait(10)
         raise SystemExit(f"{contender} did not mount: {e}") from None
+    if contender == "c-uring" and not ring_threads(proc.pid):
+        stop(proc, mnt)
+        raise SystemExit("c-uring mounted without io_uring (libfuse < 3.18 or built without "
+                         "liburing, or the kernel lacks CONFIG_FUSE_IO_URING)")
     return proc
+
+
+def ring_threads(pid: int) -> int:
+    """How many of pid's threads are libfuse's io_uring queue threads (fuse-ring-N)."""
+    count = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            count += (task / "comm").read_text().startswith("fuse-ring-")
+    return count
+
+
+@contextlib.contextmanager
+def uring_enabled() -> Iterator[None]:
+    """The fuse module's enable_uring on (it is off by default), restored afterwards."""
+    before = ENABLE_URING.read_text().strip()
+    ENABLE_URING.write_text("Y")
+    try:
+        yield
+    finally:
+        ENABLE_URING.write_text(before)
 
 
 def timed(body: Callable[[], int]) -> float:
@@ -191,25 +221,29 @@ def run() -> tuple[Results, Results]:
     return results, cpu
 
 
+# The ratio columns, where both contenders ran.
+RATIOS = [("trio", "c"), ("asyncio", "c"), ("uvloop", "c"), ("trio", "upstream-trio"),
+          ("c-uring", "c")]
+
+
 def report(results: Results, cpu: Results) -> str:
+    ratios = [(a, b) for a, b in RATIOS if a in CONTENDERS and b in CONTENDERS]
     lines = [
         BEGIN,
         f"`make bench` on {platform.node()}: {os.cpu_count()} cores, kernel "
         f"{platform.release()}, Python {platform.python_version()}. {ROUNDS} interleaved "
         f"rounds, {SECONDS} s per workload; median (min-max). Nothing else ran on the "
         "machine; the client is a Python process on the same 2 cores as the server.", "",
-        "| workload | " + " | ".join(CONTENDERS) + " | trio / C | asyncio / C | uvloop / C | "
-        "trio / upstream-trio |",
-        "|---|" + "---|" * (len(CONTENDERS) + 4),
+        "| workload | " + " | ".join(CONTENDERS) + " | " + " | ".join(
+            f"{a} / {'C' if b == 'c' else b}" for a, b in ratios) + " |",
+        "|---|" + "---|" * (len(CONTENDERS) + len(ratios)),
     ]
     for name, (label, _) in WORKLOADS.items():
         med = {c: statistics.median(v) for c, v in results[name].items()}
         cells = [f"{med[c]:,.0f} ({min(v):,.0f}-{max(v):,.0f})"
                  for c, v in results[name].items()]
-        lines.append(f"| {label} | " + " | ".join(cells) +
-                     f" | {med['trio'] / med['c']:.2f}x | {med['asyncio'] / med['c']:.2f}x | "
-                     f"{med['uvloop'] / med['c']:.2f}x | "
-                     f"{med['trio'] / med['upstream-trio']:.2f}x |")
+        cells += [f"{med[a] / med[b]:.2f}x" for a, b in ratios]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "", "Server CPU time (user + system, all threads, from /proc) per unit of work, µs, "
         "median of rounds. The rest of each round trip is the client's own time and waiting "
@@ -259,10 +293,12 @@ def plot(results: Results, path: Path) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    results, cpu = run()
+    with uring_enabled() if "c-uring" in CONTENDERS else contextlib.nullcontext():
+        results, cpu = run()
     text = report(results, cpu)
-    write_report(text, HERE / "results.md")
-    plot(results, HERE / "results.png")
+    if "BENCH_CONTENDERS" not in os.environ:  # a chosen few: printed, results.md kept
+        write_report(text, HERE / "results.md")
+        plot(results, HERE / "results.png")
     print(text)
 
 

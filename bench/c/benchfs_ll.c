@@ -1,7 +1,9 @@
 /* bench/benchfs.py in C on libfuse's low-level API, single-threaded fuse_session_loop():
  * the ceiling of this machine for the benchmark workloads. Same inodes, sizes and contents.
  * Build: gcc -O2 -o benchfs_ll benchfs_ll.c $(pkg-config --cflags --libs fuse3)
- * Run:   ./benchfs_ll MOUNTPOINT   (SIGTERM/SIGINT unmount)
+ * Run:   ./benchfs_ll MOUNTPOINT [OPTIONS]   (SIGTERM/SIGINT unmount; OPTIONS: more -o options
+ *        for libfuse, e.g. io_uring with libfuse 3.18: requests then arrive through the rings,
+ *        served by libfuse's threads, one per CPU)
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
@@ -220,12 +222,12 @@ static const struct fuse_lowlevel_ops ops = {
 
 int main(int argc, char **argv)
 {
-    char *args_v[] = {argv[0], "-o", "fsname=benchfs-c", NULL};
-    struct fuse_args args = FUSE_ARGS_INIT(3, args_v);
+    char *args_v[] = {argv[0], "-o", "fsname=benchfs-c", "-o", argc == 3 ? argv[2] : "", NULL};
+    struct fuse_args args = FUSE_ARGS_INIT(argc == 3 ? 5 : 3, args_v);
     struct fuse_session *se;
     int ret = 1;
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s MOUNTPOINT\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s MOUNTPOINT [OPTIONS]\n", argv[0]);
         return 2;
     }
     for (int i = 0; i < 2 * PERIOD; i++)

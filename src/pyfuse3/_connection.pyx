@@ -14,7 +14,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     FUSE_CAP_POSIX_LOCKS, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO, FUSE_CAP_SPLICE_MOVE,
     FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_WRITEBACK_CACHE,
     fuse_apply_conn_info_opts, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size,
-    FUSE_VERSION, PYFUSE3_CAP_PASSTHROUGH, PYFUSE3_HAVE_PASSTHROUGH,
+    FUSE_VERSION, PYFUSE3_CAP_OVER_IO_URING, PYFUSE3_CAP_PASSTHROUGH, PYFUSE3_HAVE_PASSTHROUGH,
     PYFUSE3_HAVE_REQUEST_TIMEOUT, fuse_pkgversion, fuse_reply_none, fuse_req_userdata,
     pyfuse3_set_request_timeout,
 )
@@ -82,6 +82,15 @@ cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
         s.request_timeout = limits[5]
     except BaseException as e:
         s.took(e)  # main() raises it
+    if conn.want & PYFUSE3_CAP_OVER_IO_URING:
+        # libfuse wants the rings by default where the kernel offers them, and starts its ring
+        # threads if the session enables them (FUSE_URING_ENABLE=1 in the environment; the
+        # io_uring option is refused earlier): they would call the handlers off the event
+        # loop and hang the mount. The rings stay off; requests come through /dev/fuse.
+        conn.want &= ~PYFUSE3_CAP_OVER_IO_URING
+        if os.environ.get("FUSE_URING_ENABLE", "0").strip() not in ("", "0"):
+            log.warning("FUSE_URING_ENABLE is set, but pyfuse3 does not serve FUSE over "
+                        "io_uring yet: requests come through /dev/fuse")
     s.note_init(conn.capable, conn.want)
     s.fills.backing.enabled = bool(conn.want & PYFUSE3_CAP_PASSTHROUGH)
     s.fills.backing.unavailable = passthrough_unavailable(

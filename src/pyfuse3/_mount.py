@@ -58,7 +58,7 @@ class MountOptions:
 def parse_options(options: Iterable[str]) -> MountOptions:
     """Check the mount options and sort them by who takes them. TypeError for a non-str
     option, ValueError for a malformed ``max_write=``, ``max_read=``, ``readdirplus=`` or
-    ``request_timeout=``."""
+    ``request_timeout=``; ValueError for ``io_uring`` (not served yet: see docs/design.md)."""
     libfuse = []
     readdirplus, max_read, stacked, request_timeout = "yes", 0, False, 0
     for opt in sorted(frozenset(options), key=str):
@@ -68,6 +68,12 @@ def parse_options(options: Iterable[str]) -> MountOptions:
         if opt == STACK_OPTION:
             stacked = True
             continue
+        if key in ("io_uring", "io_uring_q_depth"):
+            # libfuse 3.18 would serve the rings from threads of its own, calling the handlers
+            # off the event loop (a hang, measured); pyfuse3 does not drive rings yet.
+            raise ValueError(f"mount option {opt!r}: FUSE over io_uring is not supported yet "
+                             "(libfuse's ring threads would call the handlers outside the "
+                             "event loop); requests come through /dev/fuse")
         if key == "readdirplus":
             # libfuse's readdirplus=auto only keeps its own default, which pyfuse3 changes
             if value not in ("yes", "no", "auto"):

@@ -27,6 +27,8 @@ def test_options_are_sorted_by_who_takes_them() -> None:
     ("request_timeout=0", ValueError, "request_timeout must be a number of seconds from 1"),
     ("request_timeout=65536", ValueError, "from 1 to 65535"),
     ("request_timeout=1.5", ValueError, "request_timeout must be a number of seconds"),
+    ("io_uring", ValueError, "FUSE over io_uring is not supported yet"),
+    ("io_uring_q_depth=8", ValueError, "FUSE over io_uring is not supported yet"),
 ])
 def test_malformed_options_name_themselves(option: object, error: type[Exception],
                                           text: str) -> None:

@@ -53,6 +53,13 @@ static inline int pyfuse3_expire_entry(struct fuse_session *se, fuse_ino_t paren
 #define pyfuse3_passthrough_open(req, fd) ((void)(req), (void)(fd), 0)
 #define pyfuse3_passthrough_close(req, id) ((void)(req), (void)(id), -ENOSYS)
 #endif
+/* FUSE over io_uring (libfuse 3.18 starts its ring threads when this is wanted and the session
+   enables it); older: no such capability. */
+#if FUSE_VERSION >= 318
+#define PYFUSE3_CAP_OVER_IO_URING ((unsigned int)FUSE_CAP_OVER_IO_URING)
+#else
+#define PYFUSE3_CAP_OVER_IO_URING 0u
+#endif
 /* tmpfile (O_TMPFILE), a fuse_lowlevel_ops field of libfuse 3.18 here; older: not offered. */
 #if FUSE_VERSION >= 318
 #define PYFUSE3_HAVE_TMPFILE 1

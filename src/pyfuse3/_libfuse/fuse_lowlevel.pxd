@@ -31,6 +31,7 @@ cdef extern from "_libfuse/config.h" nogil:
     enum: PYFUSE3_HAVE_REQUEST_TIMEOUT  # compiled against libfuse 3.18+: conn.request_timeout
     enum: PYFUSE3_HAVE_PASSTHROUGH  # compiled against libfuse 3.18+: backing files
     enum: PYFUSE3_CAP_PASSTHROUGH  # FUSE_CAP_PASSTHROUGH, or 0 before libfuse 3.18
+    enum: PYFUSE3_CAP_OVER_IO_URING  # FUSE_CAP_OVER_IO_URING, or 0 before libfuse 3.18
     enum: PYFUSE3_HAVE_TMPFILE  # compiled against libfuse 3.18+: fuse_lowlevel_ops.tmpfile
     enum: PYFUSE3_HAVE_STATX  # compiled against libfuse 3.18+: fuse_lowlevel_ops.statx
 
