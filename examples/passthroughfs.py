@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import trio
+import anyio
 
 import pyfuse3
 from pyfuse3 import FUSEError
@@ -45,7 +45,7 @@ def renameat2(old_dir: int, old: bytes, new_dir: int, new: bytes, flags: int) ->
 
 async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a call that may block on the disk in a worker thread."""
-    return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
 
 @dataclass(eq=False)

@@ -3,6 +3,7 @@ backing file and the kernel reads and writes it itself; examples/passthroughfs.p
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import mmap
@@ -21,7 +22,7 @@ from ..util import eventually
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 from passthroughfs import PassthroughFS
 
-pytestmark = pytest.mark.fuse  # passthroughfs runs under trio (its blocking() uses trio)
+pytestmark = pytest.mark.fuse
 MIB = 1 << 20
 
 
@@ -44,10 +45,10 @@ def _require_passthrough(fs: MountedFS) -> None:
         pytest.skip(f"passthrough unavailable: {backing.unavailable}")  # type: ignore[attr-defined]
 
 
-def test_reads_and_writes_never_reach_the_file_system(tmp_path: Path) -> None:
+def test_reads_and_writes_never_reach_the_file_system(backend: str, tmp_path: Path) -> None:
     src = _source(tmp_path)
     ops = PassthroughFS(str(src))
-    with mounted(ops, backend="trio") as fs:
+    with mounted(ops, backend=backend) as fs:
         _require_passthrough(fs)
         mnt = Path(fs.mountpoint)
         assert (mnt / "data").read_bytes() == (src / "data").read_bytes()
@@ -65,12 +66,12 @@ def test_reads_and_writes_never_reach_the_file_system(tmp_path: Path) -> None:
         assert eventually(lambda: _backing(fs).registered == {})  # type: ignore[attr-defined]
 
 
-def test_opens_of_one_inode_share_its_backing_file(tmp_path: Path) -> None:
+def test_opens_of_one_inode_share_its_backing_file(backend: str, tmp_path: Path) -> None:
     """The kernel takes one backing file per inode; each open still gets its own access mode
     (the read-write open writes although the first open was read-only)."""
     src = _source(tmp_path)
     ops = PassthroughFS(str(src))
-    with mounted(ops, backend="trio") as fs:
+    with mounted(ops, backend=backend) as fs:
         _require_passthrough(fs)
         mnt = Path(fs.mountpoint)
         ino = os.stat(mnt / "data").st_ino
@@ -83,11 +84,11 @@ def test_opens_of_one_inode_share_its_backing_file(tmp_path: Path) -> None:
         assert ops.calls["read"] == 0 and ops.calls["write"] == 0
 
 
-def test_without_passthrough_reads_reach_the_file_system(tmp_path: Path) -> None:
+def test_without_passthrough_reads_reach_the_file_system(backend: str, tmp_path: Path) -> None:
     """The control: the same reads, served by read()."""
     src = _source(tmp_path)
     ops = PassthroughFS(str(src), passthrough=False)
-    with mounted(ops, backend="trio") as fs:
+    with mounted(ops, backend=backend) as fs:
         assert (Path(fs.mountpoint) / "data").read_bytes() == (src / "data").read_bytes()
         assert ops.calls["read"] > 0
         assert not _backing(fs).enabled  # type: ignore[attr-defined]
@@ -101,11 +102,11 @@ class AskingAnyway(PassthroughFS):
 
 
 def test_a_backing_fd_without_passthrough_is_a_plain_open_logged_once(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     src = _source(tmp_path)
     ops = AskingAnyway(str(src), passthrough=False)
     with caplog.at_level(logging.WARNING, logger="pyfuse3"), \
-            mounted(ops, backend="trio") as fs:
+            mounted(ops, backend=backend) as fs:
         for _ in range(3):
             assert (Path(fs.mountpoint) / "data").read_bytes()[:10] == \
                 (src / "data").read_bytes()[:10]
@@ -129,11 +130,11 @@ class Flags(PassthroughFS):
         return info
 
 
-def test_keep_cache_is_dropped_for_a_passthrough_open(tmp_path: Path) -> None:
+def test_keep_cache_is_dropped_for_a_passthrough_open(backend: str, tmp_path: Path) -> None:
     """The kernel refuses passthrough with keep_cache (EIO for the caller): pyfuse3 drops it."""
     src = _source(tmp_path)
     ops = Flags(str(src), keep_cache=True)
-    with mounted(ops, backend="trio") as fs:
+    with mounted(ops, backend=backend) as fs:
         _require_passthrough(fs)
         assert (Path(fs.mountpoint) / "data").read_bytes() == (src / "data").read_bytes()
         assert ops.calls["read"] == 0
@@ -141,10 +142,10 @@ def test_keep_cache_is_dropped_for_a_passthrough_open(tmp_path: Path) -> None:
 
 @pytest.mark.fuse_errors_expected
 def test_nonseekable_with_a_backing_fd_is_refused_clearly(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     src = _source(tmp_path)
     ops = Flags(str(src), nonseekable=True)
-    with mounted(ops, backend="trio") as fs:
+    with mounted(ops, backend=backend) as fs:
         _require_passthrough(fs)
         with pytest.raises(OSError) as info:
             (Path(fs.mountpoint) / "data").read_bytes()
@@ -156,12 +157,12 @@ def test_nonseekable_with_a_backing_fd_is_refused_clearly(
 
 
 @pytest.mark.parametrize("passthrough", [True, False])
-def test_o_direct_reads_and_writes(tmp_path: Path, passthrough: bool) -> None:
+def test_o_direct_reads_and_writes(backend: str, tmp_path: Path, passthrough: bool) -> None:
     """O_DIRECT through passthroughfs: its own descriptor is opened without O_DIRECT (its read()
     and write() use unaligned buffers, which O_DIRECT refused with EINVAL)."""
     src = _source(tmp_path)
     ops = PassthroughFS(str(src), passthrough=passthrough)
-    with mounted(ops, backend="trio") as fs:
+    with mounted(ops, backend=backend) as fs:
         buf = mmap.mmap(-1, MIB)
         buf.write(b"D" * MIB)
         fd = os.open(Path(fs.mountpoint) / "data", os.O_RDWR | os.O_DIRECT)
@@ -172,3 +173,46 @@ def test_o_direct_reads_and_writes(tmp_path: Path, passthrough: bool) -> None:
             os.close(fd)
         assert buf[:] == (src / "data").read_bytes()[:MIB]
         assert (src / "data").read_bytes()[MIB:2 * MIB] == b"D" * MIB
+
+
+CAP_SYS_ADMIN = 21
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _drop_effective_cap_of_this_thread(cap: int) -> None:
+    """Clear ``cap`` from the calling thread's effective capabilities (capset(2) acts on one
+    thread; the permitted set keeps it, so nothing else in the process loses it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # 2 x {effective, permitted, inheritable}
+    if libc.syscall(125, header, data) != 0:  # capget
+        raise OSError(ctypes.get_errno(), "capget")
+    data[0] &= ~(1 << cap)
+    if libc.syscall(126, header, data) != 0:  # capset
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+class WithoutSysAdmin(PassthroughFS):
+    """Serves without CAP_SYS_ADMIN: dropped on the serving thread at INIT, before any open
+    tries to register a backing file."""
+
+    def init(self) -> None:
+        _drop_effective_cap_of_this_thread(CAP_SYS_ADMIN)
+        super().init()
+
+
+def test_without_cap_sys_admin_files_are_served_by_read_with_one_warning(
+        backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The kernel registers a backing file only for a server with CAP_SYS_ADMIN: without it,
+    opens are answered as plain ones (served by read()), and the reason is logged once."""
+    src = _source(tmp_path)
+    ops = WithoutSysAdmin(str(src))
+    with caplog.at_level(logging.WARNING, logger="pyfuse3"), \
+            mounted(ops, backend=backend) as fs:
+        _require_passthrough(fs)  # negotiated: the capability is checked at registration
+        for _ in range(3):
+            assert (Path(fs.mountpoint) / "data").read_bytes() == (src / "data").read_bytes()
+        assert ops.calls["read"] > 0 and _backing(fs).registered == {}  # type: ignore[attr-defined]
+    lines = [r.getMessage() for r in caplog.records if "backing_fd" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "Operation not permitted (it needs CAP_SYS_ADMIN)" in lines[0]
