@@ -9,7 +9,7 @@ them is released. Where passthrough is not in use (not negotiated, no privilege)
 is answered as a plain one and the file is served by ``read()``/``write()``; the reason is
 logged once per mount.
 """
-from libc.errno cimport EPERM, errno
+from libc.errno cimport ELOOP, EPERM, errno
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_ino_t, fuse_req_t, pyfuse3_passthrough_close, pyfuse3_passthrough_open,
 )
@@ -18,6 +18,13 @@ import logging
 import os
 
 log = logging.getLogger("pyfuse3")
+
+#: What a registration's errno means (the kernel's fuse_backing_open).
+_WHY = {
+    EPERM: " (it needs CAP_SYS_ADMIN)",
+    ELOOP: " (the backing file lies on a stacking file system, such as overlayfs or a FUSE "
+           "passthrough mount: ConnectionInfo.max_backing_stack_depth = 1 allows that)",
+}
 
 
 cdef class Backing:
@@ -45,7 +52,7 @@ cdef class Backing:
             err = errno
             if backing_id <= 0:
                 self._tell(f"registering the backing file failed: {os.strerror(err)}"
-                           + (" (it needs CAP_SYS_ADMIN)" if err == EPERM else ""))
+                           + _WHY.get(err, ""))
                 return 0
             self.by_inode[ino] = [backing_id, 1]
         else:

@@ -16,7 +16,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_apply_conn_info_opts, fuse_buf_copy, fuse_buf_copy_flags, fuse_buf_size,
     FUSE_VERSION, PYFUSE3_CAP_OVER_IO_URING, PYFUSE3_CAP_PASSTHROUGH, PYFUSE3_HAVE_PASSTHROUGH,
     PYFUSE3_HAVE_REQUEST_TIMEOUT, fuse_pkgversion, fuse_reply_none, fuse_req_userdata,
-    pyfuse3_set_request_timeout,
+    pyfuse3_set_max_backing_stack_depth, pyfuse3_set_request_timeout,
 )
 from pyfuse3._session cimport Session
 
@@ -80,6 +80,7 @@ cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
         conn.congestion_threshold, conn.time_gran = limits[3], limits[4]
         pyfuse3_set_request_timeout(conn, limits[5])
         s.request_timeout = limits[5]
+        pyfuse3_set_max_backing_stack_depth(conn, limits[6])
     except BaseException as e:
         s.took(e)  # main() raises it
     if conn.want & PYFUSE3_CAP_OVER_IO_URING:

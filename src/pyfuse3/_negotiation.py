@@ -16,7 +16,8 @@ from ._sysutil import check_max_write
 
 #: The limits init_connection() may change (max_read is a mount option), and their bounds.
 LIMITS = {"max_write": 2**32, "max_readahead": 2**32, "max_background": 2**32,
-          "congestion_threshold": 2**32, "time_gran": 2**32, "request_timeout": 2**16}
+          "congestion_threshold": 2**32, "time_gran": 2**32, "request_timeout": 2**16,
+          "max_backing_stack_depth": 2}
 #: The FUSE protocol minor version of request timeouts (Linux 6.14).
 REQUEST_TIMEOUT_MINOR = 43
 
@@ -101,6 +102,9 @@ def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int], *,
     if info.max_read != max_read:
         raise ValueError("init_connection(): max_read is set with the max_read= mount option "
                          "only")
+    if info.max_backing_stack_depth and "passthrough" not in info.want:
+        raise ValueError("init_connection(): max_backing_stack_depth applies to passthrough "
+                         "only, and 'passthrough' is not in ConnectionInfo.want")
     if {"passthrough", "writeback_cache"} <= set(info.want):
         raise ValueError("init_connection(): passthrough and writeback_cache exclude each other "
                          "(the kernel caches no pages of a passthrough file)")

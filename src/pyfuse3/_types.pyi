@@ -114,3 +114,4 @@ class ConnectionInfo:
     congestion_threshold: int = 0
     time_gran: int = 0
     request_timeout: int = 0
+    max_backing_stack_depth: int = 0

@@ -543,6 +543,9 @@ class ConnectionInfo:
     cannot be changed here. ``request_timeout`` (seconds, 0: none; from the mount option of that
     name) makes the kernel abort the connection when a request stays unanswered that long
     (libfuse 3.18, Linux 6.14: else main() raises ValueError saying which is missing).
+    ``max_backing_stack_depth`` (passthrough only): 0, libfuse's default, refuses backing files
+    that lie on a stacking file system (overlayfs, another FUSE passthrough mount) and lets
+    such a file system stack over this one; 1 allows them, and nothing can stack over this one.
     Capability names are libfuse's ``FUSE_CAP_*`` in lower case
     (``"writeback_cache"``, ``"posix_acl"``, ``"readdirplus"``, ``"readdirplus_auto"``,
     ``"flock_locks"``, ``"posix_locks"``, ``"parallel_dirops"``, ``"cache_symlinks"``,
@@ -560,6 +563,7 @@ class ConnectionInfo:
     congestion_threshold: int = 0
     time_gran: int = 0
     request_timeout: int = 0
+    max_backing_stack_depth: int = 0
 
 
 # -- conversions from the C arguments of the trampolines ------------------------------------

@@ -216,3 +216,41 @@ def test_without_cap_sys_admin_files_are_served_by_read_with_one_warning(
     lines = [r.getMessage() for r in caplog.records if "backing_fd" in r.getMessage()]
     assert len(lines) == 1, lines
     assert "Operation not permitted (it needs CAP_SYS_ADMIN)" in lines[0]
+
+
+class Stacking(PassthroughFS):
+    """passthroughfs that allows backing files on a stacking file system (or not)."""
+
+    def __init__(self, source: str, depth: int) -> None:
+        super().__init__(source)
+        self.depth = depth
+
+    def init_connection(self, conn: pyfuse3.ConnectionInfo) -> None:
+        conn.max_backing_stack_depth = self.depth
+
+
+@pytest.mark.parametrize("depth", [0, 1])
+def test_backing_files_on_a_passthrough_mount_need_max_backing_stack_depth(
+        backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, depth: int) -> None:
+    """passthroughfs over another passthroughfs mount: its backing files lie on a stacking
+    file system, which the kernel refuses (ELOOP) unless max_backing_stack_depth is 1; the
+    refusal is served by read() with one warning that names the setting."""
+    src = _source(tmp_path)
+    lower_ops = PassthroughFS(str(src))
+    with mounted(lower_ops, backend="trio") as lower:
+        _require_passthrough(lower)
+        ops = Stacking(lower.mountpoint, depth)
+        with caplog.at_level(logging.WARNING, logger="pyfuse3"), \
+                mounted(ops, backend=backend) as upper:
+            _require_passthrough(upper)
+            for _ in range(2):
+                assert (Path(upper.mountpoint) / "data").read_bytes() == \
+                    (src / "data").read_bytes()
+            warnings = [r.getMessage() for r in caplog.records
+                        if "backing_fd" in r.getMessage()]
+            if depth:
+                assert ops.calls["read"] == 0 and warnings == []
+            else:
+                assert ops.calls["read"] > 0 and len(warnings) == 1, warnings
+                assert "max_backing_stack_depth = 1 allows that" in warnings[0]
+        assert lower_ops.calls["read"] == 0  # the upper one's reads went to the lower's file

@@ -69,18 +69,18 @@ class Edits(pyfuse3.Operations):
 def test_negotiate_returns_the_edited_wants_and_limits() -> None:
     want, limits = negotiate(Edits(want={"posix_acl"}, max_background=64), _info(), CAPS)
     assert want == CAPS["posix_acl"]
-    assert limits == [1 << 20, 1 << 17, 64, 9, 1, 0]
+    assert limits == [1 << 20, 1 << 17, 64, 9, 1, 0, 0]
 
 
 def test_request_timeout_from_the_mount_option_can_be_changed_or_dropped() -> None:
     _, limits = negotiate(Edits(), _info(proto_minor=43, request_timeout=30), CAPS)
-    assert limits[-1] == 30
+    assert limits[5] == 30
     _, limits = negotiate(Edits(request_timeout=5), _info(proto_minor=45), CAPS)
-    assert limits[-1] == 5
+    assert limits[5] == 5
     # dropped: fine whatever the kernel and libfuse
     _, limits = negotiate(Edits(request_timeout=0), _info(request_timeout=30), CAPS,
                           request_timeouts=False)
-    assert limits[-1] == 0
+    assert limits[5] == 0
 
 
 @pytest.mark.parametrize(("minor", "have", "text"), [
@@ -105,6 +105,9 @@ def test_a_request_timeout_that_cannot_be_had_says_why(minor: int, have: bool,
     ({"max_read": 4096}, ValueError, "max_read= mount option only"),
     ({"max_write": 3}, ValueError, "max_write"),
     ({"request_timeout": 65536}, ValueError, "request_timeout must be an int from 0 to 65535"),
+    ({"max_backing_stack_depth": 2}, ValueError, "max_backing_stack_depth must be an int from 0 "
+                                                 "to 1"),
+    ({"max_backing_stack_depth": 1}, ValueError, "applies to passthrough only"),
 ])
 def test_a_bad_edit_raises(edits: dict[str, Any], error: type[Exception], text: str) -> None:
     with pytest.raises(error) as info:

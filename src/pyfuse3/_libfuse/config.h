@@ -44,12 +44,14 @@ static inline int pyfuse3_expire_entry(struct fuse_session *se, fuse_ino_t paren
 #define PYFUSE3_HAVE_PASSTHROUGH 1
 #define PYFUSE3_CAP_PASSTHROUGH FUSE_CAP_PASSTHROUGH
 #define pyfuse3_set_backing_id(fi, id) ((fi)->backing_id = (id))
+#define pyfuse3_set_max_backing_stack_depth(conn, d) ((conn)->max_backing_stack_depth = (d))
 #define pyfuse3_passthrough_open(req, fd) fuse_passthrough_open(req, fd)
 #define pyfuse3_passthrough_close(req, id) fuse_passthrough_close(req, id)
 #else
 #define PYFUSE3_HAVE_PASSTHROUGH 0
 #define PYFUSE3_CAP_PASSTHROUGH 0
 #define pyfuse3_set_backing_id(fi, id) ((void)(fi), (void)(id))
+#define pyfuse3_set_max_backing_stack_depth(conn, d) ((void)(conn), (void)(d))
 #define pyfuse3_passthrough_open(req, fd) ((void)(req), (void)(fd), 0)
 #define pyfuse3_passthrough_close(req, id) ((void)(req), (void)(id), -ENOSYS)
 #endif

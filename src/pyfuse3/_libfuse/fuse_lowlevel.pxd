@@ -273,6 +273,7 @@ cdef extern from "_libfuse/config.h" nogil:
     # from config.h: fuse_lowlevel_notify_increment_epoch, or -ENOSYS before libfuse 3.18
     int pyfuse3_increment_epoch(fuse_session* se)
     # from config.h: conn->request_timeout = seconds (nothing before libfuse 3.18)
+    void pyfuse3_set_max_backing_stack_depth(fuse_conn_info* conn, unsigned int depth)
     void pyfuse3_set_request_timeout(fuse_conn_info* conn, unsigned int seconds)
     # from config.h: passthrough (no-ops, 0 and -ENOSYS before libfuse 3.18)
     void pyfuse3_set_backing_id(fuse_file_info* fi, int backing_id)
