@@ -9,6 +9,11 @@ and 1 MiB writes of the whole file (buffered then fsync; O_DIRECT). Each round r
 configuration in turn (direct on the file system below, passthrough, no passthrough), so a
 noisy neighbour hurts all of them alike. Prints a markdown table of the worst round's MiB/s
 (and the median) and the server's CPU per MiB (user + system of the file-system process).
+
+The C rows: libfuse's own example passthrough_hp (compiled here from the libfuse source that
+``make build`` unpacked, linked to that libfuse) with its defaults, with passthrough and with
+``--nopassthrough`` (it then serves reads with its thread pool and, caching, the writeback
+cache). Left out when that source is not there (a build against the system's libfuse).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
 SIZE = int(os.environ.get("BENCH_SIZE_MIB", "1024")) * MIB
 WORKLOADS = ["read-buffered", "read-direct", "write-buffered", "write-direct"]
-CONFIGS = ["backing file", "passthrough", "no passthrough"]
+CONFIGS = ["backing file", "passthrough", "no passthrough", "C passthrough_hp",
+           "C passthrough_hp --nopassthrough"]
 
 
 def drop_caches() -> None:
@@ -63,20 +69,45 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def passthrough_hp() -> str | None:
+    """libfuse's example/passthrough_hp.cc built against the libfuse pyfuse3 links, or None
+    where its source is not unpacked under build/."""
+    import pyfuse3
+
+    version = pyfuse3.LIBFUSE_VERSION
+    tree = ROOT / "build" / f"libfuse-{version}"
+    source = tree / "src" / "example" / "passthrough_hp.cc"
+    if not source.exists():
+        return None
+    binary = ROOT / "bench" / "c" / f"passthrough_hp-{version}"
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        subprocess.run(["g++", "-O2", "-std=c++17", "-o", str(binary), str(source),
+                        f"-I{source.parent}", f"-I{tree / 'prefix' / 'include' / 'fuse3'}",
+                        f"-L{tree / 'prefix' / 'lib'}", "-lfuse3", "-lpthread",
+                        f"-Wl,-rpath,{tree / 'prefix' / 'lib'}"], check=True)
+    return str(binary)
+
+
+def server_argv(config: str, source: str, mnt: str) -> list[str]:
+    if config.startswith("C passthrough_hp"):
+        binary = passthrough_hp()
+        assert binary is not None
+        return [binary, "--foreground", *config.split()[2:], source, mnt]
+    argv = [sys.executable, str(ROOT / "examples" / "passthroughfs.py"), source, mnt]
+    return argv if config == "passthrough" else [*argv, "--no-passthrough"]
+
+
 class Mounted:
-    def __init__(self, source: str, passthrough: bool) -> None:
+    def __init__(self, argv: list[str]) -> None:
         self.mnt = tempfile.mkdtemp(prefix="pyfuse3-ptbench-")
-        argv = [sys.executable, str(ROOT / "examples" / "passthroughfs.py"), source, self.mnt]
-        if not passthrough:
-            argv.append("--no-passthrough")
-        self.proc = subprocess.Popen(argv)
+        self.proc = subprocess.Popen([a.replace("{mnt}", self.mnt) for a in argv])
         deadline = time.monotonic() + 30
         while not os.path.ismount(self.mnt):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
                 self.proc.wait(10)
                 os.rmdir(self.mnt)
-                raise RuntimeError("passthroughfs did not mount")
+                raise RuntimeError(f"{argv[0]} did not mount")
             time.sleep(0.05)
 
     def close(self) -> None:
@@ -103,11 +134,12 @@ def main() -> None:
     speed: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     try:
-        mounts["passthrough"] = Mounted(source, True)
-        mounts["no passthrough"] = Mounted(source, False)
+        configs = [c for c in CONFIGS if passthrough_hp() or not c.startswith("C ")]
+        for config in configs[1:]:
+            mounts[config] = Mounted(server_argv(config, source, "{mnt}"))
         for _ in range(rounds):
             for workload in WORKLOADS:
-                for config in CONFIGS:
+                for config in configs:
                     mounted = mounts.get(config)
                     path = backing if mounted is None else os.path.join(mounted.mnt, "big")
                     before = 0.0 if mounted is None else cpu_seconds(mounted.proc.pid)
@@ -127,7 +159,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for workload in WORKLOADS:
         base_worst = min(speed[(workload, "backing file")])
-        for config in CONFIGS:
+        for config in configs:
             values = speed[(workload, config)]
             print(f"| {workload} | {config} | {min(values):,.0f} "
                   f"({statistics.median(values):,.0f}) | {min(values) / base_worst:.2f}x | "
