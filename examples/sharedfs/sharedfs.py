@@ -83,7 +83,8 @@ class SharedFS(pyfuse3.Operations):
         # What the kernel may hold from us (for a full invalidation after a gap in the log):
         self.lookups: dict[int, int] = defaultdict(int)
         self.names: dict[int, set[tuple[int, bytes]]] = defaultdict(set)
-        self.outage = False
+        self.outage = False  # Redis unreachable
+        self.empty = False  # Redis reachable, but holding no file system under our prefix
         self.mount: pyfuse3.Mount | None = None  # for invalidations of this mount's own cache
 
     # ---- errors
@@ -95,12 +96,15 @@ class SharedFS(pyfuse3.Operations):
             if self.outage:
                 self.outage = False
                 log.warning("Redis reachable again")
+            if self.empty:
+                self.empty = False
+                log.warning("the store holds the file system again")
         except StoreError as e:
             if e.errno == errno.EIO:
                 log.error("store: %s", e)
             elif e.errno == errno.ENOMEDIUM:
-                if not self.outage:
-                    self.outage = True
+                if not self.empty:
+                    self.empty = True
                     log.error("the store holds no file system under prefix %s: Redis "
                               "restarted empty, or the keys were deleted; answering EIO "
                               "(restore the data, or unmount)", self.store.prefix)
@@ -538,6 +542,10 @@ class Follower:
             log.info("%s: invalidating name by name from now on", e)
             self.epoch = False
             return False
+        except RuntimeError:  # refused: the mount is not serving (ending, or not yet)
+            if self.mount.state == "serving":
+                raise
+            return False  # queued name by name: flushed if it serves, else nothing is cached
         self.epochs += 1
         return True
 

@@ -191,15 +191,20 @@ def test_concurrent_writers_on_several_mounts(redis: RedisServer, prefix: str) -
                                   read(m / name) == bytes(model)), (m, name)
 
 
-def test_appends_from_two_mounts_all_land_at_the_end(redis: RedisServer, prefix: str) -> None:
-    """O_APPEND on two mounts at once: the kernel put each append at the size it had cached,
-    so the mounts overwrote each other's lines (600 acknowledged lines left 300). Every
-    append lands at the end of the file as the store has it, and both mounts show them all."""
+@pytest.mark.parametrize("writers", [1, 4])
+def test_appends_from_two_mounts_all_land_at_the_end(redis: RedisServer, prefix: str,
+                                                     writers: int) -> None:
+    """O_APPEND on two mounts at once, by one or several writers (threads with descriptors of
+    their own) on each: the kernel put each append at the size it had cached, so the mounts
+    overwrote each other's lines (600 acknowledged lines left 300). Every append lands at the
+    end of the file as the store has it, and both mounts show them all, each writer's lines in
+    the order it wrote them."""
     with sharedfs(redis, prefix) as a, sharedfs(redis, prefix) as b:
         write(a / "log", b"")
         assert eventually(lambda: exists(b / "log"))
-        lines = 300
-        barrier = threading.Barrier(2)
+        lines = 300 // writers
+        tags = [(m, f"{name}{w}") for m, name in ((a, "a"), (b, "b")) for w in range(writers)]
+        barrier = threading.Barrier(len(tags))
         errors: list[BaseException] = []
 
         def appender(mnt: Path, tag: str) -> None:
@@ -215,19 +220,19 @@ def test_appends_from_two_mounts_all_land_at_the_end(redis: RedisServer, prefix:
             except BaseException as e:  # reported below
                 errors.append(e)
 
-        threads = [threading.Thread(target=appender, args=(m, tag))
-                   for m, tag in ((a, "a"), (b, "b"))]
+        threads = [threading.Thread(target=appender, args=(m, tag)) for m, tag in tags]
         for t in threads:
             t.start()
         for t in threads:
             t.join(60)
         assert not errors
+        size = sum(lines * (len(tag) + 5) for _, tag in tags)
         for mnt in (a, b):
-            assert eventually(lambda mnt=mnt: len(read(mnt / "log")) == 2 * lines * 6), mnt
+            assert eventually(lambda mnt=mnt: len(read(mnt / "log")) == size), mnt
             got = read(mnt / "log").splitlines()
-            for tag in "ab":  # each mount's lines all there, in the order written
-                assert [x for x in got if x.startswith(tag.encode())] == \
-                    [f"{tag}{i:04d}".encode() for i in range(lines)], mnt
+            for _, tag in tags:
+                assert [x for x in got if x[:len(tag)] == tag.encode()] == \
+                    [f"{tag}{i:04d}".encode() for i in range(lines)], (mnt, tag)
 
 
 def test_racing_creates_of_one_name_on_two_mounts(redis: RedisServer, prefix: str) -> None:

@@ -351,17 +351,20 @@ def test_a_corrupt_record_leaves_its_directory_listable_and_the_file_removable(
 
 def test_a_redis_restarted_empty_says_so(tmp_path: Path, redis: RedisServer,
                                          prefix: str) -> None:
-    """Not ENOENT on the root as if every file were deleted: EIO and one line saying why."""
+    """Not ENOENT on the root as if every file were deleted: EIO and one line saying why,
+    also after the outage of the restart was reported (its own line, not in place of it)."""
     log = tmp_path / "fs.log"
     with sharedfs(redis, prefix, log=log) as m:
         write(m / "f", b"x")
         redis.stop()
+        assert errno_of(lambda: os.stat(m / "during-the-outage")) == errno.EIO
         redis.start()  # no persistence: empty
         assert eventually(lambda: errno_of(lambda: os.listdir(m)) == errno.EIO)
         assert errno_of(lambda: write(m / "g", b"y")) == errno.EIO
         assert errno_of(lambda: os.stat(m / "h")) == errno.EIO
     text = log.read_text()
     assert text.count("holds no file system") == 1 and "Traceback" not in text
+    assert text.count("Redis unreachable") == 1
 
 
 def test_a_write_that_answered_eio_is_never_applied_later(tmp_path: Path, redis: RedisServer,

@@ -9,6 +9,7 @@ import random
 import stat
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,6 +18,7 @@ import pytest
 # (conftest puts examples/sharedfs on sys.path)
 from store import MAX_SIZE, PAGE, Store, StoreError
 
+import pyfuse3
 from sharedfs import Follower, SharedFS, connect
 
 from .conftest import RedisServer
@@ -242,6 +244,32 @@ def test_follower_turns_records_into_invalidations(redis: RedisServer, prefix: s
         follower.handle(await s.client.xrange(s.log_key))
         assert follower.full_invalidations == 2 and follower.applied == 2
         assert follower.seq == 2 and inv._inodes[77] is None  # and it went on
+
+    run(redis, prefix, body)
+
+
+def test_a_full_invalidation_while_the_mount_is_not_serving(redis: RedisServer, prefix: str,
+                                                            tmp_path: Path) -> None:
+    """The follower invalidates everything (the store restarted empty) just as serving ends:
+    the epoch call is refused then; the names are queued instead, and the follower goes on
+    (it raised, and sharedfs exited with 1 at unmount, 1 run in 4)."""
+    async def body(s: Store) -> None:
+        fs = SharedFS(s)
+        mount = pyfuse3.Mount(fs, str(tmp_path))
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(mount.serve)
+                while mount.state != "serving":
+                    await anyio.sleep(0.01)
+                mount.terminate()
+            assert mount.state == "stopped"  # calls that need a reader are refused now
+            follower = Follower(fs, s.client, mount)
+            fs.track(11, 1, b"cached")
+            follower.invalidate_everything()
+            assert follower.full_invalidations == 1 and follower.epochs == 0
+            assert follower.inv._entries[(1, b"cached")] == 0
+        finally:
+            mount.close()
 
     run(redis, prefix, body)
 
