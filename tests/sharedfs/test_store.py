@@ -1,5 +1,6 @@
 """sharedfs's store against a real redis-server, without a mount: every change is atomic,
-logged once with the next sequence number, and bad input gets an errno."""
+logged once with the next sequence number, and bad input gets an errno. (One test, marked
+fuse, gives the change-log follower a real Mount whose serving ended.)"""
 
 from __future__ import annotations
 
@@ -248,6 +249,7 @@ def test_follower_turns_records_into_invalidations(redis: RedisServer, prefix: s
     run(redis, prefix, body)
 
 
+@pytest.mark.fuse  # a real mount; the rest of this file needs only Redis
 def test_a_full_invalidation_while_the_mount_is_not_serving(redis: RedisServer, prefix: str,
                                                             tmp_path: Path) -> None:
     """The follower invalidates everything (the store restarted empty) just as serving ends:
