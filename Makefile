@@ -44,7 +44,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
             $$c -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && best=$$c; \
           done; echo $$best)
 
-.PHONY: demo test test-slow suite test-newer test-kernel-free matrix wheel wheel-check build tools \
+.PHONY: demo test test-slow test-io-uring suite test-newer test-kernel-free matrix wheel wheel-check build tools \
         test-system-libfuse \
         docs system-deps lint typecheck clash-check bench profile soak sanitize upstream-tests clean
 
@@ -60,6 +60,17 @@ suite: tools
 	$(PY) -m pytest -q -m "not fuse and not slow" $(SUITE_ARGS) tests
 	@echo "== tests through real FUSE mounts =="
 	$(PY) -m pytest -q -m "fuse and not slow" $(SUITE_ARGS) tests
+
+# The mount tests again with every mount served through pyfuse3's own io_uring
+# (FUSE_URING_ENABLE=1, libfuse's switch, which pyfuse3 honours too; child file systems inherit
+# it). The fuse module's enable_uring is switched on for the run and restored after (root).
+ENABLE_URING := /sys/module/fuse/parameters/enable_uring
+test-io-uring: tools
+	@test -w $(ENABLE_URING) || { echo "test-io-uring: needs root and a kernel with \
+	CONFIG_FUSE_IO_URING ($(ENABLE_URING))"; exit 1; }
+	@before=$$(cat $(ENABLE_URING)); echo Y > $(ENABLE_URING); \
+	FUSE_URING_ENABLE=1 $(PY) -m pytest -q -m "fuse and not slow" $(SUITE_ARGS) tests; \
+	rc=$$?; echo $$before > $(ENABLE_URING); exit $$rc
 
 # The tests marked slow (half a minute or more each: the 8-client stress test); CI runs them
 # after make test.
@@ -203,7 +214,7 @@ test-system-libfuse: tools
 	  'import pyfuse3; print("built against the system libfuse", pyfuse3.LIBFUSE_VERSION)'
 	PYTHONPATH=$(abspath $(SYS_DIR))/src $(PY) -m pytest -q -p no:cacheprovider -m "not slow" \
 	  tests/mount/test_mounts.py tests/mount/test_request_timeout.py tests/mount/test_statx.py \
-	  tests/mount/test_tmpfile.py
+	  tests/mount/test_tmpfile.py tests/mount/test_io_uring.py
 
 # Upstream pyfuse3's own test suite (from its PyPI sdist, unchanged) against this package.
 UPSTREAM_VERSION := 3.5.0

@@ -12,7 +12,7 @@ import sys
 from setuptools import Extension, setup
 
 MODULES = [
-    "_types", "_opcodes", "_backing", "_fills", "_readdir", "_request", "_session", "_connection", "_callbacks", "_notify", "_wire",
+    "_types", "_opcodes", "_backing", "_ring", "_fills", "_readdir", "_request", "_session", "_connection", "_callbacks", "_notify", "_wire",
 ]
 MISSING = """
 Building pyfuse3 from source needs a C compiler, pkg-config and the libfuse 3 development
@@ -47,6 +47,18 @@ def pkg_config(*args: str) -> list[str]:
     return out.split()
 
 
+def liburing() -> tuple[list[str], list[str]]:
+    """Compiler and linker flags of liburing (FUSE over io_uring, _ring only), or none: then
+    that module builds without it and the mount option io_uring says what is missing."""
+    try:
+        out = subprocess.run(["pkg-config", "--cflags", "--libs", "liburing"], check=True,
+                             capture_output=True, text=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return [], []
+    return ["-DPYFUSE3_WITH_LIBURING=1", *(f for f in out if not f.startswith("-l"))], \
+        [f for f in out if f.startswith("-l")]
+
+
 def extensions() -> list[Extension]:
     if "--version" in sys.argv or "egg_info" in sys.argv or "dist_info" in sys.argv:
         return []
@@ -66,9 +78,12 @@ def extensions() -> list[Extension]:
     macros = [("FUSE_USE_VERSION", "314")]
     if os.environ.get("PYFUSE3_LINETRACE"):
         macros.append(("CYTHON_TRACE", "1"))
+    uring_cflags, uring_libs = liburing()
     exts = [
         Extension(f"pyfuse3.{name}", [f"src/pyfuse3/{name}.pyx"], include_dirs=["src/pyfuse3"],
-                  extra_compile_args=[*cflags, "-Wno-unused-function"], extra_link_args=libs,
+                  # every module sees the same RingState layout: all get liburing's flags
+                  extra_compile_args=[*cflags, "-Wno-unused-function", *uring_cflags],
+                  extra_link_args=[*libs, *(uring_libs if name == "_ring" else [])],
                   define_macros=macros)
         for name in MODULES
     ]

@@ -167,7 +167,8 @@ def main() -> None:
     mountpoint, backend = sys.argv[1], sys.argv[2]
     if backend in ("asyncio", "uvloop"):
         pyfuse3.asyncio.enable()  # required by upstream; accepted by this project
-    pyfuse3.init(BenchFS(), mountpoint, ["fsname=benchfs"])
+    # a third argument "io_uring": serve through pyfuse3's own io_uring (this tree only)
+    pyfuse3.init(BenchFS(), mountpoint, ["fsname=benchfs", *sys.argv[3:4]])
     signal.signal(signal.SIGTERM, lambda *_: pyfuse3.terminate())
     try:
         if backend == "trio":

@@ -10,7 +10,9 @@ E, A B C D E, ...) so machine noise hits all alike, runs every workload for a fi
 unmounts. Writes the table of bench/results.md (the text around it is kept) and
 bench/results.png. BENCH_CONTENDERS=c,c-uring,... picks contenders; with c-uring the fuse
 module's enable_uring is switched on for the run and restored after (root); such a run prints
-its table and leaves results.md alone.
+its table and leaves results.md alone. trio-uring, asyncio-uring and uvloop-uring serve through
+pyfuse3's own io_uring (mount option io_uring; enable_uring switched on likewise).
+BENCH_WORKLOADS=stat,... picks workloads (printed only, too).
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ def start(contender: str, mnt: str, env: dict[str, str] | None = None
         python = sys.executable
         if contender.startswith("upstream-"):
             python, contender = upstream_python(), contender.removeprefix("upstream-")
-        cmd = [python, str(HERE / "benchfs.py"), mnt, contender]
+        ring = contender.endswith("-uring")  # pyfuse3 driving FUSE over io_uring itself
+        cmd = [python, str(HERE / "benchfs.py"), mnt, contender.removesuffix("-uring"),
+               *(["io_uring"] if ring else [])]
     proc = subprocess.Popen(cmd, env=env)
     try:
         wait_mounted(mnt, proc, timeout=30)
@@ -66,7 +70,19 @@ def start(contender: str, mnt: str, env: dict[str, str] | None = None
         stop(proc, mnt)
         raise SystemExit("c-uring mounted without io_uring (libfuse < 3.18 or built without "
                          "liburing, or the kernel lacks CONFIG_FUSE_IO_URING)")
+    if contender.endswith("-uring") and contender != "c-uring" and not has_ring(proc.pid):
+        stop(proc, mnt)
+        raise SystemExit(f"{contender} mounted without io_uring (see its warning above)")
     return proc
+
+
+def has_ring(pid: int) -> bool:
+    """Whether pid holds an io_uring (pyfuse3 serving through rings has exactly one)."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == "anon_inode:[io_uring]":
+                return True
+    return False
 
 
 def ring_threads(pid: int) -> int:
@@ -182,6 +198,9 @@ WORKLOADS: dict[str, tuple[str, Callable[[str], float]]] = {
 }
 
 
+if os.environ.get("BENCH_WORKLOADS"):  # a chosen few, e.g. BENCH_WORKLOADS=stat,stat-4-clients
+    WORKLOADS = {w: WORKLOADS[w] for w in os.environ["BENCH_WORKLOADS"].split(",")}
+
 # Server CPU time is reported per this many units of each workload's rate.
 CPU_UNIT = {"listdir": (1000, "1,000 entries"), "seq-read-direct": (1, "MiB"),
             "seq-read-buffered": (1, "MiB")}
@@ -223,7 +242,8 @@ def run() -> tuple[Results, Results]:
 
 # The ratio columns, where both contenders ran.
 RATIOS = [("trio", "c"), ("asyncio", "c"), ("uvloop", "c"), ("trio", "upstream-trio"),
-          ("c-uring", "c")]
+          ("c-uring", "c"), ("trio-uring", "trio"), ("trio-uring", "c"),
+          ("trio-uring", "c-uring"), ("asyncio-uring", "asyncio"), ("uvloop-uring", "uvloop")]
 
 
 def report(results: Results, cpu: Results) -> str:
@@ -293,10 +313,11 @@ def plot(results: Results, path: Path) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    with uring_enabled() if "c-uring" in CONTENDERS else contextlib.nullcontext():
+    rings = any(c.endswith("-uring") for c in CONTENDERS)
+    with uring_enabled() if rings else contextlib.nullcontext():
         results, cpu = run()
     text = report(results, cpu)
-    if "BENCH_CONTENDERS" not in os.environ:  # a chosen few: printed, results.md kept
+    if not {"BENCH_CONTENDERS", "BENCH_WORKLOADS"} & set(os.environ):  # chosen: printed only
         write_report(text, HERE / "results.md")
         plot(results, HERE / "results.png")
     print(text)

@@ -10,7 +10,11 @@ from typing import NamedTuple
 
 from pyfuse3.testing.posix import ALICE, BOB, as_user
 
-__all__ = ["ALICE", "BOB", "Statx", "as_user", "eventually", "run_with_timeout", "statx"]
+__all__ = ["ALICE", "BOB", "RINGS", "Statx", "as_user", "eventually", "run_with_timeout",
+           "statx"]
+
+#: The suite runs with every mount served through io_uring (make test-io-uring).
+RINGS = os.environ.get("FUSE_URING_ENABLE", "").strip() not in ("", "0")
 
 
 def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -83,15 +83,16 @@ cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
         pyfuse3_set_max_backing_stack_depth(conn, limits[6])
     except BaseException as e:
         s.took(e)  # main() raises it
-    if conn.want & PYFUSE3_CAP_OVER_IO_URING:
-        # libfuse wants the rings by default where the kernel offers them, and starts its ring
-        # threads if the session enables them (FUSE_URING_ENABLE=1 in the environment; the
-        # io_uring option is refused earlier): they would call the handlers off the event
-        # loop and hang the mount. The rings stay off; requests come through /dev/fuse.
-        conn.want &= ~PYFUSE3_CAP_OVER_IO_URING
-        if os.environ.get("FUSE_URING_ENABLE", "0").strip() not in ("", "0"):
-            log.warning("FUSE_URING_ENABLE is set, but pyfuse3 does not serve FUSE over "
-                        "io_uring yet: requests come through /dev/fuse")
+    # libfuse wants the rings by default where the kernel offers them, and would start ring
+    # threads of its own if its session enabled them (FUSE_URING_ENABLE=1 in the environment):
+    # they would call the handlers off the event loop. pyfuse3's own ring (_ring, mount option
+    # io_uring) announces itself in the INIT answer instead.
+    conn.want &= ~PYFUSE3_CAP_OVER_IO_URING
+    if s.ring is not None:
+        s.ring.offer(bool(conn.capable & PYFUSE3_CAP_OVER_IO_URING))
+        if not conn.capable & PYFUSE3_CAP_OVER_IO_URING:
+            log.warning("%s: mount option io_uring: the kernel did not offer FUSE over io_uring "
+                        "at INIT; requests come through /dev/fuse", s.mountpoint)
     s.note_init(conn.capable, conn.want)
     s.fills.backing.enabled = bool(conn.want & PYFUSE3_CAP_PASSTHROUGH)
     s.fills.backing.unavailable = passthrough_unavailable(

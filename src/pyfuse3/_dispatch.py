@@ -114,7 +114,7 @@ class Dispatcher:
                         "Ctrl-C) cancels %s", self.session.mountpoint, n, "s" * (n != 1),
                         "them" if n != 1 else "it")
         self.session.exit()
-        self.loop.close_fd(self.session.fd)
+        self.loop.close_fd(self.session.wait_fd)
         self.session.fail_retrievals()  # their answers will not be read
         if self.stops > 1:
             self.cancel_handlers()
@@ -131,7 +131,7 @@ class Dispatcher:
             await self._work(scope)
 
     async def _work(self, scope: Scope) -> None:
-        session, loop, fd = self.session, self.loop, self.session.fd
+        session, loop, fd = self.session, self.loop, self.session.wait_fd
         while True:
             status = session.drain(BATCH)
             if status == DRAIN_EMPTY:

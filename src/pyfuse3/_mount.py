@@ -16,7 +16,7 @@ import stat
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,9 @@ default_options = frozenset({"default_permissions"})
 
 #: Mount option (handled here, not passed to libfuse) to mount over an existing mount point.
 STACK_OPTION = "allow_stacked_mount"
+#: io_uring entries per CPU queue unless io_uring_q_depth= says (libfuse's default too), and
+#: the most allowed (each entry holds a buffer of max_write bytes).
+RING_DEPTH, MAX_RING_DEPTH = 8, 1024
 
 #: close() waits this long for threads inside libfuse before aborting the connection, and
 #: gives up (keeping the session's memory rather than freeing it under them) after the second.
@@ -53,14 +56,20 @@ class MountOptions:
     max_read: int = 0  #: max_read= (also passed on: libfuse wants it repeated at INIT)
     stacked: bool = False  #: allow_stacked_mount
     request_timeout: int = 0  #: request_timeout= (seconds; pyfuse3 sets it at INIT)
+    io_uring: int = 0  #: io_uring: ring entries per CPU queue (io_uring_q_depth=), 0 for none
+    io_uring_from_env: bool = False  #: turned on by FUSE_URING_ENABLE, not by the option
 
 
-def parse_options(options: Iterable[str]) -> MountOptions:
+def parse_options(options: Iterable[str],
+                  environ: Mapping[str, str] | None = None) -> MountOptions:
     """Check the mount options and sort them by who takes them. TypeError for a non-str
-    option, ValueError for a malformed ``max_write=``, ``max_read=``, ``readdirplus=`` or
-    ``request_timeout=``; ValueError for ``io_uring`` (not served yet: see docs/design.md)."""
+    option, ValueError for a malformed ``max_write=``, ``max_read=``, ``readdirplus=``,
+    ``request_timeout=`` or ``io_uring_q_depth=`` (or that one without ``io_uring``).
+    ``FUSE_URING_ENABLE=1`` in ``environ`` (default: the process's) turns ``io_uring`` on
+    and ``FUSE_URING_QUEUE_DEPTH`` sets its depth, as for libfuse's own examples."""
     libfuse = []
     readdirplus, max_read, stacked, request_timeout = "yes", 0, False, 0
+    io_uring, depth = False, 0
     for opt in sorted(frozenset(options), key=str):
         if not isinstance(opt, str):
             raise TypeError(f"mount options must be str, got {opt!r}")
@@ -68,12 +77,12 @@ def parse_options(options: Iterable[str]) -> MountOptions:
         if opt == STACK_OPTION:
             stacked = True
             continue
-        if key in ("io_uring", "io_uring_q_depth"):
-            # libfuse 3.18 would serve the rings from threads of its own, calling the handlers
-            # off the event loop (a hang, measured); pyfuse3 does not drive rings yet.
-            raise ValueError(f"mount option {opt!r}: FUSE over io_uring is not supported yet "
-                             "(libfuse's ring threads would call the handlers outside the "
-                             "event loop); requests come through /dev/fuse")
+        if opt == "io_uring":
+            io_uring = True
+            continue
+        if key == "io_uring_q_depth":
+            depth = _ring_depth(value, f"mount option {opt!r}")
+            continue
         if key == "readdirplus":
             # libfuse's readdirplus=auto only keeps its own default, which pyfuse3 changes
             if value not in ("yes", "no", "auto"):
@@ -94,7 +103,23 @@ def parse_options(options: Iterable[str]) -> MountOptions:
                 raise ValueError(f"mount option {opt!r}: max_read must be a number of bytes")
             max_read = int(value)
         libfuse.append(opt)
-    return MountOptions(tuple(libfuse), readdirplus, max_read, stacked, request_timeout)
+    if environ is None:
+        environ = os.environ
+    from_env = not io_uring and environ.get("FUSE_URING_ENABLE", "").strip() not in ("", "0")
+    io_uring = io_uring or from_env  # libfuse's switch for running a test suite through rings
+    if io_uring and not depth and environ.get("FUSE_URING_QUEUE_DEPTH", "").strip():
+        depth = _ring_depth(environ["FUSE_URING_QUEUE_DEPTH"].strip(), "FUSE_URING_QUEUE_DEPTH")
+    if depth and not io_uring:
+        raise ValueError("mount option io_uring_q_depth= needs the option io_uring")
+    return MountOptions(tuple(libfuse), readdirplus, max_read, stacked, request_timeout,
+                        (depth or RING_DEPTH) if io_uring else 0, from_env)
+
+
+def _ring_depth(value: str, what: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_RING_DEPTH:
+        raise ValueError(f"{what}: the io_uring queue depth must be a number from 1 to "
+                         f"{MAX_RING_DEPTH}")
+    return int(value)
 
 
 class Mount:

@@ -3,6 +3,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
 )
 from pyfuse3._request cimport Pending
 from pyfuse3._fills cimport Fills
+from pyfuse3._ring cimport Ring, RingState
 from cpython.tuple cimport PyTuple_GET_ITEM
 
 
@@ -15,6 +16,9 @@ cdef class Session:
     cdef readonly str mountpoint
     cdef readonly object life            # _state.Lifecycle
     cdef readonly Fills fills            # the cache-fill guard (_fills)
+    cdef readonly Ring ring              # FUSE over io_uring (_ring), or None
+    cdef RingState* rs                   # ring's state (NULL: /dev/fuse only)
+    cdef readonly unsigned int ring_depth  # io_uring entries per CPU queue asked for (0: none)
     cdef tuple handlers
     cdef object pending                  # the Pending of a handler that suspended in drain()
     cdef object raised                   # a BaseException an inline handler let out
@@ -40,7 +44,8 @@ cdef class Session:
     cdef fuse_session* c_session(self) except NULL
     cpdef int drain(self, int limit) except? -1
     cpdef int drain_parked(self, int limit) except? -1
-    cdef bint _parked_instead(self, size_t size) except -1
+    cdef bint _parked_instead(self, const char* mem, size_t size) except -1
+    cdef int _drain_ring(self, int limit) except? -1
     cdef int _process_copy(self, bytes request, tuple handlers) except -1
     cdef void _park_while_any(self) noexcept
 

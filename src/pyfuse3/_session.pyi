@@ -2,6 +2,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._fills import Fills
+from ._ring import Ring
 from ._state import Lifecycle
 
 DRAIN_EMPTY: int
@@ -22,8 +23,12 @@ class Session:
     initialized: bool
     mounted: bool
     request_timeout: int
+    ring: Ring | None
+    ring_depth: int
     def __init__(self, ops: Any, mountpoint: str, options: Any, lowlevel_ops: object) -> None: ...
     def mount(self) -> None: ...
+    @property
+    def wait_fd(self) -> int: ...
     def attach(self, fd: int) -> None: ...
     def note_init(self, capable: int, want: int) -> None: ...
     def restart(self) -> None: ...

@@ -9,6 +9,9 @@ answer what is live, wait until no thread is inside libfuse, then ``destroy()``.
 """
 cimport cython
 from pyfuse3._fills cimport Fills
+from pyfuse3._ring cimport (
+    NEXT_NONE, NEXT_REQUEST, Ring, RingState, ring_flush, ring_next, ring_reply,
+)
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from pyfuse3._libfuse.gil cimport (
@@ -36,8 +39,11 @@ from pyfuse3._libfuse.fuse_kernel cimport (
 from pyfuse3._request cimport Pending
 from pyfuse3._opcodes import OP_NAMES
 
+import logging
 import os
 from collections import deque
+
+from pyfuse3._ring import HAVE_URING, kernel_refuses, possible_cpus
 
 from pyfuse3._state import Lifecycle
 from pyfuse3._types import FUSEError
@@ -47,6 +53,8 @@ DRAIN_EMPTY = 0    # no request queued: wait for the fd to become readable
 DRAIN_PENDING = 1  # a handler suspended: take_pending() and await it
 DRAIN_BUSY = 2     # the batch limit was reached: let other tasks run, then drain again
 DRAIN_EXIT = 3     # the session ended (terminate() or unmount)
+
+log = logging.getLogger("pyfuse3")
 
 
 @cython.final
@@ -74,6 +82,16 @@ cdef class Session:
         self.readdirplus = options.readdirplus
         self.max_read = options.max_read
         self.request_timeout = options.request_timeout
+        self.ring_depth = options.io_uring
+        if self.ring_depth and not HAVE_URING:
+            if options.io_uring_from_env:
+                log.warning("FUSE_URING_ENABLE is set, but this pyfuse3 was built without "
+                            "FUSE over io_uring: requests come through /dev/fuse")
+                self.ring_depth = 0
+            else:
+                raise OSError(ENOSYS, "mount option io_uring: FUSE over io_uring needs pyfuse3 "
+                              "built with liburing against libfuse 3.18's protocol header "
+                              "(make build builds it; the wheels have it)")
         if self.request_timeout and not PYFUSE3_HAVE_REQUEST_TIMEOUT:
             raise OSError(ENOSYS, f"mount option request_timeout={self.request_timeout}: needs "
                           f"libfuse 3.18 or newer; this pyfuse3 was built against libfuse "
@@ -101,7 +119,34 @@ cdef class Session:
         self.mounted = True
         self.fd = fuse_session_fd(self.se)
         os.set_blocking(self.fd, False)
+        if self.ring_depth:
+            self._open_ring()
         self.life.fire("mount")
+
+    def _open_ring(self):
+        """Serve through an io_uring (mount option io_uring) where the kernel allows it."""
+        reason = kernel_refuses()
+        if reason is not None:
+            log.warning("%s: mount option io_uring: %s; requests come through /dev/fuse",
+                        self.mountpoint, reason)
+            return
+        try:
+            ring = Ring(self.fd, self.ring_depth, possible_cpus())
+        except OSError as e:  # e.g. io_uring disabled by the kernel.io_uring_disabled sysctl
+            log.warning("%s: mount option io_uring: %s; requests come through /dev/fuse",
+                        self.mountpoint, e.strerror)
+            return
+        cdef int rc = fuse_session_custom_io(self.se, &_RING_IO, self.fd)
+        if rc != 0:
+            ring.close()
+            raise OSError(-rc, f"fuse_session_custom_io failed: {os.strerror(-rc)}")
+        self.ring = ring
+        self.rs = ring.st
+
+    @property
+    def wait_fd(self):
+        """The fd the event loop waits on: the ring's when serving through io_uring."""
+        return self.fd if self.ring is None else self.ring.fd
 
     def attach(self, int fd):
         """Serve the FUSE protocol over ``fd`` (one message per read, e.g. a SOCK_SEQPACKET
@@ -138,6 +183,8 @@ cdef class Session:
         cdef fuse_session* se = self.se
         if se == NULL:
             return DRAIN_EXIT
+        if self.rs != NULL:
+            return self._drain_ring(limit)
         self.wakeups += 1
         cdef bint speculate = self.backlog or self.wakeups % 8 == 0
         while n < limit:
@@ -167,7 +214,7 @@ cdef class Session:
             n += 1
             if n == 2:
                 self.backlog = True
-            if self.parking and self._parked_instead(res):
+            if self.parking and self._parked_instead(<const char*>self.buf.mem, res):
                 continue
             fuse_session_process_buf(se, &self.buf)
             if self.pending is not None:
@@ -176,6 +223,72 @@ cdef class Session:
                 exc, self.raised = self.raised, None
                 raise exc  # e.g. KeyboardInterrupt raised by a handler
         return DRAIN_BUSY
+
+    cdef int _drain_ring(self, int limit) except? -1:
+        """drain() for a session served through io_uring: requests from ring entries first,
+        /dev/fuse (INIT, FORGETs, INTERRUPTs) when its poll fired; commits go out together."""
+        cdef int n = 0, res, kind
+        cdef fuse_session* se = self.se
+        cdef RingState* rs = self.rs
+        cdef fuse_buf rbuf
+        rs.batching = True
+        try:
+            while n < limit:
+                if fuse_session_exited(se):
+                    if n and not self.exit_requested:
+                        raise OSError(EPROTO, "libfuse refused the kernel's INIT request (its "
+                                      "reason was printed on stderr): the mount cannot be used")
+                    return DRAIN_EXIT
+                if self.init_pending:
+                    self.init_pending = False
+                    self.initialized = True
+                    if self.ring.announced:
+                        self.ring.start()
+                kind = ring_next(rs, &rbuf)
+                if kind == NEXT_REQUEST:
+                    n += 1
+                    if rs.grow_wanted:  # before its handler runs (and may wait)
+                        self.ring.grow()
+                    if self.parking and self._parked_instead(<const char*>rbuf.mem, rbuf.size):
+                        continue
+                    fuse_session_process_buf(se, &rbuf)
+                elif rs.dev_readable:
+                    res = fuse_session_receive_buf(se, &self.buf)
+                    if res == -EAGAIN:
+                        rs.dev_readable = False
+                        continue
+                    if res == -EINTR:
+                        continue
+                    if res <= 0:
+                        if res == -ECONNABORTED:
+                            fuse_session_exit(se)
+                        elif res < 0:
+                            raise OSError(-res, f"reading /dev/fuse failed: {os.strerror(-res)}")
+                        return DRAIN_EXIT
+                    n += 1
+                    if not self.initialized and \
+                            (<const fuse_in_header*>self.buf.mem).opcode == FUSE_INIT:
+                        self.ring.expect_init((<const fuse_in_header*>self.buf.mem).unique)
+                    if self.parking and self._parked_instead(<const char*>self.buf.mem, res):
+                        continue
+                    fuse_session_process_buf(se, &self.buf)
+                elif rs.unsubmitted:
+                    # Send the answers; the kernel hands over what arrived meanwhile in the
+                    # same call (COOP_TASKRUN), so a busy ring keeps this loop going.
+                    ring_flush(rs)
+                else:
+                    if rs.error:
+                        self.ring.report_error(self.mountpoint)
+                    return DRAIN_EMPTY
+                if self.pending is not None:
+                    return DRAIN_PENDING
+                if self.raised is not None:
+                    exc, self.raised = self.raised, None
+                    raise exc
+            return DRAIN_BUSY
+        finally:
+            rs.batching = False
+            ring_flush(rs)
 
     def park(self, bint on):
         """At the max_tasks limit (``on``), drain() parks the requests that can wait instead of
@@ -211,14 +324,14 @@ cdef class Session:
                 raise exc
         return DRAIN_EMPTY
 
-    cdef bint _parked_instead(self, size_t size) except -1:
+    cdef bint _parked_instead(self, const char* mem, size_t size) except -1:
         """Park the request in the receive buffer unless it must run now; True if parked (or
         answered: an INTERRUPT of a parked request answers that one with EINTR).
 
         What handlers may be waiting for runs at once: FORGETs, closes (FLUSH, RELEASE,
         RELEASEDIR), unlocks, INTERRUPTs, and the protocol's own requests.
         """
-        cdef const fuse_in_header* hdr = <const fuse_in_header*>self.buf.mem
+        cdef const fuse_in_header* hdr = <const fuse_in_header*>mem
         cdef unsigned int op = hdr.opcode
         cdef unsigned long long target
         if size < sizeof(fuse_in_header) or op in (
@@ -227,14 +340,13 @@ cdef class Session:
             return False
         if op == FUSE_SETLK or op == FUSE_SETLKW:
             if size >= sizeof(fuse_in_header) + sizeof(fuse_lk_in) and \
-                    (<const fuse_lk_in*>(<const char*>self.buf.mem + sizeof(fuse_in_header))
+                    (<const fuse_lk_in*>(mem + sizeof(fuse_in_header))
                      ).lk.type == F_UNLCK:
                 return False
         elif op == FUSE_INTERRUPT:
             if size < sizeof(fuse_in_header) + sizeof(fuse_interrupt_in):
                 return False
-            target = (<const fuse_interrupt_in*>(
-                <const char*>self.buf.mem + sizeof(fuse_in_header))).unique
+            target = (<const fuse_interrupt_in*>(mem + sizeof(fuse_in_header))).unique
             for request in self.parked:
                 if (<const fuse_in_header*><const char*>(<bytes>request)).unique == target:
                     self.parked.remove(request)
@@ -242,7 +354,7 @@ cdef class Session:
                     self._process_copy(request, _INTERRUPTED)
                     return True
             return False  # libfuse knows the request (or will): it delivers the interrupt
-        self.parked.append((<const char*>self.buf.mem)[:size])
+        self.parked.append(mem[:size])
         return True
 
     cdef int _process_copy(self, bytes request, tuple handlers) except -1:
@@ -329,6 +441,7 @@ cdef class Session:
         kernel needs before a notify call in another thread can return. Returns how many.
         """
         cdef int res, n = 0
+        cdef fuse_buf rbuf
         if self.se == NULL or self.fd < 0:
             return 0
         handlers, self.handlers = self.handlers, _REFUSERS
@@ -344,6 +457,17 @@ cdef class Session:
                 n += 1
                 self.pending = None
                 self.raised = None
+            while self.rs != NULL and self.ring.started:
+                res = ring_next(self.rs, &rbuf)
+                if res == NEXT_NONE:
+                    break
+                if res == NEXT_REQUEST:
+                    fuse_session_process_buf(self.se, &rbuf)
+                    n += 1
+                    self.pending = None
+                    self.raised = None
+            if self.rs != NULL:
+                ring_flush(self.rs)
             while self.parked:
                 self._process_copy(self.parked.popleft(), _REFUSERS)
                 n += 1
@@ -367,6 +491,9 @@ cdef class Session:
             with nogil:
                 fuse_session_unmount(se)
         self.mounted = False
+        if self.ring is not None:  # after the unmount, which made the kernel let the entries go
+            self.rs = NULL
+            self.ring.close()
         with nogil:
             fuse_session_destroy(se)
         free(self.buf.mem)
@@ -410,6 +537,24 @@ cdef ssize_t _io_writev(int fd, iovec* iov, int count, void* userdata) noexcept 
             poll(&pfd, 1, -1)
             if state != NULL:
                 PyEval_RestoreThread(state)
+
+
+cdef ssize_t _ring_writev(int fd, iovec* iov, int count, void* userdata) noexcept nogil:
+    # Answers of requests that came through a ring entry are committed there; the rest
+    # (INIT's, those read from /dev/fuse, notifications) are written to /dev/fuse.
+    cdef RingState* rs = (<Session>userdata).rs
+    cdef ssize_t n
+    if rs != NULL:
+        n = ring_reply(rs, fd, iov, count)
+        if n != -2:
+            return n
+    return writev(fd, iov, count)
+
+
+cdef fuse_custom_io _RING_IO
+memset(&_RING_IO, 0, sizeof(_RING_IO))
+_RING_IO.read = _io_read
+_RING_IO.writev = _ring_writev
 
 
 cdef fuse_custom_io _SOCKET_IO

@@ -22,7 +22,7 @@ from pyfuse3._backends import current
 from pyfuse3.testing import abort_connection, lazy_unmount, mounted, wait_mounted
 
 from ..memfs import MemFS, Node
-from ..util import eventually
+from ..util import RINGS, eventually
 
 pytestmark = pytest.mark.fuse
 
@@ -263,7 +263,10 @@ def test_killed_file_system_gives_enotconn_and_a_clear_error_on_remount(timeout:
         server.wait(timeout=10)
         with pytest.raises(OSError) as e:
             os.statvfs(mnt)
-        assert e.value.errno == errno.ENOTCONN
+        # Through io_uring the kernel ends a request its dead ring queue still held with
+        # ECONNABORTED rather than ENOTCONN (its choice; libfuse's rings see the same).
+        assert e.value.errno in ((errno.ENOTCONN, errno.ECONNABORTED) if RINGS
+                                 else (errno.ENOTCONN,))
         if timeout:
             assert os.stat(mnt).st_ino == pyfuse3.ROOT_INODE  # cached: stat() cannot tell
         with pytest.raises(RuntimeError, match="fusermount3 -u"):

@@ -22,7 +22,7 @@ SRC = Path(pyfuse3.__file__).parent
 #: Bottom to top. A module may import modules of lower layers only.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_libfuse",),                                     # C declarations only
-    ("_version", "_install_check", "_state", "_sysutil", "_wire", "_backing"),
+    ("_version", "_install_check", "_state", "_sysutil", "_wire", "_backing", "_ring"),
     ("_fills",),                                       # a session's fill guard, its backing
     ("_types", "_opcodes", "_backends"),              # kernel data, the table, event loops
     ("_readdir",),                                     # readdir reply buffers

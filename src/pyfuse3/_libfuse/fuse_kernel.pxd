@@ -58,6 +58,18 @@ cdef extern from "_libfuse/kernel.h" nogil:
         unsigned int opcode
         unsigned long long unique
 
+    struct fuse_out_header:
+        unsigned int len
+        int error
+        unsigned long long unique
+
+    # What a transport that rewrites the INIT answer (_ring) needs of it.
+    struct fuse_init_out:
+        unsigned int flags
+        unsigned int max_write
+        unsigned short max_pages
+        unsigned int flags2
+
     struct fuse_interrupt_in:
         unsigned long long unique
 
