@@ -234,7 +234,8 @@ SAN_DIR   := build/asan
 SAN_TESTS := tests/mount/test_edges.py tests/mount/test_lifecycle_fuzz.py \
              tests/mount/test_dispatch.py tests/mount/test_faults.py tests/mount/test_cache.py \
              tests/mount/test_poll.py tests/mount/test_file_ops.py tests/mount/test_connection.py \
-             tests/mount/test_new_op_errors.py tests/mount/test_mounts.py tests/harness
+             tests/mount/test_new_op_errors.py tests/mount/test_mounts.py tests/harness \
+             tests/mount/test_io_uring.py
 sanitize: tools
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)/src
 	cp setup.py pyproject.toml $(SAN_DIR)/ && cp -r src/pyfuse3 $(SAN_DIR)/src/

@@ -50,8 +50,10 @@ MIB = 1 << 20
 
 def start(contender: str, mnt: str, env: dict[str, str] | None = None
           ) -> subprocess.Popen[bytes]:
-    if contender in ("c", "c-uring"):
-        cmd = [build_c("benchfs_ll"), mnt, *(["io_uring"] if contender == "c-uring" else [])]
+    if contender in ("c", "c-uring", "c-uring-hop"):
+        cmd = [build_c("benchfs_ll"), mnt, *(["io_uring"] if "uring" in contender else [])]
+        if contender == "c-uring-hop":  # each request handed to an event-loop thread
+            env = {**(env or os.environ), "BENCHFS_HOP": "1"}
     else:
         python = sys.executable
         if contender.startswith("upstream-"):
@@ -66,7 +68,7 @@ def start(contender: str, mnt: str, env: dict[str, str] | None = None
         proc.kill()  # (it may still be starting) ended by its PID
         proc.wait(10)
         raise SystemExit(f"{contender} did not mount: {e}") from None
-    if contender == "c-uring" and not ring_threads(proc.pid):
+    if contender.startswith("c-uring") and not ring_threads(proc.pid):
         stop(proc, mnt)
         raise SystemExit("c-uring mounted without io_uring (libfuse < 3.18 or built without "
                          "liburing, or the kernel lacks CONFIG_FUSE_IO_URING)")
@@ -242,7 +244,7 @@ def run() -> tuple[Results, Results]:
 
 # The ratio columns, where both contenders ran.
 RATIOS = [("trio", "c"), ("asyncio", "c"), ("uvloop", "c"), ("trio", "upstream-trio"),
-          ("c-uring", "c"), ("trio-uring", "trio"), ("trio-uring", "c"),
+          ("c-uring", "c"), ("c-uring-hop", "c"), ("trio-uring", "trio"), ("trio-uring", "c"),
           ("trio-uring", "c-uring"), ("asyncio-uring", "asyncio"), ("uvloop-uring", "uvloop")]
 
 
@@ -313,7 +315,7 @@ def plot(results: Results, path: Path) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    rings = any(c.endswith("-uring") for c in CONTENDERS)
+    rings = any("uring" in c for c in CONTENDERS)
     with uring_enabled() if rings else contextlib.nullcontext():
         results, cpu = run()
     text = report(results, cpu)

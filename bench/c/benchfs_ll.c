@@ -4,14 +4,23 @@
  * Run:   ./benchfs_ll MOUNTPOINT [OPTIONS]   (SIGTERM/SIGINT unmount; OPTIONS: more -o options
  *        for libfuse, e.g. io_uring with libfuse 3.18: requests then arrive through the rings,
  *        served by libfuse's threads, one per CPU)
+ * BENCHFS_HOP=1 in the environment: every request is handed from the thread libfuse calls to
+ *        one "event loop" thread (a queue and an eventfd it waits for in epoll), which runs the
+ *        handler and answers: the floor of serving libfuse's io_uring threads from an event
+ *        loop (docs/design.md, design 1).
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define ROOT 1
 #define LARGE 2
@@ -220,6 +229,105 @@ static const struct fuse_lowlevel_ops ops = {
     .unlink = bf_unlink, .flush = bf_ok, .release = bf_ok, .releasedir = bf_ok,
 };
 
+/* BENCHFS_HOP: the hand-over to the loop thread. */
+enum { J_LOOKUP, J_GETATTR, J_READDIRPLUS, J_OPEN, J_READ, J_CREATE, J_WRITE, J_UNLINK, J_OK };
+struct job {
+    struct job *next;
+    int kind, has_fi;
+    fuse_req_t req;
+    fuse_ino_t ino;
+    const char *name; /* in the request's buffer, valid until the answer */
+    size_t size;
+    off_t off;
+    mode_t mode;
+    struct fuse_file_info fi;
+};
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct job *jobs_head, **jobs_tail = &jobs_head;
+static int hop_fd = -1;
+
+static void hop(int kind, fuse_req_t req, fuse_ino_t ino, const char *name, size_t size,
+                off_t off, mode_t mode, struct fuse_file_info *fi)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    uint64_t one = 1;
+    j->kind = kind, j->req = req, j->ino = ino, j->name = name, j->size = size, j->off = off;
+    j->mode = mode;
+    if (fi) {
+        j->fi = *fi;
+        j->has_fi = 1;
+    }
+    pthread_mutex_lock(&jobs_lock);
+    *jobs_tail = j;
+    jobs_tail = &j->next;
+    pthread_mutex_unlock(&jobs_lock);
+    if (write(hop_fd, &one, sizeof(one)) != sizeof(one))
+        abort();
+}
+
+static void h_lookup(fuse_req_t r, fuse_ino_t p, const char *n)
+{ hop(J_LOOKUP, r, p, n, 0, 0, 0, NULL); }
+static void h_getattr(fuse_req_t r, fuse_ino_t i, struct fuse_file_info *fi)
+{ hop(J_GETATTR, r, i, NULL, 0, 0, 0, fi); }
+static void h_readdirplus(fuse_req_t r, fuse_ino_t i, size_t s, off_t o, struct fuse_file_info *fi)
+{ hop(J_READDIRPLUS, r, i, NULL, s, o, 0, fi); }
+static void h_open(fuse_req_t r, fuse_ino_t i, struct fuse_file_info *fi)
+{ hop(J_OPEN, r, i, NULL, 0, 0, 0, fi); }
+static void h_read(fuse_req_t r, fuse_ino_t i, size_t s, off_t o, struct fuse_file_info *fi)
+{ hop(J_READ, r, i, NULL, s, o, 0, fi); }
+static void h_create(fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *fi)
+{ hop(J_CREATE, r, p, n, 0, 0, m, fi); }
+static void h_write(fuse_req_t r, fuse_ino_t i, const char *b, size_t s, off_t o,
+                    struct fuse_file_info *fi)
+{ hop(J_WRITE, r, i, b, s, o, 0, fi); }
+static void h_unlink(fuse_req_t r, fuse_ino_t p, const char *n)
+{ hop(J_UNLINK, r, p, n, 0, 0, 0, NULL); }
+static void h_ok(fuse_req_t r, fuse_ino_t i, struct fuse_file_info *fi)
+{ hop(J_OK, r, i, NULL, 0, 0, 0, fi); }
+
+static void *loop_thread(void *arg)
+{
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN}, got;
+    (void)arg;
+    epoll_ctl(ep, EPOLL_CTL_ADD, hop_fd, &ev);
+    for (;;) {
+        uint64_t n;
+        struct job *j;
+        if (epoll_wait(ep, &got, 1, -1) < 1 || read(hop_fd, &n, sizeof(n)) != sizeof(n))
+            continue;
+        pthread_mutex_lock(&jobs_lock);
+        j = jobs_head;
+        jobs_head = NULL;
+        jobs_tail = &jobs_head;
+        pthread_mutex_unlock(&jobs_lock);
+        while (j) {
+            struct job *next = j->next;
+            struct fuse_file_info *fi = j->has_fi ? &j->fi : NULL;
+            switch (j->kind) {
+            case J_LOOKUP: bf_lookup(j->req, j->ino, j->name); break;
+            case J_GETATTR: bf_getattr(j->req, j->ino, fi); break;
+            case J_READDIRPLUS: bf_readdirplus(j->req, j->ino, j->size, j->off, fi); break;
+            case J_OPEN: bf_open(j->req, j->ino, fi); break;
+            case J_READ: bf_read(j->req, j->ino, j->size, j->off, fi); break;
+            case J_CREATE: bf_create(j->req, j->ino, j->name, j->mode, fi); break;
+            case J_WRITE: bf_write(j->req, j->ino, j->name, j->size, j->off, fi); break;
+            case J_UNLINK: bf_unlink(j->req, j->ino, j->name); break;
+            default: bf_ok(j->req, j->ino, fi); break;
+            }
+            free(j);
+            j = next;
+        }
+    }
+    return NULL;
+}
+
+static const struct fuse_lowlevel_ops hop_ops = {
+    .lookup = h_lookup, .getattr = h_getattr, .readdirplus = h_readdirplus,
+    .open = h_open, .read = h_read, .create = h_create, .write = h_write,
+    .unlink = h_unlink, .flush = h_ok, .release = h_ok, .releasedir = h_ok,
+};
+
 int main(int argc, char **argv)
 {
     char *args_v[] = {argv[0], "-o", "fsname=benchfs-c", "-o", argc == 3 ? argv[2] : "", NULL};
@@ -234,7 +342,14 @@ int main(int argc, char **argv)
         pattern[i] = (unsigned char)(((i % PERIOD) * 7) % 251);
     for (int i = 0; i < SMALL_SIZE; i++)
         small[i] = (unsigned char)i;
-    se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+    if (getenv("BENCHFS_HOP")) {
+        pthread_t loop;
+        hop_fd = eventfd(0, EFD_CLOEXEC);
+        pthread_create(&loop, NULL, loop_thread, NULL);
+        se = fuse_session_new(&args, &hop_ops, sizeof(hop_ops), NULL);
+    } else {
+        se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+    }
     if (se == NULL)
         return 1;
     if (fuse_set_signal_handlers(se) == 0 && fuse_session_mount(se, argv[1]) == 0) {

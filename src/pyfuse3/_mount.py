@@ -216,6 +216,14 @@ class Mount:
         return "attached" if self._attached and state is State.MOUNTED else str(state.value)
 
     @property
+    def io_uring(self) -> bool:
+        """Whether requests come through pyfuse3's io_uring (mount option ``io_uring``): True
+        once INIT announced it and the ring's entries were registered; False when the mount
+        is served through /dev/fuse (the option not given, or a warning said why not)."""
+        ring = self._session.ring
+        return ring is not None and ring.started
+
+    @property
     def session(self) -> Session:
         """The libfuse session (internal); RuntimeError once closed."""
         if self._session.life.state in (State.CLOSING, State.CLOSED):

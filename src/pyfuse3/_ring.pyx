@@ -52,6 +52,7 @@ cdef enum:
     PAGE = 4096
     HEADROOM = 4096      # in front of each payload: the request's two headers
     MIN_PAYLOAD = 8192   # the kernel's FUSE_MIN_READ_BUFFER
+    DEFAULT_MAX_PAGES = 32  # the kernel's FUSE_DEFAULT_MAX_PAGES_PER_REQ
 
 # Entry.state
 cdef enum:
@@ -386,8 +387,10 @@ cdef class Ring:
     def start(self):
         """Register ``depth`` entries per CPU queue (after the INIT answer announced the rings)."""
         cdef RingState* rs = self.st
+        # The kernel wants room for max(8 KiB, max_write, max_pages pages); max_pages is its
+        # default (32) when INIT did not negotiate it.
         cdef size_t payload = max(<size_t>MIN_PAYLOAD, <size_t>rs.max_write,
-                                  <size_t>rs.max_pages * PAGE)
+                                  <size_t>(rs.max_pages or DEFAULT_MAX_PAGES) * PAGE)
         rs.payload_size = (payload + PAGE - 1) // PAGE * PAGE
         rs.queues, rs.depth = self.queues, self.depth
         rs.free = <unsigned int*>calloc(self.queues, sizeof(unsigned int))

@@ -94,7 +94,7 @@ for _ in range(int(sys.argv[2])):
 def test_requests_come_through_the_ring(backend: str, uring_enabled: None) -> None:
     with mounted(MemFS(), backend=backend, options=ring_options()) as fs:
         ring = ring_of(fs)
-        assert ring is not None and ring.started
+        assert ring is not None and ring.started and fs.mount.io_uring
         before, cq_before = ring.requests, completions(fs)
         client(STAT_LOOP, fs.path(""), "300")  # MemFS: attributes are never cached
         assert ring.requests - before >= 300
@@ -126,6 +126,17 @@ def test_data_goes_both_ways_intact(backend: str, uring_enabled: None, size: int
         assert client(COPY, fs.path("f"), str(size)).strip() == str(size)
         assert ring_of(fs).requests > before
         assert len(fs.ops.node(fs.ops.child(pyfuse3.ROOT_INODE, b"f")).data) == size
+
+
+@needs_ring_build
+@pytest.mark.parametrize("max_write", [4096, 65536])
+def test_smaller_max_write(backend: str, uring_enabled: None, max_write: int) -> None:
+    """The entries' buffers follow the negotiated sizes (the kernel refuses smaller ones)."""
+    with mounted(MemFS(), backend=backend,
+                 options=ring_options(f"max_write={max_write}")) as fs:
+        assert client(COPY, fs.path("f"), str(3 * max_write + 5)).strip() == \
+            str(3 * max_write + 5)
+        assert fs.mount.io_uring and ring_of(fs).error == 0
 
 
 class SlowFS(MemFS):
@@ -276,7 +287,7 @@ def test_a_kernel_with_rings_off_serves_through_dev_fuse(
         with caplog.at_level(logging.WARNING, logger="pyfuse3"), \
                 mounted(MemFS(), backend=backend, options=ring_options()) as fs:
             run_with_timeout(lambda: Path(fs.path("f")).write_bytes(b"x"))
-            assert ring_of(fs) is None
+            assert ring_of(fs) is None and not fs.mount.io_uring
     finally:
         ENABLE_URING.write_text(before)
     said = [r.getMessage() for r in caplog.records if "io_uring" in r.getMessage()]
