@@ -85,6 +85,7 @@ class SharedFS(pyfuse3.Operations):
         self.names: dict[int, set[tuple[int, bytes]]] = defaultdict(set)
         self.outage = False  # Redis unreachable
         self.empty = False  # Redis reachable, but holding no file system under our prefix
+        self.other_store_said = False  # another file system under our prefix: logged once
         self.mount: pyfuse3.Mount | None = None  # for invalidations of this mount's own cache
 
     # ---- errors
@@ -108,6 +109,14 @@ class SharedFS(pyfuse3.Operations):
                     log.error("the store holds no file system under prefix %s: Redis "
                               "restarted empty, or the keys were deleted; answering EIO "
                               "(restore the data, or unmount)", self.store.prefix)
+                raise FUSEError(errno.EIO) from None
+            elif e.errno == errno.EXDEV and "another store" in str(e):
+                if not self.other_store_said:
+                    self.other_store_said = True
+                    log.error("another file system answers under prefix %s (its store id is "
+                              "not %s, the one this mount started with): its inode numbers "
+                              "name other files, so every call answers EIO (unmount, and "
+                              "mount again to use it)", self.store.prefix, self.store.store_id)
                 raise FUSEError(errno.EIO) from None
             elif e.errno == errno.ESTALE and not self.stale_store_said:
                 self.stale_store_said = True

@@ -5,7 +5,9 @@
 -- KEYS[1] is the change-log sequence key: it names the prefix's hash slot for a cluster.
 -- Scripts are not rolled back on error: every check comes before the first write.
 -- Times are nanosecond strings (Lua numbers are doubles); sizes stay below 2^53.
-local op, P, me, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local op, P, maxlen = ARGV[1], ARGV[2], ARGV[4]
+-- ARGV[3] is "MOUNT_ID/STORE_ID": the id this mount's store had at init ('' until then)
+local me, want = string.match(ARGV[3], '^([^/]*)/?(.*)$')
 local PAGE = 4096
 local MAX_SIZE = 1125899906842624  -- 2^50 bytes
 local S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 61440, 16384, 32768, 40960
@@ -19,8 +21,14 @@ local function hk(i) return P .. ':h:' .. i end  -- mounts holding the inode ope
 
 local function fail(e) error({err = e}) end
 -- init() marks a prefix with an id; a Redis that restarted empty (or lost the keys) has none,
--- which must not look like a file system whose files were all deleted
-if op ~= 'init' and redis.call('EXISTS', P .. ':id') == 0 then fail('ENOMEDIUM') end
+-- which must not look like a file system whose files were all deleted; another file system
+-- made under the same prefix (behind the same URL) has another id, whose inode numbers name
+-- other files
+if op ~= 'init' then
+  local id = redis.call('GET', P .. ':id')
+  if not id then fail('ENOMEDIUM') end
+  if want ~= '' and id ~= want then fail('EXDEV another store') end
+end
 local function now()
   local t = redis.call('TIME')
   return t[1] .. string.format('%06d', tonumber(t[2])) .. '000'
@@ -206,7 +214,7 @@ if op == 'init' then  -- the root directory, once per prefix
     redis.call('SET', P .. ':count', 1)
   end
   redis.call('SET', P .. ':id', ARGV[8], 'NX')  -- (also on a store made before ids)
-  return 1
+  return redis.call('GET', P .. ':id')
 elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unless a symlink), hold
   local parent, name, mode, rdev, uid, gid, target = ARGV[6], ARGV[7], num(ARGV[8]), ARGV[9], ARGV[10], ARGV[11], ARGV[12]
   local pmode = dir_mode(parent)

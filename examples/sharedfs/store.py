@@ -46,7 +46,7 @@ def _errno_of(e: coredis.exceptions.ResponseError) -> StoreError:
         return StoreError(errno.ENOSPC, "")
     code = getattr(errno, word, None)
     if isinstance(code, int):
-        return StoreError(code, str(e) if code == errno.EIO else "")
+        return StoreError(code, str(e) if code in (errno.EIO, errno.EXDEV) else "")
     return StoreError(errno.EIO, f"unexpected reply from Redis: {e}")
 
 
@@ -77,6 +77,7 @@ class Store:
         self.client = client
         self.prefix = "{" + prefix + "}"
         self.mount_id = mount_id or uuid.uuid4().hex[:16]
+        self.store_id = ""  # the prefix's id seen at init(): every later call checks it
         self.log_key = self.prefix + ":log"
         self.seq_key = self.prefix + ":seq"
         self.log_length = log_length
@@ -96,8 +97,9 @@ class Store:
             deadline = time.monotonic_ns() + self._clock_offset + int(self.give_up * 1e9)
         try:
             return await self._script(keys=[self.seq_key],
-                                      args=[op, self.prefix, self.mount_id, self.log_length,
-                                            deadline, *args])
+                                      args=[op, self.prefix,
+                                            f"{self.mount_id}/{self.store_id}",
+                                            self.log_length, deadline, *args])
         except coredis.exceptions.ResponseError as e:
             raise _errno_of(e) from None
 
@@ -160,7 +162,8 @@ class Store:
         redis_now = await self.client.time()  # a datetime, microseconds
         after = time.monotonic_ns()
         self._clock_offset = round(redis_now.timestamp() * 1e6) * 1000 - (before + after) // 2
-        await self._call("init", uid, gid, uuid.uuid4().hex)
+        self.store_id = ""
+        self.store_id = (await self._call("init", uid, gid, uuid.uuid4().hex)).decode()
 
     async def mknod(self, parent: int, name: bytes, mode: int, rdev: int, uid: int, gid: int,
                     target: bytes = b"", hold: bool = False) -> Attributes:

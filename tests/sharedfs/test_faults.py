@@ -367,6 +367,37 @@ def test_a_redis_restarted_empty_says_so(tmp_path: Path, redis: RedisServer,
     assert text.count("Redis unreachable") == 1
 
 
+def test_another_store_behind_the_same_url_is_told_apart(tmp_path: Path, redis: RedisServer,
+                                                         prefix: str) -> None:
+    """Redis emptied and a new file system made under the same prefix (its own inode 2, another
+    file): the mount answers EIO with one line saying so, never the other file system's
+    names or data, also through a file it holds open."""
+    log = tmp_path / "fs.log"
+    with sharedfs(redis, prefix, log=log) as m:
+        write(m / "mine", b"my data")
+        mine = os.stat(m / "mine").st_ino
+        fh = open(m / "mine", "rb")
+        try:
+            redis.command("FLUSHALL")
+            with sharedfs(redis, prefix) as other:  # mkfs of another file system
+                write(other / "theirs", b"their data")
+                assert os.stat(other / "theirs").st_ino == mine  # the number names theirs now
+            assert eventually(lambda: errno_of(lambda: os.listdir(m)) == errno.EIO)
+            assert errno_of(lambda: os.stat(m / "theirs")) == errno.EIO
+            os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            try:
+                got = os.pread(fh.fileno(), 100, 0)
+            except OSError as e:
+                assert e.errno == errno.EIO
+            else:
+                assert got == b"my data"  # what this kernel cached, never theirs
+            assert errno_of(lambda: write(m / "new", b"z")) == errno.EIO
+        finally:
+            fh.close()
+    text = log.read_text()
+    assert text.count("another file system answers") == 1 and "Traceback" not in text
+
+
 def test_a_write_that_answered_eio_is_never_applied_later(tmp_path: Path, redis: RedisServer,
                                                          prefix: str) -> None:
     """Redis stalls (here a script that runs 7 s) past the call timeout: the write answers
