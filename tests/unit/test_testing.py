@@ -76,3 +76,13 @@ def test_needs_root_names_exactly_the_posix_checks_that_need_root() -> None:
 
     found = {name for name, fn in posix.CHECKS.items() if needs_root(inspect.getsource(fn))}
     assert found == posix.NEEDS_ROOT
+
+
+@pytest.mark.parametrize("minor", [0, -1, 10_000])
+def test_harness_protocol_minor_out_of_range_names_the_range(minor: int) -> None:
+    from pyfuse3.testing import Harness
+    from pyfuse3.testing._harness import K
+
+    newest = K["FUSE_KERNEL_MINOR_VERSION"]
+    with pytest.raises(ValueError, match=f"protocol_minor must be 1 to {newest} .* got {minor}"):
+        Harness(pyfuse3.Operations(), protocol_minor=minor)
