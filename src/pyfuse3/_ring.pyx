@@ -379,11 +379,6 @@ cdef class Ring:
         """The INIT request ``unique`` is being processed: its answer gets the ring flag."""
         self.st.init_unique = unique
 
-    @property
-    def announced(self):
-        """Whether the INIT answer announced the rings (start() is due)."""
-        return self.st.init_answered and not self.started
-
     def start(self):
         """Register ``depth`` entries per CPU queue (after the INIT answer announced the rings)."""
         cdef RingState* rs = self.st

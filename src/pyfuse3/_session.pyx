@@ -188,15 +188,8 @@ cdef class Session:
         self.wakeups += 1
         cdef bint speculate = self.backlog or self.wakeups % 8 == 0
         while n < limit:
-            if fuse_session_exited(se):
-                if n and not self.exit_requested:
-                    # Only INIT's checks end a session inside process_buf (EPROTO).
-                    raise OSError(EPROTO, "libfuse refused the kernel's INIT request (its "
-                                  "reason was printed on stderr): the mount cannot be used")
+            if self._ended(n):
                 return DRAIN_EXIT
-            if self.init_pending:
-                self.init_pending = False
-                self.initialized = True
             if n == 1 and not speculate:
                 return DRAIN_EMPTY
             res = fuse_session_receive_buf(se, &self.buf)
@@ -206,11 +199,7 @@ cdef class Session:
             if res == -EINTR:
                 continue
             if res <= 0:
-                if res == -ECONNABORTED:  # the connection was aborted: nothing more to serve
-                    fuse_session_exit(se)
-                elif res < 0:
-                    raise OSError(-res, f"reading /dev/fuse failed: {os.strerror(-res)}")
-                return DRAIN_EXIT
+                return self._read_ended(res)
             n += 1
             if n == 2:
                 self.backlog = True
@@ -224,6 +213,28 @@ cdef class Session:
                 raise exc  # e.g. KeyboardInterrupt raised by a handler
         return DRAIN_BUSY
 
+    cdef bint _ended(self, int n) except -1:
+        """Whether the session ended (DRAIN_EXIT is due) after ``n`` requests of this drain;
+        marks the connection initialized once INIT was answered."""
+        if fuse_session_exited(self.se):
+            if n and not self.exit_requested:
+                # Only INIT's checks end a session inside process_buf (EPROTO).
+                raise OSError(EPROTO, "libfuse refused the kernel's INIT request (its "
+                              "reason was printed on stderr): the mount cannot be used")
+            return True
+        if self.init_pending:
+            self.init_pending = False
+            self.initialized = True
+        return False
+
+    cdef int _read_ended(self, int res) except -1:
+        """DRAIN_EXIT for what reading /dev/fuse returned at its end (0, or an errno)."""
+        if res == -ECONNABORTED:  # the connection was aborted: nothing more to serve
+            fuse_session_exit(self.se)
+        elif res < 0:
+            raise OSError(-res, f"reading /dev/fuse failed: {os.strerror(-res)}")
+        return DRAIN_EXIT
+
     cdef int _drain_ring(self, int limit) except? -1:
         """drain() for a session served through io_uring: requests from ring entries first,
         /dev/fuse (INIT, FORGETs, INTERRUPTs) when its poll fired; commits go out together."""
@@ -234,16 +245,10 @@ cdef class Session:
         rs.batching = True
         try:
             while n < limit:
-                if fuse_session_exited(se):
-                    if n and not self.exit_requested:
-                        raise OSError(EPROTO, "libfuse refused the kernel's INIT request (its "
-                                      "reason was printed on stderr): the mount cannot be used")
+                if self._ended(n):
                     return DRAIN_EXIT
-                if self.init_pending:
-                    self.init_pending = False
-                    self.initialized = True
-                    if self.ring.announced:
-                        self.ring.start()
+                if rs.init_answered and not self.ring.started:
+                    self.ring.start()
                 kind = ring_next(rs, &rbuf)
                 if kind == NEXT_REQUEST:
                     n += 1
@@ -260,11 +265,7 @@ cdef class Session:
                     if res == -EINTR:
                         continue
                     if res <= 0:
-                        if res == -ECONNABORTED:
-                            fuse_session_exit(se)
-                        elif res < 0:
-                            raise OSError(-res, f"reading /dev/fuse failed: {os.strerror(-res)}")
-                        return DRAIN_EXIT
+                        return self._read_ended(res)
                     n += 1
                     if not self.initialized and \
                             (<const fuse_in_header*>self.buf.mem).opcode == FUSE_INIT:
