@@ -13,6 +13,7 @@ an hour and still show other mounts' changes within milliseconds. See README.md 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import logging
 import os
@@ -51,6 +52,18 @@ def check_name(name: bytes) -> bytes:
     return name
 
 
+@dataclasses.dataclass
+class Known:
+    """What this mount's kernel may hold of one inode."""
+
+    #: lookups it counts (forget() takes them back)
+    lookups: int = 0
+    #: the (parent, name) pairs it may cache
+    names: set[tuple[int, bytes]] = dataclasses.field(default_factory=set)
+    #: the version of the attributes it was given last
+    served: int | None = None
+
+
 class SharedFS(pyfuse3.Operations):
     """The FUSE side: each handler is one store call; the follower keeps the kernel coherent."""
 
@@ -60,10 +73,13 @@ class SharedFS(pyfuse3.Operations):
         self.store = store
         self.timeout = timeout
         # Close-to-open: every open() compares the inode's version in the store with the one
-        # of the attributes this mount last gave its kernel (``served``), and a difference
-        # drops what the kernel cached (FileInfo.changed), even if no notification came yet.
+        # of the attributes this mount last gave its kernel (``Known.served``), and a
+        # difference drops what the kernel cached (FileInfo.changed), even if no notification
+        # came yet.
         self.close_to_open = close_to_open
-        self.served: dict[int, int] = {}
+        # What the kernel may hold of each inode: lookups, names (for a full invalidation after
+        # a gap in the log) and the version of the attributes served; gone at forget.
+        self.known: dict[int, Known] = {}
         # Inodes whose last attributes said "no extended attributes": getxattr and listxattr
         # answer from here (ls -l asks two per file, every write one). Forgotten with the
         # inode, on any attribute change another mount logs, and on a local setxattr.
@@ -80,9 +96,6 @@ class SharedFS(pyfuse3.Operations):
         self.releasing: dict[int, anyio.Event] = {}
         self.listings: dict[int, list[tuple[bytes, Attributes]]] = {}
         self.next_dir_fh = 1
-        # What the kernel may hold from us (for a full invalidation after a gap in the log):
-        self.lookups: dict[int, int] = defaultdict(int)
-        self.names: dict[int, set[tuple[int, bytes]]] = defaultdict(set)
         self.outage = False  # Redis unreachable
         self.empty = False  # Redis reachable, but holding no file system under our prefix
         self.other_store_said = False  # another file system under our prefix: logged once
@@ -130,11 +143,18 @@ class SharedFS(pyfuse3.Operations):
                 log.warning("Redis unreachable (%s): answering EIO until it is back", e)
             raise FUSEError(errno.EIO) from None
 
+    def _known(self, ino: int) -> Known:
+        k = self.known.get(ino)
+        if k is None:
+            k = self.known[ino] = Known()
+        return k
+
     def track(self, ino: int, parent: int, name: bytes) -> None:
         """Remember a lookup the kernel counts (and the name it may cache)."""
-        self.lookups[ino] += 1
+        k = self._known(ino)
+        k.lookups += 1
         if name not in (b".", b".."):
-            self.names[ino].add((parent, name))
+            k.names.add((parent, name))
 
     def entry(self, a: Attributes, parent: int | None = None,
               name: bytes | None = None) -> pyfuse3.EntryAttributes:
@@ -166,7 +186,8 @@ class SharedFS(pyfuse3.Operations):
             e.st_mode = stat.S_IFREG  # the type is unknown: no permissions, a file
         e.st_nlink = e.st_nlink or 1
         e.attr_timeout = e.entry_timeout = 0
-        self.served.pop(e.st_ino, None)
+        if e.st_ino in self.known:
+            self.known[e.st_ino].served = None
         self.bare.discard(e.st_ino)
         return e
 
@@ -188,7 +209,7 @@ class SharedFS(pyfuse3.Operations):
         e.attr_timeout = e.entry_timeout = self.timeout
         crtime = a.get("crtime", b"0")
         e.generation = int(crtime) if crtime.isdigit() else 0  # a reused number: a new file
-        self.served[ino] = a.version()
+        self._known(ino).served = a.version()
         if a.get("x") == b"0":
             self.bare.add(ino)
         else:
@@ -203,14 +224,13 @@ class SharedFS(pyfuse3.Operations):
 
     async def forget(self, inode_list: Any) -> None:
         for ino, n in inode_list:
-            left = self.lookups.get(ino, 0) - n
-            if left > 0:
-                self.lookups[ino] = left
-            else:
-                self.lookups.pop(ino, None)
-                self.names.pop(ino, None)
-                self.served.pop(ino, None)
-                self.bare.discard(ino)
+            k = self.known.get(ino)
+            if k is not None:
+                k.lookups -= n
+                if k.lookups > 0:
+                    continue
+                del self.known[ino]
+            self.bare.discard(ino)
 
     async def getattr(self, inode: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         with self.errors():
@@ -312,9 +332,9 @@ class SharedFS(pyfuse3.Operations):
             self.crtimes[inode] = a.get("crtime", b"")
         changed = False
         if self.close_to_open and a is not None:
-            version = a.version()
-            changed = self.served.get(inode, version) != version
-            self.served[inode] = version
+            version, k = a.version(), self._known(inode)
+            changed = k.served is not None and k.served != version
+            k.served = version
         return self._info(inode, flags, changed)
 
     async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
@@ -532,12 +552,14 @@ class Follower:
         else name by name; the attributes and data of every inode it knows, in both cases."""
         self.full_invalidations += 1
         self.fs.bare.clear()
+        known = list(self.fs.known.items())
         if not self._all_names_at_once():
-            for names in list(self.fs.names.values()):
-                for parent, name in names:
+            for _, k in known:
+                for parent, name in k.names:
                     self.inv.entry(parent, name)
-        for ino in list(self.fs.lookups):
-            self.inv.inode(ino)
+        for ino, k in known:
+            if k.lookups:
+                self.inv.inode(ino)
         self.inv.inode(pyfuse3.ROOT_INODE)
 
     def _all_names_at_once(self) -> bool:
