@@ -47,6 +47,7 @@ cdef class Session:
     cdef bint _parked_instead(self, const char* mem, size_t size) except -1
     cdef int _drain_ring(self, int limit) except? -1
     cdef bint _ended(self, int n) except -1
+    cdef bint _suspended(self) except -1
     cdef int _read_ended(self, int res) except -1
     cdef int _process_copy(self, bytes request, tuple handlers) except -1
     cdef void _park_while_any(self) noexcept

@@ -206,12 +206,19 @@ cdef class Session:
             if self.parking and self._parked_instead(<const char*>self.buf.mem, res):
                 continue
             fuse_session_process_buf(se, &self.buf)
-            if self.pending is not None:
+            if self._suspended():
                 return DRAIN_PENDING
-            if self.raised is not None:
-                exc, self.raised = self.raised, None
-                raise exc  # e.g. KeyboardInterrupt raised by a handler
         return DRAIN_BUSY
+
+    cdef bint _suspended(self) except -1:
+        """After a request was processed: whether its handler suspended (DRAIN_PENDING is due);
+        raises what an inline handler let out (e.g. KeyboardInterrupt)."""
+        if self.pending is not None:
+            return True
+        if self.raised is not None:
+            exc, self.raised = self.raised, None
+            raise exc
+        return False
 
     cdef bint _ended(self, int n) except -1:
         """Whether the session ended (DRAIN_EXIT is due) after ``n`` requests of this drain;
@@ -281,11 +288,8 @@ cdef class Session:
                     if rs.error:
                         self.ring.report_error(self.mountpoint)
                     return DRAIN_EMPTY
-                if self.pending is not None:
+                if self._suspended():
                     return DRAIN_PENDING
-                if self.raised is not None:
-                    exc, self.raised = self.raised, None
-                    raise exc
             return DRAIN_BUSY
         finally:
             rs.batching = False
@@ -318,11 +322,8 @@ cdef class Session:
             self._park_while_any()
             self._process_copy(request, self.handlers)
             n += 1
-            if self.pending is not None:
+            if self._suspended():
                 return DRAIN_PENDING
-            if self.raised is not None:
-                exc, self.raised = self.raised, None
-                raise exc
         return DRAIN_EMPTY
 
     cdef bint _parked_instead(self, const char* mem, size_t size) except -1:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import pyfuse3
-from pyfuse3 import _backends
+from pyfuse3 import _backends, _ring
 from pyfuse3._ring import HAVE_URING
 from pyfuse3.testing import MountedFS, mounted
 
@@ -27,7 +27,7 @@ from ..memfs import MemFS
 from ..util import eventually, run_with_timeout
 
 pytestmark = pytest.mark.fuse
-ENABLE_URING = Path("/sys/module/fuse/parameters/enable_uring")
+ENABLE_URING = Path(_ring.ENABLE_URING)
 needs_ring_build = pytest.mark.skipif(
     not HAVE_URING, reason="this pyfuse3 was built without liburing or libfuse 3.18's header")
 
@@ -211,6 +211,8 @@ def test_waiting_handlers_never_starve_the_ring(backend: str, uring_enabled: Non
                     [sys.executable, "-c", STAT_LOOP, fs.path(""), "1"]))
                 assert eventually(lambda k=k: ops.held > k, 30), (ops.held, ring.entries)
             assert ring.entries >= 12 + ring.queues
+            # every queue keeps depth entries free for the next request
+            assert ring.entries_in_kernel >= ring.queues * ring.depth
             ops.go.set()
             for c in clients:
                 assert c.wait(60) == 0
