@@ -15,6 +15,9 @@
    operation (INFO's total_commands_processed).
 4. A large directory: 20,000 files created through A (per second), ``ls -l`` of them
    through B cold and warm, with Redis round trips per file (``--only listing``).
+5. What durability costs (``--only durability``, not in the full run): the writes of 3.
+   behind Redis Sentinel (a primary, a replica, three sentinels), without and with
+   ``--wait-replicas 1``, alternating, ``--rounds`` times each.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.sharedfs.conftest import (  # noqa: E402
     RedisServer,
+    SentinelGroup,
     redis_server,
     sharedfs,
 )
@@ -46,10 +50,11 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
-def commands(redis: RedisServer) -> tuple[int, int]:
+def commands(redis: RedisServer | SentinelGroup) -> tuple[int, int]:
     """(round trips: script calls made by clients, Redis commands run including the scripts'
     own) so far."""
-    stats = redis.command("INFO", "commandstats")
+    primary = redis.primary if isinstance(redis, SentinelGroup) else redis
+    stats = primary.command("INFO", "commandstats")
     calls = {line.split(":")[0]: int(line.split("calls=")[1].split(",")[0])
              for line in stats.splitlines() if line.startswith("cmdstat_")}
     return calls.get("cmdstat_evalsha", 0) + calls.get("cmdstat_eval", 0), sum(calls.values())
@@ -211,8 +216,9 @@ def read_heavy(redis: RedisServer, prefix: str, extra: list[str], files: int,
 
 # ---------------------------------------------------------------- 3. writes
 
-def writes(redis: RedisServer, prefix: str) -> dict[str, float]:
-    with sharedfs(redis, prefix) as a:
+def writes(redis: RedisServer | SentinelGroup, prefix: str,
+           extra: tuple[str, ...] = ()) -> dict[str, float]:
+    with sharedfs(redis, prefix, *extra) as a:
         data = os.urandom(1 << 20)
         (trips0, cmds0), t = commands(redis), time.perf_counter()
         with open(a / "big", "wb") as fh:
@@ -262,6 +268,22 @@ def listing(redis: RedisServer, prefix: str, n: int) -> dict[str, float]:
             "round_trips_per_file_warm": warm_trips}
 
 
+def durability(rounds: int) -> None:
+    """Writes behind Sentinel without and with WAIT for one replica, alternating."""
+    from redis_server import sentinel_group
+
+    got: dict[str, list[dict[str, float]]] = {"no wait": [], "--wait-replicas 1": []}
+    with tempfile.TemporaryDirectory(prefix="pyfuse3-bench-redis-") as tmp, \
+            sentinel_group(Path(tmp)) as group:
+        for r in range(rounds):
+            for label, extra in (("no wait", ()), ("--wait-replicas 1", ("--wait-replicas", "1"))):
+                got[label].append(writes(group, f"d{r}{len(extra)}", extra))
+    for label, runs in got.items():
+        worst = {k: min(run[k] for run in runs) for k in ("seq_MB_per_s", "small_files_per_s")}
+        median = {k: statistics.median(run[k] for run in runs) for k in worst}
+        print(f"{label}: median {median}, worst {worst}", flush=True)
+
+
 @contextlib.contextmanager
 def server() -> Iterator[RedisServer]:
     with tempfile.TemporaryDirectory(prefix="pyfuse3-bench-redis-") as tmp, \
@@ -276,8 +298,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--ls-files", type=int, default=20_000)
-    ap.add_argument("--only", choices=("listing", "read-heavy"),
+    ap.add_argument("--only", choices=("listing", "read-heavy", "durability"),
                     help="run this part alone (no plot)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of --only durability")
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sharedfs.png"))
     ap.add_argument("--json", default=str(ROOT / "bench" / "sharedfs.json"))
     args = ap.parse_args()
@@ -291,6 +314,9 @@ def main() -> None:
             with server() as redis:
                 print(label, read_heavy(redis, "rh", extra, args.files, args.seconds),
                       flush=True)
+        return
+    if args.only == "durability":
+        durability(args.rounds)
         return
     if args.only == "listing":
         with server() as redis:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,16 +22,27 @@ def redis_binary() -> str:
     return found
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class RedisServer:
     """One redis-server on ``<dir>/redis.sock``; ``persistent`` turns on the append-only file
-    with an fsync per write (appendfsync always), in ``dir``."""
+    with an fsync per write (appendfsync always), in ``dir``. ``port`` also listens on
+    127.0.0.1 (replication and Sentinel need TCP); ``replica_of`` starts it as a replica."""
 
     def __init__(self, directory: Path, *, persistent: bool = False,
-                 password: str | None = None) -> None:
+                 password: str | None = None, port: int = 0,
+                 replica_of: int | None = None) -> None:
         self.dir = directory
         self.socket = directory / "redis.sock"
         self.persistent = persistent
         self.password = password
+        self.port = port
+        self.replica_of = replica_of
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -38,13 +50,19 @@ class RedisServer:
         return f"unix://{self.socket}"
 
     def start(self) -> RedisServer:
-        argv = [redis_binary(), "--port", "0", "--unixsocket", str(self.socket),
+        self.dir.mkdir(parents=True, exist_ok=True)
+        argv = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--unixsocket", str(self.socket),
                 "--unixsocketperm", "777", "--dir", str(self.dir), "--save", "",
                 "--appendonly", "yes" if self.persistent else "no",
                 "--appendfsync", "always", "--daemonize", "no", "--logfile",
                 str(self.dir / "redis.log")]
         if self.password:
-            argv += ["--requirepass", self.password]
+            argv += ["--requirepass", self.password, "--masterauth", self.password]
+        if self.replica_of:
+            argv += ["--replicaof", "127.0.0.1", str(self.replica_of)]
+        if self.port:  # a replica's first copy starts at once (not after 5 s)
+            argv += ["--repl-diskless-sync-delay", "0"]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not self._answers():
@@ -57,8 +75,6 @@ class RedisServer:
         return self
 
     def _answers(self) -> bool:
-        import socket
-
         with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as s:
             s.settimeout(1)
             s.connect(str(self.socket))
@@ -98,3 +114,110 @@ def redis_server(directory: Path, **kw: object) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+class SentinelGroup:
+    """A primary, ``replicas`` replicas and three redis-sentinels watching them (service
+    ``svc``), all on 127.0.0.1 ports, each in its own directory under ``directory``. A primary
+    not answering for ``down_after`` ms is failed over. ``url`` is the redis+sentinel:// URL."""
+
+    SERVICE = "svc"
+
+    def __init__(self, directory: Path, *, replicas: int = 1, down_after: int = 1000) -> None:
+        self.dir = directory
+        self.primary = RedisServer(directory / "primary", port=free_port())
+        self.replicas = [RedisServer(directory / f"replica{i}", port=free_port(),
+                                     replica_of=self.primary.port) for i in range(replicas)]
+        self.down_after = down_after
+        self.sentinel_ports: list[int] = []
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def servers(self) -> list[RedisServer]:
+        return [self.primary, *self.replicas]
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.SERVICE}"
+
+    def start(self) -> SentinelGroup:
+        try:
+            for server in self.servers:
+                server.start()
+            for i in range(3):
+                d = self.dir / f"sentinel{i}"
+                d.mkdir(parents=True, exist_ok=True)
+                port = free_port()
+                conf = d / "sentinel.conf"  # sentinel rewrites it: one each
+                conf.write_text(
+                    f"port {port}\nbind 127.0.0.1\ndir {d}\nlogfile {d / 'sentinel.log'}\n"
+                    f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
+                    f"sentinel down-after-milliseconds {self.SERVICE} {self.down_after}\n"
+                    f"sentinel failover-timeout {self.SERVICE} 10000\n"
+                    f"sentinel parallel-syncs {self.SERVICE} 1\n")
+                self.sentinels.append(subprocess.Popen(
+                    [redis_binary(), str(conf), "--sentinel"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                self.sentinel_ports.append(port)
+            deadline = time.monotonic() + 20
+            while not self._settled():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the sentinels did not see the primary and its replicas")
+                time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def sentinel(self, *args: str, index: int = 0) -> str:
+        """One command to a sentinel through redis-cli."""
+        argv = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.sentinel_ports[index])]
+        return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    def primary_port(self) -> int | None:
+        """The port the sentinels name as the primary's now (None: no answer yet)."""
+        try:
+            got = self.sentinel("sentinel", "get-master-addr-by-name", self.SERVICE).split()
+        except subprocess.SubprocessError:
+            return None
+        return int(got[1]) if len(got) == 2 else None
+
+    def _settled(self) -> bool:
+        try:
+            if self.primary.command("info", "replication").count("state=online") < \
+                    len(self.replicas):
+                return False
+            for i in range(len(self.sentinels)):
+                seen = self.sentinel("sentinel", "replicas", self.SERVICE, index=i)
+                others = self.sentinel("sentinel", "sentinels", self.SERVICE, index=i)
+                if seen.count("flags\nslave\n") < len(self.replicas) or \
+                        others.count("flags\nsentinel\n") < len(self.sentinels) - 1:
+                    return False
+        except subprocess.SubprocessError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        """End every sentinel and server by its PID."""
+        for proc in self.sentinels:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        self.sentinels.clear()
+        for server in self.servers:
+            server.stop()
+
+
+@contextlib.contextmanager
+def sentinel_group(directory: Path, **kw: int) -> Iterator[SentinelGroup]:
+    group = SentinelGroup(directory, **kw).start()
+    try:
+        yield group
+    finally:
+        group.stop()

@@ -2,7 +2,8 @@
 """sharedfs: a POSIX file system kept in Redis, mounted by several machines at once.
 
     python examples/sharedfs/sharedfs.py MOUNTPOINT --redis URL [--prefix NAME]
-        [--timeout SECONDS] [--no-invalidation] [--backend trio|asyncio] [-o OPT,...] [--debug]
+        [--timeout SECONDS] [--no-invalidation] [--wait-replicas N] [--backend trio|asyncio]
+        [-o OPT,...] [--debug]
 
 Every change is one atomic Redis script that also appends a record to a change log (a Redis
 stream). Each mount follows the log and turns every change made by another mount into the
@@ -22,14 +23,16 @@ import stat
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import anyio
 import coredis
 import coredis.exceptions
+from coredis.connection import TCPLocation
 from coredis.retry import NoRetryPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,7 +45,9 @@ log = logging.getLogger("sharedfs")
 HOLD_IDLE = 1.0  # seconds a closed file stays held (a reopen needs no round trip)
 REDIS_TIMEOUT = 5.0  # seconds a store call may take before it answers EIO
 FALLOC_KNOWN = 0x01 | 0x02 | 0x10  # KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE
-REDIS_DOWN = (coredis.exceptions.ConnectionError, TimeoutError, OSError)
+# unreachable, or (Sentinel) no primary known now: EIO until it is back
+REDIS_DOWN = (coredis.exceptions.ConnectionError, coredis.exceptions.SentinelError,
+              TimeoutError, OSError)
 APPENDING = 1 << 63  # set in the file handle of an O_APPEND open; the other bits: the inode
 
 
@@ -104,16 +109,20 @@ class SharedFS(pyfuse3.Operations):
     # ---- errors
     @contextmanager
     def errors(self) -> Iterator[None]:
-        """Store errors become errnos; an unreachable Redis is EIO, logged once per outage."""
+        """Store errors become errnos; an unreachable Redis (or one failing over, or short of
+        replicas) is EIO, logged once per outage."""
         try:
             yield
             if self.outage:
                 self.outage = False
-                log.warning("Redis reachable again")
+                log.warning("Redis answers again")
             if self.empty:
                 self.empty = False
                 log.warning("the store holds the file system again")
         except StoreError as e:
+            if e.passing:
+                self.went_down(e.args[1])
+                raise FUSEError(errno.EIO) from None
             if e.errno == errno.EIO:
                 log.error("store: %s", e)
             elif e.errno == errno.ENOMEDIUM:
@@ -138,10 +147,13 @@ class SharedFS(pyfuse3.Operations):
                           "writes answer ESTALE")
             raise FUSEError(e.errno) from None
         except REDIS_DOWN as e:
-            if not self.outage:
-                self.outage = True
-                log.warning("Redis unreachable (%s): answering EIO until it is back", e)
+            self.went_down(f"Redis unreachable ({e})")
             raise FUSEError(errno.EIO) from None
+
+    def went_down(self, why: str) -> None:
+        if not self.outage:
+            self.outage = True
+            log.warning("%s: answering EIO until it is back", why)
 
     def _known(self, ino: int) -> Known:
         k = self.known.get(ino)
@@ -641,28 +653,69 @@ class Follower:
             log.debug("invalidation of %s: %s", what, err)
 
 
-def connect(url: str, **kw: Any) -> coredis.Redis[bytes]:
-    """A client for ``url`` (redis://, rediss:// or unix://); the password may come from
+@asynccontextmanager
+async def connect(url: str, **kw: Any) -> AsyncIterator[coredis.Redis[bytes]]:
+    """A client for ``url``: redis://, rediss:// (TLS), unix:// or
+    redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE (the primary the sentinels
+    name for SERVICE, found again after a failover). The password may come from
     SHAREDFS_REDIS_PASSWORD, a CA bundle for TLS from SHAREDFS_REDIS_CA."""
     options: dict[str, Any] = {"retry_policy": NoRetryPolicy(), "connect_timeout": 2.0, **kw}
     if os.environ.get("SHAREDFS_REDIS_PASSWORD"):
         options["password"] = os.environ["SHAREDFS_REDIS_PASSWORD"]
     if os.environ.get("SHAREDFS_REDIS_CA"):
         options["ssl_ca_certs"] = os.environ["SHAREDFS_REDIS_CA"]
-    return coredis.Redis.from_url(url, decode_responses=False, **options)
+    if not url.startswith(SENTINEL_SCHEME):
+        async with coredis.Redis.from_url(url, decode_responses=False, **options) as client:
+            yield client
+        return
+    sentinels, service, password = parse_sentinel_url(url)
+    if password:
+        options.setdefault("password", password)
+    retry_policy = options.pop("retry_policy")
+    # the sentinels themselves: short waits (an unreachable one is skipped)
+    sentinel_options = {"connect_timeout": options["connect_timeout"], "stream_timeout": 2.0}
+    async with coredis.Sentinel(sentinels, sentinel_kwargs=sentinel_options,
+                                retry_policy=retry_policy, decode_responses=False,
+                                **options) as sentinel:
+        async with sentinel.primary_for(service) as client:
+            yield client
+
+
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+def parse_sentinel_url(url: str) -> tuple[list[TCPLocation], str, str | None]:
+    """The sentinels, the service name and the password of a redis+sentinel:// URL;
+    ValueError saying what is wrong."""
+    rest = url[len(SENTINEL_SCHEME):]
+    hosts, _, service = rest.partition("/")
+    password = None
+    if "@" in hosts:
+        auth, hosts = hosts.rsplit("@", 1)
+        password = unquote(auth.partition(":")[2] if ":" in auth else auth) or None
+    if not service or "/" in service:
+        raise ValueError(f"{url}: name the service after the sentinels "
+                         "(redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE)")
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit():
+            raise ValueError(f"{url}: {host!r} is not HOST:PORT")
+        sentinels.append(TCPLocation(name.strip("[]"), int(port)))
+    return sentinels, unquote(service), password
 
 
 async def serve(args: argparse.Namespace) -> None:
     # client names: `CLIENT LIST` tells which process a connection belongs to
-    client = connect(args.redis, stream_timeout=REDIS_TIMEOUT,
-                     client_name=f"sharedfs-{os.getpid()}")
-    blocking = connect(args.redis, stream_timeout=None,
-                       client_name=f"sharedfs-{os.getpid()}-follower")
-    async with client, blocking:
+    async with connect(args.redis, stream_timeout=REDIS_TIMEOUT,
+                       client_name=f"sharedfs-{os.getpid()}") as client, \
+            connect(args.redis, stream_timeout=None,
+                    client_name=f"sharedfs-{os.getpid()}-follower") as blocking:
         # changes not applied within REDIS_TIMEOUT - 1 s are refused by the store itself, so
         # a call that timed out (EIO) is never applied later
         store = Store(client, args.prefix, log_length=args.log_length,
-                      give_up=REDIS_TIMEOUT - 1.0)
+                      give_up=REDIS_TIMEOUT - 1.0, replicas=args.wait_replicas,
+                      replica_timeout=args.wait_timeout)
         try:
             policy = (await store.memory())[2]
             if policy != "noeviction":
@@ -671,6 +724,11 @@ async def serve(args: argparse.Namespace) -> None:
                     f"(maxmemory-policy {policy}), which would delete parts of files: "
                     "set 'maxmemory-policy noeviction' (a full Redis then gives ENOSPC)")
             await store.init(os.getuid(), os.getgid())
+            replicas = await store.replicas_connected()
+            if replicas < args.wait_replicas:
+                log.warning("Redis at %s has %d replica(s) connected, fewer than "
+                            "--wait-replicas %d: changes answer EIO until more connect",
+                            args.redis, replicas, args.wait_replicas)
             await store.heartbeat(args.heartbeat)
             await store.sweep()
         except REDIS_DOWN as e:
@@ -729,7 +787,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mountpoint")
     p.add_argument("--redis", default=os.environ.get("SHAREDFS_REDIS", "redis://localhost:6379"),
-                   help="redis://HOST:PORT, rediss://... (TLS) or unix:///PATH")
+                   help="redis://HOST:PORT, rediss://... (TLS), unix:///PATH or "
+                        "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE")
+    p.add_argument("--wait-replicas", type=int, default=0, metavar="N",
+                   help="a change is acknowledged only once N replicas have it (Redis WAIT): "
+                        "a failover then loses no acknowledged change; EIO if they do not "
+                        "within --wait-timeout")
+    p.add_argument("--wait-timeout", type=float, default=1.0, metavar="SECONDS",
+                   help="how long a change waits for its replicas (default 1)")
     p.add_argument("--prefix", default="sharedfs",
                    help="key prefix: several file systems can share one Redis")
     p.add_argument("--timeout", type=float, default=3600.0,
@@ -746,13 +811,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
     p.add_argument("-o", dest="options", default="", help="mount options, comma-separated")
     p.add_argument("--debug", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.wait_replicas < 0:
+        p.error("--wait-replicas: a number of replicas, 0 or more")
+    if not 0 < args.wait_timeout <= REDIS_TIMEOUT - 1:
+        p.error(f"--wait-timeout: more than 0 and at most {REDIS_TIMEOUT - 1:g} seconds "
+                f"(a store call answers EIO after {REDIS_TIMEOUT:g})")
+    return args
 
 
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    if not args.debug:  # its reconnections and script reloads are ours to report
+        logging.getLogger("coredis").setLevel(logging.WARNING)
     try:
         anyio.run(serve, args, backend=args.backend)
     except Exception as e:

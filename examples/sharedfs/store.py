@@ -35,9 +35,15 @@ class StoreError(Exception):
     """A store call failed: ``errno`` says how (EIO when Redis is unreachable or the data is
     corrupt)."""
 
-    def __init__(self, code: int, detail: str = "") -> None:
+    def __init__(self, code: int, detail: str = "", *, passing: bool = False) -> None:
         super().__init__(code, detail or os.strerror(code))
         self.errno = code
+        self.passing = passing  # a state that passes (a failover, replicas catching up)
+
+
+#: script operations that change nothing (a durable store need not wait for replicas)
+READS = frozenset({"getattr", "lookup", "listdir", "read", "readlink", "getxattr", "listxattr",
+                   "seek", "statfs"})
 
 
 def _errno_of(e: coredis.exceptions.ResponseError) -> StoreError:
@@ -73,7 +79,8 @@ class Store:
     """The file system's state in Redis, as seen by one mount (``mount_id``)."""
 
     def __init__(self, client: coredis.Redis[bytes], prefix: str, *, log_length: int = 100_000,
-                 mount_id: str | None = None, give_up: float | None = 4.0) -> None:
+                 mount_id: str | None = None, give_up: float | None = 4.0,
+                 replicas: int = 0, replica_timeout: float = 1.0) -> None:
         self.client = client
         self.prefix = "{" + prefix + "}"
         self.mount_id = mount_id or uuid.uuid4().hex[:16]
@@ -89,17 +96,34 @@ class Store:
         # anything. The offset to Redis's clock is measured at init() (None: no deadline).
         self.give_up = give_up
         self._clock_offset: int | None = None
+        # Durability: with ``replicas`` > 0 a change counts as done only once that many
+        # replicas have it (Redis WAIT on the connection that made it, ``replica_timeout``
+        # seconds at most), so a failover cannot lose it; else the caller gets EIO.
+        self.replicas = replicas
+        self.replica_timeout_ms = max(1, round(replica_timeout * 1000))
 
     async def _call(self, op: str, *args: Any) -> Any:
         self.calls += 1
         deadline: int | str = ""
         if self._clock_offset is not None and self.give_up is not None:
             deadline = time.monotonic_ns() + self._clock_offset + int(self.give_up * 1e9)
+        call = self._script(keys=[self.seq_key],
+                            args=[op, self.prefix, f"{self.mount_id}/{self.store_id}",
+                                  self.log_length, deadline, *args])
         try:
-            return await self._script(keys=[self.seq_key],
-                                      args=[op, self.prefix,
-                                            f"{self.mount_id}/{self.store_id}",
-                                            self.log_length, deadline, *args])
+            if not self.replicas or op in READS:
+                return await call
+            with self.client.ensure_replication(self.replicas, self.replica_timeout_ms):
+                return await call
+        except coredis.exceptions.ReplicationError:
+            raise StoreError(errno.EIO, f"a change reached fewer than {self.replicas} "
+                             f"replica(s) within {self.replica_timeout_ms} ms: it is on the "
+                             "primary but may not survive a failover", passing=True) from None
+        except coredis.exceptions.ReadOnlyError:
+            # a primary demoted while this connection stayed open: find the new one
+            self.client.connection_pool.disconnect()
+            raise StoreError(errno.EIO, "Redis answered as a replica (a failover is under "
+                             "way); reconnecting", passing=True) from None
         except coredis.exceptions.ResponseError as e:
             raise _errno_of(e) from None
 
@@ -153,6 +177,11 @@ class Store:
                 for k, v in (await self.client.info("memory")).items()}
         limit = int(info.get("maxmemory", 0)) or int(info.get("total_system_memory", 0))
         return int(info["used_memory"]), limit, str(info.get("maxmemory_policy", "noeviction"))
+
+    async def replicas_connected(self) -> int:
+        """How many replicas the Redis this client talks to has connected now."""
+        info = await self.client.info("replication")
+        return int(info.get("connected_slaves", 0) or 0)  # type: ignore[arg-type]
 
     # ---- changes
     async def init(self, uid: int, gid: int) -> None:

@@ -17,7 +17,7 @@ from pyfuse3.testing import serving_process
 
 SHAREDFS = Path(__file__).resolve().parents[2] / "examples" / "sharedfs" / "sharedfs.py"
 sys.path.insert(0, str(SHAREDFS.parent))
-from redis_server import RedisServer, redis_binary, redis_server  # noqa: E402
+from redis_server import RedisServer, SentinelGroup, redis_binary, redis_server  # noqa: E402
 
 
 def require_redis() -> None:
@@ -43,7 +43,8 @@ def prefix() -> str:
 
 
 @contextlib.contextmanager
-def sharedfs(redis: RedisServer, prefix: str, *extra: str, env: dict[str, str] | None = None,
+def sharedfs(redis: RedisServer | SentinelGroup, prefix: str, *extra: str,
+             env: dict[str, str] | None = None,
              procs: list[subprocess.Popen[bytes]] | None = None, log: Path | None = None,
              returncode: int | None = 0) -> Iterator[Path]:
     """sharedfs mounted in a child process (ended by its PID and unmounted afterwards).
