@@ -51,6 +51,17 @@ REDIS_DOWN = (coredis.exceptions.ConnectionError, coredis.exceptions.SentinelErr
 APPENDING = 1 << 63  # set in the file handle of an O_APPEND open; the other bits: the inode
 
 
+def unsupported(name: bytes) -> None:
+    """EOPNOTSUPP for the extended attributes sharedfs does not keep: POSIX ACLs
+    (``system.posix_acl_*``: the kernel would not enforce them, so storing them would
+    pretend a protection that is not there) and security labels (``security.*``: the
+    policy of one machine's security module, meaningless on the others). As on a local file
+    system without ACLs or labels, ``ls -l`` then stops asking for them after the first
+    file (it remembers the answer per device)."""
+    if name.startswith((b"system.", b"security.")):
+        raise FUSEError(errno.EOPNOTSUPP)
+
+
 def check_name(name: bytes) -> bytes:
     if len(name) > NAME_MAX:
         raise FUSEError(errno.ENAMETOOLONG)
@@ -483,6 +494,7 @@ class SharedFS(pyfuse3.Operations):
 
     # ---- extended attributes
     async def setxattr(self, inode: Any, name: Any, value: Any, ctx: Any) -> None:
+        unsupported(name)
         if len(name) > XATTR_NAME_MAX:
             raise FUSEError(errno.ERANGE)
         if len(value) > XATTR_SIZE_MAX:
@@ -492,6 +504,7 @@ class SharedFS(pyfuse3.Operations):
             await self.store.setxattr(inode, name, bytes(value))
 
     async def getxattr(self, inode: Any, name: Any, ctx: Any) -> bytes:
+        unsupported(name)
         if inode in self.bare:
             raise FUSEError(errno.ENODATA)
         with self.errors():
@@ -500,10 +513,12 @@ class SharedFS(pyfuse3.Operations):
     async def listxattr(self, inode: Any, ctx: Any) -> list[bytes]:
         if inode in self.bare:
             return []
-        with self.errors():
-            return await self.store.listxattr(inode)
+        with self.errors():  # (names stored before they were refused are not shown)
+            return [n for n in await self.store.listxattr(inode)
+                    if not n.startswith((b"system.", b"security."))]
 
     async def removexattr(self, inode: Any, name: Any, ctx: Any) -> None:
+        unsupported(name)
         with self.errors():
             await self.store.removexattr(inode, name)
 
@@ -826,6 +841,7 @@ def main() -> None:
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     if not args.debug:  # its reconnections and script reloads are ours to report
         logging.getLogger("coredis").setLevel(logging.WARNING)
+    logging.getLogger("coredis").addFilter(not_cancellation)
     try:
         anyio.run(serve, args, backend=args.backend)
     except Exception as e:
@@ -833,6 +849,16 @@ def main() -> None:
         if problem is None:
             raise
         raise SystemExit(f"sharedfs: {problem}") from None
+
+
+def not_cancellation(record: logging.LogRecord) -> bool:
+    """False for a record about a cancellation: coredis logs a connection attempt cancelled
+    at unmount as an error, with a traceback."""
+    exc = record.exc_info[1] if record.exc_info else None
+    try:
+        return not isinstance(exc, anyio.get_cancelled_exc_class())
+    except RuntimeError:  # no event loop running: not ours to judge
+        return True
 
 
 class StartupError(Exception):

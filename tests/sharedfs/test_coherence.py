@@ -18,6 +18,7 @@ import pytest
 
 from ..util import eventually
 from .conftest import SHAREDFS, RedisServer, redis_server, require_redis, sharedfs
+from .test_faults import errno_of
 
 pytestmark = pytest.mark.fuse
 
@@ -291,8 +292,9 @@ def test_prefixes_keep_file_systems_apart_and_passwords_come_from_the_environmen
 
 
 def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: str) -> None:
-    """ls -l asks two extended attributes per file: a file the store says has none answers
-    without a round trip, until one is set here or on another mount."""
+    """A file the store says has no extended attributes answers without a round trip, until
+    one is set here or on another mount; ACLs and security labels are not kept at all
+    (EOPNOTSUPP, which also ends ls -l's two questions per file)."""
     def scripts() -> int:
         stats = redis.command("INFO", "commandstats")
         return sum(int(line.split("calls=")[1].split(",")[0]) for line in stats.splitlines()
@@ -310,10 +312,18 @@ def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: s
         before = scripts()
         for _ in range(50):
             with pytest.raises(OSError) as e:
-                os.getxattr(b / "f", "security.selinux")
+                os.getxattr(b / "f", "user.absent")
             assert e.value.errno == errno.ENODATA
             assert os.listxattr(b / "f") == []
+            for name in ("security.selinux", "security.capability", "system.posix_acl_access"):
+                with pytest.raises(OSError) as e:
+                    os.getxattr(b / "f", name)
+                assert e.value.errno == errno.EOPNOTSUPP
         assert scripts() == before
+        for name in ("security.selinux", "system.posix_acl_access"):
+            assert errno_of(lambda n=name: os.setxattr(a / "f", n, b"\x02\0\0\0")) == \
+                errno.EOPNOTSUPP, name
+            assert errno_of(lambda n=name: os.removexattr(a / "f", n)) == errno.EOPNOTSUPP, name
         os.setxattr(a / "f", "user.k", b"v")  # on the other mount
         assert eventually(lambda: os.listxattr(b / "f") == ["user.k"])
         assert os.getxattr(b / "f", "user.k") == b"v"
