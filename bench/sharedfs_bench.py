@@ -4,7 +4,10 @@
     python bench/sharedfs_bench.py [--changes 1000] [--seconds 10] [--files 2000] [--plot PNG]
 
 1. Staleness: mount A makes 1,000+ mixed changes (overwrite, append, chmod, create, unlink,
-   rename); after each returns, mount B is polled until it shows the change. p50/p99/max.
+   rename); a reader process of its own caches the old state through mount B before each
+   change and, once the change returned, polls B (every 0.2 ms) until it shows it.
+   p50/p99/max, and how many changes B never showed within 10 s
+   (``--only staleness``: that alone, ``--rounds`` times).
 2. Read-heavy: two reader processes stat and read small files through mount B while mount A
    rewrites one of them every 10 ms, in three configurations: (a) one-hour caching with
    invalidation (sharedfs's default), (b) timeouts 0 without invalidation, (c) 1 s timeouts
@@ -32,8 +35,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,88 +66,124 @@ def commands(redis: RedisServer | SentinelGroup) -> tuple[int, int]:
 
 # ---------------------------------------------------------------- 1. staleness
 
-def staleness(a: Path, b: Path, n: int) -> list[float]:
+def _prime(kind: str, path: str, arg: object) -> object:
+    """Make mount B's kernel cache what the change will make stale; return what seen()
+    compares with."""
+    if kind == "overwrite":
+        Path(path).read_bytes()
+        Path(path).read_bytes()  # cached (the second read leaves no atime to fetch)
+    elif kind == "append":
+        return os.stat(path).st_size + 3
+    elif kind in ("chmod", "unlink", "rename"):
+        os.stat(path)
+    elif kind == "create":
+        os.path.exists(path)
+    return arg
+
+
+def _seen(kind: str, path: str, want: object) -> bool:
+    if kind == "overwrite":
+        return Path(path).read_bytes() == want
+    if kind == "append":
+        return os.stat(path).st_size == want
+    if kind == "chmod":
+        return os.stat(path).st_mode & 0o777 == want
+    if kind == "create":
+        return os.path.exists(path)
+    if kind == "unlink":
+        return not os.path.exists(path)
+    return not os.path.exists(path) and os.path.exists(str(want))  # rename
+
+
+POLL = 0.0002  # seconds between the reader's looks
+
+
+def _append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+def stale_reader(conn: Any) -> None:
+    """The reader, a process of its own: primes mount B's cache for each change, then (once
+    the writer says when the change returned) polls B until it shows it. Sends back the ms
+    from the change's return to the first read that showed it (None: not within 10 s)."""
+    while (msg := conn.recv()) is not None:
+        kind, path, arg = msg
+        want = _prime(kind, path, arg)
+        conn.send("primed")
+        done = conn.recv()  # time.perf_counter() when the change returned: one clock
+        while not _seen(kind, path, want):
+            if time.perf_counter() - done > 10:
+                conn.send(None)
+                break
+            time.sleep(POLL)  # not a busy loop: on 2 cores it would starve the mounts
+        else:
+            conn.send((time.perf_counter() - done) * 1000)
+
+
+def staleness(a: Path, b: Path, n: int) -> tuple[list[float], int]:
+    """``n`` mixed changes through A, each watched through B by a reader process that had
+    cached the old state. Return the delays (ms) and how many changes B never showed."""
     rng = random.Random(1)
     os.mkdir(a / "st")
     for i in range(20):
         (a / "st" / f"f{i}").write_bytes(b"v0")
     delays: list[float] = []
+    never = 0
     existing = {f"f{i}" for i in range(20)}
     counter = 0
-    while len(delays) < n:
-        counter += 1
-        kind = rng.choice(["overwrite", "append", "chmod", "create", "unlink", "rename"])
-        name = rng.choice(sorted(existing))
-        pa, pb = a / "st" / name, b / "st" / name
-        if kind == "overwrite":
-            token = f"v{counter}".encode()
-            pb.read_bytes()
-            pb.read_bytes()  # cached in B (the second read leaves no atime to fetch)
+    ours, theirs = mp.Pipe()
+    proc = mp.get_context("spawn").Process(target=stale_reader, args=(theirs,))
+    proc.start()
+    try:
+        while len(delays) + never < n:
+            counter += 1
+            kind = rng.choice(["overwrite", "append", "chmod", "create", "unlink", "rename"])
+            name = rng.choice(sorted(existing))
+            pa, pb = a / "st" / name, str(b / "st" / name)
+            arg: object = None
+            if kind == "overwrite":
+                arg = token = f"v{counter}".encode()
+                change: tuple[Callable[..., object], tuple[Any, ...]] = \
+                    (pa.write_bytes, (token,))
+            elif kind == "append":
+                change = (_append, (pa, b"+++"))
+            elif kind == "chmod":
+                arg = mode = 0o600 if os.stat(pa).st_mode & 0o777 != 0o600 else 0o644
+                change = (os.chmod, (pa, mode))
+            elif kind == "create":
+                new = f"n{counter}"
+                pb = str(b / "st" / new)
+                existing.add(new)
+                change = ((a / "st" / new).write_bytes, (b"new",))
+            elif kind in ("unlink", "rename") and len(existing) > 5:
+                existing.discard(name)
+                if kind == "unlink":
+                    change = (os.unlink, (pa,))
+                else:
+                    new = f"r{counter}"
+                    existing.add(new)
+                    arg = str(b / "st" / new)
+                    change = (os.rename, (pa, a / "st" / new))
+            else:
+                continue
+            ours.send((kind, pb, arg))
+            if ours.recv() != "primed":
+                raise SystemExit("the reader failed")
+            change[0](*change[1])
+            ours.send(time.perf_counter())
+            got = ours.recv()
+            if got is None:
+                never += 1
+            else:
+                delays.append(got)
+    finally:
+        ours.send(None)
+        proc.join(30)
+        if proc.is_alive():
+            proc.kill()
+    return delays, never
 
-            def seen() -> bool:
-                return pb.read_bytes() == token
-
-            def change() -> None:
-                pa.write_bytes(token)
-        elif kind == "append":
-            size = os.stat(pb).st_size
-
-            def seen() -> bool:
-                return os.stat(pb).st_size == size + 3
-
-            def change() -> None:
-                with open(pa, "ab") as fh:
-                    fh.write(b"+++")
-        elif kind == "chmod":
-            mode = 0o600 if os.stat(pb).st_mode & 0o777 != 0o600 else 0o644
-
-            def seen() -> bool:
-                return os.stat(pb).st_mode & 0o777 == mode
-
-            def change() -> None:
-                os.chmod(pa, mode)
-        elif kind == "create":
-            new = f"n{counter}"
-            pb = b / "st" / new
-            existing.add(new)
-
-            def seen() -> bool:
-                return os.path.exists(pb)
-
-            def change() -> None:
-                (a / "st" / new).write_bytes(b"new")
-        elif kind == "unlink" and len(existing) > 5:
-            os.stat(pb)
-            existing.discard(name)
-
-            def seen() -> bool:
-                return not os.path.exists(pb)
-
-            def change() -> None:
-                os.unlink(pa)
-        elif kind == "rename" and len(existing) > 5:
-            new = f"r{counter}"
-            os.stat(pb)
-            existing.discard(name)
-            existing.add(new)
-
-            def seen() -> bool:
-                return not os.path.exists(pb) and os.path.exists(b / "st" / new)
-
-            def change() -> None:
-                os.rename(pa, a / "st" / new)
-        else:
-            continue
-        change()
-        t0 = time.perf_counter()
-        while not seen():
-            if time.perf_counter() - t0 > 10:
-                raise SystemExit(f"mount B never showed a {kind}")
-        delays.append((time.perf_counter() - t0) * 1000)
-    return delays
-
-
-# ---------------------------------------------------------------- 2. read-heavy
 
 def reader(mnt: str, files: int, seconds: float, seed: int, out: mp.Queue) -> None:
     rng = random.Random(seed)
@@ -298,9 +338,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--ls-files", type=int, default=20_000)
-    ap.add_argument("--only", choices=("listing", "read-heavy", "durability"),
+    ap.add_argument("--only", choices=("listing", "read-heavy", "durability", "staleness"),
                     help="run this part alone (no plot)")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of --only durability")
+    ap.add_argument("--sharedfs-args", default="",
+                    help="more sharedfs options for --only staleness (e.g. '--backend asyncio')")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of --only durability and --only staleness")
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sharedfs.png"))
     ap.add_argument("--json", default=str(ROOT / "bench" / "sharedfs.json"))
     args = ap.parse_args()
@@ -315,6 +358,17 @@ def main() -> None:
                 print(label, read_heavy(redis, "rh", extra, args.files, args.seconds),
                       flush=True)
         return
+    if args.only == "staleness":
+        extra = args.sharedfs_args.split()
+        for _ in range(args.rounds):
+            with server() as redis, sharedfs(redis, "st", *extra) as a, \
+                    sharedfs(redis, "st", *extra) as b:
+                delays, never = staleness(a, b, args.changes)
+            print("staleness between mounts (ms):",
+                  {"changes": len(delays) + never, "p50": round(pct(delays, 50), 2),
+                   "p99": round(pct(delays, 99), 2), "max": round(max(delays), 2),
+                   "never_shown": never}, flush=True)
+        return
     if args.only == "durability":
         durability(args.rounds)
         return
@@ -323,9 +377,9 @@ def main() -> None:
             print("large directory:", listing(redis, "ls", args.ls_files), flush=True)
         return
     with server() as redis, sharedfs(redis, "st") as a, sharedfs(redis, "st") as b:
-        delays = staleness(a, b, args.changes)
-    report["staleness_ms"] = {"changes": len(delays), "p50": pct(delays, 50),
-                              "p99": pct(delays, 99), "max": max(delays)}
+        delays, never = staleness(a, b, args.changes)
+    report["staleness_ms"] = {"changes": len(delays) + never, "p50": pct(delays, 50),
+                              "p99": pct(delays, 99), "max": max(delays), "never_shown": never}
     print("staleness between mounts (ms):", report["staleness_ms"], flush=True)
     for label, extra in models.items():
         with server() as redis:

@@ -213,7 +213,8 @@ class Invalidator:
         return self._stats
 
     async def flush(self) -> list[tuple[str, OSError]]:
-        """Perform everything queued (entries first); return the errors, also in last_errors.
+        """Perform everything queued (inodes, then entries); return the errors, also in
+        last_errors.
 
         RuntimeError in a handler, or when the mount does not take cache calls (closed, or
         serving ended; if serving ends during a flush, after what could still be done: the
@@ -255,10 +256,10 @@ class Invalidator:
                  ) -> tuple[list[tuple[str, OSError]], dict[str, int], RuntimeError | None]:
         errors: list[tuple[str, OSError]] = []
         counts = {"performed": 0, "not_cached": 0, "errors": 0}
-        calls: list[tuple[str, functools.partial[None]]] = [
-            (f"entry {p} {n!r}", functools.partial(cache.invalidate_entry_blocking, p, n, d))
-            for (p, n), d in entries.items()
-        ]
+        # Inodes before entries: a delete notification lets the kernel evict the inode, and
+        # an inode call that then finds it being freed waits for that (an RCU grace period,
+        # 16 ms measured here), holding up the rest of the flush.
+        calls: list[tuple[str, functools.partial[None]]] = []
         for i, ranges in inodes.items():
             if ranges is None:
                 calls.append((f"inode {i} (attributes)",
@@ -268,6 +269,8 @@ class Invalidator:
                               functools.partial(cache.invalidate_inode_blocking, i, False,
                                                 offset=start,
                                                 length=0 if end is None else end - start)))
+        calls += [(f"entry {p} {n!r}", functools.partial(cache.invalidate_entry_blocking, p, n, d))
+                  for (p, n), d in entries.items()]
         for what, call in calls:
             try:
                 call()
