@@ -172,6 +172,17 @@ class SharedFS(pyfuse3.Operations):
             k = self.known[ino] = Known()
         return k
 
+    def _named(self, ino: int) -> bool:
+        """Whether the kernel may hold a name for ``ino`` (so an open may have come by one)."""
+        k = self.known.get(ino)
+        return k is not None and bool(k.names)
+
+    def unname(self, ino: int, parent: int, name: bytes) -> None:
+        """``name`` in ``parent`` no longer names ``ino`` (and the kernel is told, or knows)."""
+        k = self.known.get(ino)
+        if k is not None:
+            k.names.discard((parent, name))
+
     def track(self, ino: int, parent: int, name: bytes) -> None:
         """Remember a lookup the kernel counts (and the name it may cache)."""
         k = self._known(ino)
@@ -311,6 +322,7 @@ class SharedFS(pyfuse3.Operations):
     async def unlink(self, parent_inode: Any, name: Any, ctx: Any) -> None:
         with self.errors():
             ino = await self.store.unlink(parent_inode, check_name(name))
+        self.unname(ino, parent_inode, name)
         await self.release_idle(0.0, only=ino)  # an idle hold must not keep it alive
 
     async def rmdir(self, parent_inode: Any, name: Any, ctx: Any) -> None:
@@ -325,6 +337,7 @@ class SharedFS(pyfuse3.Operations):
             replaced = await self.store.rename(parent_inode_old, check_name(name_old),
                                                parent_inode_new, check_name(name_new), flags)
         if replaced and not flags & pyfuse3.RENAME_EXCHANGE:
+            self.unname(replaced, parent_inode_new, name_new)
             await self.release_idle(0.0, only=replaced)
 
     # ---- files
@@ -342,13 +355,26 @@ class SharedFS(pyfuse3.Operations):
     async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
         if inode in self.releasing:  # a release in flight: hold again only after it
             await self.releasing[inode].wait()
+        # Close-to-open for names too: the kernel may have reached the inode through a name it
+        # cached that another mount has since removed or replaced (its notification not here
+        # yet). Such an inode has no name left: ESTALE makes the kernel walk the path again,
+        # asking us for every name on it, and open what the name is now.
+        named = self._named(inode)
         a = None
         with self.errors():
-            if inode not in self.held or flags & os.O_TRUNC:
-                a = await self.store.open(inode, truncate=bool(flags & os.O_TRUNC),
-                                          hold=inode not in self.held)
-            elif self.close_to_open:  # held: the one round trip close-to-open costs
-                a = await self.store.getattr(inode)
+            try:
+                if inode not in self.held or flags & os.O_TRUNC:
+                    a = await self.store.open(inode, truncate=bool(flags & os.O_TRUNC),
+                                              hold=inode not in self.held, named=named)
+                elif self.close_to_open:  # held: the one round trip close-to-open costs
+                    a = await self.store.getattr(inode)
+                    if named and a.get("nlink") == b"0":
+                        raise StoreError(errno.ESTALE)
+            except StoreError as e:
+                if named and e.errno in (errno.ESTALE, errno.ENOENT):
+                    self.known[inode].names.clear()  # the kernel drops them on its new walk
+                    raise FUSEError(errno.ESTALE) from None
+                raise
         self.held[inode] = 0.0
         self.opens[inode] += 1
         if a is not None:
@@ -557,12 +583,15 @@ class Follower:
             inv.inode(int(f(b"p") or 0), attr_only=True)
             inv.inode(ino, attr_only=True)
         elif kind == b"u":
+            self.fs.unname(ino, int(f(b"p") or 0), f(b"n") or b"")
             inv.entry(int(f(b"p") or 0), f(b"n") or b"", deleted=ino)
             inv.inode(int(f(b"p") or 0), attr_only=True)
             inv.inode(ino, attr_only=True)
         elif kind == b"r":
             replaced = int(f(b"d") or 0)
             exchange = f(b"x") == b"1"
+            self.fs.unname(ino, int(f(b"p") or 0), f(b"n") or b"")
+            self.fs.unname(replaced, int(f(b"q") or 0), f(b"o") or b"")
             inv.entry(int(f(b"p") or 0), f(b"n") or b"")
             inv.entry(int(f(b"q") or 0), f(b"o") or b"",
                       deleted=0 if exchange or not replaced else replaced)

@@ -420,9 +420,12 @@ elseif op == 'setxattr' or op == 'removexattr' then
   touch(i, t, false)
   log('k', 'a', 'i', i)
   return 1
-elseif op == 'open' then  -- inode, truncate ('1'), hold ('1'): the first open of a mount holds
+elseif op == 'open' then  -- inode, truncate ('1'), hold ('1'): the first open of a mount holds;
+  -- named ('1'): the kernel reached the inode through a name it cached, so one it no longer has
+  -- is a name that went stale (ESTALE: the kernel looks the path up again)
   local i = ARGV[6]
   local m = mode_of(i)
+  if ARGV[9] == '1' and tonumber(redis.call('HGET', ik(i), 'nlink')) == 0 then fail('ESTALE') end
   if ARGV[7] == '1' and ftype(m) == S_IFREG and num(redis.call('HGET', ik(i), 'size')) > 0 then
     cut(i, 0)
     redis.call('HSET', ik(i), 'size', 0)

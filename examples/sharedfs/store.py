@@ -233,9 +233,11 @@ class Store:
     async def removexattr(self, ino: int, name: bytes) -> None:
         await self._call("removexattr", ino, name)
 
-    async def open(self, ino: int, *, truncate: bool, hold: bool) -> Attributes:
+    async def open(self, ino: int, *, truncate: bool, hold: bool,
+                   named: bool = False) -> Attributes:
+        """``named``: ESTALE (and nothing done) if the inode has no name left."""
         return _attrs(await self._call("open", ino, "1" if truncate else "0",
-                                       "1" if hold else "0"))
+                                       "1" if hold else "0", "1" if named else "0"))
 
     async def unhold(self, ino: int) -> None:
         await self._call("unhold", ino)

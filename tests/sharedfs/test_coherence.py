@@ -329,3 +329,28 @@ def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: s
         assert os.getxattr(b / "f", "user.k") == b"v"
         os.removexattr(b / "f", "user.k")  # and back to none, here
         assert os.listxattr(a / "f") == [] and os.listxattr(b / "f") == []
+
+
+def test_close_to_open_for_names(redis: RedisServer, prefix: str) -> None:
+    """A name another mount replaced (rename over it) or removed is not opened through this
+    kernel's cached entry, with notifications off so that only open() can tell: the stale
+    inode has no name left, open answers ESTALE, and the kernel looks the path up again."""
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, "--no-invalidation") as b:
+        for i in range(20):
+            write(a / "target", b"old%d" % i)
+            assert read(b / "target") == b"old%d" % i  # b's kernel caches the name
+            write(a / "tmp", b"new%d" % i)
+            os.rename(a / "tmp", a / "target")  # the atomic save of editors and tools
+            assert read(b / "target") == b"new%d" % i
+        write(a / "gone", b"x")
+        assert read(b / "gone") == b"x"  # (b holds the inode: it outlives its name)
+        os.unlink(a / "gone")
+        assert errno_of(lambda: read(b / "gone")) == errno.ENOENT
+        # an unlinked file open here is still reopened through /proc/self/fd
+        write(b / "kept", b"k")
+        fd = os.open(b / "kept", os.O_RDONLY)
+        try:
+            os.unlink(b / "kept")
+            assert read(Path(f"/proc/self/fd/{fd}")) == b"k"
+        finally:
+            os.close(fd)
