@@ -416,25 +416,32 @@ class SharedFS(pyfuse3.Operations):
             self.held[ino] = time.monotonic()
 
     async def release_idle(self, idle: float, only: int | None = None) -> None:
-        """Give up the holds of files closed more than ``idle`` seconds ago (or of ``only``)."""
+        """Give up the holds of files closed more than ``idle`` seconds ago (or of ``only``),
+        in one round trip."""
         now = time.monotonic()
+        batch: dict[int, float] = {}
         for ino in list(self.held) if only is None else [only]:
-            # looked up afresh: another release (housekeeping, an unlink, a rename) may have
-            # given this hold up while this one awaited the store
             since = self.held.get(ino)
             if since and now - since >= idle and ino not in self.opens \
                     and ino not in self.releasing:
-                del self.held[ino]
-                self.crtimes.pop(ino, None)
-                self.releasing[ino] = done = anyio.Event()
-                try:
-                    await self.store.unhold(ino)
-                except (*REDIS_DOWN, StoreError) as e:
-                    log.debug("release of %d: %s (retried later)", ino, e)
-                    self.held.setdefault(ino, since)
-                finally:
-                    del self.releasing[ino]
-                    done.set()
+                batch[ino] = since
+        if not batch:
+            return
+        done = anyio.Event()
+        for ino in batch:  # another release (an unlink, housekeeping) leaves these alone
+            del self.held[ino]
+            self.crtimes.pop(ino, None)
+            self.releasing[ino] = done
+        try:
+            await self.store.unhold(*batch)
+        except (*REDIS_DOWN, StoreError) as e:
+            log.debug("release of %d inode(s): %s (retried later)", len(batch), e)
+            for ino, since in batch.items():
+                self.held.setdefault(ino, since)
+        finally:
+            for ino in batch:
+                del self.releasing[ino]
+            done.set()
 
     async def read(self, fh: Any, off: int, size: int) -> bytes:
         with self.errors():
@@ -802,11 +809,10 @@ async def serve(args: argparse.Namespace) -> None:
                     tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                for ino in list(fs.held):  # the kernel released everything at unmount
-                    try:
-                        await store.unhold(ino)
-                    except (*REDIS_DOWN, StoreError) as e:  # the sweep frees it later
-                        log.warning("release of inode %d at exit: %s", ino, e)
+                try:  # the kernel released everything at unmount
+                    await store.unhold(*fs.held)
+                except (*REDIS_DOWN, StoreError) as e:  # the sweep frees them later
+                    log.warning("release of %d inode(s) at exit: %s", len(fs.held), e)
 
 
 async def housekeeping(fs: SharedFS, ttl: float) -> None:

@@ -434,10 +434,12 @@ elseif op == 'open' then  -- inode, truncate ('1'), hold ('1'): the first open o
   end
   if ARGV[8] == '1' then redis.call('SADD', hk(i), me) end
   return attrs(i)
-elseif op == 'unhold' then  -- inode: the last open of this mount closed
-  local i = ARGV[6]
-  redis.call('SREM', hk(i), me)
-  if redis.call('EXISTS', ik(i)) == 1 then free_if_unused(i) end
+elseif op == 'unhold' then  -- inodes whose last open of this mount closed
+  for k = 6, #ARGV do
+    local i = ARGV[k]
+    redis.call('SREM', hk(i), me)
+    if redis.call('EXISTS', ik(i)) == 1 then free_if_unused(i) end
+  end
   return 1
 elseif op == 'sweep' then  -- free orphans whose holders are gone (crashed mounts)
   local freed = 0

@@ -239,8 +239,11 @@ class Store:
         return _attrs(await self._call("open", ino, "1" if truncate else "0",
                                        "1" if hold else "0", "1" if named else "0"))
 
-    async def unhold(self, ino: int) -> None:
-        await self._call("unhold", ino)
+    async def unhold(self, *inos: int) -> None:
+        """Give up this mount's holds of ``inos`` (one round trip), freeing the unlinked ones
+        nobody else holds."""
+        if inos:
+            await self._call("unhold", *inos)
 
     async def sweep(self) -> int:
         """Free unlinked inodes held only by mounts whose heartbeat expired."""

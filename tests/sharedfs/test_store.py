@@ -279,8 +279,9 @@ def test_a_full_invalidation_while_the_mount_is_not_serving(redis: RedisServer, 
 @pytest.mark.parametrize("backend", ["trio", "asyncio"])
 def test_idle_hold_release_racing_an_unlink(redis: RedisServer, prefix: str,
                                             backend: str) -> None:
-    """Housekeeping releases idle holds (a, then b) while an unlink of b releases b's: each
-    hold is given up once and nothing raises (a KeyError here ended the mount process)."""
+    """Housekeeping releases the idle holds (a and b, in one call) while an unlink of b
+    releases b's: each hold is given up once and nothing raises (a KeyError here ended the
+    mount process)."""
     async def body(s: Store) -> None:
         fs = SharedFS(s)
         a, b = [(await s.mknod(1, name, REG, 0, 0, 0)).int("ino") for name in (b"a", b"b")]
@@ -289,10 +290,10 @@ def test_idle_hold_release_racing_an_unlink(redis: RedisServer, prefix: str,
         gate, unholds = anyio.Event(), []
         real_unhold = s.unhold
 
-        async def slow_unhold(i: int) -> None:
-            unholds.append(i)
+        async def slow_unhold(*inos: int) -> None:
+            unholds.extend(inos)
             await gate.wait()
-            await real_unhold(i)
+            await real_unhold(*inos)
 
         s.unhold = slow_unhold  # type: ignore[method-assign]
         async with anyio.create_task_group() as tg:
