@@ -8,8 +8,9 @@
    change and, once the change returned, polls B (every 0.2 ms) until it shows it.
    p50/p99/max, and how many changes B never showed within 10 s
    (``--only staleness``: that alone, ``--rounds`` times).
-2. Read-heavy: two reader processes stat and read small files through mount B while mount A
-   rewrites one of them every 10 ms, in three configurations: (a) one-hour caching with
+2. Read-heavy: two reader processes stat, open, read and close (one operation) small files
+   through mount B, any of them (uniform) or only the 20 being changed (hot), while mount A
+   rewrites one of those every 10 ms, in these configurations: (a) one-hour caching with
    invalidation (sharedfs's default), (b) timeouts 0 without invalidation, (c) 1 s timeouts
    without invalidation (the JuiceFS default model). Throughput, and stale reads: a read that
    returned an older version than one A had finished writing before the read began; their
@@ -185,19 +186,25 @@ def staleness(a: Path, b: Path, n: int) -> tuple[list[float], int]:
     return delays, never
 
 
-def reader(mnt: str, files: int, seconds: float, seed: int, out: mp.Queue) -> None:
+HOT = 20  # the files the writer changes (in turn, one every 10 ms)
+
+
+def reader(mnt: str, files: int, seconds: float, seed: int, out: mp.Queue,
+           hot: bool) -> None:
+    """stat+open+read+close (one operation) of random files: any of them (uniform), or only
+    the ones being changed (hot: the pattern that hurts a cache)."""
     rng = random.Random(seed)
     ops = 0
     reads: list[tuple[int, float, int]] = []  # (file, start time, version read)
     end = time.time() + seconds
     while (now := time.time()) < end:
-        i = rng.randrange(files)
+        i = rng.randrange(HOT if hot else files)
         p = f"{mnt}/rh/f{i}"
         os.stat(p)
         with open(p, "rb") as fh:
             data = fh.read()
-        ops += 2
-        if i < 20:  # the files the writer changes
+        ops += 1
+        if i < HOT:  # the files the writer changes
             head, _, rest = data.partition(b":")
             # A rewrites with O_TRUNC: a read between the truncate and the write is torn
             version = int(head) if head.isdigit() and len(rest) == 1000 else -1
@@ -206,7 +213,7 @@ def reader(mnt: str, files: int, seconds: float, seed: int, out: mp.Queue) -> No
 
 
 def read_heavy(redis: RedisServer, prefix: str, extra: list[str], files: int,
-               seconds: float) -> dict[str, float]:
+               seconds: float, hot: bool = False) -> dict[str, float]:
     with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, *extra) as b:
         os.mkdir(a / "rh")
         for i in range(files):
@@ -214,16 +221,16 @@ def read_heavy(redis: RedisServer, prefix: str, extra: list[str], files: int,
         for i in range(files):  # warm B's cache once
             os.stat(b / "rh" / f"f{i}")
         out: mp.Queue = mp.Queue()
-        procs = [mp.Process(target=reader, args=(str(b), files, seconds, k, out))
+        procs = [mp.Process(target=reader, args=(str(b), files, seconds, k, out, hot))
                  for k in range(2)]
         for p in procs:
             p.start()
-        written: dict[int, list[tuple[float, int]]] = {i: [] for i in range(20)}
+        written: dict[int, list[tuple[float, int]]] = {i: [] for i in range(HOT)}
         version = 0
         end = time.time() + seconds
         while time.time() < end:
             version += 1
-            i = version % 20
+            i = version % HOT
             (a / "rh" / f"f{i}").write_bytes(f"{version}:".encode() + b"x" * 1000)
             written[i].append((time.time(), version))  # acknowledged at this time
             time.sleep(0.01)
@@ -234,7 +241,7 @@ def read_heavy(redis: RedisServer, prefix: str, extra: list[str], files: int,
     stale_ages: list[float] = []
     checked = torn = regressions = 0
     all_reads = sorted((start, i, got) for _, reads in results for i, start, got in reads)
-    seen = dict.fromkeys(range(20), 0)  # the newest version a reader of B had seen so far
+    seen = dict.fromkeys(range(HOT), 0)  # the newest version a reader of B had seen so far
     for start, i, got in all_reads:
         if got < 0:
             torn += 1
@@ -353,10 +360,15 @@ def main() -> None:
               "(b) timeouts 0, no invalidation": ["--timeout", "0", "--no-invalidation"],
               "(c) 1 s timeouts, no invalidation": ["--timeout", "1", "--no-invalidation"]}
     if args.only == "read-heavy":
-        for label, extra in models.items():
-            with server() as redis:
-                print(label, read_heavy(redis, "rh", extra, args.files, args.seconds),
-                      flush=True)
+        for hot in (False, True):
+            got = {}
+            for label, extra in models.items():
+                with server() as redis:
+                    got[label] = read_heavy(redis, "rh", extra, args.files, args.seconds, hot)
+            base = next(r["ops_per_s"] for k, r in got.items() if k.startswith("(b)"))
+            for label, r in got.items():
+                print("hot" if hot else "uniform", label,
+                      f"{r['ops_per_s'] / base:.2f}x (b)", r, flush=True)
         return
     if args.only == "staleness":
         extra = args.sharedfs_args.split()
