@@ -51,6 +51,9 @@ REDIS_DOWN = (coredis.exceptions.ConnectionError, coredis.exceptions.SentinelErr
 APPENDING = 1 << 63  # set in the file handle of an O_APPEND open; the other bits: the inode
 
 
+NOT_KEPT = (b"system.", b"security.")  # extended attribute namespaces (see unsupported())
+
+
 def unsupported(name: bytes) -> None:
     """EOPNOTSUPP for the extended attributes sharedfs does not keep: POSIX ACLs
     (``system.posix_acl_*``: the kernel would not enforce them, so storing them would
@@ -58,7 +61,7 @@ def unsupported(name: bytes) -> None:
     policy of one machine's security module, meaningless on the others). As on a local file
     system without ACLs or labels, ``ls -l`` then stops asking for them after the first
     file (it remembers the answer per device)."""
-    if name.startswith((b"system.", b"security.")):
+    if name.startswith(NOT_KEPT):
         raise FUSEError(errno.EOPNOTSUPP)
 
 
@@ -547,8 +550,7 @@ class SharedFS(pyfuse3.Operations):
         if inode in self.bare:
             return []
         with self.errors():  # (names stored before they were refused are not shown)
-            return [n for n in await self.store.listxattr(inode)
-                    if not n.startswith((b"system.", b"security."))]
+            return [n for n in await self.store.listxattr(inode) if not n.startswith(NOT_KEPT)]
 
     async def removexattr(self, inode: Any, name: Any, ctx: Any) -> None:
         unsupported(name)
@@ -862,6 +864,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-o", dest="options", default="", help="mount options, comma-separated")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
+    if args.redis.startswith(SENTINEL_SCHEME):
+        try:
+            parse_sentinel_url(args.redis)
+        except ValueError as e:
+            p.error(f"--redis {e}")
     if args.wait_replicas < 0:
         p.error("--wait-replicas: a number of replicas, 0 or more")
     if not 0 < args.wait_timeout <= REDIS_TIMEOUT - 1:

@@ -5,21 +5,26 @@ and with ``--wait-replicas 1`` no write they acknowledged is lost."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 # (conftest puts examples/sharedfs on sys.path)
-from redis_server import sentinel_group
+from redis_server import RedisServer, free_port, sentinel_group
+from store import Store, StoreError
 
-from sharedfs import parse_sentinel_url
+from sharedfs import connect, parse_sentinel_url
 
-from .conftest import require_redis, sharedfs
+from .conftest import SHAREDFS, require_redis, sharedfs
 
 pytestmark = pytest.mark.fuse
 
@@ -42,6 +47,55 @@ def test_sentinel_url_parsing() -> None:
                       ("redis+sentinel://h:x/svc", "'h:x' is not HOST:PORT")]:
         with pytest.raises(ValueError, match=says):
             parse_sentinel_url(bad)
+
+
+def test_a_bad_sentinel_url_is_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(SHAREDFS), str(tmp_path), "--redis",
+                           "redis+sentinel://127.0.0.1:26379"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "name the service after the sentinels (redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE)")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_a_demoted_primary_answers_eio_then_the_store_reconnects(tmp_path: Path,
+                                                                 backend: str) -> None:
+    """A primary turned into a replica while the store's connections stay open (a failover
+    seen from the wrong side of a partition) refuses changes: EIO that says so, and the
+    next call opens new connections, which reach whatever the address serves then."""
+    require_redis()
+    primary = RedisServer(tmp_path / "p", port=free_port()).start()
+    try:
+        replica = RedisServer(tmp_path / "r", port=free_port(),
+                              replica_of=primary.port).start()
+        try:
+            async def main() -> None:
+                async with connect(primary.url) as client:
+                    store = Store(client, "demoted")
+                    await store.init(0, 0)
+                    await store.mknod(1, b"before", 0o100644, 0, 0, 0)
+                    wait_for("the replica's copy", lambda: replica.command(
+                        "hexists", "{demoted}:d:1", "before") == "1", 30)
+                    replica.command("replicaof", "no", "one")  # the failover
+                    primary.command("replicaof", "127.0.0.1", str(replica.port))
+                    with pytest.raises(StoreError) as e:
+                        await store.mknod(1, b"refused", 0o100644, 0, 0, 0)
+                    assert e.value.errno == errno.EIO and e.value.passing
+                    assert "answered as a replica" in str(e.value)
+                    wait_for("the old primary's copy", lambda: "master_link_status:up" in
+                             primary.command("info", "replication"), 30)
+                    primary.command("replicaof", "no", "one")  # back as it was
+                    await store.mknod(1, b"after", 0o100644, 0, 0, 0)
+                    assert sorted(n for n, _ in await store.listdir(1))[2:] == \
+                        [b"after", b"before"]
+
+            anyio.run(main, backend=backend)
+        finally:
+            replica.stop()
+    finally:
+        primary.stop()
 
 
 class Writer(threading.Thread):
