@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
 SIZE = int(os.environ.get("BENCH_SIZE_MIB", "1024")) * MIB
 WORKLOADS = ["read-buffered", "read-direct", "write-buffered", "write-direct"]
-CONFIGS = ["backing file", "passthrough", "no passthrough", "C passthrough_hp",
+CONFIGS = ["backing file", "passthrough", "passthrough --timeout 86400", "no passthrough",
+           "C passthrough_hp",
            "C passthrough_hp --nopassthrough"]
 
 
@@ -94,7 +95,9 @@ def server_argv(config: str, source: str, mnt: str) -> list[str]:
         assert binary is not None
         return [binary, "--foreground", *config.split()[2:], source, mnt]
     argv = [sys.executable, str(ROOT / "examples" / "passthroughfs.py"), source, mnt]
-    return argv if config == "passthrough" else [*argv, "--no-passthrough"]
+    if config.startswith("passthrough"):
+        return [*argv, *config.split()[1:]]
+    return [*argv, "--no-passthrough"]
 
 
 class Mounted:
