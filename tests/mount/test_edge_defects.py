@@ -26,7 +26,7 @@ from pyfuse3._sysutil import FUSECTL, abort_device, lazy_unmount, mount_of
 from pyfuse3.testing import mounted
 
 from ..memfs import MemFS, Node
-from ..util import run_with_timeout
+from ..util import RINGS, run_with_timeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 from tmpfs import TmpFS
@@ -417,6 +417,10 @@ fcntl.flock(fd, fcntl.LOCK_EX)  # waits; SIGINT (KeyboardInterrupt) gives up
 """
 
 
+@pytest.mark.skipif(RINGS, reason="through io_uring, 121 requests at once can leave one "
+                    "waiting in the kernel for a ring entry, where its INTERRUPT does not end "
+                    "it (docs/operations.md, FUSE over io_uring): this test's late waiter then "
+                    "never returns (seen in some runs of make test-io-uring)")
 def test_lock_waiters_at_max_tasks_never_stop_the_reading(backend: str) -> None:
     """120 blocked flock waiters took every task (max_tasks): pyfuse3 stopped reading
     /dev/fuse, so it never saw the holder's unlock or a waiter's INTERRUPT, and the mount hung
