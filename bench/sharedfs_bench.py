@@ -15,8 +15,9 @@
    without invalidation (the JuiceFS default model). Throughput, and stale reads: a read that
    returned an older version than one A had finished writing before the read began; their
    age (how long after A's write returned) shows each model's stale-read window.
-3. Writes through A: sequential MB/s, small creates per second, and Redis commands per
-   operation (INFO's total_commands_processed).
+3. Writes through A: sequential MB/s, small creates per second, Redis commands per
+   operation (INFO's total_commands_processed), and Redis's memory per MiB of file data
+   (INFO's used_memory before and after 64 MiB of random data; ``--only writes``).
 4. A large directory: 20,000 files created through A (per second), ``ls -l`` of them
    through B cold and warm, with Redis round trips per file (``--only listing``).
 5. What durability costs (``--only durability``, not in the full run): the writes of 3.
@@ -63,6 +64,11 @@ def commands(redis: RedisServer | SentinelGroup) -> tuple[int, int]:
     calls = {line.split(":")[0]: int(line.split("calls=")[1].split(",")[0])
              for line in stats.splitlines() if line.startswith("cmdstat_")}
     return calls.get("cmdstat_evalsha", 0) + calls.get("cmdstat_eval", 0), sum(calls.values())
+
+
+def used_memory(redis: RedisServer | SentinelGroup) -> int:
+    primary = redis.primary if isinstance(redis, SentinelGroup) else redis
+    return int(primary.command("INFO", "memory").split("used_memory:")[1].split()[0])
 
 
 # ---------------------------------------------------------------- 1. staleness
@@ -267,6 +273,7 @@ def writes(redis: RedisServer | SentinelGroup, prefix: str,
            extra: tuple[str, ...] = ()) -> dict[str, float]:
     with sharedfs(redis, prefix, *extra) as a:
         data = os.urandom(1 << 20)
+        mem0 = used_memory(redis)
         (trips0, cmds0), t = commands(redis), time.perf_counter()
         with open(a / "big", "wb") as fh:
             for _ in range(64):
@@ -274,6 +281,7 @@ def writes(redis: RedisServer | SentinelGroup, prefix: str,
             os.fsync(fh.fileno())
         seq_s = time.perf_counter() - t
         trips1, cmds1 = commands(redis)
+        mem1 = used_memory(redis)
         os.mkdir(a / "small")
         (trips2, cmds2), t = commands(redis), time.perf_counter()
         n = 1000
@@ -283,6 +291,7 @@ def writes(redis: RedisServer | SentinelGroup, prefix: str,
         trips3, cmds3 = commands(redis)
     return {"seq_MB_per_s": 64 / seq_s, "seq_round_trips_per_MiB": (trips1 - trips0) / 64,
             "seq_redis_commands_per_MiB": (cmds1 - cmds0) / 64,
+            "redis_memory_per_MiB_of_data": (mem1 - mem0) / (64 << 20),
             "small_files_per_s": n / small_s,
             "round_trips_per_small_file": (trips3 - trips2) / n,
             "redis_commands_per_small_file": (cmds3 - cmds2) / n}
@@ -345,12 +354,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--ls-files", type=int, default=20_000)
-    ap.add_argument("--only", choices=("listing", "read-heavy", "durability", "staleness"),
+    ap.add_argument("--only", choices=("listing", "read-heavy", "durability", "staleness",
+                                       "writes"),
                     help="run this part alone (no plot)")
     ap.add_argument("--sharedfs-args", default="",
                     help="more sharedfs options for --only staleness (e.g. '--backend asyncio')")
     ap.add_argument("--rounds", type=int, default=3,
-                    help="rounds of --only durability and --only staleness")
+                    help="rounds of --only durability, staleness and writes")
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sharedfs.png"))
     ap.add_argument("--json", default=str(ROOT / "bench" / "sharedfs.json"))
     args = ap.parse_args()
@@ -383,6 +393,11 @@ def main() -> None:
         return
     if args.only == "durability":
         durability(args.rounds)
+        return
+    if args.only == "writes":
+        for r in range(args.rounds):
+            with server() as redis:
+                print("writes:", writes(redis, f"w{r}"), flush=True)
         return
     if args.only == "listing":
         with server() as redis:

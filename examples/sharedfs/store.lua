@@ -15,7 +15,8 @@ local S_ISUID, S_ISGID, S_IXGRP = 2048, 1024, 8
 
 local function ik(i) return P .. ':i:' .. i end  -- inode: hash of attributes
 local function dk(i) return P .. ':d:' .. i end  -- directory: name -> inode
-local function ck(i) return P .. ':c:' .. i end  -- content: page index -> bytes
+local function ck(i) return P .. ':c:' .. i end  -- content: page index -> bytes (head)
+local function tk(i) return P .. ':t:' .. i end  -- content: page index -> the page's tail
 local function xk(i) return P .. ':x:' .. i end  -- extended attributes
 local function hk(i) return P .. ':h:' .. i end  -- mounts holding the inode open
 
@@ -82,14 +83,41 @@ local function free_if_unused(i)
     redis.call('SADD', P .. ':orphans', i)  -- freed when the last mount holding it closes it
     return
   end
-  redis.call('DEL', ik(i), dk(i), ck(i), xk(i), hk(i))
+  redis.call('DEL', ik(i), dk(i), ck(i), tk(i), xk(i), hk(i))
   redis.call('SREM', P .. ':orphans', i)
   redis.call('DECR', P .. ':count')
+end
+
+-- Pages: a page's first HEAD bytes are a value of ck(i), any rest one of tk(i). 4096 bytes
+-- in one value take 5 KiB of Redis's memory (jemalloc rounds the 4102 bytes it allocates up to
+-- its 5 KiB class); 4090 bytes fill a 4 KiB allocation exactly, and the 6-byte tail costs ~64.
+local HEAD = PAGE - 6
+local function page_of(head, tail)  -- a page from its two parts (nil: a hole)
+  if not head then return nil end
+  if tail then return head .. tail end
+  return head
+end
+local function get_page(i, f)
+  return page_of(redis.call('HGET', ck(i), f), redis.call('HGET', tk(i), f))
+end
+local function set_page(i, f, data)
+  if #data > HEAD then
+    redis.call('HSET', ck(i), f, string.sub(data, 1, HEAD))
+    redis.call('HSET', tk(i), f, string.sub(data, HEAD + 1))
+  else
+    redis.call('HSET', ck(i), f, data)
+    redis.call('HDEL', tk(i), f)
+  end
+end
+local function drop_page(i, f)
+  redis.call('HDEL', ck(i), f)
+  redis.call('HDEL', tk(i), f)
 end
 
 -- page helpers: bytes [a, b) of a file inside page p
 local function put(i, off, data)
   local pos, n = 1, #data
+  local heads, tails = {}, {}  -- whole pages: set in one HSET per hash
   while pos <= n do
     local o = off + pos - 1
     local p = math.floor(o / PAGE)
@@ -97,13 +125,21 @@ local function put(i, off, data)
     local take = math.min(PAGE - within, n - pos + 1)
     local piece = string.sub(data, pos, pos + take - 1)
     if within == 0 and take == PAGE then
-      redis.call('HSET', ck(i), fmt(p), piece)
+      local f = fmt(p)
+      table.insert(heads, f)
+      table.insert(heads, string.sub(piece, 1, HEAD))
+      table.insert(tails, f)
+      table.insert(tails, string.sub(piece, HEAD + 1))
     else
-      local old = redis.call('HGET', ck(i), fmt(p)) or ''
+      local old = get_page(i, fmt(p)) or ''
       if #old < within then old = old .. string.rep('\0', within - #old) end
-      redis.call('HSET', ck(i), fmt(p), string.sub(old, 1, within) .. piece .. string.sub(old, within + take + 1))
+      set_page(i, fmt(p), string.sub(old, 1, within) .. piece .. string.sub(old, within + take + 1))
     end
     pos = pos + take
+  end
+  if #heads > 0 then
+    redis.call('HSET', ck(i), unpack(heads))
+    redis.call('HSET', tk(i), unpack(tails))
   end
 end
 local function zero(i, a, b)  -- make [a, b) a hole (whole pages dropped, partial ones zeroed)
@@ -114,12 +150,12 @@ local function zero(i, a, b)  -- make [a, b) a hole (whole pages dropped, partia
     if p and p >= first and p <= last then
       local s, e = math.max(a, p * PAGE) - p * PAGE, math.min(b, (p + 1) * PAGE) - p * PAGE
       if s == 0 and e == PAGE then
-        redis.call('HDEL', ck(i), f)
+        drop_page(i, f)
       else
-        local old = redis.call('HGET', ck(i), f)
+        local old = get_page(i, f)
         if #old > s then
           local new = string.sub(old, 1, s) .. string.rep('\0', math.min(e, #old) - s) .. string.sub(old, e + 1)
-          if string.find(new, '[^%z]') then redis.call('HSET', ck(i), f, new) else redis.call('HDEL', ck(i), f) end
+          if string.find(new, '[^%z]') then set_page(i, f, new) else drop_page(i, f) end
         end
       end
     end
@@ -129,10 +165,9 @@ local function cut(i, size)  -- drop everything at and after size
   for _, f in ipairs(redis.call('HKEYS', ck(i))) do
     local p = tonumber(f)
     if p and p * PAGE >= size then
-      redis.call('HDEL', ck(i), f)
+      drop_page(i, f)
     elseif p and (p + 1) * PAGE > size then
-      local old = redis.call('HGET', ck(i), f)
-      redis.call('HSET', ck(i), f, string.sub(old, 1, size - p * PAGE))
+      set_page(i, f, string.sub(get_page(i, f), 1, size - p * PAGE))
     end
   end
 end
@@ -172,8 +207,10 @@ elseif op == 'read' then  -- {size, page, page, ...} (false for a hole)
   if e <= off then return {fmt(fsize)} end
   local pages = {}
   for p = math.floor(off / PAGE), math.floor((e - 1) / PAGE) do table.insert(pages, fmt(p)) end
-  local got = redis.call('HMGET', ck(i), unpack(pages))
-  table.insert(got, 1, fmt(fsize))
+  local heads = redis.call('HMGET', ck(i), unpack(pages))
+  local tails = redis.call('HMGET', tk(i), unpack(pages))
+  local got = {fmt(fsize)}
+  for k = 1, #pages do got[k + 1] = page_of(heads[k], tails[k]) or false end
   return got
 elseif op == 'readlink' then
   return redis.call('HGET', ik(ARGV[6]), 'target') or fail('EINVAL')
@@ -393,7 +430,7 @@ elseif op == 'copy' then  -- src, off_in, dst, off_out, len: holes stay holes; r
   if len == 0 then return 0 end
   local pages = {}
   for p = math.floor(oi / PAGE), math.floor((oi + len - 1) / PAGE) do
-    pages[p] = redis.call('HGET', ck(src), fmt(p))
+    pages[p] = get_page(src, fmt(p))
   end
   zero(dst, oo, oo + len)
   for p = math.floor(oi / PAGE), math.floor((oi + len - 1) / PAGE) do

@@ -2,7 +2,9 @@
 
 Layout under a key prefix ``{NAME}`` (a hash tag: every key of one file system lands in one
 Redis Cluster slot): ``:i:INO`` inode attributes (hash), ``:d:INO`` directory entries (name ->
-inode), ``:c:INO`` content by 4 KiB page (page index -> bytes; a missing page is a hole),
+inode), ``:c:INO`` content by 4 KiB page (page index -> the page's first 4090 bytes; a
+missing page is a hole) and ``:t:INO`` the rest of the pages longer than that (4096 bytes in
+one value would take 5 KiB of Redis's memory, 4090 take 4 KiB),
 ``:x:INO`` extended attributes, ``:h:INO`` the mounts holding the inode open, ``:ino`` and
 ``:count`` counters, ``:orphans`` unlinked inodes still open somewhere, ``:alive:MOUNT`` a
 heartbeat per mount, ``:seq`` and ``:log`` the change log: every change appends one record
@@ -268,7 +270,8 @@ async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
     """Check the store's invariants; return the problems found (none: consistent).
 
     Every entry names an existing inode; link counts match the entries (a directory: 2 plus
-    its subdirectories); a directory's parent holds it; ``:count`` is the number of inodes;
+    its subdirectories); a directory's parent holds it; a page's tail has its page;
+    ``:count`` is the number of inodes;
     an inode without links is an orphan that some mount holds open.
     """
     p = "{" + prefix + "}"
@@ -301,6 +304,10 @@ async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
                 problems.append(f"inode {i} has no name and no holder")
         elif nlink != want:
             problems.append(f"inode {i}: nlink {nlink}, expected {want}")
+    for i in inodes:
+        tails = set(await client.hkeys(f"{p}:t:{i}")) - set(await client.hkeys(f"{p}:c:{i}"))
+        if tails:
+            problems.append(f"inode {i}: page tails without their pages {sorted(tails)}")
     count = int(await client.get(f"{p}:count") or 0)
     if count != len(inodes):
         problems.append(f":count is {count} for {len(inodes)} inodes")
