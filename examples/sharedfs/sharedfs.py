@@ -36,7 +36,15 @@ from coredis.connection import TCPLocation
 from coredis.retry import NoRetryPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from store import NAME_MAX, XATTR_NAME_MAX, XATTR_SIZE_MAX, Attributes, Store, StoreError
+from store import (
+    NAME_MAX,
+    XATTR_NAME_MAX,
+    XATTR_SIZE_MAX,
+    Attributes,
+    StaleNames,
+    Store,
+    StoreError,
+)
 
 import pyfuse3
 from pyfuse3 import FUSEError
@@ -175,16 +183,19 @@ class SharedFS(pyfuse3.Operations):
             k = self.known[ino] = Known()
         return k
 
-    def _named(self, ino: int) -> bool:
-        """Whether the kernel may hold a name for ``ino`` (so an open may have come by one)."""
-        k = self.known.get(ino)
-        return k is not None and bool(k.names)
-
     def unname(self, ino: int, parent: int, name: bytes) -> None:
         """``name`` in ``parent`` no longer names ``ino`` (and the kernel is told, or knows)."""
         k = self.known.get(ino)
         if k is not None:
             k.names.discard((parent, name))
+
+    def renamed(self, ino: int, parent: int, name: bytes, new_parent: int,
+                new_name: bytes) -> None:
+        """This kernel moved its entry for ``ino`` (a rename through this mount)."""
+        k = self.known.get(ino)
+        if k is not None and (parent, name) in k.names:
+            k.names.discard((parent, name))
+            k.names.add((new_parent, new_name))
 
     def track(self, ino: int, parent: int, name: bytes) -> None:
         """Remember a lookup the kernel counts (and the name it may cache)."""
@@ -337,9 +348,15 @@ class SharedFS(pyfuse3.Operations):
         if flags & ~(pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE):
             raise FUSEError(errno.EINVAL)
         with self.errors():
-            replaced = await self.store.rename(parent_inode_old, check_name(name_old),
-                                               parent_inode_new, check_name(name_new), flags)
-        if replaced and not flags & pyfuse3.RENAME_EXCHANGE:
+            moved, replaced = await self.store.rename(
+                parent_inode_old, check_name(name_old), parent_inode_new, check_name(name_new),
+                flags)
+        if moved == replaced:  # two names of one inode: nothing moved
+            return
+        self.renamed(moved, parent_inode_old, name_old, parent_inode_new, name_new)
+        if flags & pyfuse3.RENAME_EXCHANGE:
+            self.renamed(replaced, parent_inode_new, name_new, parent_inode_old, name_old)
+        elif replaced:
             self.unname(replaced, parent_inode_new, name_new)
             await self.release_idle(0.0, only=replaced)
 
@@ -359,23 +376,29 @@ class SharedFS(pyfuse3.Operations):
         if inode in self.releasing:  # a release in flight: hold again only after it
             await self.releasing[inode].wait()
         # Close-to-open for names too: the kernel may have reached the inode through a name it
-        # cached that another mount has since removed or replaced (its notification not here
-        # yet). Such an inode has no name left: ESTALE makes the kernel walk the path again,
-        # asking us for every name on it, and open what the name is now.
-        named = self._named(inode)
+        # cached that another mount has since removed, renamed or replaced (its notification
+        # not here yet). The store checks every name the kernel may hold for the inode: if one
+        # names something else now, ESTALE makes the kernel walk the path again, asking us for
+        # every name on it, and open what the name is now (the same inode, if it came by a
+        # name still right).
+        k = self.known.get(inode)
+        names = list(k.names) if k is not None else []
         a = None
         with self.errors():
             try:
-                if inode not in self.held or flags & os.O_TRUNC:
+                if inode not in self.held or flags & os.O_TRUNC or self.close_to_open:
+                    # held: the one round trip close-to-open costs
+                    hold = inode not in self.held
                     a = await self.store.open(inode, truncate=bool(flags & os.O_TRUNC),
-                                              hold=inode not in self.held, named=named)
-                elif self.close_to_open:  # held: the one round trip close-to-open costs
-                    a = await self.store.getattr(inode)
-                    if named and a.get("nlink") == b"0":
-                        raise StoreError(errno.ESTALE)
+                                              hold=hold, names=names)
+            except StaleNames as e:
+                if k is not None:
+                    k.names.difference_update(e.names)  # the kernel drops them on its new walk
+                raise FUSEError(errno.ESTALE) from None
             except StoreError as e:
-                if named and e.errno in (errno.ESTALE, errno.ENOENT):
-                    self.known[inode].names.clear()  # the kernel drops them on its new walk
+                if names and e.errno == errno.ENOENT:  # gone altogether
+                    if k is not None:
+                        k.names.clear()
                     raise FUSEError(errno.ESTALE) from None
                 raise
         self.held[inode] = 0.0

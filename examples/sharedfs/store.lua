@@ -341,11 +341,11 @@ elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
     reparent(dst, p2, p1)
     touch(src, t, false); touch(dst, t, false); touch(p1, t, true); touch(p2, t, true)
     log('k', 'r', 'p', p1, 'n', n1, 'q', p2, 'o', n2, 'i', src, 'd', dst, 'x', '1')
-    return 1
+    return {src, dst}
   end
   if dst then
     if flags == 1 then fail('EEXIST') end
-    if dst == src then return 0 end
+    if dst == src then return {src, 0} end
     local ddir = is_dir(mode_of(dst))
     if ddir and not sdir then fail('EISDIR') end
     if sdir and not ddir then fail('ENOTDIR') end
@@ -360,7 +360,7 @@ elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
   touch(src, t, false); touch(p1, t, true); touch(p2, t, true)
   if dst then free_if_unused(dst) end
   log('k', 'r', 'p', p1, 'n', n1, 'q', p2, 'o', n2, 'i', src, 'd', dst or '', 'x', '0')
-  return dst or 0
+  return {src, dst or 0}
 elseif op == 'write' then  -- inode, offset (-1: at the end), data: returns the new size
   local i, off, data = ARGV[6], num(ARGV[7]), ARGV[8]
   same_file(i, ARGV[9] or '')
@@ -458,11 +458,16 @@ elseif op == 'setxattr' or op == 'removexattr' then
   log('k', 'a', 'i', i)
   return 1
 elseif op == 'open' then  -- inode, truncate ('1'), hold ('1'): the first open of a mount holds;
-  -- named ('1'): the kernel reached the inode through a name it cached, so one it no longer has
-  -- is a name that went stale (ESTALE: the kernel looks the path up again)
+  -- then the names (parent, name, ...) by which the kernel may have reached the inode: one
+  -- that names another inode now, or nothing, went stale (ESTALE, listing which by their
+  -- places, 0 first, and nothing done: the kernel looks the path up again)
   local i = ARGV[6]
   local m = mode_of(i)
-  if ARGV[9] == '1' and tonumber(redis.call('HGET', ik(i), 'nlink')) == 0 then fail('ESTALE') end
+  local stale = {}
+  for k = 9, #ARGV - 1, 2 do
+    if redis.call('HGET', dk(ARGV[k]), ARGV[k + 1]) ~= i then table.insert(stale, (k - 9) / 2) end
+  end
+  if #stale > 0 then fail('ESTALE ' .. table.concat(stale, ' ')) end
   if ARGV[7] == '1' and ftype(m) == S_IFREG and num(redis.call('HGET', ik(i), 'size')) > 0 then
     cut(i, 0)
     redis.call('HSET', ik(i), 'size', 0)

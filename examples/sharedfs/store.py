@@ -43,6 +43,14 @@ class StoreError(Exception):
         self.passing = passing  # a state that passes (a failover, replicas catching up)
 
 
+class StaleNames(StoreError):
+    """ESTALE: these (parent, name) pairs no longer name the inode."""
+
+    def __init__(self, names: list[tuple[int, bytes]]) -> None:
+        super().__init__(errno.ESTALE)
+        self.names = names
+
+
 #: script operations that change nothing (a durable store need not wait for replicas)
 READS = frozenset({"getattr", "lookup", "listdir", "read", "readlink", "getxattr", "listxattr",
                    "seek", "statfs"})
@@ -54,7 +62,7 @@ def _errno_of(e: coredis.exceptions.ResponseError) -> StoreError:
         return StoreError(errno.ENOSPC, "")
     code = getattr(errno, word, None)
     if isinstance(code, int):
-        return StoreError(code, str(e) if code in (errno.EIO, errno.EXDEV) else "")
+        return StoreError(code, str(e) if code in (errno.EIO, errno.EXDEV, errno.ESTALE) else "")
     return StoreError(errno.EIO, f"unexpected reply from Redis: {e}")
 
 
@@ -104,7 +112,7 @@ class Store:
         self.replicas = replicas
         self.replica_timeout_ms = max(1, round(replica_timeout * 1000))
 
-    async def _call(self, op: str, *args: Any) -> Any:
+    async def _call(self, op: str, *args: Any, changes: bool = True) -> Any:
         self.calls += 1
         deadline: int | str = ""
         if self._clock_offset is not None and self.give_up is not None:
@@ -113,7 +121,7 @@ class Store:
                             args=[op, self.prefix, f"{self.mount_id}/{self.store_id}",
                                   self.log_length, deadline, *args])
         try:
-            if not self.replicas or op in READS:
+            if not self.replicas or op in READS or not changes:
                 return await call
             with self.client.ensure_replication(self.replicas, self.replica_timeout_ms):
                 return await call
@@ -208,9 +216,12 @@ class Store:
         """Remove a name; return the inode it named."""
         return int(await self._call("rmdir" if directory else "unlink", parent, name))
 
-    async def rename(self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int) -> int:
-        """Rename; return the inode the new name replaced (0: none)."""
-        return int(await self._call("rename", p1, n1, p2, n2, flags) or 0)
+    async def rename(self, p1: int, n1: bytes, p2: int, n2: bytes,
+                     flags: int) -> tuple[int, int]:
+        """Rename; return the inode moved and the one the new name named before (0: none;
+        with RENAME_EXCHANGE the one moved the other way)."""
+        moved, replaced = await self._call("rename", p1, n1, p2, n2, flags)
+        return int(moved), int(replaced)
 
     async def write(self, ino: int, off: int, data: bytes, crtime: bytes = b"") -> int:
         """Write ``data`` at ``off`` (-1: at the end of the file, atomically); return the new
@@ -236,10 +247,20 @@ class Store:
         await self._call("removexattr", ino, name)
 
     async def open(self, ino: int, *, truncate: bool, hold: bool,
-                   named: bool = False) -> Attributes:
-        """``named``: ESTALE (and nothing done) if the inode has no name left."""
-        return _attrs(await self._call("open", ino, "1" if truncate else "0",
-                                       "1" if hold else "0", "1" if named else "0"))
+                   names: Sequence[tuple[int, bytes]] = ()) -> Attributes:
+        """Open (truncating, holding the inode); the inode's attributes. ``names``: the
+        (parent, name) pairs by which it may have been reached; if any no longer names it,
+        nothing is done and StaleNames says which."""
+        args: list[Any] = [ino, "1" if truncate else "0", "1" if hold else "0"]
+        for parent, name in names:
+            args += [parent, name]
+        try:
+            return _attrs(await self._call("open", *args, changes=truncate or hold))
+        except StoreError as e:
+            if e.errno != errno.ESTALE or not names:
+                raise
+            places = str(e.args[1]).split()[1:]
+            raise StaleNames([names[int(k)] for k in places if k.isdigit()]) from None
 
     async def unhold(self, *inos: int) -> None:
         """Give up this mount's holds of ``inos`` (one round trip), freeing the unlinked ones

@@ -332,9 +332,10 @@ def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: s
 
 
 def test_close_to_open_for_names(redis: RedisServer, prefix: str) -> None:
-    """A name another mount replaced (rename over it) or removed is not opened through this
-    kernel's cached entry, with notifications off so that only open() can tell: the stale
-    inode has no name left, open answers ESTALE, and the kernel looks the path up again."""
+    """A name another mount replaced (rename over it), removed, or renamed away, or one of
+    two hard links removed, is not opened through this kernel's cached entry, with
+    notifications off so that only open() can tell: the name no longer names the inode,
+    open answers ESTALE, and the kernel looks the path up again."""
     with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, "--no-invalidation") as b:
         for i in range(20):
             write(a / "target", b"old%d" % i)
@@ -346,6 +347,30 @@ def test_close_to_open_for_names(redis: RedisServer, prefix: str) -> None:
         assert read(b / "gone") == b"x"  # (b holds the inode: it outlives its name)
         os.unlink(a / "gone")
         assert errno_of(lambda: read(b / "gone")) == errno.ENOENT
+        # renamed away: the inode keeps a name, just not this one
+        write(a / "before", b"moved")
+        assert read(b / "before") == b"moved"
+        os.rename(a / "before", a / "after")
+        assert errno_of(lambda: read(b / "before")) == errno.ENOENT
+        assert read(b / "after") == b"moved"
+        # one of two hard links removed: the other still opens, the removed one does not
+        write(a / "h1", b"linked")
+        os.link(a / "h1", a / "h2")
+        assert read(b / "h1") == read(b / "h2") == b"linked"
+        os.unlink(a / "h1")
+        assert errno_of(lambda: read(b / "h1")) == errno.ENOENT
+        assert read(b / "h2") == b"linked"
+        # a file open here that a renamed away is still reopened through /proc/self/fd
+        fd = os.open(b / "h2", os.O_RDONLY)
+        try:
+            os.rename(a / "h2", a / "h4")
+            assert read(Path(f"/proc/self/fd/{fd}")) == b"linked"
+        finally:
+            os.close(fd)
+        os.rename(a / "h4", a / "h2")
+        # renames through b itself move b's own entry: no name of b's goes stale
+        os.rename(b / "h2", b / "h3")
+        assert read(b / "h3") == b"linked" and errno_of(lambda: read(b / "h2")) == errno.ENOENT
         # an unlinked file open here is still reopened through /proc/self/fd
         write(b / "kept", b"k")
         fd = os.open(b / "kept", os.O_RDONLY)

@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 # (conftest puts examples/sharedfs on sys.path)
-from store import MAX_SIZE, PAGE, Store, StoreError
+from store import MAX_SIZE, PAGE, StaleNames, Store, StoreError
 
 import pyfuse3
 from sharedfs import Follower, SharedFS, connect
@@ -185,6 +185,30 @@ def test_pages_stored_whole_still_read_and_change(redis: RedisServer, prefix: st
         await s.setattr(f, size=PAGE + 100)
         assert await s.read(f, 0, len(old)) == bytes(model[:PAGE + 100])
         assert (await s.getattr(f)).int("blocks") == 16
+
+    run(redis, prefix, body)
+
+
+def test_open_checks_the_names_the_kernel_may_hold(redis: RedisServer, prefix: str) -> None:
+    """open() with names: the ones that no longer name the inode come back in StaleNames,
+    and then nothing is done (no truncate, no hold)."""
+    async def body(s: Store) -> None:
+        f = (await s.mknod(1, b"a", REG, 0, 0, 0)).int("ino")
+        await s.link(f, 1, b"b")
+        await s.write(f, 0, b"data")
+        g = (await s.mknod(1, b"other", REG, 0, 0, 0)).int("ino")
+        names = [(1, b"a"), (1, b"b"), (1, b"other"), (g, b"x")]
+        with pytest.raises(StaleNames) as e:
+            await s.open(f, truncate=True, hold=True, names=names)
+        assert e.value.names == [(1, b"other"), (g, b"x")] and e.value.errno == errno.ESTALE
+        assert (await s.getattr(f)).int("size") == 4
+        assert await s.client.exists([f"{s.prefix}:h:{f}"]) == 0
+        await s.rename(1, b"b", 1, b"c", 0)
+        with pytest.raises(StaleNames) as e:
+            await s.open(f, truncate=False, hold=False, names=[(1, b"a"), (1, b"b")])
+        assert e.value.names == [(1, b"b")]
+        a = await s.open(f, truncate=True, hold=True, names=[(1, b"a"), (1, b"c")])
+        assert a.int("size") == 0 and await s.client.exists([f"{s.prefix}:h:{f}"]) == 1
 
     run(redis, prefix, body)
 
