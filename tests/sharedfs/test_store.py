@@ -213,6 +213,27 @@ def test_open_checks_the_names_the_kernel_may_hold(redis: RedisServer, prefix: s
     run(redis, prefix, body)
 
 
+def test_with_replicas_missing_changes_fail_and_reads_do_not_wait(redis: RedisServer,
+                                                                  prefix: str) -> None:
+    """--wait-replicas 1 on a Redis without replicas: each change answers EIO (passing) after
+    the replica timeout, and reads, including the open of a file this mount holds already
+    (close-to-open's check), answer without waiting for replicas."""
+    async def body(s: Store) -> None:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        await s.open(f, truncate=False, hold=True)
+        s.replicas, s.replica_timeout_ms = 1, 300  # as --wait-replicas 1 --wait-timeout 0.3
+        with anyio.fail_after(10):
+            with pytest.raises(StoreError) as e:
+                await s.write(f, 0, b"x")
+        assert e.value.errno == errno.EIO and e.value.passing
+        with anyio.fail_after(0.25):  # less than the replica timeout
+            assert (await s.getattr(f)).int("ino") == f
+            assert (await s.lookup(1, b"f")).int("ino") == f
+            await s.open(f, truncate=False, hold=False, names=[(1, b"f")])
+
+    run(redis, prefix, body)
+
+
 def test_bad_input_gets_an_errno(redis: RedisServer, prefix: str) -> None:
     async def body(s: Store) -> dict[str, int]:
         f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
