@@ -122,6 +122,15 @@ class SharedFS(pyfuse3.Operations):
         self.held: dict[int, float] = {}
         self.releasing: dict[int, anyio.Event] = {}
         self.listings: dict[int, list[tuple[bytes, Attributes]]] = {}
+        # A directory's attributes as a create or unlink through this mount left them: the
+        # kernel drops a directory's attributes at each such change and asks again (its
+        # permission check needs the mode), which would be a Redis round trip per create.
+        # Kept only while no other change of this mount ran since (ticket: the store's
+        # changes_started), and while the follower, which drops them at any change another
+        # mount logs to the directory, has not passed the change they come from: as coherent
+        # as the kernel's own cache. Off without a follower or with timeout 0.
+        self.dir_attrs: dict[int, tuple[int, Attributes]] = {}
+        self.follower: Follower | None = None
         self.next_dir_fh = 1
         self.outage = False  # Redis unreachable
         self.empty = False  # Redis reachable, but holding no file system under our prefix
@@ -196,6 +205,28 @@ class SharedFS(pyfuse3.Operations):
         if k is not None and (parent, name) in k.names:
             k.names.discard((parent, name))
             k.names.add((new_parent, new_name))
+
+    def learned(self, alone: bool, ticket: int, after: Attributes) -> None:
+        """A change made through this mount returned its directory's attributes ``after``:
+        keep them for getattr() if nothing can have changed the directory since. ``alone``:
+        no other change of this mount was in flight when it started; ``ticket``: the store's
+        changes_started once it had."""
+        if self.follower is None or self.timeout <= 0 or not alone:
+            return
+        if self.store.changes_started == ticket and self.follower.seq <= after.seq:
+            self.dir_attrs[int(after["ino"])] = (ticket, after)
+
+    def changed_elsewhere(self, *inos: int) -> None:
+        """Another mount changed these inodes (the follower saw its record); none: anything
+        may have changed (a gap in the log)."""
+        if not inos:
+            self.dir_attrs.clear()
+        for ino in inos:
+            self.dir_attrs.pop(ino, None)
+
+    def followed_by(self, follower: Follower) -> None:
+        """``follower`` runs for this mount: what it learns from its own changes may be kept."""
+        self.follower = follower
 
     def track(self, ino: int, parent: int, name: bytes) -> None:
         """Remember a lookup the kernel counts (and the name it may cache)."""
@@ -279,9 +310,13 @@ class SharedFS(pyfuse3.Operations):
                     continue
                 del self.known[ino]
             self.bare.discard(ino)
+            self.dir_attrs.pop(ino, None)
 
     async def getattr(self, inode: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         with self.errors():
+            known = self.dir_attrs.get(inode)
+            if known is not None and known[0] == self.store.changes_started:
+                return self.entry(known[1])
             return self.entry(await self.store.getattr(inode))
 
     async def setattr(self, inode: Any, attr: Any, fields: Any, fh: Any,
@@ -308,9 +343,12 @@ class SharedFS(pyfuse3.Operations):
 
     async def _make(self, parent: int, name: bytes, mode: int, ctx: Any, rdev: int = 0,
                     target: bytes = b"", hold: bool = False) -> pyfuse3.EntryAttributes:
+        alone, ticket = not self.store.changing, self.store.changes_started + 1
         with self.errors():
             a = await self.store.mknod(parent, check_name(name), mode, rdev, ctx.uid, ctx.gid,
                                        target, hold)
+            if a.dir_after is not None:
+                self.learned(alone, ticket, a.dir_after)
             return self.entry(a, parent, name)
 
     async def mknod(self, parent_inode: Any, name: Any, mode: Any, rdev: Any,
@@ -334,14 +372,20 @@ class SharedFS(pyfuse3.Operations):
             return self.entry(a, new_parent_inode, new_name)
 
     async def unlink(self, parent_inode: Any, name: Any, ctx: Any) -> None:
+        alone, ticket = not self.store.changing, self.store.changes_started + 1
         with self.errors():
-            ino = await self.store.unlink(parent_inode, check_name(name))
+            ino, after = await self.store.unlink(parent_inode, check_name(name))
+        self.learned(alone, ticket, after)
         self.unname(ino, parent_inode, name)
         await self.release_idle(0.0, only=ino)  # an idle hold must not keep it alive
 
     async def rmdir(self, parent_inode: Any, name: Any, ctx: Any) -> None:
+        alone, ticket = not self.store.changing, self.store.changes_started + 1
         with self.errors():
-            await self.store.unlink(parent_inode, check_name(name), directory=True)
+            ino, after = await self.store.unlink(parent_inode, check_name(name),
+                                                 directory=True)
+        self.learned(alone, ticket, after)
+        self.dir_attrs.pop(ino, None)
 
     async def rename(self, parent_inode_old: Any, name_old: Any, parent_inode_new: Any,
                      name_new: Any, flags: Any, ctx: Any) -> None:
@@ -603,6 +647,7 @@ class Follower:
         inv, f = self.inv, rec.get
         kind = f(b"k")
         ino = int(f(b"i") or 0)
+        self.fs.changed_elsewhere(*(int(v) for k in (b"p", b"q", b"i", b"d") if (v := f(k))))
         if kind == b"w":  # data range: attributes go too
             inv.inode(ino, offset=int(f(b"o") or 0), length=int(f(b"l") or 0) or 1)
         elif kind == b"t":  # size changed: drop from the shorter size to the end
@@ -640,6 +685,7 @@ class Follower:
         else name by name; the attributes and data of every inode it knows, in both cases."""
         self.full_invalidations += 1
         self.fs.bare.clear()
+        self.fs.changed_elsewhere()
         known = list(self.fs.known.items())
         if not self._all_names_at_once():
             for _, k in known:
@@ -828,6 +874,7 @@ async def serve(args: argparse.Namespace) -> None:
             with mount:
                 async with anyio.create_task_group() as tg:
                     if not args.no_invalidation:
+                        fs.followed_by(follower)
                         tg.start_soon(follower.run)
                     tg.start_soon(housekeeping, fs, args.heartbeat)
                     await mount.serve()

@@ -64,9 +64,10 @@ local function attrs(i)
   table.insert(a, tostring(i))
   return a
 end
-local function log(...)
+local function log(...)  -- returns the record's sequence number
   local seq = redis.call('INCR', KEYS[1])
   redis.call('XADD', P .. ':log', 'MAXLEN', '~', maxlen, '*', 'm', me, 's', seq, ...)
+  return seq
 end
 local function touch(i, t, data)  -- and count the change in the inode's version 'v'
   redis.call('HINCRBY', ik(i), 'v', 1)
@@ -272,8 +273,8 @@ elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unl
   if dir then redis.call('HINCRBY', ik(parent), 'nlink', 1) end
   touch(parent, t, true)
   redis.call('INCR', P .. ':count')
-  log('k', 'c', 'p', parent, 'n', name, 'i', i)
-  return attrs(i)
+  local seq = log('k', 'c', 'p', parent, 'n', name, 'i', i)
+  return {attrs(i), attrs(parent), seq}  -- the directory's attributes after, as of seq
 elseif op == 'link' then
   local i, parent, name = ARGV[6], ARGV[7], ARGV[8]
   if is_dir(mode_of(i)) then fail('EPERM') end
@@ -305,8 +306,8 @@ elseif op == 'unlink' or op == 'rmdir' then
   touch(i, t, false)
   touch(parent, t, true)
   free_if_unused(i)
-  log('k', 'u', 'p', parent, 'n', name, 'i', i)
-  return i
+  local seq = log('k', 'u', 'p', parent, 'n', name, 'i', i)
+  return {i, attrs(parent), seq}
 elseif op == 'rename' then  -- p1, n1, p2, n2, flags (1 NOREPLACE, 2 EXCHANGE)
   local p1, n1, p2, n2, flags = ARGV[6], ARGV[7], ARGV[8], ARGV[9], num(ARGV[10])
   dir_mode(p1)

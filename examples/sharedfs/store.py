@@ -43,6 +43,10 @@ class StoreError(Exception):
         self.passing = passing  # a state that passes (a failover, replicas catching up)
 
 
+#: changes that never change a directory's attributes (file data; holds)
+NO_DIRECTORY_CHANGE = frozenset({"write", "open", "unhold", "sweep", "fallocate", "copy"})
+
+
 class StaleNames(StoreError):
     """ESTALE: these (parent, name) pairs no longer name the inode."""
 
@@ -67,7 +71,12 @@ def _errno_of(e: coredis.exceptions.ResponseError) -> StoreError:
 
 
 class Attributes(dict[str, bytes]):
-    """One inode's attributes as stored (field name -> decimal bytes)."""
+    """One inode's attributes as stored (field name -> decimal bytes). A change that returns
+    them sets ``seq``: its record's sequence number in the change log (they are as of it)."""
+
+    seq = 0
+    #: mknod: the directory's attributes after the change
+    dir_after: Attributes | None = None
 
     def int(self, key: str) -> int:
         try:
@@ -100,6 +109,11 @@ class Store:
         self.log_length = log_length
         self._script = client.register_script(LUA)
         self.calls = 0  # script calls made (round trips), for the benchmarks
+        # Changes this mount started that may change a directory's attributes, and how many
+        # are in flight: what a mount learns of a directory from one change's reply holds only
+        # while no other change of its own can have changed it.
+        self.changes_started = 0
+        self.changing = 0
         # A change that reaches Redis after its caller gave up (timed out: the file system
         # answered EIO) must not be applied later: each call carries a deadline in Redis's
         # clock, ``give_up`` seconds from now, which the script checks before changing
@@ -120,8 +134,13 @@ class Store:
         call = self._script(keys=[self.seq_key],
                             args=[op, self.prefix, f"{self.mount_id}/{self.store_id}",
                                   self.log_length, deadline, *args])
+        changes = changes and op not in READS
+        counted = changes and op not in NO_DIRECTORY_CHANGE
+        if counted:
+            self.changes_started += 1
+            self.changing += 1
         try:
-            if not self.replicas or op in READS or not changes:
+            if not self.replicas or not changes:
                 return await call
             with self.client.ensure_replication(self.replicas, self.replica_timeout_ms):
                 return await call
@@ -136,6 +155,9 @@ class Store:
                              "way); reconnecting", passing=True) from None
         except coredis.exceptions.ResponseError as e:
             raise _errno_of(e) from None
+        finally:
+            if counted:
+                self.changing -= 1
 
     # ---- reads
     async def getattr(self, ino: int) -> Attributes:
@@ -206,15 +228,23 @@ class Store:
 
     async def mknod(self, parent: int, name: bytes, mode: int, rdev: int, uid: int, gid: int,
                     target: bytes = b"", hold: bool = False) -> Attributes:
-        return _attrs(await self._call("mknod", parent, name, mode, rdev, uid, gid, target,
-                                       "1" if hold else "0"))
+        """Make a name; the new inode's attributes, ``dir_after`` the directory's."""
+        child, after, seq = await self._call("mknod", parent, name, mode, rdev, uid, gid,
+                                             target, "1" if hold else "0")
+        a, a.dir_after = _attrs(child), _attrs(after)
+        a.seq = a.dir_after.seq = int(seq)
+        return a
 
     async def link(self, ino: int, parent: int, name: bytes) -> Attributes:
         return _attrs(await self._call("link", ino, parent, name))
 
-    async def unlink(self, parent: int, name: bytes, *, directory: bool = False) -> int:
-        """Remove a name; return the inode it named."""
-        return int(await self._call("rmdir" if directory else "unlink", parent, name))
+    async def unlink(self, parent: int, name: bytes, *,
+                     directory: bool = False) -> tuple[int, Attributes]:
+        """Remove a name; the inode it named and the directory's attributes after."""
+        ino, after, seq = await self._call("rmdir" if directory else "unlink", parent, name)
+        a = _attrs(after)
+        a.seq = int(seq)
+        return int(ino), a
 
     async def rename(self, p1: int, n1: bytes, p2: int, n2: bytes,
                      flags: int) -> tuple[int, int]:

@@ -347,6 +347,88 @@ def test_follower_turns_records_into_invalidations(redis: RedisServer, prefix: s
     run(redis, prefix, body)
 
 
+async def follow(s: Store, follower: Follower) -> None:
+    """The follower handles the records it has not seen (as its XREAD would)."""
+    follower.handle([e for e in await s.client.xrange(s.log_key)
+                     if int(e.field_values[b"s"]) > follower.seq])
+
+
+def test_directory_attributes_from_changes_stay_coherent(redis: RedisServer,
+                                                         prefix: str) -> None:
+    """getattr() of a directory after a create or unlink through this mount answers from
+    that change's reply, with no round trip, only while nothing can have changed it since:
+    the follower drops them at another mount's change to it; a reply whose change the
+    follower has already passed is not kept (a change may have gone by unseen); any other
+    change of this mount started since, or one in flight when it started, makes getattr
+    ask Redis."""
+    ctx = pyfuse3.RequestContext()
+
+    async def body(s: Store) -> None:
+        fs = SharedFS(s)
+        follower = Follower(fs, s.client, position=await s.log_position())
+        fs.followed_by(follower)
+        other = Store(s.client, prefix, mount_id="other")  # another mount
+        await other.init(0, 0)
+        d = (await s.mknod(1, b"d", DIR, 0, 0, 0)).int("ino")
+        await follow(s, follower)
+
+        async def getattr_d() -> tuple[pyfuse3.EntryAttributes, int]:
+            before = s.calls
+            e = await fs.getattr(d, ctx)
+            calls = s.calls - before
+            stored = await s.getattr(d)
+            assert (e.st_mode, e.st_nlink, e.st_mtime_ns, e.st_ctime_ns) == \
+                (stored.int("mode"), stored.int("nlink"), stored.int("mtime"),
+                 stored.int("ctime")), "getattr answered attributes Redis no longer has"
+            return e, calls
+
+        await fs.mknod(d, b"f", REG, 0, ctx)
+        assert (await getattr_d())[1] == 0  # from the create's reply
+        await fs.mkdir(d, b"sub", DIR, ctx)
+        assert (await getattr_d())[0].st_nlink == 3
+        await fs.rmdir(d, b"sub", ctx)
+        assert (await getattr_d())[1] == 0  # from the rmdir's reply
+        await fs.unlink(d, b"f", ctx)
+        assert (await getattr_d())[1] == 0  # and the unlink's
+        w = (await fs.mknod(d, b"w", REG, 0, ctx)).st_ino
+        await s.write(w, 0, b"data")  # file data: no directory changes
+        assert (await getattr_d())[1] == 0
+        # another mount's change, once the follower handled its record: Redis again
+        await other.setattr(d, mode=0o700)
+        await follow(s, follower)
+        e, calls = await getattr_d()
+        assert calls == 1 and stat.S_IMODE(e.st_mode) == 0o700
+        # a reply the follower has already passed: another mount changed d in between
+        real_mknod = s.mknod
+
+        async def mknod_then_another_change(*args: Any, **kw: Any) -> Any:
+            got = await real_mknod(*args, **kw)
+            await other.setattr(d, mode=0o750)
+            await follow(s, follower)
+            return got
+
+        s.mknod = mknod_then_another_change  # type: ignore[method-assign]
+        await fs.mknod(d, b"g", REG, 0, ctx)
+        s.mknod = real_mknod  # type: ignore[method-assign]
+        e, calls = await getattr_d()
+        assert calls == 1 and stat.S_IMODE(e.st_mode) == 0o750
+        # another change of this mount since (one that returns no attributes of d)
+        await fs.mknod(d, b"h", REG, 0, ctx)
+        await fs.setxattr(d, b"user.k", b"v", ctx)  # changes d's ctime
+        assert (await getattr_d())[1] == 1
+        # a change of this mount in flight when the create started
+        s.changing += 1
+        await fs.mknod(d, b"i", REG, 0, ctx)
+        s.changing -= 1
+        assert (await getattr_d())[1] == 1
+        # without a follower nothing is kept
+        fs.follower = None
+        await fs.mknod(d, b"j", REG, 0, ctx)
+        assert (await getattr_d())[1] == 1
+
+    run(redis, prefix, body)
+
+
 @pytest.mark.fuse  # a real mount; the rest of this file needs only Redis
 def test_a_full_invalidation_while_the_mount_is_not_serving(redis: RedisServer, prefix: str,
                                                             tmp_path: Path) -> None:
