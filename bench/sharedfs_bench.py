@@ -17,9 +17,12 @@
    age (how long after A's write returned) shows each model's stale-read window.
 3. Writes through A: sequential MB/s, small creates per second, Redis commands per
    operation (INFO's total_commands_processed), and Redis's memory per MiB of file data
-   (INFO's used_memory before and after 64 MiB of random data; ``--only writes``).
+   (INFO's used_memory before and after 64 MiB of random data; ``--only writes``), and
+   the longest any one Redis command ran while that file was truncated to 0, written again
+   and deleted.
 4. A large directory: 20,000 files created through A (per second), ``ls -l`` of them
-   through B cold and warm, with Redis round trips per file (``--only listing``).
+   through B cold and warm, with Redis round trips per file and the longest any one Redis
+   command ran while B listed them cold (``--only listing``).
 5. What durability costs (``--only durability``, not in the full run): the writes of 3.
    behind Redis Sentinel (a primary, a replica, three sentinels), without and with
    ``--wait-replicas 1``, alternating, ``--rounds`` times each.
@@ -69,6 +72,19 @@ def commands(redis: RedisServer | SentinelGroup) -> tuple[int, int]:
 def used_memory(redis: RedisServer | SentinelGroup) -> int:
     primary = redis.primary if isinstance(redis, SentinelGroup) else redis
     return int(primary.command("INFO", "memory").split("used_memory:")[1].split()[0])
+
+
+@contextlib.contextmanager
+def longest_command(redis: RedisServer | SentinelGroup) -> Iterator[list[float]]:
+    """The longest any one Redis command (a script call included) ran inside Redis during the
+    block, in ms, appended to the list at its end (Redis's latency monitor; 0: none >= 1 ms)."""
+    primary = redis.primary if isinstance(redis, SentinelGroup) else redis
+    primary.command("CONFIG", "SET", "latency-monitor-threshold", "1")
+    primary.command("LATENCY", "RESET")
+    got: list[float] = []
+    yield got
+    out = primary.command("LATENCY", "LATEST").split()
+    got.append(float(out[out.index("command") + 3]) if "command" in out else 0.0)
 
 
 # ---------------------------------------------------------------- 1. staleness
@@ -282,6 +298,10 @@ def writes(redis: RedisServer | SentinelGroup, prefix: str,
         seq_s = time.perf_counter() - t
         trips1, cmds1 = commands(redis)
         mem1 = used_memory(redis)
+        with longest_command(redis) as deleting:
+            os.truncate(a / "big", 0)
+            (a / "big").write_bytes(data)
+            os.unlink(a / "big")
         os.mkdir(a / "small")
         (trips2, cmds2), t = commands(redis), time.perf_counter()
         n = 1000
@@ -292,6 +312,7 @@ def writes(redis: RedisServer | SentinelGroup, prefix: str,
     return {"seq_MB_per_s": 64 / seq_s, "seq_round_trips_per_MiB": (trips1 - trips0) / 64,
             "seq_redis_commands_per_MiB": (cmds1 - cmds0) / 64,
             "redis_memory_per_MiB_of_data": (mem1 - mem0) / (64 << 20),
+            "longest_redis_command_ms_truncating_and_deleting_64MiB": deleting[0],
             "small_files_per_s": n / small_s,
             "round_trips_per_small_file": (trips3 - trips2) / n,
             "redis_commands_per_small_file": (cmds3 - cmds2) / n}
@@ -304,11 +325,13 @@ def listing(redis: RedisServer, prefix: str, n: int) -> dict[str, float]:
     and warm (again), with Redis round trips per file."""
     import subprocess
 
-    def ls(mnt: Path) -> tuple[float, float]:
-        (trips0, _), t = commands(redis), time.perf_counter()
-        subprocess.run(["ls", "-l", str(mnt / "big")], stdout=subprocess.DEVNULL, check=True)
-        elapsed = time.perf_counter() - t
-        return elapsed, (commands(redis)[0] - trips0) / n
+    def ls(mnt: Path) -> tuple[float, float, float]:
+        with longest_command(redis) as longest:
+            (trips0, _), t = commands(redis), time.perf_counter()
+            subprocess.run(["ls", "-l", str(mnt / "big")], stdout=subprocess.DEVNULL,
+                           check=True)
+            elapsed = time.perf_counter() - t
+        return elapsed, (commands(redis)[0] - trips0) / n, longest[0]
 
     with sharedfs(redis, prefix) as a:
         os.mkdir(a / "big")
@@ -317,11 +340,12 @@ def listing(redis: RedisServer, prefix: str, n: int) -> dict[str, float]:
             os.close(os.open(a / "big" / f"file{i:06d}", os.O_CREAT | os.O_WRONLY, 0o644))
         create_s = time.perf_counter() - t
         with sharedfs(redis, prefix) as b:
-            cold_s, cold_trips = ls(b)
-            warm_s, warm_trips = ls(b)
+            cold_s, cold_trips, longest = ls(b)
+            warm_s, warm_trips, _ = ls(b)
     return {"files": n, "creates_per_s": n / create_s, "ls_l_cold_s": cold_s,
             "ls_l_warm_s": warm_s, "round_trips_per_file_cold": cold_trips,
-            "round_trips_per_file_warm": warm_trips}
+            "round_trips_per_file_warm": warm_trips,
+            "longest_redis_command_ms_listing_cold": longest}
 
 
 def durability(rounds: int) -> None:

@@ -559,7 +559,7 @@ class SharedFS(pyfuse3.Operations):
     # ---- directories
     async def opendir(self, inode: Any, ctx: Any) -> int:
         with self.errors():
-            listing = await self.store.listdir(inode)  # one consistent snapshot per opendir
+            listing = await self.store.listdir(inode)  # read at opendir, page by page
         fh, self.next_dir_fh = self.next_dir_fh, self.next_dir_fh + 1
         self.listings[fh] = listing
         return fh

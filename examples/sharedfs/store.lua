@@ -84,7 +84,8 @@ local function free_if_unused(i)
     redis.call('SADD', P .. ':orphans', i)  -- freed when the last mount holding it closes it
     return
   end
-  redis.call('DEL', ik(i), dk(i), ck(i), tk(i), xk(i), hk(i))
+  -- UNLINK: a large file's pages are freed by Redis in the background, not in this script
+  redis.call('UNLINK', ik(i), dk(i), ck(i), tk(i), xk(i), hk(i))
   redis.call('SREM', P .. ':orphans', i)
   redis.call('DECR', P .. ':count')
 end
@@ -143,10 +144,20 @@ local function put(i, off, data)
     redis.call('HSET', tk(i), unpack(tails))
   end
 end
+-- The pages [first, last] of a file may hold: the range itself when shorter than the list of
+-- pages the file has (so a small range of a large file costs the range, not the file).
+local function pages_in(i, first, last)
+  if last - first + 1 <= redis.call('HLEN', ck(i)) then
+    local out = {}
+    for p = first, last do table.insert(out, fmt(p)) end
+    return out
+  end
+  return redis.call('HKEYS', ck(i))
+end
 local function zero(i, a, b)  -- make [a, b) a hole (whole pages dropped, partial ones zeroed)
   if b <= a then return end
   local first, last = math.floor(a / PAGE), math.floor((b - 1) / PAGE)
-  for _, f in ipairs(redis.call('HKEYS', ck(i))) do
+  for _, f in ipairs(pages_in(i, first, last)) do
     local p = tonumber(f)
     if p and p >= first and p <= last then
       local s, e = math.max(a, p * PAGE) - p * PAGE, math.min(b, (p + 1) * PAGE) - p * PAGE
@@ -154,7 +165,7 @@ local function zero(i, a, b)  -- make [a, b) a hole (whole pages dropped, partia
         drop_page(i, f)
       else
         local old = get_page(i, f)
-        if #old > s then
+        if old and #old > s then
           local new = string.sub(old, 1, s) .. string.rep('\0', math.min(e, #old) - s) .. string.sub(old, e + 1)
           if string.find(new, '[^%z]') then set_page(i, f, new) else drop_page(i, f) end
         end
@@ -162,13 +173,18 @@ local function zero(i, a, b)  -- make [a, b) a hole (whole pages dropped, partia
     end
   end
 end
-local function cut(i, size)  -- drop everything at and after size
-  for _, f in ipairs(redis.call('HKEYS', ck(i))) do
+local function cut(i, size, old)  -- drop everything at and after size (old: the size before)
+  if size == 0 then  -- all of it: freed in the background however large
+    redis.call('UNLINK', ck(i), tk(i))
+    return
+  end
+  for _, f in ipairs(pages_in(i, math.floor(size / PAGE), math.floor((old - 1) / PAGE))) do
     local p = tonumber(f)
     if p and p * PAGE >= size then
       drop_page(i, f)
     elseif p and (p + 1) * PAGE > size then
-      set_page(i, f, string.sub(get_page(i, f), 1, size - p * PAGE))
+      local page = get_page(i, f)
+      if page then set_page(i, f, string.sub(page, 1, size - p * PAGE)) end
     end
   end
 end
@@ -190,11 +206,14 @@ elseif op == 'lookup' then
   local child = redis.call('HGET', dk(parent), name)
   if not child then fail('ENOENT') end
   return attrs(child)
-elseif op == 'listdir' then  -- every entry with its attributes: one consistent snapshot
+elseif op == 'listdir' then  -- directory, cursor ('0' first), count: one page of entries
+  -- {next cursor ('0': the last page), the directory's attributes, its parent's, then name,
+  -- attributes, ...}: HSCAN, so one call never holds Redis for a whole large directory
   local d = ARGV[6]
   dir_mode(d)
-  local out = {attrs(d), attrs(redis.call('HGET', ik(d), 'parent'))}
-  local entries = redis.call('HGETALL', dk(d))
+  local page = redis.call('HSCAN', dk(d), ARGV[7], 'COUNT', ARGV[8])
+  local out = {page[1], attrs(d), attrs(redis.call('HGET', ik(d), 'parent'))}
+  local entries = page[2]
   for k = 1, #entries, 2 do
     table.insert(out, entries[k])
     table.insert(out, attrs(entries[k + 1]))
@@ -386,7 +405,7 @@ elseif op == 'setattr' then  -- inode, then name/value pairs: mode uid gid size 
   end
   if set.size then
     local size = num(set.size)
-    if size < old then cut(i, size) end
+    if size < old then cut(i, size, old) end
     redis.call('HSET', ik(i), 'size', set.size)
     touch(i, t, true)
   end

@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 # (conftest puts examples/sharedfs on sys.path)
+import store as store_module
 from store import MAX_SIZE, PAGE, StaleNames, Store, StoreError
 
 import pyfuse3
@@ -230,6 +231,75 @@ def test_with_replicas_missing_changes_fail_and_reads_do_not_wait(redis: RedisSe
             assert (await s.getattr(f)).int("ino") == f
             assert (await s.lookup(1, b"f")).int("ino") == f
             await s.open(f, truncate=False, hold=False, names=[(1, b"f")])
+
+    run(redis, prefix, body)
+
+
+def test_a_listing_is_read_in_pages(redis: RedisServer, prefix: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large directory is listed a page per script call (no call holds Redis for the whole
+    directory): every entry present throughout comes once, also while other entries are
+    created and removed between the pages; ``.`` and ``..`` first."""
+    monkeypatch.setattr(store_module, "LISTDIR_PAGE", 50)
+
+    async def body(s: Store) -> None:
+        d = (await s.mknod(1, b"d", DIR, 0, 0, 0)).int("ino")
+        for i in range(1000):
+            await s.mknod(d, b"f%04d" % i, REG, 0, 0, 0)
+        real_call, pages = s._call, 0
+
+        async def call_then_change(op: str, *args: Any, **kw: Any) -> Any:
+            nonlocal pages
+            got = await real_call(op, *args, **kw)
+            if op == "listdir":
+                pages += 1
+                await real_call("mknod", d, b"new%04d" % pages, REG, 0, 0, 0, b"", "0")
+                await real_call("unlink", d, b"new%04d" % pages)
+            return got
+
+        s._call = call_then_change  # type: ignore[method-assign]
+        listed = await s.listdir(d)
+        s._call = real_call  # type: ignore[method-assign]
+        names = [name for name, _ in listed]
+        assert names[:2] == [b".", b".."] and listed[0][1].int("ino") == d
+        steady = [n for n in names[2:] if n.startswith(b"f")]
+        assert sorted(steady) == [b"f%04d" % i for i in range(1000)]  # each once
+        assert pages >= 10, pages  # about 1000 / 50 (HSCAN's count is a hint)
+        assert all(a.int("ino") for _, a in listed)
+
+    run(redis, prefix, body)
+
+
+def test_small_ranges_of_large_files_cost_the_range(redis: RedisServer, prefix: str) -> None:
+    """Punching, zeroing or truncating a few pages of a file with many looks at those pages,
+    not at the list of all the file's pages (HKEYS), and truncating to 0 or deleting frees
+    them outside the script (UNLINK): no call holds Redis for a whole large file."""
+    def calls(command: str) -> int:
+        stats = redis.command("INFO", "commandstats")
+        for line in stats.splitlines():
+            if line.startswith(f"cmdstat_{command}:"):
+                return int(line.split("calls=")[1].split(",")[0])
+        return 0
+
+    async def body(s: Store) -> None:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        data = random.Random(3).randbytes(500 * PAGE)
+        await s.write(f, 0, data)
+        before = calls("hkeys"), calls("del")
+        await s.fallocate(f, 0x03, 10 * PAGE + 5, 2 * PAGE)  # punch a hole
+        await s.fallocate(f, 0x10, 100 * PAGE, PAGE)  # zero a range
+        await s.setattr(f, size=499 * PAGE - 7)  # truncate by a page and a bit
+        await s.copy(f, 0, f, 300 * PAGE + 1, PAGE)  # copy over a range
+        assert (calls("hkeys"), calls("del")) == before
+        model = bytearray(data[:499 * PAGE - 7])
+        model[10 * PAGE + 5:12 * PAGE + 5] = bytes(2 * PAGE)
+        model[100 * PAGE:101 * PAGE] = bytes(PAGE)
+        model[300 * PAGE + 1:301 * PAGE + 1] = model[:PAGE]
+        assert await s.read(f, 0, 500 * PAGE) == bytes(model)
+        unlinks = calls("unlink")
+        await s.setattr(f, size=0)
+        await s.unlink(1, b"f")
+        assert calls("unlink") == unlinks + 2 and calls("del") == before[1]
 
     run(redis, prefix, body)
 
