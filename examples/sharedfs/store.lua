@@ -132,6 +132,11 @@ local function put(i, off, data)
       table.insert(heads, string.sub(piece, 1, HEAD))
       table.insert(tails, f)
       table.insert(tails, string.sub(piece, HEAD + 1))
+      if #heads >= 2000 then  -- (unpack() takes at most ~8,000 values)
+        redis.call('HSET', ck(i), unpack(heads))
+        redis.call('HSET', tk(i), unpack(tails))
+        heads, tails = {}, {}
+      end
     else
       local old = get_page(i, fmt(p)) or ''
       if #old < within then old = old .. string.rep('\0', within - #old) end

@@ -166,6 +166,17 @@ def test_redis_memory_per_megabyte_of_data(redis: RedisServer, prefix: str) -> N
     assert cost <= 1.1 and left == 0, (cost, left)
 
 
+def test_one_write_of_many_pages(redis: RedisServer, prefix: str) -> None:
+    """A single write of 5,000 pages (more than one HSET's arguments can carry from Lua)."""
+    async def body(s: Store) -> None:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        data = random.Random(4).randbytes(5000 * PAGE)
+        await s.write(f, 0, data)
+        assert await s.read(f, 0, len(data)) == data
+
+    run(redis, prefix, body)
+
+
 def test_pages_stored_whole_still_read_and_change(redis: RedisServer, prefix: str) -> None:
     """A store written before pages were split (each 4 KiB page one value) reads the same
     and takes partial writes, truncates and hole punches."""
