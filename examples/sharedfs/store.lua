@@ -183,7 +183,18 @@ local function cut(i, size, old)  -- drop everything at and after size (old: the
     redis.call('UNLINK', ck(i), tk(i))
     return
   end
-  for _, f in ipairs(pages_in(i, math.floor(size / PAGE), math.floor((old - 1) / PAGE))) do
+  local last_kept, last = math.floor((size - 1) / PAGE), math.floor((old - 1) / PAGE)
+  if last_kept + 1 < last - last_kept and last_kept + 1 < redis.call('HLEN', ck(i)) then
+    -- fewer pages kept than dropped: keep those, free the rest in the background
+    local kept = {}
+    for p = 0, last_kept do kept[p] = get_page(i, fmt(p)) end
+    redis.call('UNLINK', ck(i), tk(i))
+    for p = 0, last_kept do
+      if kept[p] then set_page(i, fmt(p), string.sub(kept[p], 1, size - p * PAGE)) end
+    end
+    return
+  end
+  for _, f in ipairs(pages_in(i, math.floor(size / PAGE), last)) do
     local p = tonumber(f)
     if p and p * PAGE >= size then
       drop_page(i, f)

@@ -283,8 +283,9 @@ def test_a_listing_is_read_in_pages(redis: RedisServer, prefix: str,
 
 def test_small_ranges_of_large_files_cost_the_range(redis: RedisServer, prefix: str) -> None:
     """Punching, zeroing or truncating a few pages of a file with many looks at those pages,
-    not at the list of all the file's pages (HKEYS), and truncating to 0 or deleting frees
-    them outside the script (UNLINK): no call holds Redis for a whole large file."""
+    not at the list of all the file's pages (HKEYS); truncating most of it copies the pages
+    kept, and that, truncating to 0 and deleting free the rest outside the script (UNLINK):
+    no call holds Redis for a whole large file."""
     def calls(command: str) -> int:
         stats = redis.command("INFO", "commandstats")
         for line in stats.splitlines():
@@ -308,9 +309,13 @@ def test_small_ranges_of_large_files_cost_the_range(redis: RedisServer, prefix: 
         model[300 * PAGE + 1:301 * PAGE + 1] = model[:PAGE]
         assert await s.read(f, 0, 500 * PAGE) == bytes(model)
         unlinks = calls("unlink")
+        await s.setattr(f, size=PAGE + 100)  # most of it: the pages kept are copied
+        assert calls("hkeys") == before[0] and calls("unlink") == unlinks + 1
+        assert await s.read(f, 0, 500 * PAGE) == bytes(model[:PAGE + 100])
+        assert (await s.getattr(f)).int("blocks") == 16
         await s.setattr(f, size=0)
         await s.unlink(1, b"f")
-        assert calls("unlink") == unlinks + 2 and calls("del") == before[1]
+        assert calls("unlink") == unlinks + 3 and calls("del") == before[1]
 
     run(redis, prefix, body)
 
