@@ -257,20 +257,34 @@ elseif op == 'listxattr' then
   mode_of(ARGV[6])
   return redis.call('HKEYS', xk(ARGV[6]))
 elseif op == 'seek' then  -- SEEK_DATA (3) / SEEK_HOLE (4) by pages
-  local i, off, whence = ARGV[6], num(ARGV[7]), num(ARGV[8])
+  -- ARGV[9]: the page to go on from ('' at first), ARGV[10]: pages per call. A file of up to
+  -- 4 x that many pages: its page list at once; more: page by page from the offset, that
+  -- many per call (so none holds Redis long). Returns {offset}, or {'more', the page to go on
+  -- from}.
+  local i, off, whence, at, n = ARGV[6], num(ARGV[7]), num(ARGV[8]), ARGV[9], num(ARGV[10])
   local fsize = num(redis.call('HGET', ik(i), 'size') or fail('ENOENT'))
   if off >= fsize then fail('ENXIO') end
-  local have = {}
-  for _, f in ipairs(redis.call('HKEYS', ck(i))) do have[tonumber(f)] = true end
   local p = math.floor(off / PAGE)
-  if whence == 3 then
-    local best
-    for q in pairs(have) do if q >= p and (not best or q < best) then best = q end end
-    if not best or best * PAGE >= fsize then fail('ENXIO') end
-    return fmt(math.max(off, best * PAGE))
+  if at == '' and redis.call('HLEN', ck(i)) <= 4 * n then
+    local have = {}
+    for _, f in ipairs(redis.call('HKEYS', ck(i))) do have[tonumber(f)] = true end
+    if whence == 3 then
+      local best
+      for q in pairs(have) do if q >= p and (not best or q < best) then best = q end end
+      if not best or best * PAGE >= fsize then fail('ENXIO') end
+      return {fmt(math.max(off, best * PAGE))}
+    end
+    while have[p] and p * PAGE < fsize do p = p + 1 end
+    return {fmt(math.min(math.max(off, p * PAGE), fsize))}
   end
-  while have[p] and p * PAGE < fsize do p = p + 1 end
-  return fmt(math.min(math.max(off, p * PAGE), fsize))
+  local from, last = at == '' and p or num(at), math.floor((fsize - 1) / PAGE)
+  local want = whence == 3 and 1 or 0  -- SEEK_DATA: the first page there; SEEK_HOLE: missing
+  for q = from, math.min(from + n - 1, last) do
+    if redis.call('HEXISTS', ck(i), fmt(q)) == want then return {fmt(math.max(off, q * PAGE))} end
+  end
+  if from + n - 1 < last then return {'more', fmt(from + n)} end
+  if whence == 3 then fail('ENXIO') end
+  return {fmt(fsize)}
 elseif op == 'statfs' then
   return {redis.call('GET', P .. ':count') or '0'}
 end

@@ -46,6 +46,9 @@ class StoreError(Exception):
 #: entries per script call of a listing (about 14 ms of Redis's time each on a slow VM)
 LISTDIR_PAGE = 1000
 
+#: pages per script call of SEEK_DATA / SEEK_HOLE in a file of more than 4 x that many pages
+SEEK_PAGES = 4096
+
 #: changes that never change a directory's attributes (file data; holds)
 NO_DIRECTORY_CHANGE = frozenset({"write", "open", "unhold", "sweep", "fallocate", "copy"})
 
@@ -212,7 +215,14 @@ class Store:
         return list(await self._call("listxattr", ino))
 
     async def seek(self, ino: int, off: int, whence: int) -> int:
-        return int(await self._call("seek", ino, off, whence))
+        """SEEK_DATA or SEEK_HOLE from ``off``: a file of more than 4 x SEEK_PAGES pages is
+        looked through from ``off`` on, SEEK_PAGES pages per script call."""
+        at: bytes | str = ""
+        while True:
+            got = await self._call("seek", ino, off, whence, at, SEEK_PAGES)
+            if len(got) == 1:
+                return int(got[0])
+            at = got[1]  # ('more', the page to go on from)
 
     async def count(self) -> int:
         return int((await self._call("statfs"))[0])

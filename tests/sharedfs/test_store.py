@@ -320,6 +320,44 @@ def test_small_ranges_of_large_files_cost_the_range(redis: RedisServer, prefix: 
     run(redis, prefix, body)
 
 
+def test_seek_through_a_file_of_many_pages_in_parts(redis: RedisServer, prefix: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """SEEK_DATA and SEEK_HOLE in a file of more pages than one call looks at (4 x 8 here)
+    answer what a model of its pages says, from every page's start and middle."""
+    monkeypatch.setattr(store_module, "SEEK_PAGES", 8)
+    rng = random.Random(11)
+    present = sorted(rng.sample(range(120), 60))
+    size = 120 * PAGE - 100  # the last page is a hole or short
+
+    def model(off: int, whence: int) -> int | None:
+        p = off // PAGE
+        if whence == os.SEEK_DATA:
+            q = next((q for q in present if q >= p), None)
+            return None if q is None or q * PAGE >= size else max(off, q * PAGE)
+        while p in present and p * PAGE < size:
+            p += 1
+        return min(max(off, p * PAGE), size)
+
+    async def body(s: Store) -> None:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        await s.setattr(f, size=size)
+        for q in present:
+            await s.write(f, q * PAGE, b"x" * min(PAGE, size - q * PAGE))
+        calls = s.calls
+        for off in [k * PAGE // 2 for k in range(2 * size // PAGE + 1)]:
+            for whence in (os.SEEK_DATA, os.SEEK_HOLE):
+                want = model(off, whence)
+                if want is None:
+                    with pytest.raises(StoreError) as e:
+                        await s.seek(f, off, whence)
+                    assert e.value.errno == errno.ENXIO
+                else:
+                    assert await s.seek(f, off, whence) == want, (off, whence)
+        assert s.calls - calls > 2 * (2 * size // PAGE + 1)  # in parts, not one call each
+
+    run(redis, prefix, body)
+
+
 def test_bad_input_gets_an_errno(redis: RedisServer, prefix: str) -> None:
     async def body(s: Store) -> dict[str, int]:
         f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
