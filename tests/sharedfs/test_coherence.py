@@ -298,15 +298,16 @@ def script_calls(redis: RedisServer) -> int:
                if line.startswith(("cmdstat_evalsha", "cmdstat_eval:")))
 
 
-def test_a_directory_changed_here_answers_without_redis(redis: RedisServer,
-                                                        prefix: str) -> None:
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_a_directory_changed_here_answers_without_redis(redis: RedisServer, prefix: str,
+                                                        backend: str) -> None:
     """The kernel asks a directory's attributes again after each create or unlink in it (its
     permission check needs the mode): the change's own reply answers, so a create costs two
     round trips (the lookup of the new name, the create), not three, and an unlink two (the
     unlink, the release of this mount's hold), not three. What the mount shows of the
     directory is what Redis holds, and another mount's chmod of it shows."""
     n = 30
-    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix) as b:
+    with sharedfs(redis, prefix, "--backend", backend) as a, sharedfs(redis, prefix) as b:
         os.mkdir(a / "d")
         before = script_calls(redis)
         for i in range(n):
@@ -371,12 +372,14 @@ def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: s
         assert os.listxattr(a / "f") == [] and os.listxattr(b / "f") == []
 
 
-def test_close_to_open_for_names(redis: RedisServer, prefix: str) -> None:
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_close_to_open_for_names(redis: RedisServer, prefix: str, backend: str) -> None:
     """A name another mount replaced (rename over it), removed, or renamed away, or one of
     two hard links removed, is not opened through this kernel's cached entry, with
     notifications off so that only open() can tell: the name no longer names the inode,
     open answers ESTALE, and the kernel looks the path up again."""
-    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, "--no-invalidation") as b:
+    with sharedfs(redis, prefix) as a, \
+            sharedfs(redis, prefix, "--no-invalidation", "--backend", backend) as b:
         for i in range(20):
             write(a / "target", b"old%d" % i)
             assert read(b / "target") == b"old%d" % i  # b's kernel caches the name
