@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def redis_binary() -> str:
@@ -119,15 +120,20 @@ def redis_server(directory: Path, **kw: object) -> Iterator[RedisServer]:
 class SentinelGroup:
     """A primary, ``replicas`` replicas and three redis-sentinels watching them (service
     ``svc``), all on 127.0.0.1 ports, each in its own directory under ``directory``. A primary
-    not answering for ``down_after`` ms is failed over. ``url`` is the redis+sentinel:// URL."""
+    not answering for ``down_after`` ms is failed over. ``url`` is the redis+sentinel:// URL.
+    ``password``: the servers' (requirepass); ``sentinel_password``: the sentinels' own."""
 
     SERVICE = "svc"
 
-    def __init__(self, directory: Path, *, replicas: int = 1, down_after: int = 1000) -> None:
+    def __init__(self, directory: Path, *, replicas: int = 1, down_after: int = 1000,
+                 password: str | None = None, sentinel_password: str | None = None) -> None:
         self.dir = directory
-        self.primary = RedisServer(directory / "primary", port=free_port())
+        self.primary = RedisServer(directory / "primary", port=free_port(), password=password)
         self.replicas = [RedisServer(directory / f"replica{i}", port=free_port(),
-                                     replica_of=self.primary.port) for i in range(replicas)]
+                                     replica_of=self.primary.port, password=password)
+                         for i in range(replicas)]
+        self.password = password
+        self.sentinel_password = sentinel_password
         self.down_after = down_after
         self.sentinel_ports: list[int] = []
         self.sentinels: list[subprocess.Popen[bytes]] = []
@@ -155,7 +161,12 @@ class SentinelGroup:
                     f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
                     f"sentinel down-after-milliseconds {self.SERVICE} {self.down_after}\n"
                     f"sentinel failover-timeout {self.SERVICE} 10000\n"
-                    f"sentinel parallel-syncs {self.SERVICE} 1\n")
+                    f"sentinel parallel-syncs {self.SERVICE} 1\n"
+                    + (f"sentinel auth-pass {self.SERVICE} {self.password}\n"
+                       if self.password else "")
+                    + (f"requirepass {self.sentinel_password}\n"
+                       f"sentinel sentinel-pass {self.sentinel_password}\n"
+                       if self.sentinel_password else ""))
                 self.sentinels.append(subprocess.Popen(
                     [redis_binary(), str(conf), "--sentinel"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -173,6 +184,8 @@ class SentinelGroup:
     def sentinel(self, *args: str, index: int = 0) -> str:
         """One command to a sentinel through redis-cli."""
         argv = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.sentinel_ports[index])]
+        if self.sentinel_password:
+            argv += ["--no-auth-warning", "-a", self.sentinel_password]
         return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=10,
                               check=True).stdout.strip()
 
@@ -215,7 +228,7 @@ class SentinelGroup:
 
 
 @contextlib.contextmanager
-def sentinel_group(directory: Path, **kw: int) -> Iterator[SentinelGroup]:
+def sentinel_group(directory: Path, **kw: Any) -> Iterator[SentinelGroup]:
     group = SentinelGroup(directory, **kw).start()
     try:
         yield group

@@ -780,7 +780,8 @@ async def connect(url: str, **kw: Any) -> AsyncIterator[coredis.Redis[bytes]]:
     """A client for ``url``: redis://, rediss:// (TLS), unix:// or
     redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE (the primary the sentinels
     name for SERVICE, found again after a failover). The password may come from
-    SHAREDFS_REDIS_PASSWORD, a CA bundle for TLS from SHAREDFS_REDIS_CA."""
+    SHAREDFS_REDIS_PASSWORD, the sentinels' own (their requirepass) from
+    SHAREDFS_SENTINEL_PASSWORD, a CA bundle for TLS from SHAREDFS_REDIS_CA."""
     options: dict[str, Any] = {"retry_policy": NoRetryPolicy(), "connect_timeout": 2.0, **kw}
     if os.environ.get("SHAREDFS_REDIS_PASSWORD"):
         options["password"] = os.environ["SHAREDFS_REDIS_PASSWORD"]
@@ -796,6 +797,8 @@ async def connect(url: str, **kw: Any) -> AsyncIterator[coredis.Redis[bytes]]:
     retry_policy = options.pop("retry_policy")
     # the sentinels themselves: short waits (an unreachable one is skipped)
     sentinel_options = {"connect_timeout": options["connect_timeout"], "stream_timeout": 2.0}
+    if os.environ.get("SHAREDFS_SENTINEL_PASSWORD"):
+        sentinel_options["password"] = os.environ["SHAREDFS_SENTINEL_PASSWORD"]
     async with coredis.Sentinel(sentinels, sentinel_kwargs=sentinel_options,
                                 retry_policy=retry_policy, decode_responses=False,
                                 **options) as sentinel:
@@ -983,7 +986,12 @@ def startup_problem(e: BaseException, url: str) -> str | None:
     if isinstance(e, StartupError):
         return str(e)
     if isinstance(e, (coredis.exceptions.RedisError, *REDIS_DOWN)):
-        return f"cannot reach Redis at {url}: {e}"
+        hint = ""
+        if "auth" in str(e).lower():
+            hint = (" (the password: SHAREDFS_REDIS_PASSWORD" + (
+                "; the sentinels' own: SHAREDFS_SENTINEL_PASSWORD"
+                if url.startswith(SENTINEL_SCHEME) else "") + ")")
+        return f"cannot reach Redis at {url}: {e}{hint}"
     for inner in getattr(e, "exceptions", ()):
         found = startup_problem(inner, url)
         if found is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -206,3 +207,40 @@ def test_failover_without_wait_loses_acknowledged_writes(tmp_path: Path, prefix:
     acknowledged (so the test above would see a loss)."""
     acked, lost = lost_after_failover(tmp_path, prefix)
     assert lost > 0, f"none of {acked} acknowledged writes lost: the replica did not lag"
+
+
+def test_sentinels_and_servers_with_passwords(tmp_path: Path, prefix: str) -> None:
+    """Sentinels that require a password of their own (SHAREDFS_SENTINEL_PASSWORD) in front of
+    servers that require another (SHAREDFS_REDIS_PASSWORD): a mount works, and goes on
+    working through a failover; without the sentinels' password it does not start and says
+    why in one line."""
+    require_redis()
+    passwords = {"SHAREDFS_REDIS_PASSWORD": "data-secret",
+                 "SHAREDFS_SENTINEL_PASSWORD": "sentinel-secret"}
+    with sentinel_group(tmp_path / "group", replicas=2, password="data-secret",
+                        sentinel_password="sentinel-secret") as group:  # (one left to WAIT for)
+        with sharedfs(group, prefix, "--wait-replicas", "1", env=passwords) as m:
+            (m / "before").write_bytes(b"kept")  # on the replica too (WAIT)
+            old = group.primary.port
+            group.primary.stop(signal.SIGKILL)
+            wait_for("a new primary", lambda: group.primary_port() not in (None, old), 60)
+
+            def write_after() -> bool:
+                try:
+                    (m / "after").write_bytes(b"new")
+                except OSError:
+                    return False
+                return True
+
+            wait_for("a write through the new primary", write_after, 60)
+            assert (m / "before").read_bytes() == b"kept"
+            assert (m / "after").read_bytes() == b"new"
+        proc = subprocess.run(
+            [sys.executable, str(SHAREDFS), str(tmp_path), "--redis", group.url],
+            env={**os.environ, "SHAREDFS_REDIS_PASSWORD": "data-secret",
+                 "SHAREDFS_SENTINEL_PASSWORD": ""},
+            capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].endswith(
+            "(the password: SHAREDFS_REDIS_PASSWORD; the sentinels' own: "
+            "SHAREDFS_SENTINEL_PASSWORD)"), proc.stderr
