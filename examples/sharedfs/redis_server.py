@@ -37,18 +37,21 @@ class RedisServer:
 
     def __init__(self, directory: Path, *, persistent: bool = False,
                  password: str | None = None, port: int = 0,
-                 replica_of: int | None = None) -> None:
+                 replica_of: int | None = None, tls: Path | None = None) -> None:
         self.dir = directory
         self.socket = directory / "redis.sock"
         self.persistent = persistent
         self.password = password
         self.port = port
         self.replica_of = replica_of
+        self.tls = tls  # a directory from tls_files(): ``port`` then speaks TLS only
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"unix://{self.socket}"
+        """unix:// (rediss:// to the TLS port with ``tls``; the socket then stays for the
+        tests' redis-cli)."""
+        return f"rediss://127.0.0.1:{self.port}" if self.tls else f"unix://{self.socket}"
 
     def start(self) -> RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +63,9 @@ class RedisServer:
                 str(self.dir / "redis.log")]
         if self.password:
             argv += ["--requirepass", self.password, "--masterauth", self.password]
+        if self.tls:
+            argv[argv.index("--port") + 1] = "0"
+            argv += ["--tls-port", str(self.port), *tls_options(self.tls)]
         if self.replica_of:
             argv += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         if self.port:  # a replica's first copy starts at once (not after 5 s)
@@ -108,6 +114,32 @@ class RedisServer:
                               check=True).stdout.strip()
 
 
+def tls_files(directory: Path) -> Path:
+    """A throwaway CA and a certificate for 127.0.0.1 signed by it, in ``directory``
+    (ca.crt, server.crt, server.key), made with openssl."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (["req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+                  "-subj", "/CN=sharedfs test CA"],
+                 ["req", *key, "-keyout", "server.key", "-out", "server.csr",
+                  "-subj", "/CN=127.0.0.1"],
+                 ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                  "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile",
+                  "san.ext"]):
+        subprocess.run(["openssl", *argv], cwd=directory, check=True, capture_output=True,
+                       timeout=60)
+    return directory
+
+
+def tls_options(tls: Path) -> list[str]:
+    """redis-server options for TLS with the files of tls_files() (TLS to replicas and, for
+    a sentinel, to the servers and the other sentinels too; clients need no certificate)."""
+    return ["--tls-cert-file", str(tls / "server.crt"), "--tls-key-file",
+            str(tls / "server.key"), "--tls-ca-cert-file", str(tls / "ca.crt"),
+            "--tls-auth-clients", "no", "--tls-replication", "yes"]
+
+
 @contextlib.contextmanager
 def redis_server(directory: Path, **kw: object) -> Iterator[RedisServer]:
     server = RedisServer(directory, **kw).start()  # type: ignore[arg-type]
@@ -121,16 +153,20 @@ class SentinelGroup:
     """A primary, ``replicas`` replicas and three redis-sentinels watching them (service
     ``svc``), all on 127.0.0.1 ports, each in its own directory under ``directory``. A primary
     not answering for ``down_after`` ms is failed over. ``url`` is the redis+sentinel:// URL.
-    ``password``: the servers' (requirepass); ``sentinel_password``: the sentinels' own."""
+    ``password``: the servers' (requirepass); ``sentinel_password``: the sentinels' own;
+    ``tls``: a directory from tls_files(): every port then speaks TLS only."""
 
     SERVICE = "svc"
 
     def __init__(self, directory: Path, *, replicas: int = 1, down_after: int = 1000,
-                 password: str | None = None, sentinel_password: str | None = None) -> None:
+                 password: str | None = None, sentinel_password: str | None = None,
+                 tls: Path | None = None) -> None:
         self.dir = directory
-        self.primary = RedisServer(directory / "primary", port=free_port(), password=password)
+        self.tls = tls
+        self.primary = RedisServer(directory / "primary", port=free_port(), password=password,
+                                   tls=tls)
         self.replicas = [RedisServer(directory / f"replica{i}", port=free_port(),
-                                     replica_of=self.primary.port, password=password)
+                                     replica_of=self.primary.port, password=password, tls=tls)
                          for i in range(replicas)]
         self.password = password
         self.sentinel_password = sentinel_password
@@ -145,7 +181,7 @@ class SentinelGroup:
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
-        return f"redis+sentinel://{hosts}/{self.SERVICE}"
+        return f"{'rediss' if self.tls else 'redis'}+sentinel://{hosts}/{self.SERVICE}"
 
     def start(self) -> SentinelGroup:
         try:
@@ -156,8 +192,13 @@ class SentinelGroup:
                 d.mkdir(parents=True, exist_ok=True)
                 port = free_port()
                 conf = d / "sentinel.conf"  # sentinel rewrites it: one each
+                listen = f"port {port}\n"
+                if self.tls:  # the same options as the servers', in a config file's form
+                    opts = tls_options(self.tls)
+                    listen = f"port 0\ntls-port {port}\n" + "".join(
+                        f"{opts[k][2:]} {opts[k + 1]}\n" for k in range(0, len(opts), 2))
                 conf.write_text(
-                    f"port {port}\nbind 127.0.0.1\ndir {d}\nlogfile {d / 'sentinel.log'}\n"
+                    listen + f"bind 127.0.0.1\ndir {d}\nlogfile {d / 'sentinel.log'}\n"
                     f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
                     f"sentinel down-after-milliseconds {self.SERVICE} {self.down_after}\n"
                     f"sentinel failover-timeout {self.SERVICE} 10000\n"
@@ -186,6 +227,8 @@ class SentinelGroup:
         argv = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.sentinel_ports[index])]
         if self.sentinel_password:
             argv += ["--no-auth-warning", "-a", self.sentinel_password]
+        if self.tls:
+            argv += ["--tls", "--cacert", str(self.tls / "ca.crt")]
         return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=10,
                               check=True).stdout.strip()
 

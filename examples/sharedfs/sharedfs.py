@@ -19,6 +19,7 @@ import errno
 import logging
 import os
 import signal
+import ssl
 import stat
 import sys
 import time
@@ -779,15 +780,17 @@ class Follower:
 async def connect(url: str, **kw: Any) -> AsyncIterator[coredis.Redis[bytes]]:
     """A client for ``url``: redis://, rediss:// (TLS), unix:// or
     redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE (the primary the sentinels
-    name for SERVICE, found again after a failover). The password may come from
+    name for SERVICE, found again after a failover; rediss+sentinel:// for TLS to the
+    sentinels and the servers). The password may come from
     SHAREDFS_REDIS_PASSWORD, the sentinels' own (their requirepass) from
     SHAREDFS_SENTINEL_PASSWORD, a CA bundle for TLS from SHAREDFS_REDIS_CA."""
     options: dict[str, Any] = {"retry_policy": NoRetryPolicy(), "connect_timeout": 2.0, **kw}
     if os.environ.get("SHAREDFS_REDIS_PASSWORD"):
         options["password"] = os.environ["SHAREDFS_REDIS_PASSWORD"]
-    if os.environ.get("SHAREDFS_REDIS_CA"):
-        options["ssl_ca_certs"] = os.environ["SHAREDFS_REDIS_CA"]
-    if not url.startswith(SENTINEL_SCHEME):
+    ca = os.environ.get("SHAREDFS_REDIS_CA") or None
+    if url.startswith("rediss+") or (ca and url.startswith("rediss://")):
+        options["ssl_context"] = ssl.create_default_context(cafile=ca)
+    if not url.startswith(SENTINEL_SCHEMES):
         async with coredis.Redis.from_url(url, decode_responses=False, **options) as client:
             yield client
         return
@@ -799,6 +802,8 @@ async def connect(url: str, **kw: Any) -> AsyncIterator[coredis.Redis[bytes]]:
     sentinel_options = {"connect_timeout": options["connect_timeout"], "stream_timeout": 2.0}
     if os.environ.get("SHAREDFS_SENTINEL_PASSWORD"):
         sentinel_options["password"] = os.environ["SHAREDFS_SENTINEL_PASSWORD"]
+    if "ssl_context" in options:
+        sentinel_options["ssl_context"] = options["ssl_context"]
     async with coredis.Sentinel(sentinels, sentinel_kwargs=sentinel_options,
                                 retry_policy=retry_policy, decode_responses=False,
                                 **options) as sentinel:
@@ -806,13 +811,45 @@ async def connect(url: str, **kw: Any) -> AsyncIterator[coredis.Redis[bytes]]:
             yield client
 
 
-SENTINEL_SCHEME = "redis+sentinel://"
+SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
+
+
+def with_cause(e: BaseException) -> str:
+    """``e``'s message and, if it hides one, that of the error underneath (e.g. the TLS
+    certificate that failed behind 'Unable to establish a connection')."""
+    inner: BaseException | None = e
+    for _ in range(5):
+        if inner is None or (inner.__cause__ is None and inner.__context__ is None):
+            break
+        inner = inner.__cause__ or inner.__context__
+    if inner is None or inner is e or str(inner) in str(e):
+        return str(e)
+    return f"{e}: {inner}"
+
+
+async def sentinels_say(url: str) -> str:
+    """Why no sentinel of ``url`` named a primary, as far as asking each one tells (the
+    Sentinel client keeps their errors to itself): ' (HOST:PORT: ERROR; ...)', or ''."""
+    options: dict[str, Any] = {"connect_timeout": 2.0, "stream_timeout": 2.0}
+    if os.environ.get("SHAREDFS_SENTINEL_PASSWORD"):
+        options["password"] = os.environ["SHAREDFS_SENTINEL_PASSWORD"]
+    if url.startswith("rediss+"):
+        options["ssl_context"] = ssl.create_default_context(
+            cafile=os.environ.get("SHAREDFS_REDIS_CA") or None)
+    said = []
+    for where in parse_sentinel_url(url)[0]:
+        try:
+            async with coredis.Redis(where.host, where.port, **options) as sentinel:
+                await sentinel.ping()
+        except (coredis.exceptions.RedisError, *REDIS_DOWN) as e:
+            said.append(f"{where.host}:{where.port}: {with_cause(e)}")
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def parse_sentinel_url(url: str) -> tuple[list[TCPLocation], str, str | None]:
-    """The sentinels, the service name and the password of a redis+sentinel:// URL;
-    ValueError saying what is wrong."""
-    rest = url[len(SENTINEL_SCHEME):]
+    """The sentinels, the service name and the password of a redis+sentinel:// (or
+    rediss+sentinel://) URL; ValueError saying what is wrong."""
+    rest = url.partition("://")[2]
     hosts, _, service = rest.partition("/")
     password = None
     if "@" in hosts:
@@ -857,7 +894,10 @@ async def serve(args: argparse.Namespace) -> None:
             await store.heartbeat(args.heartbeat)
             await store.sweep()
         except REDIS_DOWN as e:
-            raise StartupError(f"cannot reach Redis at {args.redis}: {e}") from None
+            why = with_cause(e)
+            if isinstance(e, coredis.exceptions.SentinelError):
+                why += await sentinels_say(args.redis)
+            raise StartupError(f"cannot reach Redis at {args.redis}: {why}") from None
         fs = SharedFS(store, timeout=args.timeout, close_to_open=not args.no_close_to_open)
         position = await store.log_position()  # before mounting: no change goes unseen
         options = set(pyfuse3.default_options) | {"fsname=sharedfs"}
@@ -913,7 +953,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("mountpoint")
     p.add_argument("--redis", default=os.environ.get("SHAREDFS_REDIS", "redis://localhost:6379"),
                    help="redis://HOST:PORT, rediss://... (TLS), unix:///PATH or "
-                        "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE")
+                        "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE (rediss+sentinel:// "
+                        "for TLS)")
     p.add_argument("--wait-replicas", type=int, default=0, metavar="N",
                    help="a change is acknowledged only once N replicas have it (Redis WAIT): "
                         "a failover then loses no acknowledged change; EIO if they do not "
@@ -937,7 +978,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-o", dest="options", default="", help="mount options, comma-separated")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
-    if args.redis.startswith(SENTINEL_SCHEME):
+    if args.redis.startswith(SENTINEL_SCHEMES):
         try:
             parse_sentinel_url(args.redis)
         except ValueError as e:
@@ -986,11 +1027,12 @@ def startup_problem(e: BaseException, url: str) -> str | None:
     if isinstance(e, StartupError):
         return str(e)
     if isinstance(e, (coredis.exceptions.RedisError, *REDIS_DOWN)):
+        e = Exception(with_cause(e))
         hint = ""
         if "auth" in str(e).lower():
             hint = (" (the password: SHAREDFS_REDIS_PASSWORD" + (
                 "; the sentinels' own: SHAREDFS_SENTINEL_PASSWORD"
-                if url.startswith(SENTINEL_SCHEME) else "") + ")")
+                if url.startswith(SENTINEL_SCHEMES) else "") + ")")
         return f"cannot reach Redis at {url}: {e}{hint}"
     for inner in getattr(e, "exceptions", ()):
         found = startup_problem(inner, url)

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import anyio
 import pytest
 
 # (conftest puts examples/sharedfs on sys.path)
-from redis_server import RedisServer, free_port, sentinel_group
+from redis_server import RedisServer, SentinelGroup, free_port, sentinel_group, tls_files
 from store import Store, StoreError
 
 from sharedfs import connect, parse_sentinel_url
@@ -220,21 +221,7 @@ def test_sentinels_and_servers_with_passwords(tmp_path: Path, prefix: str) -> No
     with sentinel_group(tmp_path / "group", replicas=2, password="data-secret",
                         sentinel_password="sentinel-secret") as group:  # (one left to WAIT for)
         with sharedfs(group, prefix, "--wait-replicas", "1", env=passwords) as m:
-            (m / "before").write_bytes(b"kept")  # on the replica too (WAIT)
-            old = group.primary.port
-            group.primary.stop(signal.SIGKILL)
-            wait_for("a new primary", lambda: group.primary_port() not in (None, old), 60)
-
-            def write_after() -> bool:
-                try:
-                    (m / "after").write_bytes(b"new")
-                except OSError:
-                    return False
-                return True
-
-            wait_for("a write through the new primary", write_after, 60)
-            assert (m / "before").read_bytes() == b"kept"
-            assert (m / "after").read_bytes() == b"new"
+            writes_through_a_failover(group, m)
         proc = subprocess.run(
             [sys.executable, str(SHAREDFS), str(tmp_path), "--redis", group.url],
             env={**os.environ, "SHAREDFS_REDIS_PASSWORD": "data-secret",
@@ -244,3 +231,61 @@ def test_sentinels_and_servers_with_passwords(tmp_path: Path, prefix: str) -> No
         assert proc.stderr.strip().splitlines()[-1].endswith(
             "(the password: SHAREDFS_REDIS_PASSWORD; the sentinels' own: "
             "SHAREDFS_SENTINEL_PASSWORD)"), proc.stderr
+
+
+def writes_through_a_failover(group: SentinelGroup, m: Path) -> None:
+    """A file written through ``m`` (with --wait-replicas 1), the primary killed, a write
+    through the new primary, and both files read back."""
+    (m / "before").write_bytes(b"kept")  # on a replica too (WAIT)
+    old = group.primary.port
+    group.primary.stop(signal.SIGKILL)
+    wait_for("a new primary", lambda: group.primary_port() not in (None, old), 60)
+
+    def write_after() -> bool:
+        try:
+            (m / "after").write_bytes(b"new")
+        except OSError:
+            return False
+        return True
+
+    wait_for("a write through the new primary", write_after, 60)
+    assert (m / "before").read_bytes() == b"kept"
+    assert (m / "after").read_bytes() == b"new"
+
+
+def test_a_server_over_tls(tmp_path: Path, prefix: str) -> None:
+    """rediss:// trusting the CA named by SHAREDFS_REDIS_CA (the server's port speaks TLS
+    only): a mount works."""
+    require_redis()
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (it makes the test's certificates)")
+    tls = tls_files(tmp_path / "tls")
+    server = RedisServer(tmp_path / "server", port=free_port(), tls=tls).start()
+    try:
+        with sharedfs(server, prefix, env={"SHAREDFS_REDIS_CA": str(tls / "ca.crt")}) as m:
+            (m / "f").write_bytes(b"over TLS")
+            assert (m / "f").read_bytes() == b"over TLS"
+        assert server.command("exists", f"{{{prefix}}}:i:2") == "1"
+    finally:
+        server.stop()
+
+
+def test_sentinels_and_servers_over_tls(tmp_path: Path, prefix: str) -> None:
+    """rediss+sentinel://: TLS to the sentinels and to the servers, whose ports speak TLS
+    only, trusting the CA named by SHAREDFS_REDIS_CA: a mount works, also through a
+    failover; without that CA it does not start and says why in one line."""
+    require_redis()
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (it makes the test's certificates)")
+    tls = tls_files(tmp_path / "tls")
+    with sentinel_group(tmp_path / "group", replicas=2, tls=tls) as group:
+        assert group.url.startswith("rediss+sentinel://")
+        with sharedfs(group, prefix, "--wait-replicas", "1",
+                      env={"SHAREDFS_REDIS_CA": str(tls / "ca.crt")}) as m:
+            writes_through_a_failover(group, m)
+        proc = subprocess.run(
+            [sys.executable, str(SHAREDFS), str(tmp_path), "--redis", group.url],
+            env={**os.environ, "SHAREDFS_REDIS_CA": ""}, capture_output=True, text=True,
+            timeout=60)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert "certificate" in proc.stderr.strip().splitlines()[-1], proc.stderr
