@@ -776,6 +776,18 @@ class Follower:
             log.debug("invalidation of %s: %s", what, err)
 
 
+def client_options(url: str) -> dict[str, Any]:
+    """Connection options for ``url`` from the environment: the servers' password
+    (SHAREDFS_REDIS_PASSWORD) and TLS trusting SHAREDFS_REDIS_CA."""
+    options: dict[str, Any] = {"retry_policy": NoRetryPolicy(), "connect_timeout": 2.0}
+    if os.environ.get("SHAREDFS_REDIS_PASSWORD"):
+        options["password"] = os.environ["SHAREDFS_REDIS_PASSWORD"]
+    ca = os.environ.get("SHAREDFS_REDIS_CA") or None
+    if url.startswith("rediss+") or (ca and url.startswith("rediss://")):
+        options["ssl_context"] = ssl.create_default_context(cafile=ca)
+    return options
+
+
 @asynccontextmanager
 async def connect(url: str, **kw: Any) -> AsyncIterator[coredis.Redis[bytes]]:
     """A client for ``url``: redis://, rediss:// (TLS), unix:// or
@@ -784,12 +796,7 @@ async def connect(url: str, **kw: Any) -> AsyncIterator[coredis.Redis[bytes]]:
     sentinels and the servers). The password may come from
     SHAREDFS_REDIS_PASSWORD, the sentinels' own (their requirepass) from
     SHAREDFS_SENTINEL_PASSWORD, a CA bundle for TLS from SHAREDFS_REDIS_CA."""
-    options: dict[str, Any] = {"retry_policy": NoRetryPolicy(), "connect_timeout": 2.0, **kw}
-    if os.environ.get("SHAREDFS_REDIS_PASSWORD"):
-        options["password"] = os.environ["SHAREDFS_REDIS_PASSWORD"]
-    ca = os.environ.get("SHAREDFS_REDIS_CA") or None
-    if url.startswith("rediss+") or (ca and url.startswith("rediss://")):
-        options["ssl_context"] = ssl.create_default_context(cafile=ca)
+    options = {**client_options(url), **kw}
     if not url.startswith(SENTINEL_SCHEMES):
         async with coredis.Redis.from_url(url, decode_responses=False, **options) as client:
             yield client
@@ -798,13 +805,7 @@ async def connect(url: str, **kw: Any) -> AsyncIterator[coredis.Redis[bytes]]:
     if password:
         options.setdefault("password", password)
     retry_policy = options.pop("retry_policy")
-    # the sentinels themselves: short waits (an unreachable one is skipped)
-    sentinel_options = {"connect_timeout": options["connect_timeout"], "stream_timeout": 2.0}
-    if os.environ.get("SHAREDFS_SENTINEL_PASSWORD"):
-        sentinel_options["password"] = os.environ["SHAREDFS_SENTINEL_PASSWORD"]
-    if "ssl_context" in options:
-        sentinel_options["ssl_context"] = options["ssl_context"]
-    async with coredis.Sentinel(sentinels, sentinel_kwargs=sentinel_options,
+    async with coredis.Sentinel(sentinels, sentinel_kwargs=sentinel_options(options),
                                 retry_policy=retry_policy, decode_responses=False,
                                 **options) as sentinel:
         async with sentinel.primary_for(service) as client:
@@ -827,15 +828,22 @@ def with_cause(e: BaseException) -> str:
     return f"{e}: {inner}"
 
 
+def sentinel_options(options: dict[str, Any]) -> dict[str, Any]:
+    """How to talk to the sentinels themselves, given the servers' connection ``options``:
+    short waits (an unreachable one is skipped), their own password, the same TLS."""
+    out: dict[str, Any] = {"connect_timeout": options.get("connect_timeout", 2.0),
+                           "stream_timeout": 2.0}
+    if os.environ.get("SHAREDFS_SENTINEL_PASSWORD"):
+        out["password"] = os.environ["SHAREDFS_SENTINEL_PASSWORD"]
+    if "ssl_context" in options:
+        out["ssl_context"] = options["ssl_context"]
+    return out
+
+
 async def sentinels_say(url: str) -> str:
     """Why no sentinel of ``url`` named a primary, as far as asking each one tells (the
     Sentinel client keeps their errors to itself): ' (HOST:PORT: ERROR; ...)', or ''."""
-    options: dict[str, Any] = {"connect_timeout": 2.0, "stream_timeout": 2.0}
-    if os.environ.get("SHAREDFS_SENTINEL_PASSWORD"):
-        options["password"] = os.environ["SHAREDFS_SENTINEL_PASSWORD"]
-    if url.startswith("rediss+"):
-        options["ssl_context"] = ssl.create_default_context(
-            cafile=os.environ.get("SHAREDFS_REDIS_CA") or None)
+    options = sentinel_options(client_options(url))
     said = []
     for where in parse_sentinel_url(url)[0]:
         try:
@@ -1027,13 +1035,13 @@ def startup_problem(e: BaseException, url: str) -> str | None:
     if isinstance(e, StartupError):
         return str(e)
     if isinstance(e, (coredis.exceptions.RedisError, *REDIS_DOWN)):
-        e = Exception(with_cause(e))
+        why = with_cause(e)
         hint = ""
-        if "auth" in str(e).lower():
+        if "auth" in why.lower():
             hint = (" (the password: SHAREDFS_REDIS_PASSWORD" + (
                 "; the sentinels' own: SHAREDFS_SENTINEL_PASSWORD"
                 if url.startswith(SENTINEL_SCHEMES) else "") + ")")
-        return f"cannot reach Redis at {url}: {e}{hint}"
+        return f"cannot reach Redis at {url}: {why}{hint}"
     for inner in getattr(e, "exceptions", ()):
         found = startup_problem(inner, url)
         if found is not None:
