@@ -29,7 +29,7 @@ BUILD_DEPS := 'setuptools>=77' wheel 'Cython>=3.0,<4' 'trio>=0.22' 'sniffio>=1.3
               'exceptiongroup>=1.0; python_version < "3.11"'
 # What the examples need: anyio (sleep, events, task groups under trio or asyncio alike) and,
 # for sharedfs, an async Redis client that runs under both.
-EXAMPLE_DEPS := 'anyio>=4' 'coredis>=6'
+EXAMPLE_DEPS := 'anyio>=4' 'coredis>=6' 'hiredis>=3'
 TEST_DEPS  := 'pytest>=8.1' 'pytest-timeout>=2' 'hypothesis>=6' 'uvloop>=0.19' 'mypy>=1.8' \
               'ruff>=0.4' 'cython-lint>=0.16' $(EXAMPLE_DEPS)
 # What make docs adds: Sphinx reads the docstrings, MyST the markdown guides.
@@ -159,11 +159,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q $(BUILD_DEPS)
 	touch $@
 
-$(TEST_STAMP): $(STAMP)
+$(TEST_STAMP): $(STAMP) Makefile
 	$(PY) -m pip install -q $(TEST_DEPS)
 	touch $@
 
-$(EXAMPLE_STAMP): $(STAMP)
+$(EXAMPLE_STAMP): $(STAMP) Makefile
 	$(PY) -m pip install -q $(EXAMPLE_DEPS)
 	touch $@
 

@@ -37,6 +37,7 @@ from coredis.connection import TCPLocation
 from coredis.retry import NoRetryPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lane import Lane
 from store import (
     NAME_MAX,
     XATTR_NAME_MAX,
@@ -634,7 +635,8 @@ class Follower:
                  position: tuple[bytes, int] = (b"0-0", 0)) -> None:
         self.fs = fs
         self.store = fs.store
-        self.blocking = blocking  # a connection of its own: XREAD BLOCK occupies it
+        # a connection of its own (XREAD BLOCK occupies it), without coredis's cost per call
+        self.log = Lane(blocking)
         self.mount = mount
         self.inv = pyfuse3.cache.Invalidator(mount=mount)
         self.position, self.seq = position  # the last record seen
@@ -737,17 +739,18 @@ class Follower:
             self.invalidate_everything()
             await self.flush()
         while True:
-            got = await self.blocking.xread({self.store.log_key: self.position}, count=1000,
-                                            block=5000)
+            got = await self.log.command("XREAD", "COUNT", 1000, "BLOCK", 5000, "STREAMS",
+                                         self.store.log_key, self.position)
             if not got:
                 continue
-            self.handle(next(iter(got.values())))
+            self.handle(got[0][1])
             await self.flush()
 
     def handle(self, entries: Any) -> None:
-        """Queue the invalidations for a batch of log entries (stream entries, in order)."""
-        for entry in entries:
-            rec = entry.field_values
+        """Queue the invalidations for a batch of log entries, in order, as XREAD and
+        XRANGE answer them: [identifier, [field, value, ...]] each."""
+        for identifier, flat in entries:
+            rec = dict(zip(flat[::2], flat[1::2], strict=False))  # Redis sends pairs
             try:
                 seq = int(rec.get(b"s") or 0)
             except ValueError:
@@ -756,7 +759,7 @@ class Follower:
                 log.warning("change log gap (%d after %d): invalidating everything", seq,
                             self.seq)
                 self.invalidate_everything()
-            self.seq, self.position = seq, entry.identifier
+            self.seq, self.position = seq, identifier
             if rec.get(b"m") != self.store.mount_id.encode():
                 try:
                     self.apply(rec)

@@ -24,6 +24,7 @@ from typing import Any
 
 import coredis
 import coredis.exceptions
+from lane import Lane
 
 PAGE = 4096
 MAX_SIZE = 1 << 50
@@ -113,7 +114,7 @@ class Store:
         self.log_key = self.prefix + ":log"
         self.seq_key = self.prefix + ":seq"
         self.log_length = log_length
-        self._script = client.register_script(LUA)
+        self.lane = Lane(client, LUA)  # the script calls (see lane.py)
         self.calls = 0  # script calls made (round trips), for the benchmarks
         # Changes this mount started that may change a directory's attributes, and how many
         # are in flight: what a mount learns of a directory from one change's reply holds only
@@ -137,19 +138,17 @@ class Store:
         deadline: int | str = ""
         if self._clock_offset is not None and self.give_up is not None:
             deadline = time.monotonic_ns() + self._clock_offset + int(self.give_up * 1e9)
-        call = self._script(keys=[self.seq_key],
-                            args=[op, self.prefix, f"{self.mount_id}/{self.store_id}",
-                                  self.log_length, deadline, *args])
         changes = changes and op not in READS
         counted = changes and op not in NO_DIRECTORY_CHANGE
         if counted:
             self.changes_started += 1
             self.changing += 1
         try:
-            if not self.replicas or not changes:
-                return await call
-            with self.client.ensure_replication(self.replicas, self.replica_timeout_ms):
-                return await call
+            return await self.lane.evalsha(
+                [self.seq_key],
+                [op, self.prefix, f"{self.mount_id}/{self.store_id}", self.log_length,
+                 deadline, *args],
+                self.replicas if changes else 0, self.replica_timeout_ms)
         except coredis.exceptions.ReplicationError:
             raise StoreError(errno.EIO, f"a change reached fewer than {self.replicas} "
                              f"replica(s) within {self.replica_timeout_ms} ms: it is on the "
@@ -157,6 +156,7 @@ class Store:
         except coredis.exceptions.ReadOnlyError:
             # a primary demoted while this connection stayed open: find the new one
             self.client.connection_pool.disconnect()
+            await self.lane.disconnect()
             raise StoreError(errno.EIO, "Redis answered as a replica (a failover is under "
                              "way); reconnecting", passing=True) from None
         except coredis.exceptions.ResponseError as e:

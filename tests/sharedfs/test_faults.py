@@ -323,7 +323,11 @@ def test_memory_limits(tmp_path: Path, redis: RedisServer, prefix: str) -> None:
         assert 0 < written < 8 << 20
         assert os.stat(m / "big").st_size == written  # acknowledged is what is there
         assert read(m / "big")[:10] == b"x" * 10 and os.listdir(m) == ["big"]
-        assert os.statvfs(m).f_bavail * 4096 < 1 << 20
+        # statfs tells Redis's memory: nearly full now (Redis shrinks the connections' query
+        # buffers of the last writes on its own schedule: what is free moves by about 1 MiB)
+        free = os.statvfs(m).f_bavail * 4096
+        used = int(redis.command("INFO", "memory").split("used_memory:")[1].split()[0])
+        assert free < 2 << 20 and abs(free - max(0, limit - used)) < 512 << 10
     assert check_store(redis, prefix) == []
 
 

@@ -1,0 +1,271 @@
+"""The store's script calls on connections of their own: one request, one reply, nothing between.
+
+coredis, sharedfs's Redis client for everything else (Sentinel, the change log, startup
+checks), spends about 290 µs of CPU per command (a writer and a reader task per connection,
+retry and telemetry layers); a file created costs the store two script calls and the change
+log one read, which held creates near 600/s. A :class:`Lane` writes a command on an idle
+connection it owns, waits for that connection's reply in the caller's task and parses it
+with hiredis: about 50 µs (``python bench/sharedfs_bench.py --only listing`` and the
+measurements in examples/sharedfs/README.md).
+
+It connects where the coredis client connects (its address, or the primary its sentinels
+name now), with the client's password, database, TLS context and timeouts, so there is one
+configuration, and it raises coredis's exceptions (ConnectionError, ReadOnlyError,
+ResponseError, ReplicationError, TimeoutError), so callers handle one set of errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from typing import Any
+
+import anyio
+import anyio.abc
+import coredis
+import coredis.connection
+import coredis.exceptions
+import hiredis
+
+#: error replies that mean something to the caller (the rest are ResponseError)
+ERRORS: dict[str, type[coredis.exceptions.RedisError]] = {
+    "READONLY": coredis.exceptions.ReadOnlyError,  # a demoted primary
+    "LOADING": coredis.exceptions.BusyLoadingError,  # restarting: a ConnectionError
+}
+# a connection that broke (TimeoutError, an OSError too, is raised as it is)
+_LOST = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+class _Conn:
+    """One connection: a plain socket waited on through the event loop, or (TLS) a stream."""
+
+    __slots__ = ("generation", "reader", "sock", "stream")
+
+    def __init__(self, sock: socket.socket | None, stream: anyio.abc.ByteStream | None,
+                 generation: int) -> None:
+        self.sock = sock
+        self.stream = stream
+        self.reader = hiredis.Reader()
+        self.generation = generation
+
+    def closed_by_peer(self) -> bool:
+        """True if the server closed it (or sent what nobody asked for) while it was idle
+        (a TLS stream cannot tell: its first call then fails)."""
+        if self.sock is None:
+            return False
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            pass
+        return True
+
+    async def send(self, data: bytes) -> None:
+        if self.stream is not None:
+            await self.stream.send(data)
+            return
+        assert self.sock is not None
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view):]
+            except BlockingIOError:
+                await anyio.wait_writable(self.sock)
+
+    async def receive(self) -> bytes:
+        if self.stream is not None:
+            return await self.stream.receive()
+        assert self.sock is not None
+        while True:
+            await anyio.wait_readable(self.sock)
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                continue
+            if not data:
+                raise anyio.EndOfStream
+            return data
+
+    async def close(self) -> None:
+        if self.stream is not None:
+            await anyio.aclose_forcefully(self.stream)
+        elif self.sock is not None:
+            self.sock.close()
+
+
+class Lane:
+    """Script calls for ``client``'s server over a pool of connections used one call at a
+    time. A call cancelled or timed out while its reply is due closes its connection (the
+    reply would be read by the next call)."""
+
+    def __init__(self, client: coredis.Redis[bytes], script: str = "") -> None:
+        self._pool = client.connection_pool
+        options = self._pool.connection_kwargs
+        self._timeout: float | None = options.get("stream_timeout")
+        self._connect_timeout: float | None = options.get("connect_timeout")
+        self._ssl = options.get("ssl_context")
+        hello: list[tuple[Any, ...]] = []
+        if options.get("password"):
+            user = options.get("username")
+            hello.append(("AUTH", user, options["password"]) if user
+                         else ("AUTH", options["password"]))
+        if options.get("db"):
+            hello.append(("SELECT", options["db"]))
+        if options.get("client_name"):
+            hello.append(("CLIENT", "SETNAME", options["client_name"]))
+        self._hello = [hiredis.pack_command(c) for c in hello]
+        self._script = script
+        self._sha = client.register_script(script).sha if script else ""
+        self._idle: list[_Conn] = []
+        self._generation = 0
+        self.connections = 0  # opened so far (for the tests)
+
+    async def disconnect(self) -> None:
+        """Close the idle connections; those in use are closed when their call ends."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+    async def command(self, *args: Any) -> Any:
+        """One command's reply (an error reply raised as coredis raises it)."""
+        reply = await self._call(args, None)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    async def evalsha(self, keys: list[Any], args: list[Any],
+                      replicas: int = 0, replica_timeout_ms: int = 0) -> Any:
+        """The script's reply; with ``replicas``, ReplicationError unless that many replicas
+        had the change within ``replica_timeout_ms`` (WAIT, in the same write)."""
+        command = ("EVALSHA", self._sha, len(keys), *keys, *args)
+        wait = ("WAIT", replicas, replica_timeout_ms) if replicas else None
+        reply = await self._call(command, wait)
+        if isinstance(reply, coredis.exceptions.NoScriptError):
+            # Redis restarted or SCRIPT FLUSH: load it, once, and call again
+            await self._call(("SCRIPT", "LOAD", self._script), None)
+            reply = await self._call(command, wait)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    async def _call(self, command: tuple[Any, ...], wait: tuple[Any, ...] | None) -> Any:
+        try:
+            data = hiredis.pack_command(command)
+        except TypeError:  # bytearray, bool: what hiredis does not take
+            data = hiredis.pack_command(tuple(map(_plain, command)))
+        if wait is not None:
+            data += hiredis.pack_command(wait)
+        conn = await self._take()
+        try:
+            with anyio.fail_after(self._timeout) if self._timeout else _no_deadline():
+                await conn.send(data)
+                reply = await _reply(conn)
+                if wait is not None:
+                    replicated = await _reply(conn)
+                    if isinstance(replicated, int) and replicated < wait[1] \
+                            and not isinstance(reply, Exception):
+                        reply = coredis.exceptions.ReplicationError(b"EVALSHA", wait[1], wait[2])
+        except BaseException as e:
+            await conn.close()
+            if isinstance(e, _LOST) and not isinstance(e, TimeoutError):
+                raise coredis.exceptions.ConnectionError(f"Redis connection lost: {e!r}") \
+                    from e
+            raise
+        if conn.generation == self._generation and not isinstance(
+                reply, coredis.exceptions.ReadOnlyError):
+            self._idle.append(conn)
+        else:
+            await conn.close()
+        return reply
+
+    async def _take(self) -> _Conn:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed_by_peer():
+                return conn
+            await conn.close()
+        return await self._open()
+
+    async def _open(self) -> _Conn:
+        generation = self._generation
+        get_primary = getattr(self._pool, "get_primary_location", None)
+        where: Any = "the primary" if get_primary else self._pool.location
+        conn: _Conn | None = None
+        try:
+            with anyio.fail_after(self._connect_timeout) if self._connect_timeout \
+                    else _no_deadline():
+                if get_primary:
+                    where = await get_primary()
+                if isinstance(where, coredis.connection.UnixDomainSocketLocation):
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    conn = _Conn(sock, None, generation)
+                    sock.setblocking(False)
+                    await _connect(sock, where.path)
+                elif self._ssl is None:
+                    family = socket.AF_INET6 if ":" in where.host else socket.AF_INET
+                    sock = socket.socket(family, socket.SOCK_STREAM)
+                    conn = _Conn(sock, None, generation)
+                    sock.setblocking(False)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    await _connect(sock, (where.host, where.port))
+                else:
+                    stream = await anyio.connect_tcp(where.host, where.port, tls=True,
+                                                     ssl_context=self._ssl,
+                                                     tls_standard_compatible=False)
+                    conn = _Conn(None, stream, generation)
+            for hello in self._hello:
+                await conn.send(hello)
+                reply = await _reply(conn)
+                if isinstance(reply, Exception):
+                    raise reply
+        except BaseException as e:
+            if conn is not None:
+                await conn.close()
+            if isinstance(e, _LOST) and not isinstance(e, TimeoutError):
+                raise coredis.exceptions.ConnectionError(
+                    f"cannot connect to Redis at {where}: {e}") from e
+            raise
+        self.connections += 1
+        return conn
+
+
+async def _connect(sock: socket.socket, address: Any) -> None:
+    try:
+        sock.connect(address)
+    except BlockingIOError:
+        await anyio.wait_writable(sock)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err)) from None
+
+
+async def _reply(conn: _Conn) -> Any:
+    reader = conn.reader
+    reply = reader.gets()
+    while reply is False:
+        reader.feed(await conn.receive())
+        reply = reader.gets()
+    if isinstance(reply, hiredis.ReplyError):
+        message = str(reply)
+        if message.startswith("NOSCRIPT"):
+            return coredis.exceptions.NoScriptError(message)
+        return ERRORS.get(message.partition(" ")[0], coredis.exceptions.ResponseError)(message)
+    return reply
+
+
+def _plain(arg: Any) -> Any:
+    if isinstance(arg, (bytearray, memoryview)):
+        return bytes(arg)
+    if isinstance(arg, bool):
+        return int(arg)
+    if isinstance(arg, (str, bytes, int, float)):
+        return arg
+    raise TypeError(f"a Redis argument must be str, bytes, int or float, not {arg!r}")
+
+
+@contextlib.contextmanager
+def _no_deadline() -> Any:
+    yield

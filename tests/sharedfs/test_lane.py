@@ -1,0 +1,161 @@
+"""The Lane (the store's script calls on connections of their own) against a real redis-server:
+replies reach their callers under concurrency, a cancelled or timed-out call never leaves its
+reply for the next one, and errors come as coredis raises them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import coredis
+import coredis.exceptions
+import pytest
+
+# (conftest puts examples/sharedfs on sys.path)
+from lane import Lane
+
+from sharedfs import connect
+
+from .conftest import RedisServer, redis_server, require_redis
+
+BACKENDS = pytest.mark.parametrize("backend", ["trio", "asyncio"])
+ECHO = "return {KEYS[1], ARGV[1], ARGV[2]}"
+
+
+def run(redis: RedisServer, backend: str, body: Callable[[coredis.Redis[bytes]],
+                                                         Awaitable[Any]], **kw: Any) -> Any:
+    async def main() -> Any:
+        async with connect(redis.url, **kw) as client:
+            return await body(client)
+    return anyio.run(main, backend=backend)
+
+
+@BACKENDS
+def test_concurrent_calls_get_their_own_replies(redis: RedisServer, backend: str) -> None:
+    async def body(client: coredis.Redis[bytes]) -> None:
+        lane = Lane(client, ECHO)
+        got: dict[int, Any] = {}
+        start = anyio.Event()
+
+        async def call(i: int) -> None:
+            await start.wait()  # all at once: each needs a connection of its own
+            for j in range(20):
+                got[i * 100 + j] = await lane.evalsha([f"k{i}"], [i, j * b"x"])
+
+        async with anyio.create_task_group() as tg:
+            for i in range(30):
+                tg.start_soon(call, i)
+            await anyio.sleep(0.01)
+            start.set()
+        assert got == {i * 100 + j: [f"k{i}".encode(), str(i).encode(), j * b"x"]
+                       for i in range(30) for j in range(20)}
+        assert 1 < lane.connections <= 30
+        opened = lane.connections
+        for _ in range(10):  # sequential calls reuse an idle connection
+            await lane.command("PING")
+        assert lane.connections == opened
+
+    run(redis, backend, body)
+
+
+@BACKENDS
+def test_a_cancelled_call_does_not_leave_its_reply_to_the_next(redis: RedisServer,
+                                                               backend: str) -> None:
+    async def body(client: coredis.Redis[bytes]) -> None:
+        lane = Lane(client)
+        await lane.command("PING")
+        assert lane.connections == 1
+        with anyio.move_on_after(0.2) as scope:
+            await lane.command("BLPOP", "list", 2)  # its reply is due in 2 s
+        assert scope.cancelled_caught
+        await client.rpush("list", [b"item"])  # would have answered the BLPOP
+        assert await lane.command("LRANGE", "list", 0, -1) == [b"item"]
+        assert lane.connections == 2  # the cancelled call's connection was closed
+
+    run(redis, backend, body)
+
+
+@BACKENDS
+def test_a_timed_out_call_raises_and_the_next_gets_its_own_reply(redis: RedisServer,
+                                                                 backend: str) -> None:
+    async def body(client: coredis.Redis[bytes]) -> None:
+        lane = Lane(client)
+        with pytest.raises(TimeoutError):
+            await lane.command("BLPOP", "list", 2)
+        await client.rpush("list", [b"item"])
+        assert await lane.command("GET", "nothing") is None
+        assert await lane.command("LLEN", "list") == 1
+
+    run(redis, backend, body, stream_timeout=0.2)
+
+
+@BACKENDS
+def test_a_connection_the_server_closed_while_idle_is_replaced(redis: RedisServer,
+                                                              backend: str) -> None:
+    async def body(client: coredis.Redis[bytes]) -> None:
+        lane = Lane(client, ECHO)
+        await lane.evalsha(["k"], [1, 2])
+        for line in await client.client_list():
+            if line["name"] == "lane-test":
+                await client.client_kill(identifier=int(line["id"]))
+        await anyio.sleep(0.05)
+        assert await lane.evalsha(["k"], [3, 4]) == [b"k", b"3", b"4"]
+        assert lane.connections == 2
+
+    run(redis, backend, body, client_name="lane-test")
+
+
+def test_errors_come_as_coredis_raises_them(redis: RedisServer) -> None:
+    async def body(client: coredis.Redis[bytes]) -> None:
+        lane = Lane(client, "return redis.error_reply('ENOENT no such name')")
+        with pytest.raises(coredis.exceptions.ResponseError, match=r"^ENOENT no such name$"):
+            await lane.evalsha(["k"], [])
+        await client.script_flush()  # as after a restart: the script is loaded again
+        with pytest.raises(coredis.exceptions.ResponseError, match=r"^ENOENT"):
+            await lane.evalsha(["k"], [])
+        echo = Lane(client, ECHO)
+        await client.script_flush()
+        assert await echo.evalsha(["k"], [bytearray(b"a"), True]) == [b"k", b"a", b"1"]
+        with pytest.raises(TypeError, match="not None"):
+            await echo.evalsha(["k"], [None, 1])
+        with pytest.raises(coredis.exceptions.ReplicationError):  # no replica to wait for
+            await echo.evalsha(["k"], [1, 2], replicas=1, replica_timeout_ms=10)
+        assert await echo.evalsha(["k"], [1, 2]) == [b"k", b"1", b"2"]  # still in step
+
+    run(redis, "trio", body)
+
+
+def test_password_and_database_come_from_the_client(tmp_path: Path) -> None:
+    require_redis()
+    with redis_server(tmp_path, password="s3cret") as server:
+        async def body(client: coredis.Redis[bytes]) -> None:
+            await client.set("k", b"in db 3")
+            lane = Lane(client)
+            assert await lane.command("GET", "k") == b"in db 3"
+
+        anyio.run(_with(f"unix://:s3cret@{server.socket}?db=3", body), backend="trio")
+
+        async def wrong(client: coredis.Redis[bytes]) -> None:
+            with pytest.raises(coredis.exceptions.ResponseError, match="WRONGPASS"):
+                await Lane(client).command("PING")
+
+        anyio.run(_with(f"unix://:wrong@{server.socket}", wrong), backend="trio")
+
+
+def test_an_unreachable_server_is_a_connection_error(tmp_path: Path) -> None:
+    async def body() -> None:
+        client = coredis.Redis.from_url(f"unix://{tmp_path}/none.sock")
+        with pytest.raises(coredis.exceptions.ConnectionError, match=r"none\.sock"):
+            await Lane(client).command("PING")
+
+    anyio.run(body, backend="trio")
+
+
+def _with(url: str, body: Callable[[coredis.Redis[bytes]], Awaitable[None]]) \
+        -> Callable[[], Awaitable[None]]:
+    async def main() -> None:
+        async with coredis.Redis.from_url(url, decode_responses=False) as client:
+            await body(client)
+    return main
