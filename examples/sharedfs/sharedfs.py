@@ -749,6 +749,7 @@ class Follower:
     def handle(self, entries: Any) -> None:
         """Queue the invalidations for a batch of log entries, in order, as XREAD and
         XRANGE answer them: [identifier, [field, value, ...]] each."""
+        mine = self.store.mount_id.encode()
         for identifier, flat in entries:
             rec = dict(zip(flat[::2], flat[1::2], strict=False))  # Redis sends pairs
             try:
@@ -760,7 +761,7 @@ class Follower:
                             self.seq)
                 self.invalidate_everything()
             self.seq, self.position = seq, identifier
-            if rec.get(b"m") != self.store.mount_id.encode():
+            if rec.get(b"m") != mine:
                 try:
                     self.apply(rec)
                 except (ValueError, TypeError):
@@ -931,6 +932,7 @@ async def serve(args: argparse.Namespace) -> None:
                         fs.followed_by(follower)
                         tg.start_soon(follower.run)
                     tg.start_soon(housekeeping, fs, args.heartbeat)
+                    tg.start_soon(store.lane.watchdog)  # REDIS_TIMEOUT for store calls
                     await mount.serve()
                     tg.cancel_scope.cancel()
         finally:

@@ -78,15 +78,24 @@ def test_a_cancelled_call_does_not_leave_its_reply_to_the_next(redis: RedisServe
 
 
 @BACKENDS
-def test_a_timed_out_call_raises_and_the_next_gets_its_own_reply(redis: RedisServer,
-                                                                 backend: str) -> None:
+@pytest.mark.parametrize("watchdog", [False, True])
+def test_a_timed_out_call_raises_and_the_next_gets_its_own_reply(
+        redis: RedisServer, backend: str, watchdog: bool) -> None:
+    """With the watchdog running (as sharedfs runs it) or without (a cancel scope per call)."""
     async def body(client: coredis.Redis[bytes]) -> None:
         lane = Lane(client)
-        with pytest.raises(TimeoutError):
-            await lane.command("BLPOP", "list", 2)
-        await client.rpush("list", [b"item"])
-        assert await lane.command("GET", "nothing") is None
-        assert await lane.command("LLEN", "list") == 1
+        async with anyio.create_task_group() as tg:
+            if watchdog:
+                tg.start_soon(lane.watchdog)
+                await anyio.sleep(0)
+            t = anyio.current_time()
+            with pytest.raises(TimeoutError):
+                await lane.command("BLPOP", "list", 2)  # (no timeout: None after 2 s)
+            assert anyio.current_time() - t >= 0.2
+            await client.rpush("list", [b"item"])
+            assert await lane.command("GET", "nothing") is None
+            assert await lane.command("LLEN", "list") == 1
+            tg.cancel_scope.cancel()
 
     run(redis, backend, body, stream_timeout=0.2)
 
