@@ -146,7 +146,7 @@ lint: tools
 	  src/pyfuse3/_types.pyx
 
 system-deps:
-	@missing=""; for pkg in fuse3 libfuse3-dev pkg-config liburing-dev libnuma-dev redis-server; do \
+	@missing=""; for pkg in fuse3 libfuse3-dev pkg-config liburing-dev libnuma-dev redis-server openssl; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \

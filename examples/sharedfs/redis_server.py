@@ -37,7 +37,8 @@ class RedisServer:
 
     def __init__(self, directory: Path, *, persistent: bool = False,
                  password: str | None = None, port: int = 0,
-                 replica_of: int | None = None, tls: Path | None = None) -> None:
+                 replica_of: int | None = None, tls: Path | None = None,
+                 tls_clients: bool = False) -> None:
         self.dir = directory
         self.socket = directory / "redis.sock"
         self.persistent = persistent
@@ -45,6 +46,7 @@ class RedisServer:
         self.port = port
         self.replica_of = replica_of
         self.tls = tls  # a directory from tls_files(): ``port`` then speaks TLS only
+        self.tls_clients = tls_clients  # and wants client certificates
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,7 +67,7 @@ class RedisServer:
             argv += ["--requirepass", self.password, "--masterauth", self.password]
         if self.tls:
             argv[argv.index("--port") + 1] = "0"
-            argv += ["--tls-port", str(self.port), *tls_options(self.tls)]
+            argv += ["--tls-port", str(self.port), *tls_options(self.tls, self.tls_clients)]
         if self.replica_of:
             argv += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         if self.port:  # a replica's first copy starts at once (not after 5 s)
@@ -115,8 +117,9 @@ class RedisServer:
 
 
 def tls_files(directory: Path) -> Path:
-    """A throwaway CA and a certificate for 127.0.0.1 signed by it, in ``directory``
-    (ca.crt, server.crt, server.key), made with openssl."""
+    """A throwaway CA, a certificate for 127.0.0.1 and a client certificate signed by it,
+    in ``directory`` (ca.crt, server.crt, server.key, client.crt, client.key), made with
+    openssl."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -126,18 +129,23 @@ def tls_files(directory: Path) -> Path:
                   "-subj", "/CN=127.0.0.1"],
                  ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
                   "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile",
-                  "san.ext"]):
+                  "san.ext"],
+                 ["req", *key, "-keyout", "client.key", "-out", "client.csr",
+                  "-subj", "/CN=sharedfs test client"],
+                 ["x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                  "-CAcreateserial", "-out", "client.crt", "-days", "2"]):
         subprocess.run(["openssl", *argv], cwd=directory, check=True, capture_output=True,
                        timeout=60)
     return directory
 
 
-def tls_options(tls: Path) -> list[str]:
+def tls_options(tls: Path, clients: bool = False) -> list[str]:
     """redis-server options for TLS with the files of tls_files() (TLS to replicas and, for
-    a sentinel, to the servers and the other sentinels too; clients need no certificate)."""
+    a sentinel, to the servers and the other sentinels too); ``clients``: clients must show
+    a certificate signed by the CA (else they need none)."""
     return ["--tls-cert-file", str(tls / "server.crt"), "--tls-key-file",
             str(tls / "server.key"), "--tls-ca-cert-file", str(tls / "ca.crt"),
-            "--tls-auth-clients", "no", "--tls-replication", "yes"]
+            "--tls-auth-clients", "yes" if clients else "no", "--tls-replication", "yes"]
 
 
 @contextlib.contextmanager

@@ -347,10 +347,9 @@ class SharedFS(pyfuse3.Operations):
                     target: bytes = b"", hold: bool = False) -> pyfuse3.EntryAttributes:
         alone, ticket = not self.store.changing, self.store.changes_started + 1
         with self.errors():
-            a = await self.store.mknod(parent, check_name(name), mode, rdev, ctx.uid, ctx.gid,
-                                       target, hold)
-            if a.dir_after is not None:
-                self.learned(alone, ticket, a.dir_after)
+            a, after = await self.store.mknod(parent, check_name(name), mode, rdev, ctx.uid,
+                                              ctx.gid, target, hold)
+            self.learned(alone, ticket, after)
             return self.entry(a, parent, name)
 
     async def mknod(self, parent_inode: Any, name: Any, mode: Any, rdev: Any,
@@ -782,13 +781,26 @@ class Follower:
 
 def client_options(url: str) -> dict[str, Any]:
     """Connection options for ``url`` from the environment: the servers' password
-    (SHAREDFS_REDIS_PASSWORD) and TLS trusting SHAREDFS_REDIS_CA."""
+    (SHAREDFS_REDIS_PASSWORD); TLS trusting SHAREDFS_REDIS_CA, showing the client certificate
+    SHAREDFS_REDIS_CERT with its key SHAREDFS_REDIS_KEY (or in the same file) to servers
+    that want one. StartupError if the certificate or key cannot be loaded."""
     options: dict[str, Any] = {"retry_policy": NoRetryPolicy(), "connect_timeout": 2.0}
     if os.environ.get("SHAREDFS_REDIS_PASSWORD"):
         options["password"] = os.environ["SHAREDFS_REDIS_PASSWORD"]
     ca = os.environ.get("SHAREDFS_REDIS_CA") or None
-    if url.startswith("rediss+") or (ca and url.startswith("rediss://")):
-        options["ssl_context"] = ssl.create_default_context(cafile=ca)
+    cert = os.environ.get("SHAREDFS_REDIS_CERT") or None
+    key = os.environ.get("SHAREDFS_REDIS_KEY") or None
+    if url.startswith("rediss") and (url.startswith("rediss+") or ca or cert):
+        context = ssl.create_default_context(cafile=ca)
+        if cert:
+            try:
+                context.load_cert_chain(cert, key)
+            except (OSError, ssl.SSLError) as e:
+                raise StartupError(
+                    f"cannot load the client certificate SHAREDFS_REDIS_CERT={cert} with "
+                    f"its key SHAREDFS_REDIS_KEY={key or '(in the same file)'}: "
+                    f"{e.strerror or e}") from None
+        options["ssl_context"] = context
     return options
 
 
@@ -909,7 +921,7 @@ async def serve(args: argparse.Namespace) -> None:
             why = with_cause(e)
             if isinstance(e, coredis.exceptions.SentinelError):
                 why += await sentinels_say(args.redis)
-            raise StartupError(f"cannot reach Redis at {args.redis}: {why}") from None
+            raise StartupError(cannot_reach(args.redis, why)) from None
         fs = SharedFS(store, timeout=args.timeout, close_to_open=not args.no_close_to_open)
         position = await store.log_position()  # before mounting: no change goes unseen
         options = set(pyfuse3.default_options) | {"fsname=sharedfs"}
@@ -1010,7 +1022,7 @@ def main() -> None:
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     if not args.debug:  # its reconnections and script reloads are ours to report
         logging.getLogger("coredis").setLevel(logging.WARNING)
-    logging.getLogger("coredis").addFilter(not_cancellation)
+    logging.getLogger("coredis").addFilter(not_ours_to_tell)
     try:
         anyio.run(serve, args, backend=args.backend)
     except Exception as e:
@@ -1020,14 +1032,38 @@ def main() -> None:
         raise SystemExit(f"sharedfs: {problem}") from None
 
 
-def not_cancellation(record: logging.LogRecord) -> bool:
-    """False for a record about a cancellation: coredis logs a connection attempt cancelled
-    at unmount as an error, with a traceback."""
+def not_ours_to_tell(record: logging.LogRecord) -> bool:
+    """False for a coredis record that says nothing sharedfs does not say better: a failed
+    connection attempt (sharedfs says why in one line at startup, and "Redis unreachable"
+    later), or a cancellation (coredis logs a connection attempt cancelled at unmount as an
+    error, with a traceback)."""
+    if record.getMessage().startswith("Connection attempt failed"):
+        return False
     exc = record.exc_info[1] if record.exc_info else None
     try:
         return not isinstance(exc, anyio.get_cancelled_exc_class())
     except RuntimeError:  # no event loop running: not ours to judge
         return True
+
+
+def cannot_reach(url: str, why: str) -> str:
+    """The line saying Redis at ``url`` could not be used because of ``why``, naming the
+    setting that fixes it where the reason tells."""
+    hint = ""
+    if "certificate required" in why.lower():
+        hint = (" (the server wants a client certificate: SHAREDFS_REDIS_CERT and "
+                "SHAREDFS_REDIS_KEY name it and its key)")
+    elif url.startswith("rediss") and not os.environ.get("SHAREDFS_REDIS_CERT") and \
+            ("reset" in why or "lost" in why.lower()):
+        # TLS 1.3: the server checks the client after the handshake; its refusal arrives
+        # as the alert above or as a connection closed, depending on timing
+        hint = (" (a TLS server that wants a client certificate closes the connection so: "
+                "SHAREDFS_REDIS_CERT and SHAREDFS_REDIS_KEY name it and its key)")
+    elif "auth" in why.lower():
+        hint = (" (the password: SHAREDFS_REDIS_PASSWORD" + (
+            "; the sentinels' own: SHAREDFS_SENTINEL_PASSWORD"
+            if url.startswith(SENTINEL_SCHEMES) else "") + ")")
+    return f"cannot reach Redis at {url}: {why}{hint}"
 
 
 class StartupError(Exception):
@@ -1040,13 +1076,7 @@ def startup_problem(e: BaseException, url: str) -> str | None:
     if isinstance(e, StartupError):
         return str(e)
     if isinstance(e, (coredis.exceptions.RedisError, *REDIS_DOWN)):
-        why = with_cause(e)
-        hint = ""
-        if "auth" in why.lower():
-            hint = (" (the password: SHAREDFS_REDIS_PASSWORD" + (
-                "; the sentinels' own: SHAREDFS_SENTINEL_PASSWORD"
-                if url.startswith(SENTINEL_SCHEMES) else "") + ")")
-        return f"cannot reach Redis at {url}: {why}{hint}"
+        return cannot_reach(url, with_cause(e))
     for inner in getattr(e, "exceptions", ()):
         found = startup_problem(inner, url)
         if found is not None:

@@ -82,8 +82,6 @@ class Attributes(dict[str, bytes]):
     them sets ``seq``: its record's sequence number in the change log (they are as of it)."""
 
     seq = 0
-    #: mknod: the directory's attributes after the change
-    dir_after: Attributes | None = None
 
     def int(self, key: str) -> int:
         try:
@@ -253,13 +251,13 @@ class Store:
         self.store_id = (await self._call("init", uid, gid, uuid.uuid4().hex)).decode()
 
     async def mknod(self, parent: int, name: bytes, mode: int, rdev: int, uid: int, gid: int,
-                    target: bytes = b"", hold: bool = False) -> Attributes:
-        """Make a name; the new inode's attributes, ``dir_after`` the directory's."""
+                    target: bytes = b"", hold: bool = False) -> tuple[Attributes, Attributes]:
+        """Make a name; the new inode's attributes and the directory's after."""
         child, after, seq = await self._call("mknod", parent, name, mode, rdev, uid, gid,
                                              target, "1" if hold else "0")
-        a, a.dir_after = _attrs(child), _attrs(after)
-        a.seq = a.dir_after.seq = int(seq)
-        return a
+        a, d = _attrs(child), _attrs(after)
+        a.seq = d.seq = int(seq)
+        return a, d
 
     async def link(self, ino: int, parent: int, name: bytes) -> Attributes:
         return _attrs(await self._call("link", ino, parent, name))

@@ -270,6 +270,42 @@ def test_a_server_over_tls(tmp_path: Path, prefix: str) -> None:
         server.stop()
 
 
+def test_a_server_that_wants_client_certificates(tmp_path: Path, prefix: str) -> None:
+    """Mutual TLS (the server's tls-auth-clients yes): with the client certificate and key
+    named by SHAREDFS_REDIS_CERT and SHAREDFS_REDIS_KEY a mount works; without them, or with
+    a key that cannot be read, it does not start and says why in one line."""
+    require_redis()
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (it makes the test's certificates)")
+    tls = tls_files(tmp_path / "tls")
+    server = RedisServer(tmp_path / "server", port=free_port(), tls=tls,
+                         tls_clients=True).start()
+    ca = {"SHAREDFS_REDIS_CA": str(tls / "ca.crt")}
+    try:
+        with sharedfs(server, prefix, env={**ca, "SHAREDFS_REDIS_CERT": str(tls / "client.crt"),
+                                           "SHAREDFS_REDIS_KEY": str(tls / "client.key")}) as m:
+            (m / "f").write_bytes(b"mutual")
+            assert (m / "f").read_bytes() == b"mutual"
+        assert server.command("exists", f"{{{prefix}}}:i:2") == "1"
+
+        def refused(env: dict[str, str]) -> str:
+            proc = subprocess.run(
+                [sys.executable, str(SHAREDFS), str(tmp_path), "--redis", server.url,
+                 "--prefix", prefix], env={**os.environ, **env}, capture_output=True,
+                text=True, timeout=60)
+            assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+            assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+            return proc.stderr
+
+        said = refused(ca)
+        assert "certificate" in said and "SHAREDFS_REDIS_CERT" in said, said
+        said = refused({**ca, "SHAREDFS_REDIS_CERT": str(tls / "client.crt"),
+                        "SHAREDFS_REDIS_KEY": str(tls / "missing.key")})
+        assert "SHAREDFS_REDIS_KEY" in said and "missing.key" in said, said
+    finally:
+        server.stop()
+
+
 def test_sentinels_and_servers_over_tls(tmp_path: Path, prefix: str) -> None:
     """rediss+sentinel://: TLS to the sentinels and to the servers, whose ports speak TLS
     only, trusting the CA named by SHAREDFS_REDIS_CA: a mount works, also through a

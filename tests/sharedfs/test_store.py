@@ -47,8 +47,8 @@ async def records(store: Store) -> list[dict[bytes, bytes]]:
 def test_each_change_is_logged_once_in_sequence(redis: RedisServer, prefix: str,
                                                 backend: str) -> None:
     async def body(s: Store) -> list[bytes]:
-        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
-        d = (await s.mknod(1, b"d", DIR, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
+        d = (await s.mknod(1, b"d", DIR, 0, 0, 0))[0].int("ino")
         await s.write(f, 0, b"hello")
         await s.setattr(f, size=2)
         await s.setattr(f, mode=0o600)
@@ -75,8 +75,8 @@ def test_content_matches_a_model(redis: RedisServer, prefix: str) -> None:
     rng = random.Random(7)
 
     async def body(s: Store) -> None:
-        a = (await s.mknod(1, b"a", REG, 0, 0, 0)).int("ino")
-        b = (await s.mknod(1, b"b", REG, 0, 0, 0)).int("ino")
+        a = (await s.mknod(1, b"a", REG, 0, 0, 0))[0].int("ino")
+        b = (await s.mknod(1, b"b", REG, 0, 0, 0))[0].int("ino")
         model = {a: bytearray(), b: bytearray()}
         for step in range(400):
             ino = rng.choice([a, b])
@@ -121,7 +121,7 @@ def test_content_matches_a_model(redis: RedisServer, prefix: str) -> None:
 
 def test_holes_and_seek(redis: RedisServer, prefix: str) -> None:
     async def body(s: Store) -> None:
-        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
         big = 999_999_999_999_999  # above 2^49: exact only as decimal strings in Lua
         await s.setattr(f, size=big)
         await s.write(f, big - 3, b"end")
@@ -150,8 +150,8 @@ def test_redis_memory_per_megabyte_of_data(redis: RedisServer, prefix: str) -> N
 
     async def body(s: Store) -> tuple[float, int]:
         before = await used_memory(s)
-        f = (await s.mknod(1, b"seq", REG, 0, 0, 0)).int("ino")
-        g = (await s.mknod(1, b"small", REG, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"seq", REG, 0, 0, 0))[0].int("ino")
+        g = (await s.mknod(1, b"small", REG, 0, 0, 0))[0].int("ino")
         for off in range(0, 6 * mib, 128 << 10):
             await s.write(f, off, rng.randbytes(128 << 10))
         for off in range(0, 2 * mib, 1000):  # every page written in pieces, unaligned
@@ -169,7 +169,7 @@ def test_redis_memory_per_megabyte_of_data(redis: RedisServer, prefix: str) -> N
 def test_one_write_of_many_pages(redis: RedisServer, prefix: str) -> None:
     """A single write of 5,000 pages (more than one HSET's arguments can carry from Lua)."""
     async def body(s: Store) -> None:
-        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
         data = random.Random(4).randbytes(5000 * PAGE)
         await s.write(f, 0, data)
         assert await s.read(f, 0, len(data)) == data
@@ -181,7 +181,7 @@ def test_pages_stored_whole_still_read_and_change(redis: RedisServer, prefix: st
     """A store written before pages were split (each 4 KiB page one value) reads the same
     and takes partial writes, truncates and hole punches."""
     async def body(s: Store) -> None:
-        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
         old = bytes(range(256)) * 16 * 3
         await s.write(f, 0, old)
         key = f"{s.prefix}:c:{f}"
@@ -205,10 +205,10 @@ def test_open_checks_the_names_the_kernel_may_hold(redis: RedisServer, prefix: s
     """open() with names: the ones that no longer name the inode come back in StaleNames,
     and then nothing is done (no truncate, no hold)."""
     async def body(s: Store) -> None:
-        f = (await s.mknod(1, b"a", REG, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"a", REG, 0, 0, 0))[0].int("ino")
         await s.link(f, 1, b"b")
         await s.write(f, 0, b"data")
-        g = (await s.mknod(1, b"other", REG, 0, 0, 0)).int("ino")
+        g = (await s.mknod(1, b"other", REG, 0, 0, 0))[0].int("ino")
         names = [(1, b"a"), (1, b"b"), (1, b"other"), (g, b"x")]
         with pytest.raises(StaleNames) as e:
             await s.open(f, truncate=True, hold=True, names=names)
@@ -231,7 +231,7 @@ def test_with_replicas_missing_changes_fail_and_reads_do_not_wait(redis: RedisSe
     the replica timeout, and reads, including the open of a file this mount holds already
     (close-to-open's check), answer without waiting for replicas."""
     async def body(s: Store) -> None:
-        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
         await s.open(f, truncate=False, hold=True)
         s.replicas, s.replica_timeout_ms = 1, 300  # as --wait-replicas 1 --wait-timeout 0.3
         with anyio.fail_after(10):
@@ -254,7 +254,7 @@ def test_a_listing_is_read_in_pages(redis: RedisServer, prefix: str,
     monkeypatch.setattr(store_module, "LISTDIR_PAGE", 50)
 
     async def body(s: Store) -> None:
-        d = (await s.mknod(1, b"d", DIR, 0, 0, 0)).int("ino")
+        d = (await s.mknod(1, b"d", DIR, 0, 0, 0))[0].int("ino")
         for i in range(1000):
             await s.mknod(d, b"f%04d" % i, REG, 0, 0, 0)
         real_call, pages = s._call, 0
@@ -294,7 +294,7 @@ def test_small_ranges_of_large_files_cost_the_range(redis: RedisServer, prefix: 
         return 0
 
     async def body(s: Store) -> None:
-        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
         data = random.Random(3).randbytes(500 * PAGE)
         await s.write(f, 0, data)
         before = calls("hkeys"), calls("del")
@@ -339,7 +339,7 @@ def test_seek_through_a_file_of_many_pages_in_parts(redis: RedisServer, prefix: 
         return min(max(off, p * PAGE), size)
 
     async def body(s: Store) -> None:
-        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
         await s.setattr(f, size=size)
         for q in present:
             await s.write(f, q * PAGE, b"x" * min(PAGE, size - q * PAGE))
@@ -360,8 +360,8 @@ def test_seek_through_a_file_of_many_pages_in_parts(redis: RedisServer, prefix: 
 
 def test_bad_input_gets_an_errno(redis: RedisServer, prefix: str) -> None:
     async def body(s: Store) -> dict[str, int]:
-        f = (await s.mknod(1, b"f", REG, 0, 0, 0)).int("ino")
-        d = (await s.mknod(1, b"d", DIR, 0, 0, 0)).int("ino")
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
+        d = (await s.mknod(1, b"d", DIR, 0, 0, 0))[0].int("ino")
         got: dict[str, int] = {}
 
         async def code(name: str, call: Awaitable[Any]) -> None:
@@ -402,7 +402,7 @@ def test_unlinked_open_inode_lives_until_the_last_holder(redis: RedisServer,
                                                          prefix: str) -> None:
     async def body(s: Store) -> None:
         other = Store(s.client, s.prefix.strip("{}"))  # a second mount
-        f = (await s.mknod(1, b"f", REG, 0, 0, 0, hold=True)).int("ino")
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0, hold=True))[0].int("ino")
         await other.open(f, truncate=False, hold=True)
         await s.write(f, 0, b"data")
         count = await s.count()
@@ -493,7 +493,7 @@ def test_directory_attributes_from_changes_stay_coherent(redis: RedisServer,
         fs.followed_by(follower)
         other = Store(s.client, prefix, mount_id="other")  # another mount
         await other.init(0, 0)
-        d = (await s.mknod(1, b"d", DIR, 0, 0, 0)).int("ino")
+        d = (await s.mknod(1, b"d", DIR, 0, 0, 0))[0].int("ino")
         await follow(s, follower)
 
         async def getattr_d() -> tuple[pyfuse3.EntryAttributes, int]:
@@ -588,7 +588,7 @@ def test_idle_hold_release_racing_an_unlink(redis: RedisServer, prefix: str,
     mount process)."""
     async def body(s: Store) -> None:
         fs = SharedFS(s)
-        a, b = [(await s.mknod(1, name, REG, 0, 0, 0)).int("ino") for name in (b"a", b"b")]
+        a, b = [(await s.mknod(1, name, REG, 0, 0, 0))[0].int("ino") for name in (b"a", b"b")]
         for ino in (a, b):
             await fs.release((await fs.open(ino, os.O_RDONLY, None)).fh)  # idle holds
         gate, unholds = anyio.Event(), []
