@@ -533,11 +533,11 @@ class SharedFS(pyfuse3.Operations):
                 await self.mount.cache.invalidate_inode(ino, offset=at, length=len(buf))
         return len(buf)
 
-    async def flush(self, fh: Any) -> None:
-        pass  # every write is in Redis before write() returns
-
-    async def fsync(self, fh: Any, datasync: bool) -> None:
-        pass  # as durable as Redis is configured to be (README: durability)
+    # No flush(), fsync() or fsyncdir(): every change is in Redis (and, with --wait-replicas,
+    # on its replicas) before its call returns, so there is nothing to do at close() or
+    # fsync(), as durable as Redis is configured to be (README: durability). The defaults
+    # answer ENOSYS, which the kernel takes as success and remembers: no request per close
+    # (creates 1,458-1,574/s -> 1,616-1,740/s, 3 interleaved rounds).
 
     async def fallocate(self, fh: Any, mode: int, offset: int, length: int) -> None:
         if mode & ~FALLOC_KNOWN:
@@ -579,9 +579,6 @@ class SharedFS(pyfuse3.Operations):
 
     async def releasedir(self, fh: Any) -> None:
         self.listings.pop(fh, None)
-
-    async def fsyncdir(self, fh: Any, datasync: bool) -> None:
-        pass
 
     async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
         with self.errors():
