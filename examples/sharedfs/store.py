@@ -64,7 +64,7 @@ class StaleNames(StoreError):
 
 #: script operations that change nothing (a durable store need not wait for replicas)
 READS = frozenset({"getattr", "lookup", "listdir", "read", "readlink", "getxattr", "listxattr",
-                   "seek", "statfs"})
+                   "seek", "seekscan", "statfs"})
 
 
 def _errno_of(e: coredis.exceptions.ResponseError) -> StoreError:
@@ -214,13 +214,29 @@ class Store:
 
     async def seek(self, ino: int, off: int, whence: int) -> int:
         """SEEK_DATA or SEEK_HOLE from ``off``: a file of more than 4 x SEEK_PAGES pages is
-        looked through from ``off`` on, SEEK_PAGES pages per script call."""
+        looked through from ``off`` on, SEEK_PAGES pages per script call; for SEEK_DATA past
+        those, its stored pages instead (a hole may be far longer than the data)."""
         at: bytes | str = ""
         while True:
             got = await self._call("seek", ino, off, whence, at, SEEK_PAGES)
             if len(got) == 1:
                 return int(got[0])
+            if whence == os.SEEK_DATA:
+                return await self._seek_data_by_pages(ino, off)
             at = got[1]  # ('more', the page to go on from)
+
+    async def _seek_data_by_pages(self, ino: int, off: int) -> int:
+        cursor: bytes | str = "0"
+        best: int | None = None
+        while True:
+            cursor, size, page = await self._call("seekscan", ino, off, cursor, SEEK_PAGES)
+            if page and (best is None or int(page) < best):
+                best = int(page)
+            if cursor in (b"0", "0"):
+                break
+        if best is None or best * PAGE >= int(size):
+            raise StoreError(errno.ENXIO, "")
+        return max(off, best * PAGE)
 
     async def count(self) -> int:
         return int((await self._call("statfs"))[0])

@@ -320,14 +320,17 @@ def test_small_ranges_of_large_files_cost_the_range(redis: RedisServer, prefix: 
     run(redis, prefix, body)
 
 
+@pytest.mark.parametrize("pages,stored", [(120, 60), (400, 50)])
 def test_seek_through_a_file_of_many_pages_in_parts(redis: RedisServer, prefix: str,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   pages: int, stored: int) -> None:
     """SEEK_DATA and SEEK_HOLE in a file of more pages than one call looks at (4 x 8 here)
-    answer what a model of its pages says, from every page's start and middle."""
+    answer what a model of its pages says, from every page's start and middle (the sparser
+    file has holes longer than a call looks through: SEEK_DATA then goes by stored pages)."""
     monkeypatch.setattr(store_module, "SEEK_PAGES", 8)
     rng = random.Random(11)
-    present = sorted(rng.sample(range(120), 60))
-    size = 120 * PAGE - 100  # the last page is a hole or short
+    present = sorted(rng.sample(range(pages), stored))
+    size = pages * PAGE - 100  # the last page is a hole or short
 
     def model(off: int, whence: int) -> int | None:
         p = off // PAGE
@@ -354,6 +357,34 @@ def test_seek_through_a_file_of_many_pages_in_parts(redis: RedisServer, prefix: 
                 else:
                     assert await s.seek(f, off, whence) == want, (off, whence)
         assert s.calls - calls > 2 * (2 * size // PAGE + 1)  # in parts, not one call each
+
+    run(redis, prefix, body)
+
+
+def test_seek_data_across_a_long_hole_takes_calls_by_the_data_not_the_hole(
+        redis: RedisServer, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of 40 pages, a hole of 2^20 pages (4 GiB) and one more page: SEEK_DATA from
+    the hole finds that page in as many calls as the stored pages need (page by page it took
+    2^20 / 8 calls), and answers ENXIO past it."""
+    monkeypatch.setattr(store_module, "SEEK_PAGES", 8)
+    far = (1 << 20) + 40
+
+    async def body(s: Store) -> None:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
+        for q in range(40):
+            await s.write(f, q * PAGE, b"x" * PAGE)
+        await s.write(f, far * PAGE + 10, b"end")
+        calls = s.calls
+        assert await s.seek(f, 40 * PAGE + 5, os.SEEK_DATA) == far * PAGE
+        assert await s.seek(f, 3, os.SEEK_DATA) == 3  # data where it starts: one call
+        assert await s.seek(f, far * PAGE + 1, os.SEEK_DATA) == far * PAGE + 1
+        assert s.calls - calls < 20
+        assert await s.seek(f, 40 * PAGE + 5, os.SEEK_HOLE) == 40 * PAGE + 5
+        await s.setattr(f, size=(far + 100) * PAGE)  # a hole at the end: no data after
+        calls = s.calls
+        with pytest.raises(StoreError) as e:
+            await s.seek(f, (far + 1) * PAGE, os.SEEK_DATA)
+        assert e.value.errno == errno.ENXIO and s.calls - calls < 10
 
     run(redis, prefix, body)
 
