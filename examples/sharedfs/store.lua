@@ -178,9 +178,27 @@ local function zero(i, a, b)  -- make [a, b) a hole (whole pages dropped, partia
     end
   end
 end
+local function trim_at(i, size)  -- the page holding size keeps the bytes before it only
+  if size % PAGE == 0 then return end
+  local f = fmt(math.floor(size / PAGE))
+  local page = get_page(i, f)
+  if page then set_page(i, f, string.sub(page, 1, size % PAGE)) end
+end
+-- Work of cut(): pages copied or dropped, whichever is fewer (at most the pages stored).
+local function cut_work(i, size, old)
+  if size == 0 then return 0 end
+  local last_kept, last = math.floor((size - 1) / PAGE), math.floor((old - 1) / PAGE)
+  return math.min(last_kept + 1, last - last_kept, redis.call('HLEN', ck(i)))
+end
+-- A truncate with too much to drop in one call sets the size and marks the pages from 'g' on
+-- as dropped ('drop' removes them in parts). While marked, nothing may grow the file over
+-- them: what would (a write, a truncate or fallocate up, a copy into it) fails with EAGAIN,
+-- and the caller drops them first.
+local function growing(i) if redis.call('HEXISTS', ik(i), 'g') == 1 then fail('EAGAIN') end end
 local function cut(i, size, old)  -- drop everything at and after size (old: the size before)
   if size == 0 then  -- all of it: freed in the background however large
     redis.call('UNLINK', ck(i), tk(i))
+    redis.call('HDEL', ik(i), 'g', 'ge')
     return
   end
   local last_kept, last = math.floor((size - 1) / PAGE), math.floor((old - 1) / PAGE)
@@ -286,7 +304,8 @@ elseif op == 'seek' then  -- SEEK_DATA (3) / SEEK_HOLE (4) by pages
   if whence == 3 then fail('ENXIO') end
   return {fmt(fsize)}
 elseif op == 'seekscan' then  -- SEEK_DATA in a file of many pages, by its stored pages:
-  -- ARGV[7] the offset, ARGV[8] an HSCAN cursor ('0' at first), ARGV[9] pages per call.
+  -- ARGV[7] the offset, ARGV[8] an HSCAN cursor ('0' at first), ARGV[9] pages per call
+  -- (HSCAN returns the pages' bytes too: fewer than a walk's).
   -- Returns {the next cursor ('0': done), the size, the first page at or after the offset's
   -- among this call's ('' if none)}: as many calls as pages stored / that many, however long
   -- the hole (looking page by page, a 1 TiB hole took 65,536 calls).
@@ -430,8 +449,10 @@ elseif op == 'write' then  -- inode, offset (-1: at the end), data: returns the 
   local i, off, data = ARGV[6], num(ARGV[7]), ARGV[8]
   same_file(i, ARGV[9] or '')
   regular(i)
-  if off < 0 then off = num(redis.call('HGET', ik(i), 'size')) end
+  local was = num(redis.call('HGET', ik(i), 'size'))
+  if off < 0 then off = was end
   if off + #data > MAX_SIZE then fail('EFBIG') end
+  if off + #data > was then growing(i) end
   put(i, off, data)
   local size = math.max(num(redis.call('HGET', ik(i), 'size')), off + #data)
   redis.call('HSET', ik(i), 'size', fmt(size))
@@ -450,7 +471,16 @@ elseif op == 'setattr' then  -- inode, then name/value pairs: mode uid gid size 
   end
   if set.size then
     local size = num(set.size)
-    if size < old then cut(i, size, old) end
+    if size > old then growing(i) end
+    if size < old and set.split and cut_work(i, size, old) > num(set.split) then
+      -- too much to drop in one call: the pages past the size are marked, dropped in parts
+      trim_at(i, size)
+      local g, ge = math.floor((size - 1) / PAGE) + 1, math.floor((old - 1) / PAGE)
+      local was, wase = tonumber(redis.call('HGET', ik(i), 'g')), tonumber(redis.call('HGET', ik(i), 'ge'))
+      redis.call('HSET', ik(i), 'g', fmt(math.min(g, was or g)), 'ge', fmt(math.max(ge, wase or ge)))
+    elseif size < old then
+      cut(i, size, old)
+    end
     redis.call('HSET', ik(i), 'size', set.size)
     touch(i, t, true)
   end
@@ -472,11 +502,59 @@ elseif op == 'setattr' then  -- inode, then name/value pairs: mode uid gid size 
     log('k', 'a', 'i', i)
   end
   return attrs(i)
+elseif op == 'drop' then  -- inode, cursor, pages per call, the mark ('' first), pages per
+  -- scan: drop part of the pages a large truncate marked (pages g to ge). Returns {the next
+  -- cursor, the mark}, or {'0', ''} once none is left (the mark cleared); a mark other than
+  -- the one given starts again. Page by page ('r' cursors) while the range is no longer than
+  -- the pages stored, else by HSCAN (which returns the pages' bytes too: fewer per call).
+  -- Nothing anyone can see changes.
+  local i, n = ARGV[6], num(ARGV[8])
+  local g, ge = redis.call('HGET', ik(i), 'g'), redis.call('HGET', ik(i), 'ge')
+  if not g or not ge then
+    redis.call('HDEL', ik(i), 'g', 'ge')
+    return {'0', ''}
+  end
+  local mark, from, last = g .. '-' .. ge, num(g), num(ge)
+  local cursor = ARGV[9] == mark and ARGV[7] or ''
+  if cursor == '' then
+    cursor = (last - from + 1 <= redis.call('HLEN', ck(i))) and ('r' .. g) or '0'
+  end
+  local done
+  if string.sub(cursor, 1, 1) == 'r' then
+    local p = num(string.sub(cursor, 2))
+    local to = math.min(p + n - 1, last)
+    local fs = {}
+    for q = p, to do
+      table.insert(fs, fmt(q))
+      if #fs >= 2000 or q == to then  -- (unpack() takes at most ~8,000 values)
+        redis.call('HDEL', ck(i), unpack(fs))
+        redis.call('HDEL', tk(i), unpack(fs))
+        fs = {}
+      end
+    end
+    done = to >= last
+    cursor = 'r' .. fmt(to + 1)
+  else
+    local got = redis.call('HSCAN', ck(i), cursor, 'COUNT', ARGV[10])
+    local fields = got[2]
+    for k = 1, #fields, 2 do
+      local p = tonumber(fields[k])
+      if p and p >= from then drop_page(i, fields[k]) end
+    end
+    done = got[1] == '0'
+    cursor = got[1]
+  end
+  if done then
+    redis.call('HDEL', ik(i), 'g', 'ge')
+    return {'0', ''}
+  end
+  return {cursor, mark}
 elseif op == 'fallocate' then  -- inode, mode (1 KEEP_SIZE, 2 PUNCH_HOLE, 16 ZERO_RANGE), off, len
   local i, mode, off, len = ARGV[6], num(ARGV[7]), num(ARGV[8]), num(ARGV[9])
   regular(i)
   if off + len > MAX_SIZE then fail('EFBIG') end
   local size = num(redis.call('HGET', ik(i), 'size'))
+  if not bit(mode, 1) and off + len > size then growing(i) end
   if bit(mode, 2) or bit(mode, 16) then zero(i, off, off + len) end
   if not bit(mode, 1) and off + len > size then
     size = off + len
@@ -493,6 +571,7 @@ elseif op == 'copy' then  -- src, off_in, dst, off_out, len: holes stay holes; r
   len = math.max(0, math.min(len, ssize - oi))
   if oo + len > MAX_SIZE then fail('EFBIG') end
   if len == 0 then return 0 end
+  if oo + len > num(redis.call('HGET', ik(dst), 'size')) then growing(dst) end
   local pages = {}
   for p = math.floor(oi / PAGE), math.floor((oi + len - 1) / PAGE) do
     pages[p] = get_page(src, fmt(p))

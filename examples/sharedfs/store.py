@@ -49,9 +49,12 @@ LISTDIR_PAGE = 1000
 
 #: pages per script call of SEEK_DATA / SEEK_HOLE in a file of more than 4 x that many pages
 SEEK_PAGES = 4096
+# pages per HSCAN call (it returns their bytes too: 2 MiB per call)
+SCAN_PAGES = 512
 
 #: changes that never change a directory's attributes (file data; holds)
-NO_DIRECTORY_CHANGE = frozenset({"write", "open", "unhold", "sweep", "fallocate", "copy"})
+NO_DIRECTORY_CHANGE = frozenset({"write", "open", "unhold", "sweep", "fallocate", "copy",
+                                 "drop"})
 
 
 class StaleNames(StoreError):
@@ -229,7 +232,7 @@ class Store:
         cursor: bytes | str = "0"
         best: int | None = None
         while True:
-            cursor, size, page = await self._call("seekscan", ino, off, cursor, SEEK_PAGES)
+            cursor, size, page = await self._call("seekscan", ino, off, cursor, SCAN_PAGES)
             if page and (best is None or int(page) < best):
                 best = int(page)
             if cursor in (b"0", "0"):
@@ -296,19 +299,50 @@ class Store:
     async def write(self, ino: int, off: int, data: bytes, crtime: bytes = b"") -> int:
         """Write ``data`` at ``off`` (-1: at the end of the file, atomically); return the new
         size. ``crtime`` as for read()."""
-        return int(await self._call("write", ino, off, data, crtime))
+        return int(await self._growing(ino, "write", ino, off, data, crtime))
 
     async def setattr(self, ino: int, **fields: int) -> Attributes:
+        """Change attributes (mode uid gid size atime mtime). A truncate with more than
+        4 x SEEK_PAGES pages to drop sets the size at once and drops the pages past it in
+        parts, SEEK_PAGES per call, before it returns (no script holds Redis long)."""
         args: list[Any] = []
         for k, v in fields.items():
             args += [k, v]
-        return _attrs(await self._call("setattr", ino, *args))
+        if "size" in fields:
+            args += ["split", 4 * SEEK_PAGES]
+        a = _attrs(await self._growing(ino, "setattr", ino, *args))
+        if "g" in a:
+            await self._drop(ino)
+            a.pop("g")
+            a.pop("ge", None)
+        return a
+
+    async def _growing(self, ino: int, op: str, *args: Any) -> Any:
+        """Call ``op``, which may grow the file ``ino``: refused (EAGAIN) while a large
+        truncate's pages are still being dropped, it drops them and goes on."""
+        for _ in range(3):
+            try:
+                return await self._call(op, *args)
+            except StoreError as e:
+                if e.errno != errno.EAGAIN:
+                    raise
+            await self._drop(ino)
+        return await self._call(op, *args)
+
+    async def _drop(self, ino: int) -> None:
+        """Drop the pages a large truncate of ``ino`` marked, in parts."""
+        cursor: bytes | str = "0"
+        mark: bytes | str = ""
+        while True:
+            cursor, mark = await self._call("drop", ino, cursor, SEEK_PAGES, mark, SCAN_PAGES)
+            if not mark:
+                return
 
     async def fallocate(self, ino: int, mode: int, off: int, length: int) -> None:
-        await self._call("fallocate", ino, mode, off, length)
+        await self._growing(ino, "fallocate", ino, mode, off, length)
 
     async def copy(self, src: int, off_in: int, dst: int, off_out: int, length: int) -> int:
-        return int(await self._call("copy", src, off_in, dst, off_out, length))
+        return int(await self._growing(dst, "copy", src, off_in, dst, off_out, length))
 
     async def setxattr(self, ino: int, name: bytes, value: bytes) -> None:
         await self._call("setxattr", ino, name, value)

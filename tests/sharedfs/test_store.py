@@ -367,6 +367,7 @@ def test_seek_data_across_a_long_hole_takes_calls_by_the_data_not_the_hole(
     the hole finds that page in as many calls as the stored pages need (page by page it took
     2^20 / 8 calls), and answers ENXIO past it."""
     monkeypatch.setattr(store_module, "SEEK_PAGES", 8)
+    monkeypatch.setattr(store_module, "SCAN_PAGES", 8)
     far = (1 << 20) + 40
 
     async def body(s: Store) -> None:
@@ -641,3 +642,74 @@ def test_idle_hold_release_racing_an_unlink(redis: RedisServer, prefix: str,
         assert await s.client.exists([f"{prefix}:h:{a}", f"{prefix}:h:{b}"]) == 0
 
     run(redis, prefix, body, backend)
+
+
+@pytest.mark.parametrize("racing", [False, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_large_truncate_drops_in_parts(redis: RedisServer, prefix: str,
+                                         monkeypatch: pytest.MonkeyPatch, racing: bool,
+                                         sparse: bool) -> None:
+    """Truncating a file of 200 pages to 100 pages and 100 bytes (more than 4 x 8 pages to
+    drop, 8 per call here) sets the size at once and drops the pages past it in parts: the
+    kept bytes, the size and the blocks are the truncate's, and no dropped byte shows again.
+    ``sparse``: the 100 pages past it lie among 10,000 (dropped by scanning what is stored,
+    not page by page). ``racing``: between two parts another mount writes past the new size
+    (it drops the rest first): what lies between the new size and its write reads as zeros."""
+    monkeypatch.setattr(store_module, "SEEK_PAGES", 8)
+    monkeypatch.setattr(store_module, "SCAN_PAGES", 8)
+    rng = random.Random(3)
+    page = {p: rng.randbytes(PAGE) for p in range(100)}
+    page.update({p: rng.randbytes(PAGE)
+                 for p in (sorted(rng.sample(range(100, 10_000), 100)) if sparse
+                           else range(100, 200))})
+    new = 100 * PAGE + 100
+    kept = b"".join(page[p] for p in range(100)) + page[100][:100] if 100 in page \
+        else b"".join(page[p] for p in range(100)) + bytes(100)
+
+    async def body(s: Store) -> None:
+        other = Store(s.client, s.prefix.strip("{}"))
+        await other.init(0, 0)
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
+        for p, data in page.items():
+            await s.write(f, p * PAGE, data)
+        ops: list[str] = []
+        real_call = s._call
+
+        async def call(op: str, *args: Any, **kw: Any) -> Any:
+            ops.append(op)
+            got = await real_call(op, *args, **kw)
+            if racing and op == "drop" and ops.count("drop") == 1:
+                assert (await other.getattr(f)).int("size") == new  # the size: at once
+                assert await other.write(f, 150 * PAGE + 7, b"raced") == 150 * PAGE + 12
+            return got
+
+        s._call = call  # type: ignore[method-assign]
+        a = await s.setattr(f, size=new)
+        assert ops.count("setattr") == 1 and "g" not in a
+        assert ops.count("drop") >= (2 if racing else 100 // 8)
+        want = kept + (bytes(150 * PAGE + 7 - new) + b"raced" if racing else b"")
+        got = await s.getattr(f)
+        assert got.int("size") == len(want) and "g" not in got and "ge" not in got
+        assert got.int("blocks") == (100 + (100 in page) + racing) * 8
+        assert await s.read(f, 0, 300 * PAGE) == want
+        await s.setattr(f, size=20_000 * PAGE)  # what was cut stays cut: no data after
+        assert await s.read(f, 0, 300 * PAGE) == want + bytes(300 * PAGE - len(want))
+        with pytest.raises(StoreError) as e:
+            await s.seek(f, (len(want) // PAGE + 1) * PAGE, os.SEEK_DATA)
+        assert e.value.errno == errno.ENXIO
+        assert await store_module.fsck(s.client, s.prefix.strip("{}")) == []  # no stray tail
+
+    run(redis, prefix, body)
+
+
+def test_a_small_truncate_is_one_call(redis: RedisServer, prefix: str) -> None:
+    """Below 4 x SEEK_PAGES pages of work the truncate is the one script call it was."""
+    async def body(s: Store) -> None:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
+        await s.write(f, 0, b"y" * (200 * PAGE))
+        calls = s.calls
+        await s.setattr(f, size=100 * PAGE + 1)
+        assert s.calls - calls == 1
+        assert await s.read(f, 100 * PAGE - 1, 10) == b"yy"
+
+    run(redis, prefix, body)
