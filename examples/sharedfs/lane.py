@@ -34,6 +34,7 @@ ERRORS: dict[str, type[coredis.exceptions.RedisError]] = {
     "READONLY": coredis.exceptions.ReadOnlyError,  # a demoted primary
     "LOADING": coredis.exceptions.BusyLoadingError,  # restarting: a ConnectionError
 }
+RECENT = 0.002  # seconds idle under which a connection is not checked before use
 # a connection that broke (TimeoutError, an OSError too, is raised as it is)
 _LOST = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
@@ -41,7 +42,7 @@ _LOST = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError
 class _Conn:
     """One connection: a plain socket waited on through the event loop, or (TLS) a stream."""
 
-    __slots__ = ("expired", "generation", "reader", "sock", "stream")
+    __slots__ = ("expired", "generation", "idle_since", "reader", "sock", "stream")
 
     def __init__(self, sock: socket.socket | None, stream: anyio.abc.ByteStream | None,
                  generation: int) -> None:
@@ -50,6 +51,7 @@ class _Conn:
         self.reader = hiredis.Reader()
         self.generation = generation
         self.expired = False  # the watchdog closed it: its call took too long
+        self.idle_since = 0.0
 
     def closed_by_peer(self) -> bool:
         """True if the server closed it (or sent what nobody asked for) while it was idle
@@ -208,6 +210,7 @@ class Lane:
             raise
         if conn.generation == self._generation and not isinstance(
                 reply, coredis.exceptions.ReadOnlyError):
+            conn.idle_since = time.monotonic()
             self._idle.append(conn)
         else:
             await conn.close()
@@ -227,7 +230,10 @@ class Lane:
     async def _take(self) -> _Conn:
         while self._idle:
             conn = self._idle.pop()
-            if not conn.closed_by_peer():
+            # (a connection used a moment ago is taken as it is: the check is a system call,
+            # and a server that closed it just now fails this call as it would fail one
+            # already sent)
+            if time.monotonic() - conn.idle_since < RECENT or not conn.closed_by_peer():
                 return conn
             await conn.close()
         return await self._open()
