@@ -34,6 +34,7 @@ ERRORS: dict[str, type[coredis.exceptions.RedisError]] = {
     "READONLY": coredis.exceptions.ReadOnlyError,  # a demoted primary
     "LOADING": coredis.exceptions.BusyLoadingError,  # restarting: a ConnectionError
 }
+MAX_IDLE = 32  # idle connections kept (a burst of concurrent calls opens more, then closes them)
 RECENT = 0.002  # seconds idle under which a connection is not checked before use
 # a connection that broke (TimeoutError, an OSError too, is raised as it is)
 _LOST = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
@@ -208,8 +209,8 @@ class Lane:
                 raise coredis.exceptions.ConnectionError(f"Redis connection lost: {e!r}") \
                     from e
             raise
-        if conn.generation == self._generation and not isinstance(
-                reply, coredis.exceptions.ReadOnlyError):
+        if conn.generation == self._generation and len(self._idle) < MAX_IDLE and \
+                not isinstance(reply, coredis.exceptions.ReadOnlyError):
             conn.idle_since = time.monotonic()
             self._idle.append(conn)
         else:

@@ -4,6 +4,7 @@ reply for the next one, and errors come as coredis raises them."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,12 @@ def run(redis: RedisServer, backend: str, body: Callable[[coredis.Redis[bytes]],
 
 
 @BACKENDS
-def test_concurrent_calls_get_their_own_replies(redis: RedisServer, backend: str) -> None:
+def test_concurrent_calls_get_their_own_replies(redis: RedisServer, backend: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 tasks at once, each needing a connection; afterwards at most MAX_IDLE (4 here)
+    stay open, and sequential calls reuse one."""
+    monkeypatch.setattr(sys.modules[Lane.__module__], "MAX_IDLE", 4)
+
     async def body(client: coredis.Redis[bytes]) -> None:
         lane = Lane(client, ECHO)
         got: dict[int, Any] = {}
@@ -51,13 +57,15 @@ def test_concurrent_calls_get_their_own_replies(redis: RedisServer, backend: str
             start.set()
         assert got == {i * 100 + j: [f"k{i}".encode(), str(i).encode(), j * b"x"]
                        for i in range(30) for j in range(20)}
-        assert 1 < lane.connections <= 30
+        assert 4 < lane.connections <= 30
+        names = [c for c in await client.client_list() if c["name"] == "lane-test"]
+        assert len(names) == 4 + 1  # and the client's own
         opened = lane.connections
         for _ in range(10):  # sequential calls reuse an idle connection
             await lane.command("PING")
         assert lane.connections == opened
 
-    run(redis, backend, body)
+    run(redis, backend, body, client_name="lane-test")
 
 
 @BACKENDS
