@@ -19,7 +19,8 @@
    operation (INFO's total_commands_processed), and Redis's memory per MiB of file data
    (INFO's used_memory before and after 64 MiB of random data; ``--only writes``), and
    the longest any one Redis command ran while SEEK_HOLE and SEEK_DATA looked through that
-   file and it was truncated to 0, written again and deleted.
+   file and it was truncated to 0, written again and deleted; and a 256 MiB file truncated
+   to 128 MiB: how long, and its longest Redis command.
 4. A large directory: 20,000 files created through A (per second), ``ls -l`` of them
    through B cold and warm, with Redis round trips per file and the longest any one Redis
    command ran while B listed them cold (``--only listing``).
@@ -308,6 +309,14 @@ def writes(redis: RedisServer | SentinelGroup, prefix: str,
             os.truncate(a / "big", 0)
             (a / "big").write_bytes(data)
             os.unlink(a / "big")
+        with open(a / "large", "wb") as fh:  # a truncate with many pages to keep and drop
+            for _ in range(256):
+                fh.write(data)
+        with longest_command(redis) as truncating:
+            t = time.perf_counter()
+            os.truncate(a / "large", 128 << 20)
+            truncate_s = time.perf_counter() - t
+        os.unlink(a / "large")
         os.mkdir(a / "small")
         (trips2, cmds2), t = commands(redis), time.perf_counter()
         n = 1000
@@ -319,6 +328,8 @@ def writes(redis: RedisServer | SentinelGroup, prefix: str,
             "seq_redis_commands_per_MiB": (cmds1 - cmds0) / 64,
             "redis_memory_per_MiB_of_data": (mem1 - mem0) / (64 << 20),
             "longest_redis_command_ms_seeking_truncating_deleting_64MiB": deleting[0],
+            "truncate_256MiB_to_128MiB_ms": truncate_s * 1000,
+            "longest_redis_command_ms_truncating_256MiB_to_128MiB": truncating[0],
             "small_files_per_s": n / small_s,
             "round_trips_per_small_file": (trips3 - trips2) / n,
             "redis_commands_per_small_file": (cmds3 - cmds2) / n}

@@ -428,3 +428,50 @@ def test_close_to_open_for_names(redis: RedisServer, prefix: str, backend: str) 
             assert read(Path(f"/proc/self/fd/{fd}")) == b"k"
         finally:
             os.close(fd)
+
+
+def test_a_large_truncate_through_a_mount(redis: RedisServer, prefix: str) -> None:
+    """A 136 MiB file truncated through mount A to 66 MiB and 100 bytes (more pages to drop
+    than one script call takes): Redis saw the drop in parts; mount B, which had read the
+    file, shows the new size and the kept bytes, and zeros once A grows the file again."""
+    from .test_faults import check_store
+
+    mib = 1 << 20
+    chunk = random.Random(7).randbytes(mib)
+
+    def block(k: int) -> bytes:
+        return k.to_bytes(8, "little") + chunk[8:]
+
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix) as b:
+        with open(a / "big", "wb") as fh:
+            for k in range(136):
+                fh.write(block(k))
+        assert eventually(lambda: os.stat(b / "big").st_size == 136 * mib)
+        with open(b / "big", "rb") as fh:  # B caches both ends
+            fh.seek(60 * mib)
+            assert fh.read(mib) == block(60)
+            fh.seek(135 * mib)
+            assert fh.read(mib) == block(135)
+        redis.command("CONFIG", "SET", "slowlog-log-slower-than", "0")
+        redis.command("CONFIG", "SET", "slowlog-max-len", "100000")
+        redis.command("SLOWLOG", "RESET")
+        new = 66 * mib + 100
+        os.truncate(a / "big", new)
+        calls = subprocess.run(["redis-cli", "-s", str(redis.socket), "SLOWLOG", "GET",
+                                "100000"], capture_output=True, timeout=10).stdout.split()
+        redis.command("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+        assert calls.count(b"drop") >= 2  # in parts (more than 16,384 pages to keep and to drop)
+        assert eventually(lambda: os.stat(b / "big").st_size == new)
+        with open(b / "big", "rb") as fh:
+            fh.seek(60 * mib)
+            assert fh.read(mib) == block(60)
+            fh.seek(66 * mib)
+            assert fh.read() == block(66)[:100]
+        os.truncate(a / "big", 136 * mib)
+        assert eventually(lambda: os.stat(b / "big").st_size == 136 * mib)
+        with open(b / "big", "rb") as fh:
+            fh.seek(66 * mib)
+            assert fh.read(mib) == block(66)[:100] + bytes(mib - 100)
+            fh.seek(135 * mib)
+            assert fh.read(mib) == bytes(mib)
+    assert check_store(redis, prefix) == []
