@@ -1,12 +1,13 @@
-"""The store's script calls on connections of their own: one request, one reply, nothing between.
+"""The store's script calls and the change log's reads on connections of their own: one
+request, one reply, nothing between.
 
-coredis, sharedfs's Redis client for everything else (Sentinel, the change log, startup
-checks), spends about 290 µs of CPU per command (a writer and a reader task per connection,
-retry and telemetry layers); a file created costs the store two script calls and the change
-log one read, which held creates near 600/s. A :class:`Lane` writes a command on an idle
-connection it owns, waits for that connection's reply in the caller's task and parses it
-with hiredis: about 50 µs (``python bench/sharedfs_bench.py --only listing`` and the
-measurements in examples/sharedfs/README.md).
+coredis, sharedfs's Redis client for everything else (finding the primary through Sentinel,
+startup checks, the heartbeat), spends about 290 µs of CPU per command (a writer and a
+reader task per connection, retry and telemetry layers); a file created costs the store two
+script calls and the change log one read, which held creates near 600/s. A :class:`Lane`
+writes a command on an idle connection it owns, waits for that connection's reply in the
+caller's task and parses it with hiredis: about 50 µs (measurements in
+examples/sharedfs/README.md; ``python bench/sharedfs_bench.py --only listing``).
 
 It connects where the coredis client connects (its address, or the primary its sentinels
 name now), with the client's password, database, TLS context and timeouts, so there is one
