@@ -2,12 +2,12 @@
 request, one reply, nothing between.
 
 coredis, sharedfs's Redis client for everything else (finding the primary through Sentinel,
-startup checks, the heartbeat), spends about 290 µs of CPU per command (a writer and a
+startup checks, the heartbeat), spends 260-460 µs of CPU per command (a writer and a
 reader task per connection, retry and telemetry layers); a file created costs the store two
 script calls and the change log one read, which held creates near 600/s. A :class:`Lane`
 writes a command on an idle connection it owns, waits for that connection's reply in the
-caller's task and parses it with hiredis: about 50 µs (measurements in
-examples/sharedfs/README.md; ``python bench/sharedfs_bench.py --only listing``).
+caller's task and parses it with hiredis: 53-103 µs, as a plain socket
+(``python bench/redis_client_cost.py``).
 
 It connects where the coredis client connects (its address, or the primary its sentinels
 name now), with the client's password, database, TLS context and timeouts, so there is one
