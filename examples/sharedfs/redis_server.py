@@ -162,19 +162,22 @@ class SentinelGroup:
     ``svc``), all on 127.0.0.1 ports, each in its own directory under ``directory``. A primary
     not answering for ``down_after`` ms is failed over. ``url`` is the redis+sentinel:// URL.
     ``password``: the servers' (requirepass); ``sentinel_password``: the sentinels' own;
-    ``tls``: a directory from tls_files(): every port then speaks TLS only."""
+    ``tls``: a directory from tls_files(): every port then speaks TLS only, and with
+    ``tls_clients`` wants client certificates (the servers' own serve between them)."""
 
     SERVICE = "svc"
 
     def __init__(self, directory: Path, *, replicas: int = 1, down_after: int = 1000,
                  password: str | None = None, sentinel_password: str | None = None,
-                 tls: Path | None = None) -> None:
+                 tls: Path | None = None, tls_clients: bool = False) -> None:
         self.dir = directory
         self.tls = tls
+        self.tls_clients = tls_clients
         self.primary = RedisServer(directory / "primary", port=free_port(), password=password,
-                                   tls=tls)
+                                   tls=tls, tls_clients=tls_clients)
         self.replicas = [RedisServer(directory / f"replica{i}", port=free_port(),
-                                     replica_of=self.primary.port, password=password, tls=tls)
+                                     replica_of=self.primary.port, password=password, tls=tls,
+                                     tls_clients=tls_clients)
                          for i in range(replicas)]
         self.password = password
         self.sentinel_password = sentinel_password
@@ -202,7 +205,7 @@ class SentinelGroup:
                 conf = d / "sentinel.conf"  # sentinel rewrites it: one each
                 listen = f"port {port}\n"
                 if self.tls:  # the same options as the servers', in a config file's form
-                    opts = tls_options(self.tls)
+                    opts = tls_options(self.tls, self.tls_clients)
                     listen = f"port 0\ntls-port {port}\n" + "".join(
                         f"{opts[k][2:]} {opts[k + 1]}\n" for k in range(0, len(opts), 2))
                 conf.write_text(
@@ -237,6 +240,9 @@ class SentinelGroup:
             argv += ["--no-auth-warning", "-a", self.sentinel_password]
         if self.tls:
             argv += ["--tls", "--cacert", str(self.tls / "ca.crt")]
+            if self.tls_clients:
+                argv += ["--cert", str(self.tls / "client.crt"),
+                         "--key", str(self.tls / "client.key")]
         return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=10,
                               check=True).stdout.strip()
 

@@ -306,22 +306,27 @@ def test_a_server_that_wants_client_certificates(tmp_path: Path, prefix: str) ->
         server.stop()
 
 
-def test_sentinels_and_servers_over_tls(tmp_path: Path, prefix: str) -> None:
+@pytest.mark.parametrize("mutual", [False, True])
+def test_sentinels_and_servers_over_tls(tmp_path: Path, prefix: str, mutual: bool) -> None:
     """rediss+sentinel://: TLS to the sentinels and to the servers, whose ports speak TLS
     only, trusting the CA named by SHAREDFS_REDIS_CA: a mount works, also through a
-    failover; without that CA it does not start and says why in one line."""
+    failover; without that CA it does not start and says why in one line. ``mutual``: every
+    port wants a client certificate, SHAREDFS_REDIS_CERT and SHAREDFS_REDIS_KEY give it."""
     require_redis()
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (it makes the test's certificates)")
     tls = tls_files(tmp_path / "tls")
-    with sentinel_group(tmp_path / "group", replicas=2, tls=tls) as group:
+    env = {"SHAREDFS_REDIS_CA": str(tls / "ca.crt")}
+    if mutual:
+        env |= {"SHAREDFS_REDIS_CERT": str(tls / "client.crt"),
+                "SHAREDFS_REDIS_KEY": str(tls / "client.key")}
+    with sentinel_group(tmp_path / "group", replicas=2, tls=tls, tls_clients=mutual) as group:
         assert group.url.startswith("rediss+sentinel://")
-        with sharedfs(group, prefix, "--wait-replicas", "1",
-                      env={"SHAREDFS_REDIS_CA": str(tls / "ca.crt")}) as m:
+        with sharedfs(group, prefix, "--wait-replicas", "1", env=env) as m:
             writes_through_a_failover(group, m)
         proc = subprocess.run(
             [sys.executable, str(SHAREDFS), str(tmp_path), "--redis", group.url],
-            env={**os.environ, "SHAREDFS_REDIS_CA": ""}, capture_output=True, text=True,
-            timeout=60)
+            env={**os.environ, **env, "SHAREDFS_REDIS_CA": ""}, capture_output=True,
+            text=True, timeout=60)
         assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
         assert "certificate" in proc.stderr.strip().splitlines()[-1], proc.stderr
