@@ -454,7 +454,7 @@ elseif op == 'write' then  -- inode, offset (-1: at the end), data: returns the 
   if off + #data > MAX_SIZE then fail('EFBIG') end
   if off + #data > was then growing(i) end
   put(i, off, data)
-  local size = math.max(num(redis.call('HGET', ik(i), 'size')), off + #data)
+  local size = math.max(was, off + #data)
   redis.call('HSET', ik(i), 'size', fmt(size))
   touch(i, t, true)
   log('k', 'w', 'i', i, 'o', fmt(off), 'l', #data)
@@ -476,8 +476,9 @@ elseif op == 'setattr' then  -- inode, then name/value pairs: mode uid gid size 
       -- too much to drop in one call: the pages past the size are marked, dropped in parts
       trim_at(i, size)
       local g, ge = math.floor((size - 1) / PAGE) + 1, math.floor((old - 1) / PAGE)
-      local was, wase = tonumber(redis.call('HGET', ik(i), 'g')), tonumber(redis.call('HGET', ik(i), 'ge'))
-      redis.call('HSET', ik(i), 'g', fmt(math.min(g, was or g)), 'ge', fmt(math.max(ge, wase or ge)))
+      local was = redis.call('HMGET', ik(i), 'g', 'ge')  -- an earlier mark: the union
+      g, ge = math.min(g, tonumber(was[1]) or g), math.max(ge, tonumber(was[2]) or ge)
+      redis.call('HSET', ik(i), 'g', fmt(g), 'ge', fmt(ge))
     elseif size < old then
       cut(i, size, old)
     end
@@ -571,7 +572,8 @@ elseif op == 'copy' then  -- src, off_in, dst, off_out, len: holes stay holes; r
   len = math.max(0, math.min(len, ssize - oi))
   if oo + len > MAX_SIZE then fail('EFBIG') end
   if len == 0 then return 0 end
-  if oo + len > num(redis.call('HGET', ik(dst), 'size')) then growing(dst) end
+  local dsize = num(redis.call('HGET', ik(dst), 'size'))  -- (pages change below, not sizes)
+  if oo + len > dsize then growing(dst) end
   local pages = {}
   for p = math.floor(oi / PAGE), math.floor((oi + len - 1) / PAGE) do
     pages[p] = get_page(src, fmt(p))
@@ -584,7 +586,6 @@ elseif op == 'copy' then  -- src, off_in, dst, off_out, len: holes stay holes; r
       if e > s then put(dst, oo + s - oi, string.sub(data, s - p * PAGE + 1, e - p * PAGE)) end
     end
   end
-  local dsize = num(redis.call('HGET', ik(dst), 'size'))
   if oo + len > dsize then redis.call('HSET', ik(dst), 'size', fmt(oo + len)) end
   touch(dst, t, true)
   log('k', 'w', 'i', dst, 'o', fmt(oo), 'l', len)

@@ -663,8 +663,7 @@ def test_a_large_truncate_drops_in_parts(redis: RedisServer, prefix: str,
                  for p in (sorted(rng.sample(range(100, 10_000), 100)) if sparse
                            else range(100, 200))})
     new = 100 * PAGE + 100
-    kept = b"".join(page[p] for p in range(100)) + page[100][:100] if 100 in page \
-        else b"".join(page[p] for p in range(100)) + bytes(100)
+    kept = b"".join(page[p] for p in range(100)) + page.get(100, bytes(PAGE))[:100]
 
     async def body(s: Store) -> None:
         other = Store(s.client, s.prefix.strip("{}"))
