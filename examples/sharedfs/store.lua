@@ -64,11 +64,12 @@ local function attrs(i)
   table.insert(a, tostring(i))
   return a
 end
-local function log(...)  -- returns the record's sequence number
+local function log_as(m, ...)  -- a record of mount m's change; returns its sequence number
   local seq = redis.call('INCR', KEYS[1])
-  redis.call('XADD', P .. ':log', 'MAXLEN', '~', maxlen, '*', 'm', me, 's', seq, ...)
+  redis.call('XADD', P .. ':log', 'MAXLEN', '~', maxlen, '*', 'm', m, 's', seq, ...)
   return seq
 end
+local function log(...) return log_as(me, ...) end
 local function touch(i, t, data)  -- and count the change in the inode's version 'v'
   redis.call('HINCRBY', ik(i), 'v', 1)
   if data then
@@ -87,6 +88,7 @@ local function free_if_unused(i)
   -- UNLINK: a large file's pages are freed by Redis in the background, not in this script
   redis.call('UNLINK', ik(i), dk(i), ck(i), tk(i), xk(i), hk(i))
   redis.call('SREM', P .. ':orphans', i)
+  redis.call('HDEL', P .. ':dropping', i)
   redis.call('DECR', P .. ':count')
 end
 
@@ -193,12 +195,18 @@ end
 -- A truncate with too much to drop in one call sets the size and marks the pages from 'g' on
 -- as dropped ('drop' removes them in parts). While marked, nothing may grow the file over
 -- them: what would (a write, a truncate or fallocate up, a copy into it) fails with EAGAIN,
--- and the caller drops them first.
+-- and the caller drops them first. Each mark is new ('gn' counts them), so a dropper still at
+-- work on an earlier one starts again; :dropping names the mount that made it, so that if it
+-- dies another's sweep finishes the drop.
 local function growing(i) if redis.call('HEXISTS', ik(i), 'g') == 1 then fail('EAGAIN') end end
+local function unmark(i)
+  redis.call('HDEL', ik(i), 'g', 'ge')
+  redis.call('HDEL', P .. ':dropping', i)
+end
 local function cut(i, size, old)  -- drop everything at and after size (old: the size before)
   if size == 0 then  -- all of it: freed in the background however large
     redis.call('UNLINK', ck(i), tk(i))
-    redis.call('HDEL', ik(i), 'g', 'ge')
+    unmark(i)
     return
   end
   local last_kept, last = math.floor((size - 1) / PAGE), math.floor((old - 1) / PAGE)
@@ -479,6 +487,8 @@ elseif op == 'setattr' then  -- inode, then name/value pairs: mode uid gid size 
       local was = redis.call('HMGET', ik(i), 'g', 'ge')  -- an earlier mark: the union
       g, ge = math.min(g, tonumber(was[1]) or g), math.max(ge, tonumber(was[2]) or ge)
       redis.call('HSET', ik(i), 'g', fmt(g), 'ge', fmt(ge))
+      redis.call('HINCRBY', ik(i), 'gn', 1)
+      redis.call('HSET', P .. ':dropping', i, me)
     elseif size < old then
       cut(i, size, old)
     end
@@ -508,14 +518,14 @@ elseif op == 'drop' then  -- inode, cursor, pages per call, the mark ('' first),
   -- cursor, the mark}, or {'0', ''} once none is left (the mark cleared); a mark other than
   -- the one given starts again. Page by page ('r' cursors) while the range is no longer than
   -- the pages stored, else by HSCAN (which returns the pages' bytes too: fewer per call).
-  -- Nothing anyone can see changes.
+  -- Nothing anyone can see changes but st_blocks.
   local i, n = ARGV[6], num(ARGV[8])
-  local g, ge = redis.call('HGET', ik(i), 'g'), redis.call('HGET', ik(i), 'ge')
+  local g, ge, gn = unpack(redis.call('HMGET', ik(i), 'g', 'ge', 'gn'))
   if not g or not ge then
-    redis.call('HDEL', ik(i), 'g', 'ge')
+    unmark(i)
     return {'0', ''}
   end
-  local mark, from, last = g .. '-' .. ge, num(g), num(ge)
+  local mark, from, last = g .. '-' .. ge .. '-' .. (gn or '0'), num(g), num(ge)
   local cursor = ARGV[9] == mark and ARGV[7] or ''
   if cursor == '' then
     cursor = (last - from + 1 <= redis.call('HLEN', ck(i))) and ('r' .. g) or '0'
@@ -546,7 +556,11 @@ elseif op == 'drop' then  -- inode, cursor, pages per call, the mark ('' first),
     cursor = got[1]
   end
   if done then
-    redis.call('HDEL', ik(i), 'g', 'ge')
+    -- st_blocks: the other mounts cached it with the pages counted. The record is the
+    -- truncating mount's (whose reply waits for the drop), also when another finished it
+    local by = redis.call('HGET', P .. ':dropping', i) or me
+    unmark(i)
+    log_as(by, 'k', 'a', 'i', i)
     return {'0', ''}
   end
   return {cursor, mark}
@@ -628,7 +642,8 @@ elseif op == 'unhold' then  -- inodes whose last open of this mount closed
     if redis.call('EXISTS', ik(i)) == 1 then free_if_unused(i) end
   end
   return 1
-elseif op == 'sweep' then  -- free orphans whose holders are gone (crashed mounts)
+elseif op == 'sweep' then  -- free orphans whose holders are gone (crashed mounts); returns
+  -- {the number freed, then the inodes whose large truncate such a mount left half-dropped}
   local freed = 0
   for _, i in ipairs(redis.call('SMEMBERS', P .. ':orphans')) do
     for _, m in ipairs(redis.call('SMEMBERS', hk(i))) do
@@ -641,6 +656,16 @@ elseif op == 'sweep' then  -- free orphans whose holders are gone (crashed mount
       freed = freed + 1
     end
   end
-  return freed
+  local out = {freed}
+  local dropping = redis.call('HGETALL', P .. ':dropping')
+  for k = 1, #dropping, 2 do
+    local i = dropping[k]
+    if redis.call('HEXISTS', ik(i), 'g') == 0 then
+      redis.call('HDEL', P .. ':dropping', i)
+    elseif redis.call('EXISTS', P .. ':alive:' .. dropping[k + 1]) == 0 then
+      table.insert(out, i)
+    end
+  end
+  return out
 end
 fail('EINVAL unknown operation ' .. op)

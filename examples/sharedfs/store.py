@@ -313,8 +313,7 @@ class Store:
         a = _attrs(await self._growing(ino, "setattr", ino, *args))
         if "g" in a:
             await self._drop(ino)
-            a.pop("g")
-            a.pop("ge", None)
+            a = await self.getattr(ino)  # st_blocks without the pages dropped
         return a
 
     async def _growing(self, ino: int, op: str, *args: Any) -> Any:
@@ -373,8 +372,12 @@ class Store:
             await self._call("unhold", *inos)
 
     async def sweep(self) -> int:
-        """Free unlinked inodes held only by mounts whose heartbeat expired."""
-        return int(await self._call("sweep"))
+        """Free unlinked inodes held only by mounts whose heartbeat expired, and drop the
+        pages of the large truncates such mounts left half done; the number of inodes freed."""
+        freed, *unfinished = await self._call("sweep")
+        for ino in unfinished:
+            await self._drop(int(ino))
+        return int(freed)
 
     async def heartbeat(self, ttl: float) -> None:
         await self.client.set(f"{self.prefix}:alive:{self.mount_id}", b"1",
@@ -395,8 +398,9 @@ async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
     """Check the store's invariants; return the problems found (none: consistent).
 
     Every entry names an existing inode; link counts match the entries (a directory: 2 plus
-    its subdirectories); a directory's parent holds it; a page's tail has its page;
-    ``:count`` is the number of inodes;
+    its subdirectories); a directory's parent holds it; a page's tail has its page; no page
+    lies past its file's size (a large truncate's not dropped yet are reported with the mount
+    that made it); ``:count`` is the number of inodes;
     an inode without links is an orphan that some mount holds open.
     """
     p = "{" + prefix + "}"
@@ -429,10 +433,24 @@ async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
                 problems.append(f"inode {i} has no name and no holder")
         elif nlink != want:
             problems.append(f"inode {i}: nlink {nlink}, expected {want}")
+    dropping = {int(i): m.decode(errors="replace")
+                for i, m in (await client.hgetall(f"{p}:dropping")).items()}
     for i in inodes:
-        tails = set(await client.hkeys(f"{p}:t:{i}")) - set(await client.hkeys(f"{p}:c:{i}"))
+        heads = set(await client.hkeys(f"{p}:c:{i}"))
+        tails = set(await client.hkeys(f"{p}:t:{i}")) - heads
         if tails:
             problems.append(f"inode {i}: page tails without their pages {sorted(tails)}")
+        size, mark = await client.hmget(f"{p}:i:{i}", ["size", "g"])
+        past = sum(1 for h in heads if not h.isdigit() or int(h) * PAGE >= int(size or 0))
+        if past and mark is None:
+            problems.append(f"inode {i}: {past} page(s) past its size {int(size or 0)}")
+        elif past:
+            who = dropping.get(i)
+            problems.append(
+                f"inode {i}: {past} page(s) past its size {int(size or 0)} not dropped yet "
+                + (f"(a large truncate by mount {who}; the next sweep drops them if that "
+                   "mount is gone)" if who else "(a large truncate's, and no mount is named "
+                   "to drop them: a growing write drops them)"))
     count = int(await client.get(f"{p}:count") or 0)
     if count != len(inodes):
         problems.append(f":count is {count} for {len(inodes)} inodes")

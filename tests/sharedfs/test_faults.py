@@ -8,6 +8,7 @@ import errno
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -269,6 +270,62 @@ def test_a_killed_mount_leaves_the_others_serving_and_the_store_consistent(
         # A's heartbeat expires, B's sweep frees the orphan A held; nothing half-done
         assert eventually(lambda: check_store(redis, prefix) == [], timeout=10), \
             check_store(redis, prefix)
+
+
+
+def test_a_mount_killed_mid_truncate_leaves_its_pages_to_another(redis: RedisServer,
+                                                                   prefix: str) -> None:
+    """Mount A truncates a 136 MiB file to 66 MiB (too much for one script: the size is set
+    and the pages past it marked, then dropped in parts) and is stopped, then killed, between
+    the parts. fsck names the pages left and A; once A's heartbeat expires B's sweep drops
+    them, B's stat shows st_blocks without them, and the store is consistent."""
+    mib = 1 << 20
+    procs: list[subprocess.Popen[bytes]] = []
+    key = f"{{{prefix}}}:i:"
+    with sharedfs(redis, prefix, "--heartbeat", "1") as b, \
+            sharedfs(redis, prefix, "--heartbeat", "1", procs=procs, returncode=None) as a:
+        with open(a / "big", "wb") as fh:
+            for _ in range(136):
+                fh.write(b"x" * mib)
+        ino = os.stat(a / "big").st_ino
+        marked = threading.Event()
+
+        def watch() -> None:  # A stopped as soon as Redis holds the mark
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(redis.socket))
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    s.sendall(f"HEXISTS {key}{ino} g\r\n".encode())
+                    if s.recv(16) == b":1\r\n":
+                        procs[0].send_signal(signal.SIGSTOP)
+                        marked.set()
+                        return
+
+        def cut() -> None:
+            with contextlib.suppress(OSError):  # ENOTCONN once A is killed
+                os.truncate(a / "big", 66 * mib)
+
+        threads = [threading.Thread(target=watch), threading.Thread(target=cut)]
+        for t in threads:
+            t.start()
+        try:
+            assert marked.wait(60)
+            time.sleep(0.2)
+            problems = check_store(redis, prefix)
+            assert len(problems) == 1 and f"inode {ino}: " in problems[0] and \
+                "not dropped yet (a large truncate by mount" in problems[0], problems
+        finally:
+            procs[0].kill()
+            procs[0].send_signal(signal.SIGCONT)
+            for t in threads:
+                t.join(30)
+        assert eventually(lambda: os.stat(b / "big").st_blocks == 66 * mib // 512,
+                          timeout=15), (os.stat(b / "big"), check_store(redis, prefix))
+        assert os.stat(b / "big").st_size == 66 * mib
+        assert check_store(redis, prefix) == []
+        with open(b / "big", "rb") as fh:
+            fh.seek(66 * mib - 3)
+            assert fh.read() == b"xxx"
 
 
 def test_bad_input_gets_an_errno_and_the_mount_keeps_serving(tmp_path: Path, redis: RedisServer,
