@@ -35,6 +35,10 @@ local function now()
   return t[1] .. string.format('%06d', tonumber(t[2])) .. '000'
 end
 local function num(v) return tonumber(v) or fail('EIO corrupt value') end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 -- whole numbers as exact decimal strings (tostring() and redis.call() keep 14 digits only)
 local function fmt(n) return string.format('%d', n) end
 local function bit(v, b) return math.floor(v / b) % 2 == 1 end
@@ -196,9 +200,14 @@ end
 -- as dropped ('drop' removes them in parts). While marked, nothing may grow the file over
 -- them: what would (a write, a truncate or fallocate up, a copy into it) fails with EAGAIN,
 -- and the caller drops them first. Each mark is new ('gn' counts them), so a dropper still at
--- work on an earlier one starts again; :dropping names the mount that made it, so that if it
--- dies another's sweep finishes the drop.
+-- work on an earlier one starts again. :dropping holds 'MOUNT MS' per marked inode: the mount
+-- that made the mark and when a part was last dropped, so that if that mount dies, or its
+-- truncate stops halfway (interrupted, Redis unreachable), another's sweep finishes the drop.
 local function growing(i) if redis.call('HEXISTS', ik(i), 'g') == 1 then fail('EAGAIN') end end
+local function dropping(i, by) redis.call('HSET', P .. ':dropping', i, by .. ' ' .. now_ms()) end
+local function marked_by(i)
+  return string.match(redis.call('HGET', P .. ':dropping', i) or '', '^(%S+)')
+end
 local function unmark(i)
   redis.call('HDEL', ik(i), 'g', 'ge')
   redis.call('HDEL', P .. ':dropping', i)
@@ -488,7 +497,7 @@ elseif op == 'setattr' then  -- inode, then name/value pairs: mode uid gid size 
       g, ge = math.min(g, tonumber(was[1]) or g), math.max(ge, tonumber(was[2]) or ge)
       redis.call('HSET', ik(i), 'g', fmt(g), 'ge', fmt(ge))
       redis.call('HINCRBY', ik(i), 'gn', 1)
-      redis.call('HSET', P .. ':dropping', i, me)
+      dropping(i, me)
     elseif size < old then
       cut(i, size, old)
     end
@@ -558,11 +567,12 @@ elseif op == 'drop' then  -- inode, cursor, pages per call, the mark ('' first),
   if done then
     -- st_blocks: the other mounts cached it with the pages counted. The record is the
     -- truncating mount's (whose reply waits for the drop), also when another finished it
-    local by = redis.call('HGET', P .. ':dropping', i) or me
+    local by = marked_by(i) or me
     unmark(i)
     log_as(by, 'k', 'a', 'i', i)
     return {'0', ''}
   end
+  dropping(i, marked_by(i) or me)
   return {cursor, mark}
 elseif op == 'fallocate' then  -- inode, mode (1 KEEP_SIZE, 2 PUNCH_HOLE, 16 ZERO_RANGE), off, len
   local i, mode, off, len = ARGV[6], num(ARGV[7]), num(ARGV[8]), num(ARGV[9])
@@ -642,9 +652,10 @@ elseif op == 'unhold' then  -- inodes whose last open of this mount closed
     if redis.call('EXISTS', ik(i)) == 1 then free_if_unused(i) end
   end
   return 1
-elseif op == 'sweep' then  -- free orphans whose holders are gone (crashed mounts); returns
-  -- {the number freed, then the inodes whose large truncate such a mount left half-dropped}
-  local freed = 0
+elseif op == 'sweep' then  -- ms: free orphans whose holders are gone (crashed mounts); returns
+  -- {the number freed, then the inodes of large truncates left half-dropped: by such a mount,
+  -- or with no part dropped for ms}
+  local freed, stale = 0, num(ARGV[6])
   for _, i in ipairs(redis.call('SMEMBERS', P .. ':orphans')) do
     for _, m in ipairs(redis.call('SMEMBERS', hk(i))) do
       if redis.call('EXISTS', P .. ':alive:' .. m) == 0 then redis.call('SREM', hk(i), m) end
@@ -656,13 +667,15 @@ elseif op == 'sweep' then  -- free orphans whose holders are gone (crashed mount
       freed = freed + 1
     end
   end
-  local out = {freed}
-  local dropping = redis.call('HGETALL', P .. ':dropping')
-  for k = 1, #dropping, 2 do
-    local i = dropping[k]
+  local out, t = {freed}, now_ms()
+  local marks = redis.call('HGETALL', P .. ':dropping')
+  for k = 1, #marks, 2 do
+    local i = marks[k]
+    local by, last = string.match(marks[k + 1], '^(%S*) ?(%d*)$')
     if redis.call('HEXISTS', ik(i), 'g') == 0 then
       redis.call('HDEL', P .. ':dropping', i)
-    elseif redis.call('EXISTS', P .. ':alive:' .. dropping[k + 1]) == 0 then
+    elseif redis.call('EXISTS', P .. ':alive:' .. (by or '')) == 0
+        or t - (tonumber(last) or 0) > stale then
       table.insert(out, i)
     end
   end

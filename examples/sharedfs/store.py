@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import coredis
 import coredis.exceptions
 from lane import Lane
@@ -51,6 +52,9 @@ LISTDIR_PAGE = 1000
 SEEK_PAGES = 4096
 # pages per HSCAN call (it returns their bytes too: 2 MiB per call)
 SCAN_PAGES = 512
+# A large truncate with no part of its pages dropped for this long (its mount died, or its
+# call was interrupted or lost Redis halfway) is finished by any mount's sweep.
+DROP_STALE = 5.0
 
 #: changes that never change a directory's attributes (file data; holds)
 NO_DIRECTORY_CHANGE = frozenset({"write", "open", "unhold", "sweep", "fallocate", "copy",
@@ -310,10 +314,14 @@ class Store:
             args += [k, v]
         if "size" in fields:
             args += ["split", 4 * SEEK_PAGES]
-        a = _attrs(await self._growing(ino, "setattr", ino, *args))
-        if "g" in a:
-            await self._drop(ino)
-            a = await self.getattr(ino)  # st_blocks without the pages dropped
+        # A truncate runs to its end even if the caller is cancelled (an interrupted
+        # truncate): a script call cancelled may have run all the same, leaving the size set
+        # and pages marked, which must go too. The reply says what happened.
+        with anyio.CancelScope(shield="size" in fields):
+            a = _attrs(await self._growing(ino, "setattr", ino, *args))
+            if "g" in a:
+                await self._drop(ino)
+                a = await self.getattr(ino)  # st_blocks without the pages dropped
         return a
 
     async def _growing(self, ino: int, op: str, *args: Any) -> Any:
@@ -373,8 +381,9 @@ class Store:
 
     async def sweep(self) -> int:
         """Free unlinked inodes held only by mounts whose heartbeat expired, and drop the
-        pages of the large truncates such mounts left half done; the number of inodes freed."""
-        freed, *unfinished = await self._call("sweep")
+        pages of the large truncates such mounts left half done, or any mount left without a
+        part dropped for DROP_STALE seconds; the number of inodes freed."""
+        freed, *unfinished = await self._call("sweep", int(DROP_STALE * 1000))
         for ino in unfinished:
             await self._drop(int(ino))
         return int(freed)
@@ -433,7 +442,7 @@ async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
                 problems.append(f"inode {i} has no name and no holder")
         elif nlink != want:
             problems.append(f"inode {i}: nlink {nlink}, expected {want}")
-    dropping = {int(i): m.decode(errors="replace")
+    dropping = {int(i): m.decode(errors="replace").partition(" ")[0]
                 for i, m in (await client.hgetall(f"{p}:dropping")).items()}
     for i in inodes:
         heads = set(await client.hkeys(f"{p}:c:{i}"))
@@ -448,9 +457,10 @@ async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
             who = dropping.get(i)
             problems.append(
                 f"inode {i}: {past} page(s) past its size {int(size or 0)} not dropped yet "
-                + (f"(a large truncate by mount {who}; the next sweep drops them if that "
-                   "mount is gone)" if who else "(a large truncate's, and no mount is named "
-                   "to drop them: a growing write drops them)"))
+                + (f"(a large truncate by mount {who}; a sweep drops them once that mount "
+                   f"is gone or has dropped none for {DROP_STALE:g} s)" if who else
+                   "(a large truncate's, and no mount is named to drop them: a growing "
+                   "write drops them)"))
     count = int(await client.get(f"{p}:count") or 0)
     if count != len(inodes):
         problems.append(f":count is {count} for {len(inodes)} inodes")

@@ -759,12 +759,15 @@ def test_a_dropper_that_resumes_after_the_file_was_cut_again_drops_it_all(
     run(redis, prefix, body)
 
 
-def test_a_large_truncate_a_dead_mount_left_is_finished_by_the_sweep(
-        redis: RedisServer, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A mount that dies between marking a large truncate's pages and dropping them leaves
-    them stored (and counted in st_blocks); fsck names them and the mount. Another mount's
-    sweep drops them once the first has no heartbeat, not while it has one."""
+@pytest.mark.parametrize("how", ["died", "stalled"])
+def test_a_large_truncate_left_halfway_is_finished_by_the_sweep(
+        redis: RedisServer, prefix: str, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A mount that dies between marking a large truncate's pages and dropping them, or whose
+    truncate stops there (interrupted, Redis lost), leaves them stored (and counted in
+    st_blocks); fsck names them and the mount. Another mount's sweep drops them once the
+    first has no heartbeat, or has dropped no part for DROP_STALE, not before."""
     monkeypatch.setattr(store_module, "SEEK_PAGES", 8)
+    monkeypatch.setattr(store_module, "DROP_STALE", 3600.0)
 
     async def body(s: Store) -> None:
         other = Store(s.client, s.prefix.strip("{}"))
@@ -779,7 +782,11 @@ def test_a_large_truncate_a_dead_mount_left_is_finished_by_the_sweep(
         assert s.mount_id in problems[0]
         assert await other.sweep() == 0  # alive: its drop is its own
         assert "g" in await other.getattr(f)
-        await s.client.delete([f"{s.prefix}:alive:{s.mount_id}"])  # died
+        if how == "died":
+            await s.client.delete([f"{s.prefix}:alive:{s.mount_id}"])
+        else:
+            monkeypatch.setattr(store_module, "DROP_STALE", 0.0)
+            await anyio.sleep(0.01)  # (a millisecond with no part dropped is stale now)
         assert await other.sweep() == 0
         a = await other.getattr(f)
         assert a.int("blocks") == 100 * 8 and a.int("size") == 100 * PAGE and "g" not in a
@@ -788,3 +795,35 @@ def test_a_large_truncate_a_dead_mount_left_is_finished_by_the_sweep(
         assert await other.read(f, 0, 300 * PAGE) == b"y" * (100 * PAGE)
 
     run(redis, prefix, body)
+
+
+@pytest.mark.parametrize("when", ["setattr", "drop"])
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_a_large_truncate_cancelled_halfway_still_drops_its_pages(
+        redis: RedisServer, prefix: str, monkeypatch: pytest.MonkeyPatch, backend: str,
+        when: str) -> None:
+    """A truncate whose caller is cancelled (the kernel's INTERRUPT) once its script ran (the
+    reply on its way) or during the drop, finishes dropping and answers with the truncate's
+    attributes: the size is set either way, and its pages must not stay for a sweep."""
+    monkeypatch.setattr(store_module, "SEEK_PAGES", 8)
+
+    async def body(s: Store) -> None:
+        f = await _large_file(s, 200)
+        real_call, got = s._call, []
+
+        async def call(op: str, *args: Any, **kw: Any) -> Any:
+            reply = await real_call(op, *args, **kw)
+            if op == when:
+                scope.cancel()
+                await anyio.sleep(0)  # where Cancelled comes, unless shielded
+            return reply
+
+        s._call = call  # type: ignore[method-assign]
+        with anyio.CancelScope() as scope:
+            got.append(await s.setattr(f, size=100 * PAGE))
+        s._call = real_call  # type: ignore[method-assign]
+        a = await s.getattr(f)
+        assert got == [a] and a.int("blocks") == 100 * 8 and "g" not in a
+        assert await store_module.fsck(s.client, s.prefix.strip("{}")) == []
+
+    run(redis, prefix, body, backend)
