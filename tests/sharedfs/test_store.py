@@ -8,6 +8,8 @@ import errno
 import os
 import random
 import stat
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -827,3 +829,36 @@ def test_a_large_truncate_cancelled_halfway_still_drops_its_pages(
         assert await store_module.fsck(s.client, s.prefix.strip("{}")) == []
 
     run(redis, prefix, body, backend)
+
+
+def test_fsck_command(redis: RedisServer, prefix: str) -> None:
+    """examples/sharedfs/fsck.py: exit 2 with one line where there is nothing to check,
+    0 on a consistent store, 1 with a line per problem, 2 with one line if Redis is
+    unreachable."""
+    script = Path(store_module.__file__).parent / "fsck.py"
+
+    def fsck_cli(url: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), "--redis", url, "--prefix", prefix],
+                              capture_output=True, text=True, timeout=60)
+
+    got = fsck_cli(redis.url)
+    assert (got.returncode, got.stdout) == (2, ""), got.stderr
+    assert got.stderr == f"fsck: no sharedfs file system under prefix {prefix} at {redis.url}\n"
+
+    async def body(s: Store) -> int:
+        f = (await s.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")
+        await s.write(f, 0, b"data" * 5000)
+        return f
+
+    f = run(redis, prefix, body)
+    got = fsck_cli(redis.url)
+    assert (got.returncode, got.stdout, got.stderr) == (0, "", f"fsck: {prefix}: consistent\n")
+    redis.command("HSET", f"{{{prefix}}}:i:{f}", "nlink", "3")
+    redis.command("HSET", f"{{{prefix}}}:c:{f}", "99", "stray")
+    got = fsck_cli(redis.url)
+    assert got.returncode == 1 and got.stderr == f"fsck: {prefix}: 2 problem(s)\n"
+    assert sorted(got.stdout.splitlines()) == [
+        f"inode {f}: 1 page(s) past its size 20000", f"inode {f}: nlink 3, expected 1"]
+    got = fsck_cli(f"unix://{redis.socket}.missing")
+    assert got.returncode == 2 and got.stdout == "" and len(got.stderr.splitlines()) == 1
+    assert got.stderr.startswith(f"fsck: cannot reach Redis at unix://{redis.socket}.missing")
