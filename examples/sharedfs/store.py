@@ -410,53 +410,67 @@ async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
     its subdirectories); a directory's parent holds it; a page's tail has its page; no page
     lies past its file's size (a large truncate's not dropped yet are reported with the mount
     that made it); ``:count`` is the number of inodes;
-    an inode without links is an orphan that some mount holds open.
+    an inode without links is an orphan that some mount holds open; every number is one.
     """
     p = "{" + prefix + "}"
     problems: list[str] = []
-    inodes = {int(k.rsplit(b":", 1)[1]) async for k in client.scan_iter(f"{p}:i:*")}
+
+    def number(raw: bytes | None, what: str, default: int = -1) -> int:
+        if raw is not None and raw.isdigit():
+            return int(raw)
+        if raw is not None:
+            problems.append(f"{what} is {raw.decode(errors='replace')!r}, not a number")
+        return default
+
+    inodes = {number(k.rsplit(b":", 1)[1], f"key {k.decode(errors='replace')}: the inode")
+              async for k in client.scan_iter(f"{p}:i:*")} - {-1}
     links: dict[int, int] = dict.fromkeys(inodes, 0)
     subdirs: dict[int, int] = dict.fromkeys(inodes, 0)
-    modes = {i: int(await client.hget(f"{p}:i:{i}", "mode") or 0) for i in inodes}
+    modes = {i: number(await client.hget(f"{p}:i:{i}", "mode"), f"inode {i}: mode", 0)
+             for i in inodes}
     for d in inodes:
         entries = await client.hgetall(f"{p}:d:{d}")
         if entries and not stat.S_ISDIR(modes[d]):
             problems.append(f"inode {d} has entries but is not a directory")
         for name, child in entries.items():
-            c = int(child)
+            c = number(child, f"entry {name!r} of {d}")
+            if c < 0:
+                continue
             if c not in inodes:
                 problems.append(f"entry {name!r} of {d} names missing inode {c}")
                 continue
             links[c] += 1
             if stat.S_ISDIR(modes[c]):
                 subdirs[d] += 1
-                if int(await client.hget(f"{p}:i:{c}", "parent") or 0) != d:
+                if number(await client.hget(f"{p}:i:{c}", "parent"),
+                          f"directory {c}: parent", 0) != d:
                     problems.append(f"directory {c} is in {d} but names another parent")
     links[1] = links.get(1, 0) + 1  # the root has no entry naming it
-    orphans = {int(i) for i in await client.smembers(f"{p}:orphans")}
+    orphans = {number(i, "an orphan") for i in await client.smembers(f"{p}:orphans")}
     for i in inodes:
-        nlink = int(await client.hget(f"{p}:i:{i}", "nlink") or -1)
+        nlink = number(await client.hget(f"{p}:i:{i}", "nlink"), f"inode {i}: nlink")
         want = (links[i] + 1 + subdirs[i]) if stat.S_ISDIR(modes[i]) else links[i]
         if links[i] == 0 and i != 1:
             if i not in orphans or not await client.scard(f"{p}:h:{i}"):
                 problems.append(f"inode {i} has no name and no holder")
         elif nlink != want:
             problems.append(f"inode {i}: nlink {nlink}, expected {want}")
-    dropping = {int(i): m.decode(errors="replace").partition(" ")[0]
+    dropping = {number(i, ":dropping's inode"): m.decode(errors="replace").partition(" ")[0]
                 for i, m in (await client.hgetall(f"{p}:dropping")).items()}
     for i in inodes:
         heads = set(await client.hkeys(f"{p}:c:{i}"))
         tails = set(await client.hkeys(f"{p}:t:{i}")) - heads
         if tails:
             problems.append(f"inode {i}: page tails without their pages {sorted(tails)}")
-        size, mark = await client.hmget(f"{p}:i:{i}", ["size", "g"])
-        past = sum(1 for h in heads if not h.isdigit() or int(h) * PAGE >= int(size or 0))
+        raw_size, mark = await client.hmget(f"{p}:i:{i}", ["size", "g"])
+        size = number(raw_size, f"inode {i}: size")
+        past = sum(1 for h in heads if number(h, f"inode {i}: a page") * PAGE >= size >= 0)
         if past and mark is None:
-            problems.append(f"inode {i}: {past} page(s) past its size {int(size or 0)}")
+            problems.append(f"inode {i}: {past} page(s) past its size {size}")
         elif past:
             who = dropping.get(i)
             problems.append(
-                f"inode {i}: {past} page(s) past its size {int(size or 0)} not dropped yet "
+                f"inode {i}: {past} page(s) past its size {size} not dropped yet "
                 + (f"(a large truncate by mount {who}; a sweep drops them once that mount "
                    f"is gone or has dropped none for {DROP_STALE:g} s)" if who else
                    "(a large truncate's, and no mount is named to drop them: a growing "

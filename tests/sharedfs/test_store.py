@@ -833,8 +833,8 @@ def test_a_large_truncate_cancelled_halfway_still_drops_its_pages(
 
 def test_fsck_command(redis: RedisServer, prefix: str) -> None:
     """examples/sharedfs/fsck.py: exit 2 with one line where there is nothing to check,
-    0 on a consistent store, 1 with a line per problem, 2 with one line if Redis is
-    unreachable."""
+    0 on a consistent store, 1 with a line per problem (a corrupt number is one), 2 with one
+    line if Redis is unreachable."""
     script = Path(store_module.__file__).parent / "fsck.py"
 
     def fsck_cli(url: str) -> subprocess.CompletedProcess[str]:
@@ -859,6 +859,10 @@ def test_fsck_command(redis: RedisServer, prefix: str) -> None:
     assert got.returncode == 1 and got.stderr == f"fsck: {prefix}: 2 problem(s)\n"
     assert sorted(got.stdout.splitlines()) == [
         f"inode {f}: 1 page(s) past its size 20000", f"inode {f}: nlink 3, expected 1"]
+    redis.command("HSET", f"{{{prefix}}}:i:{f}", "size", "garbage")  # reported, not a crash
+    got = fsck_cli(redis.url)
+    assert got.returncode == 1 and sorted(got.stdout.splitlines()) == [
+        f"inode {f}: nlink 3, expected 1", f"inode {f}: size is 'garbage', not a number"]
     got = fsck_cli(f"unix://{redis.socket}.missing")
     assert got.returncode == 2 and got.stdout == "" and len(got.stderr.splitlines()) == 1
     assert got.stderr.startswith(f"fsck: cannot reach Redis at unix://{redis.socket}.missing")
