@@ -8,6 +8,8 @@ stdout, one ``key=value`` or marker line at a time, and exits 0 unless something
 from __future__ import annotations
 
 import asyncio
+import errno
+import gc
 import os
 import signal
 import stat
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -302,9 +305,87 @@ def poll_handles_race(mnt: str, handles: str) -> None:
     out("closed")
 
 
+def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio") -> None:
+    """Ctrl-C at a different moment of each round, from the instant a handler suspends on: it
+    lands in pyfuse3's dispatch code, in trio's and in the handler. main() must end every time.
+
+    The signal is SIGALRM from a timer the handler arms (in-process, microseconds apart),
+    handed to the SIGINT handler trio installed, with the frame it interrupted. The garbage
+    collector is off meanwhile: CPython drops a KeyboardInterrupt raised in a weakref callback
+    it runs. Should one be lost anyway, the timer fires again after 2 s (``repeats``).
+    """
+    from pyfuse3.testing import run
+
+    fired, serving = [0], [False]
+
+    def forward(signum: int, frame: Any) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if serving[0] and callable(handler):  # trio's, asyncio.run's or Python's
+            fired[0] += 1
+            handler(signal.SIGINT, frame)
+
+    class Storm(SlowFS):
+        def __init__(self, delay: float) -> None:
+            super().__init__()
+            self.delay = delay
+
+        async def lookup(self, parent_inode: Any, name: Any,
+                         ctx: Any) -> pyfuse3.EntryAttributes:
+            if name == b"slow":
+                signal.setitimer(signal.ITIMER_REAL, self.delay, 2.0)
+                await sleep_forever()
+            return await super().lookup(parent_inode, name, ctx)
+
+    async def main() -> None:
+        serving[0] = True
+        try:
+            await pyfuse3.main()
+        finally:
+            serving[0] = False
+
+    signal.signal(signal.SIGALRM, forward)
+    outcomes: dict[str, int] = {}
+    repeats = 0
+    for i in range(int(rounds)):
+        pyfuse3.init(Storm(1e-6 * (1 + i % 150)), mnt, [])  # 1-150 µs after the handler began
+        answer: list[str] = []
+        stat_ = threading.Thread(
+            target=lambda a=answer: a.append(outcome_of(os.stat, os.path.join(mnt, "slow"))),
+            daemon=True)
+        gc.collect()
+        gc.disable()
+        fired[0] = 0
+        try:
+            try:
+                stat_.start()
+                run(backend, main)
+                result = "returned"
+            except KeyboardInterrupt:
+                result = "KeyboardInterrupt"
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            gc.enable()
+            pyfuse3.close()
+        repeats += fired[0] - 1
+        stat_.join(10)
+        assert not stat_.is_alive(), f"round {i}: the client's stat() never returned"
+        key = f"{result}, stat: {answer[0]}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    out(f"outcomes={sorted(outcomes.items())} repeats={repeats}")
+
+
+def outcome_of(fn: Callable[[str], object], path: str) -> str:
+    try:
+        fn(path)
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno or 0]
+
+
 SCENARIOS = {
     "poll_handles_race": poll_handles_race,
     "ctrl_c": ctrl_c,
+    "ctrl_c_storm": ctrl_c_storm,
     "close_races_main": close_races_main,
     "terminate_races_end": terminate_races_end,
     "close_with_blocked_worker": close_with_blocked_worker,

@@ -128,7 +128,11 @@ class Dispatcher:
         """Read and dispatch requests; stay with a handler that suspends."""
         HANDLER.set(self)
         with self.loop.task_scope() as scope:
-            await self._work(scope)
+            try:
+                await self._work(scope)
+            except BaseException as exc:
+                self.session.unwind(exc)
+                raise
 
     async def _work(self, scope: Scope) -> None:
         session, loop, fd = self.session, self.loop, self.session.wait_fd
@@ -164,7 +168,11 @@ class Dispatcher:
         if status != DRAIN_PENDING:
             return status != DRAIN_EMPTY  # a backlog or the end: the reader goes on
         with self.loop.task_scope() as scope:
-            await self._serve(scope)
+            try:
+                await self._serve(scope)
+            except BaseException as exc:
+                self.session.unwind(exc)
+                raise
         return False
 
     async def unpark(self) -> None:
@@ -176,15 +184,19 @@ class Dispatcher:
         HANDLER.set(self)
         session = self.session
         with self.loop.task_scope() as scope:
-            while self.suspended < self.max_suspended:
-                status = session.drain_parked(BATCH)
-                if status == DRAIN_PENDING:
-                    self.unparking = False
-                    await self._serve(scope)  # another task takes the rest, if there is room
-                    return
-                if status != DRAIN_BUSY:
-                    break
-                await self.loop.checkpoint()
+            try:
+                while self.suspended < self.max_suspended:
+                    status = session.drain_parked(BATCH)
+                    if status == DRAIN_PENDING:
+                        self.unparking = False
+                        await self._serve(scope)  # another task takes the rest, if there is room
+                        return
+                    if status != DRAIN_BUSY:
+                        break
+                    await self.loop.checkpoint()
+            except BaseException as exc:
+                session.unwind(exc)
+                raise
         self.unparking = False
 
     async def _serve(self, scope: Scope, reader: bool = False) -> None:

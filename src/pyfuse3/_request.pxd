@@ -23,6 +23,7 @@ cdef class Pending:
     cdef _done(self, object result)
     cdef _fail(self, BaseException exc)
     cpdef abandon(self)
+    cpdef unwind(self, BaseException exc)
 
 
 cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra, object coro,

@@ -531,6 +531,17 @@ cdef class Pending:
         if self._settle(&req):
             reply_failure(req, self.op, GeneratorExit(), self.extra)
 
+    cpdef unwind(self, BaseException exc):
+        """Raise ``exc`` in a handler that suspended but was never awaited (an exception left
+        the task it ran in first), in that task, so the cancel scopes it entered there close in
+        order; its request is answered (EINTR for KeyboardInterrupt and the like). A handler
+        that goes on waiting is closed: nothing would resume it."""
+        try:
+            self.throw(type(exc), exc)
+        except BaseException:
+            return
+        self.close()
+
     cdef bint _settle(self, fuse_req_t* req):
         # Takes the request: True the first time, with the request in *req, which the caller
         # answers. False once taken (answered, or abandoned by close()): it may be gone,

@@ -396,9 +396,27 @@ cdef class Session:
         for p in self.live:
             p.cancel_expected = True
 
-    def abandon_pending(self):
-        """Answer every live handler's request with EINTR; their later results are dropped."""
+    def unwind(self, BaseException exc):
+        """``exc`` is leaving the task that drained (e.g. KeyboardInterrupt between a drain and
+        the await of its Pending): end the handlers that suspended in this task and were never
+        awaited, here, before the task's cancel scope exits (Pending.unwind)."""
         cdef Pending p
+        if self.pending is not None:
+            self.take_pending()
+        for p in list(self.live):
+            if not p.started:  # only this task's: no other runs between a take and its await
+                p.unwind(exc)
+
+    def abandon_pending(self):
+        """Answer every live handler's request with EINTR; their later results are dropped.
+
+        Also the one that suspended in the last drain and was never taken (an exception, e.g.
+        KeyboardInterrupt, left the caller in between): once the session is freed, no Pending
+        may answer its request, not even when it is garbage-collected."""
+        cdef Pending p
+        if self.pending is not None:
+            p, self.pending = self.pending, None
+            p.abandon()
         for p in list(self.live):
             p.abandon()
         self.live.clear()

@@ -112,7 +112,8 @@ class AsyncioLoop:
         while self._tasks:
             for t in [t for t in self._tasks if t.done()]:
                 self._tasks.discard(t)
-                if not t.cancelled() and t.exception() is not None:
+                # (KeyboardInterrupt or SystemExit: the interrupt itself, raised to the caller)
+                if not t.cancelled() and isinstance(t.exception(), Exception):
                     log.error("a pyfuse3 worker failed while main() was ending",
                               exc_info=t.exception())
             if self._tasks:

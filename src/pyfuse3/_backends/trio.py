@@ -46,7 +46,11 @@ class TrioLoop:
     def running(self) -> bool:
         return self._running
 
+    @trio.lowlevel.enable_ki_protection
     def spawn(self, worker: Worker) -> None:
+        # trio's start_soon is not protected against KeyboardInterrupt: raised between adding
+        # the task to the nursery and scheduling it, it leaves a task that never runs, and the
+        # nursery (main()) waits for it forever. Here Ctrl-C is delivered at a checkpoint.
         self._nursery.start_soon(worker)
 
     async def wait_readable(self, fd: int) -> None:
@@ -97,8 +101,9 @@ class _Tasks:
         self._nursery = await self._cm.__aenter__()
         return self
 
+    @trio.lowlevel.enable_ki_protection
     def start_soon(self, fn: Callable[[], Awaitable[Any]]) -> None:
-        self._nursery.start_soon(fn)
+        self._nursery.start_soon(fn)  # protected: see TrioLoop.spawn
 
     def cancel(self) -> None:
         self._nursery.cancel_scope.cancel()
