@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from pyfuse3._backends import current
 from pyfuse3.testing import mounted
 
 from ..memfs import MemFS, Node
-from ..util import run_with_timeout
+from ..util import eventually, run_with_timeout
 
 pytestmark = pytest.mark.fuse
 PAGE = 4096
@@ -33,6 +32,7 @@ class FileOpsFS(MemFS):
         super().__init__()
         self.calls_seen: list[str] = []
         self.locks: dict[int, tuple[int, int]] = {}  # inode -> (owner, LOCK_SH/LOCK_EX)
+        self.waiting = 0  # flock() calls that began to wait for a lock
 
     async def fallocate(self, fh: Any, mode: int, offset: int, length: int) -> None:
         self.calls_seen.append("fallocate")
@@ -72,7 +72,7 @@ class FileOpsFS(MemFS):
 
     async def flock(self, fh: Any, owner: int, operation: int) -> None:
         self.calls_seen.append("flock")
-        kind = operation & ~fcntl.LOCK_NB
+        kind, waited = operation & ~fcntl.LOCK_NB, False
         if kind == fcntl.LOCK_UN:
             if self.locks.get(fh, (None,))[0] == owner:
                 del self.locks[fh]
@@ -81,6 +81,8 @@ class FileOpsFS(MemFS):
                 kind == fcntl.LOCK_EX or self.locks[fh][1] == fcntl.LOCK_EX):
             if operation & fcntl.LOCK_NB:
                 raise FUSEError(errno.EWOULDBLOCK)
+            if not waited:
+                waited, self.waiting = True, self.waiting + 1
             await current().sleep(0.01)  # a signal to the caller cancels this wait
         self.locks[fh] = (owner, kind)
 
@@ -180,7 +182,7 @@ def test_flock_conflicts_release_on_close_and_interrupt(fs: Any) -> None:
         other = _locker(fs.path("f"), "flock", "nb")
         assert other.communicate(timeout=10)[0].strip() == errno.errorcode[errno.EWOULDBLOCK]
         waiter = _locker(fs.path("f"), "flock", "wait")
-        time.sleep(0.5)
+        assert eventually(lambda: fs.ops.waiting == 1, timeout=10)
         assert waiter.poll() is None  # blocked in the file system's flock()
         waiter.terminate()  # the signal interrupts the request: the handler is cancelled
         waiter.wait(10)
@@ -199,6 +201,7 @@ class RecordLockFS(MemFS):
         super().__init__()
         self.locks: dict[int, dict[int, pyfuse3.FileLock]] = {}
         self.unlocks = 0
+        self.waiting = 0  # setlk() calls that began to wait for a lock
 
     def _conflict(self, fh: int, owner: int, lock: pyfuse3.FileLock) -> pyfuse3.FileLock | None:
         for other, held in self.locks.get(fh, {}).items():
@@ -215,9 +218,12 @@ class RecordLockFS(MemFS):
             self.unlocks += 1
             self.locks.get(fh, {}).pop(owner, None)
             return
+        waited = False
         while self._conflict(fh, owner, lock) is not None:
             if not wait:
                 raise FUSEError(errno.EAGAIN)
+            if not waited:
+                waited, self.waiting = True, self.waiting + 1
             await current().sleep(0.01)
         self.locks.setdefault(fh, {})[owner] = lock
 
@@ -235,7 +241,7 @@ def test_posix_locks_conflict_report_and_release(backend: str) -> None:
             assert query.communicate(timeout=10)[0].split() == [str(fcntl.F_WRLCK),
                                                                 str(holder.pid)]
             waiter = _locker(fs.path("f"), "lockf", "wait")
-            time.sleep(0.5)
+            assert eventually(lambda: ops.waiting == 1, timeout=10)
             assert waiter.poll() is None  # F_SETLKW waits in the file system's setlk()
             waiter.terminate()  # its signal interrupts the request
             assert waiter.wait(10) != 0

@@ -55,6 +55,13 @@ def check_store(redis: RedisServer, prefix: str) -> list[str]:
     return anyio.run(run)
 
 
+def stopped(pid: int) -> bool:
+    """Whether every thread of process ``pid`` is stopped (state T in /proc)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return all((t / "stat").read_text().rpartition(")")[2].split()[0] == "T"
+               for t in tasks.iterdir())
+
+
 def test_outage_answers_eio_then_the_mounts_recover(tmp_path: Path, prefix: str) -> None:
     require_redis()
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
@@ -229,6 +236,7 @@ def test_a_killed_mount_leaves_the_others_serving_and_the_store_consistent(
             sharedfs(redis, prefix, "--heartbeat", "1", procs=procs, returncode=None) as a:
         stop = threading.Event()
         done: dict[int, int] = {}  # thread -> the iterations it began
+        progress = [0, 0, 0]  # thread -> the iterations it finished so far
 
         def busy(k: int) -> None:  # creates, writes, renames and unlinks through A
             i = 0
@@ -240,6 +248,7 @@ def test_a_killed_mount_leaves_the_others_serving_and_the_store_consistent(
                     if i % 2:
                         os.unlink(a / f"r{k}-{i}")
                     i += 1
+                    progress[k] = i
             except OSError:
                 pass  # the mount died under us
             done[k] = i
@@ -249,7 +258,7 @@ def test_a_killed_mount_leaves_the_others_serving_and_the_store_consistent(
         threads = [threading.Thread(target=busy, args=(k,)) for k in range(3)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        assert eventually(lambda: min(progress) > 5, timeout=30), progress
         procs[0].kill()
         for t in threads:
             t.join(30)
@@ -310,7 +319,7 @@ def test_a_mount_killed_mid_truncate_leaves_its_pages_to_another(redis: RedisSer
             t.start()
         try:
             assert marked.wait(60)
-            time.sleep(0.2)
+            assert eventually(lambda: stopped(procs[0].pid), timeout=10)
             problems = check_store(redis, prefix)
             assert len(problems) == 1 and f"inode {ino}: " in problems[0] and \
                 "not dropped yet (a large truncate by mount" in problems[0], problems

@@ -44,8 +44,10 @@ def test_concurrent_calls_get_their_own_replies(redis: RedisServer, backend: str
         lane = Lane(client, ECHO)
         got: dict[int, Any] = {}
         start = anyio.Event()
+        waiting = [0]
 
         async def call(i: int) -> None:
+            waiting[0] += 1
             await start.wait()  # all at once: each needs a connection of its own
             for j in range(20):
                 got[i * 100 + j] = await lane.evalsha([f"k{i}"], [i, j * b"x"])
@@ -53,7 +55,8 @@ def test_concurrent_calls_get_their_own_replies(redis: RedisServer, backend: str
         async with anyio.create_task_group() as tg:
             for i in range(30):
                 tg.start_soon(call, i)
-            await anyio.sleep(0.01)
+            while waiting[0] < 30:
+                await anyio.sleep(0)
             start.set()
         assert got == {i * 100 + j: [f"k{i}".encode(), str(i).encode(), j * b"x"]
                        for i in range(30) for j in range(20)}
