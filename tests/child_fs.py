@@ -28,6 +28,7 @@ from pyfuse3._backends.asyncio import AsyncioLoop
 from pyfuse3._backends.trio import TrioLoop
 
 from .memfs import MemFS, Node
+from .util import eventually
 
 
 async def sleep_forever() -> None:
@@ -41,10 +42,12 @@ class SlowFS(MemFS):
         super().__init__(timeout=300)  # hold/ stays cached: a client's mkdir goes straight in
         self.hold = self.add(pyfuse3.ROOT_INODE, b"hold",
                              Node(stat.S_IFDIR | 0o777, nlink=2)).st_ino
+        self.suspended = threading.Event()  # the lookup of slow runs
 
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         if name == b"slow":
             print("handler-suspended", flush=True)
+            self.suspended.set()
             await sleep_forever()
         return await super().lookup(parent_inode, name, ctx)
 
@@ -53,6 +56,12 @@ class SlowFS(MemFS):
         if parent_inode == self.hold:
             await sleep_forever()
         return await super().mkdir(parent_inode, name, mode, ctx)
+
+
+def wchan(pid: int, tid: int | None = None) -> str:
+    """Where in the kernel a process (or one of its threads) sleeps; "0" when it runs."""
+    with open(f"/proc/{pid}/task/{tid}/wchan" if tid else f"/proc/{pid}/wchan") as fh:
+        return fh.read()
 
 
 def out(line: str) -> None:
@@ -215,11 +224,14 @@ def close_with_blocked_worker(mnt: str) -> None:
     t.start()
     wait_served(mnt)
     slow = client(os.path.join(mnt, "slow"))
-    time.sleep(0.3)
+    assert ops.suspended.wait(10)
     c = client(os.path.join(mnt, "hold", "x"), "mkdir")
-    time.sleep(0.3)
+    # it holds hold/'s lock, waiting for its request's answer
+    assert eventually(lambda: wchan(c.pid) == "request_wait_answer", 10), wchan(c.pid)
     handle = pyfuse3.invalidate_entry_async(ops.hold, b"x")
-    time.sleep(0.5)
+    worker = next(t for t in threading.enumerate() if t.name == "pyfuse3-invalidate")
+    assert eventually(lambda: wchan(os.getpid(), worker.native_id) == "fuse_reverse_inval_entry",
+                      10), wchan(os.getpid(), worker.native_id)  # it waits for that lock
     out(f"worker_done_before_close={handle.done()}")
     start = time.monotonic()
     for _ in range(2):  # the second cancels the suspended lookup

@@ -129,11 +129,21 @@ def wait_for(check: Callable[[], bool]) -> float:
     return time.monotonic() - start
 
 
+def settle(fs: Example, directory: str) -> None:
+    """Wait until coherentfs has handled every change to the source so far: inotify reports
+    them in order, and a name created now shows in the mount, whose kernel cached its absence,
+    only once its event is handled."""
+    marker = f".settled-{time.monotonic_ns()}"
+    assert not (fs.mountpoint / directory / marker).exists()  # cached: a negative entry
+    (fs.source / directory / marker).write_bytes(b"")
+    wait_for(lambda: (fs.mountpoint / directory / marker).exists())
+
+
 def test_coherent_external_changes(coherent: Example) -> None:
     src, mnt = coherent.source, coherent.mountpoint
     (src / "a").write_bytes(b"version 1")
     (src / "d").mkdir()
-    time.sleep(0.3)  # let the inotify events of this setup pass before the kernel caches
+    settle(coherent, "d")  # the events of this setup pass before the kernel caches
     assert (mnt / "a").read_bytes() == b"version 1"
     assert not (mnt / "new").exists()  # a negative entry the kernel may cache
     reads = coherent.stats()["calls"].get("read", 0)
@@ -158,7 +168,6 @@ def test_coherent_fails_without_invalidation(dirs: tuple[Path, Path]) -> None:
     fs = start_coherent(dirs, "--no-invalidation")
     try:
         (fs.source / "gone").write_bytes(b"x")
-        time.sleep(0.3)
         assert (fs.mountpoint / "gone").exists()
         assert not (fs.mountpoint / "new").exists()
         (fs.source / "new").write_bytes(b"n")
