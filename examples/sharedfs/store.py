@@ -403,6 +403,10 @@ class Store:
         return int(await self.client.get(self.seq_key) or 0)
 
 
+#: inodes whose records fsck() fetches in one pipelined round trip
+FSCK_BATCH = 256
+
+
 async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
     """Check the store's invariants; return the problems found (none: consistent).
 
@@ -411,6 +415,7 @@ async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
     lies past its file's size (a large truncate's not dropped yet are reported with the mount
     that made it); ``:count`` is the number of inodes;
     an inode without links is an orphan that some mount holds open; every number is one.
+    Reads FSCK_BATCH inodes per round trip; not atomic: run it on a quiet store.
     """
     p = "{" + prefix + "}"
     problems: list[str] = []
@@ -422,59 +427,71 @@ async def fsck(client: coredis.Redis[bytes], prefix: str) -> list[str]:
             problems.append(f"{what} is {raw.decode(errors='replace')!r}, not a number")
         return default
 
-    inodes = {number(k.rsplit(b":", 1)[1], f"key {k.decode(errors='replace')}: the inode")
-              async for k in client.scan_iter(f"{p}:i:*")} - {-1}
+    inodes = sorted({number(k.rsplit(b":", 1)[1], f"key {k.decode(errors='replace')}: the inode")
+                     async for k in client.scan_iter(f"{p}:i:*")} - {-1})
+    known = set(inodes)
+    dropping = {number(i, ":dropping's inode"): m.decode(errors="replace").partition(" ")[0]
+                for i, m in (await client.hgetall(f"{p}:dropping")).items()}
+    fields: dict[int, list[bytes | None]] = {}  # inode -> mode, nlink, parent
+    entries: dict[int, dict[bytes, bytes]] = {}
+    holders: dict[int, int] = {}
+    pages: list[str] = []  # reported last, as they always were
+    for start in range(0, len(inodes), FSCK_BATCH):
+        async with client.pipeline(transaction=False) as pipe:
+            batch = [(i, pipe.hmget(f"{p}:i:{i}", ["mode", "nlink", "parent", "size", "g"]),
+                      pipe.hgetall(f"{p}:d:{i}"), pipe.hkeys(f"{p}:c:{i}"),
+                      pipe.hkeys(f"{p}:t:{i}"), pipe.scard(f"{p}:h:{i}"))
+                     for i in inodes[start:start + FSCK_BATCH]]
+        for i, record, listing, heads_, tails_, held in batch:
+            mode, nlink, parent, raw_size, mark = await record
+            fields[i] = [mode, nlink, parent]
+            entries[i] = await listing
+            holders[i] = await held
+            heads = set(await heads_)
+            tails = set(await tails_) - heads
+            if tails:
+                pages.append(f"inode {i}: page tails without their pages {sorted(tails)}")
+            size = number(raw_size, f"inode {i}: size")
+            past = sum(1 for h in heads if number(h, f"inode {i}: a page") * PAGE >= size >= 0)
+            if past and mark is None:
+                pages.append(f"inode {i}: {past} page(s) past its size {size}")
+            elif past:
+                who = dropping.get(i)
+                pages.append(
+                    f"inode {i}: {past} page(s) past its size {size} not dropped yet "
+                    + (f"(a large truncate by mount {who}; a sweep drops them once that mount "
+                       f"is gone or has dropped none for {DROP_STALE:g} s)" if who else
+                       "(a large truncate's, and no mount is named to drop them: a growing "
+                       "write drops them)"))
     links: dict[int, int] = dict.fromkeys(inodes, 0)
     subdirs: dict[int, int] = dict.fromkeys(inodes, 0)
-    modes = {i: number(await client.hget(f"{p}:i:{i}", "mode"), f"inode {i}: mode", 0)
-             for i in inodes}
+    modes = {i: number(fields[i][0], f"inode {i}: mode", 0) for i in inodes}
     for d in inodes:
-        entries = await client.hgetall(f"{p}:d:{d}")
-        if entries and not stat.S_ISDIR(modes[d]):
+        if entries[d] and not stat.S_ISDIR(modes[d]):
             problems.append(f"inode {d} has entries but is not a directory")
-        for name, child in entries.items():
+        for name, child in entries[d].items():
             c = number(child, f"entry {name!r} of {d}")
             if c < 0:
                 continue
-            if c not in inodes:
+            if c not in known:
                 problems.append(f"entry {name!r} of {d} names missing inode {c}")
                 continue
             links[c] += 1
             if stat.S_ISDIR(modes[c]):
                 subdirs[d] += 1
-                if number(await client.hget(f"{p}:i:{c}", "parent"),
-                          f"directory {c}: parent", 0) != d:
+                if number(fields[c][2], f"directory {c}: parent", 0) != d:
                     problems.append(f"directory {c} is in {d} but names another parent")
     links[1] = links.get(1, 0) + 1  # the root has no entry naming it
     orphans = {number(i, "an orphan") for i in await client.smembers(f"{p}:orphans")}
     for i in inodes:
-        nlink = number(await client.hget(f"{p}:i:{i}", "nlink"), f"inode {i}: nlink")
+        nlink = number(fields[i][1], f"inode {i}: nlink")
         want = (links[i] + 1 + subdirs[i]) if stat.S_ISDIR(modes[i]) else links[i]
         if links[i] == 0 and i != 1:
-            if i not in orphans or not await client.scard(f"{p}:h:{i}"):
+            if i not in orphans or not holders[i]:
                 problems.append(f"inode {i} has no name and no holder")
         elif nlink != want:
             problems.append(f"inode {i}: nlink {nlink}, expected {want}")
-    dropping = {number(i, ":dropping's inode"): m.decode(errors="replace").partition(" ")[0]
-                for i, m in (await client.hgetall(f"{p}:dropping")).items()}
-    for i in inodes:
-        heads = set(await client.hkeys(f"{p}:c:{i}"))
-        tails = set(await client.hkeys(f"{p}:t:{i}")) - heads
-        if tails:
-            problems.append(f"inode {i}: page tails without their pages {sorted(tails)}")
-        raw_size, mark = await client.hmget(f"{p}:i:{i}", ["size", "g"])
-        size = number(raw_size, f"inode {i}: size")
-        past = sum(1 for h in heads if number(h, f"inode {i}: a page") * PAGE >= size >= 0)
-        if past and mark is None:
-            problems.append(f"inode {i}: {past} page(s) past its size {size}")
-        elif past:
-            who = dropping.get(i)
-            problems.append(
-                f"inode {i}: {past} page(s) past its size {size} not dropped yet "
-                + (f"(a large truncate by mount {who}; a sweep drops them once that mount "
-                   f"is gone or has dropped none for {DROP_STALE:g} s)" if who else
-                   "(a large truncate's, and no mount is named to drop them: a growing "
-                   "write drops them)"))
+    problems += pages
     count = int(await client.get(f"{p}:count") or 0)
     if count != len(inodes):
         problems.append(f":count is {count} for {len(inodes)} inodes")

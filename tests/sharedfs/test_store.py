@@ -831,6 +831,37 @@ def test_a_large_truncate_cancelled_halfway_still_drops_its_pages(
     run(redis, prefix, body, backend)
 
 
+def test_fsck_finds_problems_in_every_batch(redis: RedisServer, prefix: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsck reads FSCK_BATCH inodes per round trip (3 here): a problem in the first, a middle
+    and the last batch is found, and a consistent store has none."""
+    monkeypatch.setattr(store_module, "FSCK_BATCH", 3)
+
+    async def body(s: Store) -> list[list[str]]:
+        d = (await s.mknod(1, b"d", DIR, 0, 0, 0))[0].int("ino")
+        files = [(await s.mknod(d if k % 2 else 1, b"f%d" % k, REG, 0, 0, 0))[0].int("ino")
+                 for k in range(10)]
+        for ino in files:
+            await s.write(ino, 0, b"x" * 5000)
+        p = s.prefix
+        found = [await store_module.fsck(s.client, p.strip("{}"))]
+        await s.client.hset(f"{p}:i:{files[0]}", {"nlink": "2"})
+        await s.client.hset(f"{p}:c:{files[5]}", {"7": b"stray"})
+        await s.client.hset(f"{p}:d:{d}", {"ghost": "999999"})
+        await s.client.hset(f"{p}:i:{files[9]}", {"size": "big"})
+        found.append(sorted(await store_module.fsck(s.client, p.strip("{}"))))
+        found.append([str(d), *map(str, files)])
+        return found
+
+    clean, problems, (d, *files) = run(redis, prefix, body)
+    assert clean == []
+    assert problems == sorted([
+        f"entry b'ghost' of {d} names missing inode 999999",
+        f"inode {files[0]}: nlink 2, expected 1",
+        f"inode {files[5]}: 1 page(s) past its size 5000",
+        f"inode {files[9]}: size is 'big', not a number"])
+
+
 def test_fsck_command(redis: RedisServer, prefix: str) -> None:
     """examples/sharedfs/fsck.py: exit 2 with one line where there is nothing to check,
     0 on a consistent store, 1 with a line per problem (a corrupt number is one), 2 with one
