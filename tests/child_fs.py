@@ -317,9 +317,11 @@ def poll_handles_race(mnt: str, handles: str) -> None:
     out("closed")
 
 
-def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio") -> None:
+def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspend") -> None:
     """Ctrl-C at a different moment of each round, from the instant a handler suspends on: it
     lands in pyfuse3's dispatch code, in trio's and in the handler. main() must end every time.
+    ``at`` "start": from the instant main() is called on (serve()'s state change,
+    the INIT negotiation, the first requests).
 
     The signal is SIGALRM from a timer the handler arms (in-process, microseconds apart),
     handed to the SIGINT handler trio installed, with the frame it interrupted. The garbage
@@ -343,13 +345,17 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio") -> None:
 
         async def lookup(self, parent_inode: Any, name: Any,
                          ctx: Any) -> pyfuse3.EntryAttributes:
-            if name == b"slow":
+            if name == b"slow" and at == "suspend":
                 signal.setitimer(signal.ITIMER_REAL, self.delay, 2.0)
                 await sleep_forever()
             return await super().lookup(parent_inode, name, ctx)
 
+    start_delay = [0.0]
+
     async def main() -> None:
         serving[0] = True
+        if at == "start":
+            signal.setitimer(signal.ITIMER_REAL, start_delay[0], 2.0)
         try:
             await pyfuse3.main()
         finally:
@@ -359,7 +365,8 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio") -> None:
     outcomes: dict[str, int] = {}
     repeats = 0
     for i in range(int(rounds)):
-        pyfuse3.init(Storm(1e-6 * (1 + i % 150)), mnt, [])  # 1-150 µs after the handler began
+        step = 1e-6
+        pyfuse3.init(Storm(step * (1 + i % 150)), mnt, [])
         answer: list[str] = []
         stat_ = threading.Thread(
             target=lambda a=answer: a.append(outcome_of(os.stat, os.path.join(mnt, "slow"))),
@@ -370,6 +377,7 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio") -> None:
         try:
             try:
                 stat_.start()
+                start_delay[0] = step * (1 + i % 150)
                 run(backend, main)
                 result = "returned"
             except KeyboardInterrupt:
@@ -381,7 +389,7 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio") -> None:
         repeats += fired[0] - 1
         stat_.join(10)
         assert not stat_.is_alive(), f"round {i}: the client's stat() never returned"
-        key = f"{result}, stat: {answer[0]}"
+        key = f"{result}, stat: {answer[0] if at == 'suspend' else 'returned'}"
         outcomes[key] = outcomes.get(key, 0) + 1
     out(f"outcomes={sorted(outcomes.items())} repeats={repeats}")
 

@@ -55,8 +55,16 @@ for _bit in CAPABILITIES.values():
 
 cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
     # What is asked for: see _negotiation (the policy); here only libfuse's struct is read and
-    # written, and the conn-info mount options are applied between the two layers.
+    # written, and the conn-info mount options are applied between the two layers. An
+    # interrupt (KeyboardInterrupt, SystemExit) is kept for main() to raise, never logged.
     cdef Session s = <Session>userdata
+    try:
+        _init(s, conn)
+    except BaseException as e:
+        s.took(e)
+
+
+cdef _init(Session s, fuse_conn_info* conn):
     cdef unsigned int want
     ops = s.ops
     try:
@@ -65,7 +73,7 @@ cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
         if s.conn_opts != NULL:  # the conn-info mount options (max_write=, readdirplus= ...)
             fuse_apply_conn_info_opts(s.conn_opts, conn)
         conn.want &= conn.capable  # an option may ask for what the kernel lacks
-    except BaseException:
+    except Exception:
         log.exception("negotiating the FUSE connection failed")
     try:
         info = ConnectionInfo(conn.proto_major, conn.proto_minor,
@@ -81,7 +89,7 @@ cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
         pyfuse3_set_request_timeout(conn, limits[5])
         s.request_timeout = limits[5]
         pyfuse3_set_max_backing_stack_depth(conn, limits[6])
-    except BaseException as e:
+    except Exception as e:
         s.took(e)  # main() raises it
     # libfuse wants the rings by default where the kernel offers them, and would start ring
     # threads of its own if its session enabled them (FUSE_URING_ENABLE=1 in the environment):
@@ -100,7 +108,7 @@ cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
         bool(conn.want & PYFUSE3_CAP_PASSTHROUGH), f"3.{FUSE_VERSION % 100}")
     try:
         ops.init()
-    except BaseException:
+    except Exception:
         log.exception("init() handler failed; the file system keeps running")
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _sysutil
-from ._backends import EventLoop, current
+from ._backends import EventLoop, current, interrupt_at_checkpoints
 from ._cache_control import CacheControl
 from ._callbacks import lowlevel_ops
 from ._dispatch import Dispatcher, handler_owner, served_by_this_thread
@@ -232,6 +232,7 @@ class Mount:
 
     # -- serving ----------------------------------------------------------------------------
 
+    @interrupt_at_checkpoints  # Ctrl-C cannot land between the state change and its finally
     async def serve(self, *, max_tasks: int = 99) -> None:
         """Serve requests until terminate() or an unmount; runs under trio or asyncio.
 

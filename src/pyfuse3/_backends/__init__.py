@@ -12,7 +12,7 @@ import sniffio
 
 from ._protocol import Backend, Closed, EventLoop, Pending, Scope, TaskGroup
 from .asyncio import ASYNCIO
-from .trio import TRIO
+from .trio import TRIO, interrupt_at_checkpoints
 
 __all__ = [
     "BACKENDS",
@@ -23,6 +23,7 @@ __all__ = [
     "Scope",
     "TaskGroup",
     "current",
+    "interrupt_at_checkpoints",
 ]
 
 #: Backend by sniffio's library name.

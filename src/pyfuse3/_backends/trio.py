@@ -14,6 +14,7 @@ if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class TrioLoop:
@@ -30,7 +31,7 @@ class TrioLoop:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(worker)
+                self.spawn(worker)
         except BaseExceptionGroup as group:
             # The nursery is ours, not the caller's: a lone KeyboardInterrupt (Ctrl-C),
             # SystemExit or error leaves main() as itself.
@@ -156,3 +157,13 @@ class TrioBackend:
 
 
 TRIO = TrioBackend()
+
+
+def interrupt_at_checkpoints(fn: F) -> F:
+    """Under trio, a KeyboardInterrupt that arrives while ``fn`` runs in its own task (not in
+    a task it started) waits for that task's next checkpoint: code that must run to its end
+    once it began (a state change and the ``finally`` that undoes it) is not split by Ctrl-C.
+    asyncio has no such mechanism (Python 3.11+'s asyncio.run turns Ctrl-C into cancellation).
+    """
+    return trio.lowlevel.enable_ki_protection(fn)
+
