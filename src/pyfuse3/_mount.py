@@ -515,6 +515,13 @@ def _teardown(session: Session, unmount: bool, device: str | None,
         return True
     top = _sysutil.mount_of(session.mountpoint)
     ours_on_top = top is not None and top[0] == device
+    if unmount and ours_on_top and top is not None and top[1] == "fuseblk" and \
+            session.ring is not None:
+        # A block-device mount's unmount sends DESTROY and waits for its answer. libfuse
+        # closes /dev/fuse first so that the kernel ends the connection instead, but ring
+        # entries still hold /dev/fuse: the request would wait for a ring nobody serves any
+        # more (unmount hung in CI). Nothing is served now: end the connection first.
+        _sysutil.abort_device(device)
     session.destroy(unmount and ours_on_top)
     if unmount and _sysutil.is_mounted(device):
         if ours_on_top:

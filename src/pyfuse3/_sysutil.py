@@ -136,13 +136,16 @@ def abort_connection(mountpoint: str) -> bool:
 def abort_device(device: str) -> bool:
     """Abort the FUSE connection of device ``device`` ("major:minor"), wherever it is
     mounted and whatever is stacked on it."""
-    minor = device.split(":")[1]
-    if not os.path.isdir(os.path.join(FUSECTL, minor)):
+    major, minor = device.split(":")
+    # fusectl names a connection by the kernel's dev_t: the minor for FUSE's anonymous
+    # devices (major 0), major << 20 | minor for a block device (fuseblk, option blkdev)
+    number = str(int(major) << 20 | int(minor))
+    if not os.path.isdir(os.path.join(FUSECTL, number)):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(["mount", "-t", "fusectl", "none", FUSECTL], check=False,
                            capture_output=True, timeout=10)
     try:
-        with open(os.path.join(FUSECTL, minor, "abort"), "w") as fh:
+        with open(os.path.join(FUSECTL, number, "abort"), "w") as fh:
             fh.write("1")
     except OSError:
         return False

@@ -166,4 +166,3 @@ def interrupt_at_checkpoints(fn: F) -> F:
     asyncio has no such mechanism (Python 3.11+'s asyncio.run turns Ctrl-C into cancellation).
     """
     return trio.lowlevel.enable_ki_protection(fn)
-
