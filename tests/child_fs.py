@@ -376,7 +376,8 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
         fired[0] = 0
         try:
             try:
-                stat_.start()
+                if at == "suspend":  # (at start, no client: see the note on the start test)
+                    stat_.start()
                 start_delay[0] = step * (1 + i % 150)
                 run(backend, main)
                 result = "returned"
@@ -387,9 +388,10 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
             gc.enable()
             pyfuse3.close()
         repeats += fired[0] - 1
-        stat_.join(10)
-        assert not stat_.is_alive(), f"round {i}: the client's stat() never returned"
-        key = f"{result}, stat: {answer[0] if at == 'suspend' else 'returned'}"
+        if at == "suspend":
+            stat_.join(10)
+            assert not stat_.is_alive(), f"round {i}: the client's stat() never returned"
+        key = f"{result}, stat: {answer[0] if at == 'suspend' else 'none'}"
         outcomes[key] = outcomes.get(key, 0) + 1
     out(f"outcomes={sorted(outcomes.items())} repeats={repeats}")
 
