@@ -365,8 +365,8 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
     outcomes: dict[str, int] = {}
     repeats = 0
     for i in range(int(rounds)):
-        step = 1e-6
-        pyfuse3.init(Storm(step * (1 + i % 150)), mnt, [])
+        delay = 1e-6 * (1 + i % 150)  # a microsecond later each round
+        pyfuse3.init(Storm(delay), mnt, [])
         answer: list[str] = []
         stat_ = threading.Thread(
             target=lambda a=answer: a.append(outcome_of(os.stat, os.path.join(mnt, "slow"))),
@@ -376,9 +376,8 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
         fired[0] = 0
         try:
             try:
-                if at == "suspend":  # (at start, no client: see the note on the start test)
-                    stat_.start()
-                start_delay[0] = step * (1 + i % 150)
+                stat_.start()
+                start_delay[0] = delay
                 run(backend, main)
                 result = "returned"
             except KeyboardInterrupt:
@@ -387,13 +386,63 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
             signal.setitimer(signal.ITIMER_REAL, 0)
             gc.enable()
             pyfuse3.close()
-        repeats += fired[0] - 1
-        if at == "suspend":
-            stat_.join(10)
-            assert not stat_.is_alive(), f"round {i}: the client's stat() never returned"
-        key = f"{result}, stat: {answer[0] if at == 'suspend' else 'none'}"
+        repeats += max(fired[0] - 1, 0)  # none: the round's result says "returned"
+        stat_.join(10)
+        assert not stat_.is_alive(), f"round {i}: the client's stat() never returned " \
+            f"({wchan(os.getpid(), stat_.native_id)})"
+        key = f"{result}, stat: {answer[0]}"
         outcomes[key] = outcomes.get(key, 0) + 1
     out(f"outcomes={sorted(outcomes.items())} repeats={repeats}")
+
+
+def exit_in_negotiation(mnt: str, rounds: str, hook: str = "init_connection") -> None:
+    """``hook`` (init_connection: before the INIT callback refuses libfuse's own rings, init:
+    after) raises SystemExit: main() must raise it, libfuse must start no ring thread of its
+    own (FUSE_URING_ENABLE=1 asks it to), and close() must answer the client that waited
+    meanwhile."""
+    from pyfuse3.testing import run
+
+    class Quitting(MemFS):
+        def init_connection(self, conn: Any) -> None:
+            if hook == "init_connection":
+                raise SystemExit(3)
+
+        def init(self) -> None:
+            if hook == "init":
+                raise SystemExit(3)
+
+    outcomes: dict[str, int] = {}
+    for i in range(int(rounds)):
+        pyfuse3.init(Quitting(), mnt, [])
+        answer: list[str] = []
+        client = threading.Thread(
+            target=lambda a=answer: a.append(outcome_of(os.stat, os.path.join(mnt, "f"))),
+            daemon=True)
+        client.start()
+        try:
+            try:
+                run("trio", pyfuse3.main)
+                result = "returned"
+            except SystemExit as e:
+                result = f"SystemExit({e.code})"
+        finally:
+            rings = sum(1 for t in os.listdir(f"/proc/{os.getpid()}/task")
+                        if _comm(t).startswith("fuse-ring-"))
+            pyfuse3.close()
+        client.join(10)
+        assert not client.is_alive(), f"round {i}: the client's stat() never returned " \
+            f"({wchan(os.getpid(), client.native_id)})"
+        key = f"{result}, libfuse ring threads: {rings}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    out(f"outcomes={sorted(outcomes.items())}")
+
+
+def _comm(tid: str) -> str:
+    try:
+        with open(f"/proc/{os.getpid()}/task/{tid}/comm") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""  # a thread that ended
 
 
 def outcome_of(fn: Callable[[str], object], path: str) -> str:
@@ -408,6 +457,7 @@ SCENARIOS = {
     "poll_handles_race": poll_handles_race,
     "ctrl_c": ctrl_c,
     "ctrl_c_storm": ctrl_c_storm,
+    "exit_in_negotiation": exit_in_negotiation,
     "close_races_main": close_races_main,
     "terminate_races_end": terminate_races_end,
     "close_with_blocked_worker": close_with_blocked_worker,

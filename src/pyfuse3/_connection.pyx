@@ -62,6 +62,10 @@ cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
         _init(s, conn)
     except BaseException as e:
         s.took(e)
+    finally:
+        # Also when an interrupt skipped _init's: libfuse's own ring threads would call the
+        # handlers without the GIL (crashed under FUSE_URING_ENABLE=1).
+        conn.want &= ~PYFUSE3_CAP_OVER_IO_URING
 
 
 cdef _init(Session s, fuse_conn_info* conn):

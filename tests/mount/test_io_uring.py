@@ -25,6 +25,7 @@ from pyfuse3.testing import MountedFS, mounted
 
 from ..memfs import MemFS
 from ..util import eventually, run_with_timeout
+from .test_edges import assert_clean_exit, child
 
 pytestmark = pytest.mark.fuse
 ENABLE_URING = Path(_ring.ENABLE_URING)
@@ -301,3 +302,19 @@ def test_a_build_without_rings_refuses_the_option(backend: str) -> None:
     with pytest.raises(OSError, match="needs pyfuse3 built with liburing"):
         with mounted(MemFS(), backend=backend, options=ring_options()):
             pass  # pragma: no cover
+
+
+@pytest.mark.parametrize("hook", ["init_connection", "init"])
+def test_an_interrupted_negotiation_starts_no_libfuse_ring(uring_enabled: None, monkeypatch: Any,
+                                                           hook: str) -> None:
+    """init_connection() raising SystemExit skipped the INIT callback's refusal of libfuse's
+    own rings: under FUSE_URING_ENABLE=1 libfuse started ring threads that called the handlers
+    without the GIL (a crash, 5 of 5 rounds), or the kernel waited for rings nobody served.
+    init() raising it comes after the refusal and after pyfuse3's ring was offered. In a
+    child process, under the poisoning allocator."""
+    monkeypatch.setenv("FUSE_URING_ENABLE", "1")
+    with child("exit_in_negotiation", "5", hook) as c:
+        rc, stdout, stderr = c.finish(timeout=60)
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        assert "outcomes=[('SystemExit(3), libfuse ring threads: 0', 5)]" in stdout, \
+            f"{stdout}\n{stderr}"
