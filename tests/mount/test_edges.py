@@ -339,16 +339,16 @@ def test_foreign_cancelled_error_answers_eio_and_serving_goes_on(backend: str, n
 
 # -- 4: close() and terminate() racing main() --------------------------------------------------
 
-@pytest.mark.parametrize("backend", [
-    "trio",
-    # On Python 3.10 asyncio.run (and uvloop.run) let KeyboardInterrupt out of any line of the
-    # loop: it left a worker task that never ran, waited for, once in ~1,000 rounds. Since
-    # 3.11 asyncio.run cancels the main task instead.
-    pytest.param("asyncio", marks=pytest.mark.skipif(
-        sys.version_info < (3, 11), reason="asyncio.run handles Ctrl-C since Python 3.11")),
-    pytest.param("uvloop", marks=pytest.mark.skipif(
-        sys.version_info < (3, 11), reason="asyncio.run handles Ctrl-C since Python 3.11")),
-])
+#: On Python 3.10 asyncio.run (and uvloop.run) let KeyboardInterrupt out of any line of the
+#: loop: it left a worker task that never ran, waited for, once in ~1,000 rounds. Since 3.11
+#: asyncio.run cancels the main task instead.
+STORM_BACKENDS = pytest.mark.parametrize("backend", ["trio", *(
+    pytest.param(name, marks=pytest.mark.skipif(
+        sys.version_info < (3, 11), reason="asyncio.run handles Ctrl-C since Python 3.11"))
+    for name in ("asyncio", "uvloop"))])
+
+
+@STORM_BACKENDS
 def test_ctrl_c_at_any_moment_ends_main(backend: str) -> None:
     """150 rounds of Ctrl-C, each a microsecond later after a handler suspends. Under trio,
     one landing in its start_soon (a worker being spawned) left a task that never ran, and
@@ -362,8 +362,9 @@ def test_ctrl_c_at_any_moment_ends_main(backend: str) -> None:
             f"{stdout}\n{stderr}"
 
 
-def test_ctrl_c_as_main_starts_ends_it() -> None:
-    """150 rounds of Ctrl-C a microsecond apart from the call of main() on (trio), a client's
+@STORM_BACKENDS
+def test_ctrl_c_as_main_starts_ends_it(backend: str) -> None:
+    """150 rounds of Ctrl-C a microsecond apart from the call of main() on, a client's
     stat() waiting meanwhile: each ends main(), and close() answers the client (the child
     asserts it). One between serve()'s state change and its finally left the mount
     "serving": close() refused. One in the INIT negotiation was logged as its failure and
@@ -371,7 +372,7 @@ def test_ctrl_c_as_main_starts_ends_it() -> None:
     refusal of libfuse's own rings let libfuse start ring threads that called the handlers
     without the GIL (a crash), or the kernel waited for rings nobody started (a client still
     waiting after close())."""
-    with child("ctrl_c_storm", "150", "trio", "start") as c:
+    with child("ctrl_c_storm", "150", backend, "start") as c:
         rc, stdout, stderr = c.finish(timeout=120)
         assert_clean_exit(rc, stdout, stderr, c.mountpoint)
         found = re.search(r"outcomes=(\[.*\]) repeats=0$", stdout, re.M)
