@@ -395,6 +395,63 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
     out(f"outcomes={sorted(outcomes.items())} repeats={repeats}")
 
 
+def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
+    """Ctrl-C at a different moment of close() in each round (10 µs apart, from its call on),
+    after main() served a request: close() must unmount and free the mount (or, interrupted
+    before it began, leave it to a second call), and the interrupt must reach the caller.
+    ``where``: "after" trio.run (Python's own SIGINT handler), or "trio" (inside it)."""
+    fired = [0]
+
+    def forward(signum: int, frame: Any) -> None:
+        fired[0] += 1
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+
+    def close_interrupted(delay: float) -> None:
+        fired[0] = 0
+        signal.setitimer(signal.ITIMER_REAL, delay)
+        pyfuse3.close()
+
+    async def serve_one(delay: float) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pyfuse3.main)
+            await trio.to_thread.run_sync(os.stat, mnt)
+            pyfuse3.terminate()
+        if where == "trio":
+            close_interrupted(delay)
+            while not fired[0]:
+                await trio.sleep(0.0001)
+
+    signal.signal(signal.SIGALRM, forward)
+    outcomes: dict[str, int] = {}
+    for i in range(int(rounds)):
+        delay = 10e-6 * (1 + i % 150)
+        pyfuse3.init(MemFS(), mnt, [])
+        interrupted = False
+        try:
+            trio.run(serve_one, delay)
+            if where == "after":
+                close_interrupted(delay)
+                while not fired[0]:
+                    time.sleep(0.0001)
+        except KeyboardInterrupt:
+            interrupted = True
+        if pyfuse3._module_api._default.state != "closed":  # type: ignore[union-attr]
+            result = "not begun"  # interrupted before it did anything: a second call does it
+            pyfuse3.close()
+        else:
+            result = "done"
+        with open("/proc/self/mountinfo") as fh:
+            if any(line.split()[4] == mnt for line in fh):
+                result = "left mounted"
+                from pyfuse3.testing import lazy_unmount
+                lazy_unmount(mnt)
+        key = f"interrupted={interrupted} {result}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    out(f"outcomes={sorted(outcomes.items())}")
+
+
 def exit_in_negotiation(mnt: str, rounds: str, hook: str = "init_connection") -> None:
     """``hook`` (init_connection: before the INIT callback refuses libfuse's own rings, init:
     after) raises SystemExit: main() must raise it, libfuse must start no ring thread of its
@@ -458,6 +515,7 @@ SCENARIOS = {
     "ctrl_c": ctrl_c,
     "ctrl_c_storm": ctrl_c_storm,
     "exit_in_negotiation": exit_in_negotiation,
+    "ctrl_c_in_close": ctrl_c_in_close,
     "close_races_main": close_races_main,
     "terminate_races_end": terminate_races_end,
     "close_with_blocked_worker": close_with_blocked_worker,

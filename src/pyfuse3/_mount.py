@@ -320,8 +320,14 @@ class Mount:
 
         RuntimeError while serve() is running. If serve() can no longer run because its event
         loop stopped under it (Ctrl-C out of ``loop.run_until_complete(...)``), close() ends
-        serving itself: requests still open are answered with EINTR.
+        serving itself: requests still open are answered with EINTR. A Ctrl-C meanwhile is
+        raised once close() is done (it left the mount behind, interrupted halfway).
         """
+        with _sysutil.interrupts_held():  # under trio, interrupt_at_checkpoints does it
+            self._close(unmount)
+
+    @interrupt_at_checkpoints
+    def _close(self, unmount: bool) -> None:
         session = self._session
         life = session.life
         if life.state not in (State.CLOSING, State.CLOSED) and session.mounted:

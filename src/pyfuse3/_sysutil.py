@@ -6,7 +6,10 @@ import contextlib
 import ctypes
 import os
 import re
+import signal
 import subprocess
+import threading
+from collections.abc import Iterator
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _NAMESPACES = ("system", "user")
@@ -150,6 +153,26 @@ def abort_device(device: str) -> bool:
     except OSError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT under Python's own handler, on the main thread) while the block
+    runs and raise KeyboardInterrupt once it is done: work that must not stop halfway (a
+    close() interrupted mid-teardown left its mount behind) finishes first. Elsewhere (another
+    thread, or another handler, e.g. trio's or asyncio.run's) it changes nothing."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
 
 
 def lazy_unmount(mountpoint: str) -> None:

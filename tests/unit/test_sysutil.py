@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +60,38 @@ def test_abort_device_mounts_fusectl_and_reports_a_connection_it_cannot_find(
     assert _sysutil.abort_device("7:23") is False
     assert other.read_text() == ""
     assert fusectl.mounts == [["mount", "-t", "fusectl", "none", str(fusectl.root)]]
+
+
+def test_interrupts_held_raises_ctrl_c_once_the_block_is_done() -> None:
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with _sysutil.interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+            finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with _sysutil.interrupts_held():  # none came: nothing raised
+        pass
+
+
+def test_interrupts_held_leaves_another_handler_and_other_threads_alone() -> None:
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        with _sysutil.interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+            assert seen == [signal.SIGINT]  # delivered at once (trio's, asyncio.run's)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    handlers: list[object] = []
+
+    def in_thread() -> None:
+        with _sysutil.interrupts_held():
+            handlers.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert handlers == [signal.default_int_handler]
