@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -452,6 +453,48 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
     out(f"outcomes={sorted(outcomes.items())}")
 
 
+def ctrl_c_in_mount(mnt: str, rounds: str) -> None:
+    """Ctrl-C at a different moment of creating a Mount in each round (3 µs apart, from its
+    call on): the interrupt must reach the caller and nothing may stay mounted once the Mount
+    it may have returned is closed."""
+    fired = [0]
+
+    def forward(signum: int, frame: Any) -> None:
+        fired[0] += 1
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+
+    signal.signal(signal.SIGALRM, forward)
+    outcomes: dict[str, int] = {}
+    for i in range(int(rounds)):
+        fired[0] = 0
+        mount = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 3e-6 * (1 + i % 150))
+                mount = pyfuse3.Mount(MemFS(), mnt, [])
+                while not fired[0]:
+                    time.sleep(0.0001)
+                result = "returned"
+            except KeyboardInterrupt:
+                result = "interrupted"
+            if mount is not None:
+                result += ", mounted"
+                mount.close()
+            gc.collect()
+        if any(isinstance(w.source, pyfuse3.Mount) for w in caught):  # not a file's
+            result += ", a half-built Mount closed by the garbage collector"
+        with open("/proc/self/mountinfo") as fh:
+            if any(line.split()[4] == mnt for line in fh):
+                result += ", left mounted"
+                from pyfuse3.testing import lazy_unmount
+                lazy_unmount(mnt)
+        outcomes[result] = outcomes.get(result, 0) + 1
+    out(f"outcomes={sorted(outcomes.items())}")
+
+
 def exit_in_negotiation(mnt: str, rounds: str, hook: str = "init_connection") -> None:
     """``hook`` (init_connection: before the INIT callback refuses libfuse's own rings, init:
     after) raises SystemExit: main() must raise it, libfuse must start no ring thread of its
@@ -516,6 +559,7 @@ SCENARIOS = {
     "ctrl_c_storm": ctrl_c_storm,
     "exit_in_negotiation": exit_in_negotiation,
     "ctrl_c_in_close": ctrl_c_in_close,
+    "ctrl_c_in_mount": ctrl_c_in_mount,
     "close_races_main": close_races_main,
     "terminate_races_end": terminate_races_end,
     "close_with_blocked_worker": close_with_blocked_worker,

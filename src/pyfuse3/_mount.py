@@ -127,7 +127,8 @@ class Mount:
 
     Creating a Mount mounts (RuntimeError if the mountpoint is already a mount point, unless
     the option ``allow_stacked_mount`` is given, or if mounting fails; ValueError for a
-    malformed option; TypeError for arguments of the wrong type). Several Mounts can serve
+    malformed option; TypeError for arguments of the wrong type; a Ctrl-C meanwhile once the
+    mount is undone). Several Mounts can serve
     concurrently in one event loop. The cache-control methods act on this mount only; their
     awaitable forms are ``mount.cache`` (a ``pyfuse3.cache.CacheControl``). ``with Mount(...)``
     closes it at the end of the block.
@@ -147,14 +148,26 @@ class Mount:
         _check_mountpoint(mountpoint, opts.stacked)
         session = Session(ops, mountpoint, opts, lowlevel_ops)
         try:
+            # A Ctrl-C while mounting waits until this Mount is complete, which is then
+            # closed before it is raised: no half-built Mount, no dead mount left behind.
+            with _sysutil.interrupts_held():
+                self._mount(session)
+        except KeyboardInterrupt:
+            if getattr(self, "_session", None) is not None:
+                self.close()
+            raise
+
+    @interrupt_at_checkpoints
+    def _mount(self, session: Session) -> None:
+        try:
             session.mount()
         except BaseException:
-            session.destroy(unmount=False)
+            session.destroy()  # unmounts only what mount() had mounted
             raise
         self._adopt(session)
         # This connection, whatever is mounted over it later: unmounting and aborting act on
         # it, never on whatever is topmost at the path (another process's mount, say).
-        found = _sysutil.mount_of(mountpoint)
+        found = _sysutil.mount_of(session.mountpoint)
         if found is not None:
             self._device = found[0]
         _open.add(self)
