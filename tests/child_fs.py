@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -318,6 +317,33 @@ def poll_handles_race(mnt: str, handles: str) -> None:
     out("closed")
 
 
+class CtrlCAlarm:
+    """Ctrl-C at a chosen microsecond: SIGALRM from an interval timer, handed with the frame
+    it interrupted to whichever SIGINT handler is installed (trio's, asyncio.run's, Python's,
+    or one holding it), while ``active()`` says so. ``fired`` counts the deliveries."""
+
+    def __init__(self, active: Callable[[], bool] = lambda: True) -> None:
+        self.active = active
+        self.fired = 0
+        signal.signal(signal.SIGALRM, self._deliver)
+
+    def _deliver(self, signum: int, frame: Any) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if self.active() and callable(handler):
+            self.fired += 1
+            handler(signal.SIGINT, frame)
+
+    def arm(self, delay: float, repeat: float = 0.0) -> None:
+        signal.setitimer(signal.ITIMER_REAL, delay, repeat)
+
+
+def assert_answered(client: threading.Thread, round_: int) -> None:
+    """The client thread's stat() returned within 10 s (close() answered it)."""
+    client.join(10)
+    assert not client.is_alive(), f"round {round_}: the client's stat() never returned " \
+        f"({wchan(os.getpid(), client.native_id)})"
+
+
 def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspend") -> None:
     """Ctrl-C at a different moment of each round, from the instant a handler suspends on: it
     lands in pyfuse3's dispatch code, in trio's and in the handler. main() must end every time.
@@ -331,13 +357,8 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
     """
     from pyfuse3.testing import run
 
-    fired, serving = [0], [False]
-
-    def forward(signum: int, frame: Any) -> None:
-        handler = signal.getsignal(signal.SIGINT)
-        if serving[0] and callable(handler):  # trio's, asyncio.run's or Python's
-            fired[0] += 1
-            handler(signal.SIGINT, frame)
+    serving = [False]
+    alarm = CtrlCAlarm(lambda: serving[0])
 
     class Storm(SlowFS):
         def __init__(self, delay: float) -> None:
@@ -347,7 +368,7 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
         async def lookup(self, parent_inode: Any, name: Any,
                          ctx: Any) -> pyfuse3.EntryAttributes:
             if name == b"slow" and at == "suspend":
-                signal.setitimer(signal.ITIMER_REAL, self.delay, 2.0)
+                alarm.arm(self.delay, 2.0)
                 await sleep_forever()
             return await super().lookup(parent_inode, name, ctx)
 
@@ -356,13 +377,12 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
     async def main() -> None:
         serving[0] = True
         if at == "start":
-            signal.setitimer(signal.ITIMER_REAL, start_delay[0], 2.0)
+            alarm.arm(start_delay[0], 2.0)
         try:
             await pyfuse3.main()
         finally:
             serving[0] = False
 
-    signal.signal(signal.SIGALRM, forward)
     outcomes: dict[str, int] = {}
     repeats = 0
     for i in range(int(rounds)):
@@ -374,7 +394,7 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
             daemon=True)
         gc.collect()
         gc.disable()
-        fired[0] = 0
+        alarm.fired = 0
         try:
             try:
                 stat_.start()
@@ -384,13 +404,11 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
             except KeyboardInterrupt:
                 result = "KeyboardInterrupt"
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            alarm.arm(0)
             gc.enable()
             pyfuse3.close()
-        repeats += max(fired[0] - 1, 0)  # none: the round's result says "returned"
-        stat_.join(10)
-        assert not stat_.is_alive(), f"round {i}: the client's stat() never returned " \
-            f"({wchan(os.getpid(), stat_.native_id)})"
+        repeats += max(alarm.fired - 1, 0)  # none: the round's result says "returned"
+        assert_answered(stat_, i)
         key = f"{result}, stat: {answer[0]}"
         outcomes[key] = outcomes.get(key, 0) + 1
     out(f"outcomes={sorted(outcomes.items())} repeats={repeats}")
@@ -401,17 +419,11 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
     after main() served a request: close() must unmount and free the mount (or, interrupted
     before it began, leave it to a second call), and the interrupt must reach the caller.
     ``where``: "after" trio.run (Python's own SIGINT handler), or "trio" (inside it)."""
-    fired = [0]
-
-    def forward(signum: int, frame: Any) -> None:
-        fired[0] += 1
-        handler = signal.getsignal(signal.SIGINT)
-        if callable(handler):
-            handler(signal.SIGINT, frame)
+    alarm = CtrlCAlarm()
 
     def close_interrupted(delay: float) -> None:
-        fired[0] = 0
-        signal.setitimer(signal.ITIMER_REAL, delay)
+        alarm.fired = 0
+        alarm.arm(delay)
         pyfuse3.close()
 
     async def serve_one(delay: float) -> None:
@@ -421,10 +433,9 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
             pyfuse3.terminate()
         if where == "trio":
             close_interrupted(delay)
-            while not fired[0]:
+            while not alarm.fired:
                 await trio.sleep(0.0001)
 
-    signal.signal(signal.SIGALRM, forward)
     outcomes: dict[str, int] = {}
     for i in range(int(rounds)):
         delay = 10e-6 * (1 + i % 150)
@@ -434,7 +445,7 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
             trio.run(serve_one, delay)
             if where == "after":
                 close_interrupted(delay)
-                while not fired[0]:
+                while not alarm.fired:
                     time.sleep(0.0001)
         except KeyboardInterrupt:
             interrupted = True
@@ -457,35 +468,23 @@ def ctrl_c_in_mount(mnt: str, rounds: str) -> None:
     """Ctrl-C at a different moment of creating a Mount in each round (3 µs apart, from its
     call on): the interrupt must reach the caller and nothing may stay mounted once the Mount
     it may have returned is closed."""
-    fired = [0]
-
-    def forward(signum: int, frame: Any) -> None:
-        fired[0] += 1
-        handler = signal.getsignal(signal.SIGINT)
-        if callable(handler):
-            handler(signal.SIGINT, frame)
-
-    signal.signal(signal.SIGALRM, forward)
+    alarm = CtrlCAlarm()
     outcomes: dict[str, int] = {}
     for i in range(int(rounds)):
-        fired[0] = 0
+        alarm.fired = 0
         mount = None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ResourceWarning)
-            try:
-                signal.setitimer(signal.ITIMER_REAL, 3e-6 * (1 + i % 150))
-                mount = pyfuse3.Mount(MemFS(), mnt, [])
-                while not fired[0]:
-                    time.sleep(0.0001)
-                result = "returned"
-            except KeyboardInterrupt:
-                result = "interrupted"
-            if mount is not None:
-                result += ", mounted"
-                mount.close()
-            gc.collect()
-        if any(isinstance(w.source, pyfuse3.Mount) for w in caught):  # not a file's
-            result += ", a half-built Mount closed by the garbage collector"
+        try:
+            alarm.arm(3e-6 * (1 + i % 150))
+            mount = pyfuse3.Mount(MemFS(), mnt, [])
+            while not alarm.fired:
+                time.sleep(0.0001)
+            result = "returned"
+        except KeyboardInterrupt:
+            result = "interrupted"
+        if mount is not None:
+            result += ", mounted"
+            mount.close()
+        gc.collect()  # a Mount the interrupt kept from the caller closes itself (a warning)
         with open("/proc/self/mountinfo") as fh:
             if any(line.split()[4] == mnt for line in fh):
                 result += ", left mounted"
@@ -529,9 +528,7 @@ def exit_in_negotiation(mnt: str, rounds: str, hook: str = "init_connection") ->
             rings = sum(1 for t in os.listdir(f"/proc/{os.getpid()}/task")
                         if _comm(t).startswith("fuse-ring-"))
             pyfuse3.close()
-        client.join(10)
-        assert not client.is_alive(), f"round {i}: the client's stat() never returned " \
-            f"({wchan(os.getpid(), client.native_id)})"
+        assert_answered(client, i)
         key = f"{result}, libfuse ring threads: {rings}"
         outcomes[key] = outcomes.get(key, 0) + 1
     out(f"outcomes={sorted(outcomes.items())}")
