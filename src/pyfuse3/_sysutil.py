@@ -158,9 +158,10 @@ def abort_device(device: str) -> bool:
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT under Python's own handler, on the main thread) while the block
-    runs and raise KeyboardInterrupt once it is done: work that must not stop halfway (a
-    close() interrupted mid-teardown left its mount behind) finishes first. Elsewhere (another
-    thread, or another handler, e.g. trio's or asyncio.run's) it changes nothing."""
+    runs and raise KeyboardInterrupt once it is done, also instead of an error the block
+    raised (chained to it): work that must not stop halfway (a close() interrupted
+    mid-teardown left its mount behind) finishes first. Elsewhere (another thread, or another
+    handler, e.g. trio's or asyncio.run's) it changes nothing."""
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
@@ -171,8 +172,8 @@ def interrupts_held() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    if held:
-        raise KeyboardInterrupt
+        if held:
+            raise KeyboardInterrupt  # the interrupt wins over an error of the block
 
 
 def lazy_unmount(mountpoint: str) -> None:

@@ -368,7 +368,10 @@ def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: s
                 with pytest.raises(OSError) as e:
                     os.getxattr(b / "f", name)
                 assert e.value.errno == errno.EOPNOTSUPP
-        assert scripts() == before
+        # 250 questions; a round trip each would be 250 calls. Housekeeping of either mount
+        # (the sweep every heartbeat/3, an idle hold's release) may add one meanwhile (a
+        # make test run had 1).
+        assert scripts() - before <= 2
         for name in ("security.selinux", "system.posix_acl_access"):
             assert errno_of(lambda n=name: os.setxattr(a / "f", n, b"\x02\0\0\0")) == \
                 errno.EOPNOTSUPP, name

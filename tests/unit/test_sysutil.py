@@ -76,6 +76,18 @@ def test_interrupts_held_raises_ctrl_c_once_the_block_is_done() -> None:
         pass
 
 
+def test_interrupts_held_keeps_ctrl_c_over_an_error_of_the_block() -> None:
+    with pytest.raises(KeyboardInterrupt) as raised:
+        with _sysutil.interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+            raise ValueError("the block's own error")
+    assert isinstance(raised.value.__context__, ValueError)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(ValueError):  # no Ctrl-C: the error as it was
+        with _sysutil.interrupts_held():
+            raise ValueError("the block's own error")
+
+
 def test_interrupts_held_leaves_another_handler_and_other_threads_alone() -> None:
     seen: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
