@@ -47,13 +47,14 @@ def served_by_this_thread(path: str, other_than: Session | None = None) -> str |
     Entering that file system from this thread would wait for a request only this thread can
     answer."""
     me = threading.get_ident()
-    with _serving_lock:
-        for d in _serving:
-            top = d.session.mountpoint
-            if d.loop_thread == me and d.session is not other_than and \
-                    (path == top or path.startswith(top.rstrip("/") + "/")) and \
-                    d.loop.running():
-                return top
+    with _serving_lock:  # no loop inside: see "Loops and signals" in docs/design.md
+        serving = tuple(_serving)
+    for d in serving:
+        top = d.session.mountpoint
+        if d.loop_thread == me and d.session is not other_than and \
+                (path == top or path.startswith(top.rstrip("/") + "/")) and \
+                d.loop.running():
+            return top
     return None
 
 
@@ -185,19 +186,25 @@ class Dispatcher:
         session = self.session
         with self.loop.task_scope() as scope:
             try:
-                while self.suspended < self.max_suspended:
-                    status = session.drain_parked(BATCH)
-                    if status == DRAIN_PENDING:
-                        self.unparking = False
-                        await self._serve(scope)  # another task takes the rest, if there is room
-                        return
-                    if status != DRAIN_BUSY:
-                        break
-                    await self.loop.checkpoint()
+                if await self._run_parked(scope):
+                    return
             except BaseException as exc:
                 session.unwind(exc)
                 raise
         self.unparking = False
+
+    async def _run_parked(self, scope: Scope) -> bool:
+        # unpark()'s loop, in a function of its own: see "Loops and signals" in docs/design.md
+        while self.suspended < self.max_suspended:
+            status = self.session.drain_parked(BATCH)
+            if status == DRAIN_PENDING:
+                self.unparking = False
+                await self._serve(scope)  # another task takes the rest, if there is room
+                return True
+            if status != DRAIN_BUSY:
+                break
+            await self.loop.checkpoint()
+        return False
 
     async def _serve(self, scope: Scope, reader: bool = False) -> None:
         """Stay with the handler that suspended in the last drain (max_tasks accounting).

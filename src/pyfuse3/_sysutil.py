@@ -85,10 +85,11 @@ def getxattr(path: str, name: str, size_guess: int = 128, namespace: str = "user
 
 def get_sup_groups(pid: int) -> set[int]:
     """Supplementary group ids of a process, read from /proc/PID/status."""
-    with open(f"/proc/{int(pid)}/status") as fh:
-        for line in fh:
-            if line.startswith("Groups:"):
-                return {int(g) for g in line.split()[1:]}
+    with open(f"/proc/{int(pid)}/status") as fh:  # no loop inside: docs/design.md
+        lines = fh.readlines()
+    for line in lines:
+        if line.startswith("Groups:"):
+            return {int(g) for g in line.split()[1:]}
     raise RuntimeError(f"no Groups: line in /proc/{pid}/status")
 
 
@@ -108,12 +109,13 @@ def mount_of(path: str) -> tuple[str, str] | None:
     The topmost one if several are stacked there; None if ``path`` is not a mount point.
     """
     found = None
-    with open("/proc/self/mountinfo") as fh:
-        for line in fh:
-            fields = line.split()
-            if _unescape(fields[4]) == path:
-                fstype = fields[fields.index("-") + 1]
-                found = (fields[2], fstype)
+    with open("/proc/self/mountinfo") as fh:  # no loop inside: docs/design.md
+        lines = fh.readlines()
+    for line in lines:
+        fields = line.split()
+        if _unescape(fields[4]) == path:
+            fstype = fields[fields.index("-") + 1]
+            found = (fields[2], fstype)
     return found
 
 

@@ -85,20 +85,24 @@ class AsyncioLoop:
         self._run_task = asyncio.current_task()
         self.spawn(worker)
         try:
-            while self._tasks:
-                done = [t for t in self._tasks if t.done()]
-                if not done:
-                    await self._task_finished()
-                    continue
-                for t in done:
-                    self._tasks.discard(t)
-                    if not (self._cancelled and t.cancelled()):
-                        t.result()  # a failed worker ends main() with its exception
+            await self._until_all_finished()
         finally:
             self._close_reader()
             if self._tasks:  # run() was cancelled, or a worker failed
                 cancel()
                 await self._finish_all()
+
+    async def _until_all_finished(self) -> None:
+        # run()'s loop, in a function of its own: see "Loops and signals" in docs/design.md
+        while self._tasks:
+            done = [t for t in self._tasks if t.done()]
+            if not done:
+                await self._task_finished()
+                continue
+            for t in done:
+                self._tasks.discard(t)
+                if not (self._cancelled and t.cancelled()):
+                    t.result()  # a failed worker ends main() with its exception
 
     async def _task_finished(self) -> None:
         """Wait until any task of ours finishes (also one started after this call)."""

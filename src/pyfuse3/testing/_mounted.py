@@ -182,15 +182,19 @@ def _wait_serving(fs: MountedFS, timeout: float) -> None:
         time.sleep(0.002)
 
 
+def _terminate(fs: MountedFS, wait: float) -> None:
+    assert fs.thread is not None and fs.mount is not None
+    if fs.thread.is_alive():
+        with contextlib.suppress(RuntimeError):
+            fs.mount.terminate()
+        fs.thread.join(wait)
+
+
 def _stop(fs: MountedFS, timeout: float) -> None:
     assert fs.thread is not None and fs.mount is not None
     try:
-        # terminate() twice: first gracefully, then cancelling handlers that do not finish.
-        for _ in range(2):
-            if fs.thread.is_alive():
-                with contextlib.suppress(RuntimeError):
-                    fs.mount.terminate()
-                fs.thread.join(timeout / 2)
+        _terminate(fs, timeout / 2)  # gracefully
+        _terminate(fs, timeout / 2)  # then cancelling handlers that do not finish
         if fs.thread.is_alive():
             abort_connection(fs.mountpoint)
             fs.thread.join(timeout)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import functools
 import hashlib
 import os
 import pickle
@@ -349,7 +350,7 @@ def check_large_file_checksum(d: Path) -> None:
     assert f.stat().st_size == 100 * MIB
     again = hashlib.sha256()
     with open(f, "rb") as fh:
-        while block := fh.read(4 * MIB):
+        for block in iter(functools.partial(fh.read, 4 * MIB), b""):
             again.update(block)
     assert again.hexdigest() == digest.hexdigest()
     f.unlink()
