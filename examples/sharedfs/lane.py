@@ -151,13 +151,7 @@ class Lane:
         try:
             while True:
                 await anyio.sleep(tick)
-                now = time.monotonic()
-                for conn, deadline in list(deadlines.items()):
-                    if now > deadline and conn.sock is not None:
-                        del deadlines[conn]
-                        conn.expired = True  # mark, wake its waiter, close: no checkpoint
-                        anyio.notify_closing(conn.sock)
-                        conn.sock.close()
+                _expire(deadlines, time.monotonic())
         finally:
             self._deadlines = None
 
@@ -240,6 +234,13 @@ class Lane:
             await conn.close()
         return await self._open()
 
+    async def _greet(self, conn: _Conn) -> None:
+        for hello in self._hello:
+            await conn.send(hello)
+            reply = await _reply(conn)
+            if isinstance(reply, Exception):
+                raise reply
+
     async def _open(self) -> _Conn:
         generation = self._generation
         get_primary = getattr(self._pool, "get_primary_location", None)
@@ -267,11 +268,7 @@ class Lane:
                                                      ssl_context=self._ssl,
                                                      tls_standard_compatible=False)
                     conn = _Conn(None, stream, generation)
-            for hello in self._hello:
-                await conn.send(hello)
-                reply = await _reply(conn)
-                if isinstance(reply, Exception):
-                    raise reply
+            await self._greet(conn)
         except BaseException as e:
             if conn is not None:
                 await conn.close()
@@ -281,6 +278,17 @@ class Lane:
             raise
         self.connections += 1
         return conn
+
+
+def _expire(deadlines: dict[_Conn, float], now: float) -> None:
+    # (A loop in a function of its own, not inside the caller's try: an exception at its end
+    # would skip that try's finally on Python 3.11-3.13; docs/design.md, Loops and signals.)
+    for conn, deadline in list(deadlines.items()):
+        if now > deadline and conn.sock is not None:
+            del deadlines[conn]
+            conn.expired = True  # mark, wake its waiter, close: no checkpoint
+            anyio.notify_closing(conn.sock)
+            conn.sock.close()
 
 
 async def _connect(sock: socket.socket, address: Any) -> None:

@@ -223,11 +223,7 @@ class SentinelGroup:
                     [redis_binary(), str(conf), "--sentinel"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 self.sentinel_ports.append(port)
-            deadline = time.monotonic() + 20
-            while not self._settled():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the sentinels did not see the primary and its replicas")
-                time.sleep(0.05)
+            self._wait_settled(20)
         except BaseException:
             self.stop()
             raise
@@ -254,20 +250,27 @@ class SentinelGroup:
             return None
         return int(got[1]) if len(got) == 2 else None
 
+    def _wait_settled(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._settled():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the sentinels did not see the primary and its replicas")
+            time.sleep(0.05)
+
     def _settled(self) -> bool:
         try:
             if self.primary.command("info", "replication").count("state=online") < \
                     len(self.replicas):
                 return False
-            for i in range(len(self.sentinels)):
-                seen = self.sentinel("sentinel", "replicas", self.SERVICE, index=i)
-                others = self.sentinel("sentinel", "sentinels", self.SERVICE, index=i)
-                if seen.count("flags\nslave\n") < len(self.replicas) or \
-                        others.count("flags\nsentinel\n") < len(self.sentinels) - 1:
-                    return False
+            return all(self._sentinel_sees_all(i) for i in range(len(self.sentinels)))
         except subprocess.SubprocessError:
             return False
-        return True
+
+    def _sentinel_sees_all(self, index: int) -> bool:
+        seen = self.sentinel("sentinel", "replicas", self.SERVICE, index=index)
+        others = self.sentinel("sentinel", "sentinels", self.SERVICE, index=index)
+        return seen.count("flags\nslave\n") >= len(self.replicas) and \
+            others.count("flags\nsentinel\n") >= len(self.sentinels) - 1
 
     def stop(self) -> None:
         """End every sentinel and server by its PID."""

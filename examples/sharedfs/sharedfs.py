@@ -566,16 +566,18 @@ class SharedFS(pyfuse3.Operations):
         return fh
 
     async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
-        listing = self.listings[fh]
         with self.errors():
-            parent = listing[0][1].int("ino")
-            for i in range(start_id, len(listing)):
-                name, a = listing[i]
-                e = self.entry(a, None, name)  # (a corrupt record: placeholder attributes)
-                if not pyfuse3.readdir_reply(token, name, e, i + 1):
-                    break
-                if token.plus and name not in (b".", b".."):  # READDIRPLUS: lookups
-                    self.track(e.st_ino, parent, name)
+            self._list(self.listings[fh], start_id, token)
+
+    def _list(self, listing: list[Any], start_id: int, token: Any) -> None:
+        parent = listing[0][1].int("ino")
+        for i in range(start_id, len(listing)):
+            name, a = listing[i]
+            e = self.entry(a, None, name)  # (a corrupt record: placeholder attributes)
+            if not pyfuse3.readdir_reply(token, name, e, i + 1):
+                break
+            if token.plus and name not in (b".", b".."):  # READDIRPLUS: lookups
+                self.track(e.st_ino, parent, name)
 
     async def releasedir(self, fh: Any) -> None:
         self.listings.pop(fh, None)

@@ -1,4 +1,5 @@
-"""No loop in pyfuse3 lets an exception from a signal handler past its own ``try`` or ``with``.
+"""No loop in pyfuse3 or its examples lets an exception from a signal handler past its own
+``try`` or ``with``.
 
 On Python 3.11 to 3.13 (CPython gh-130279) an exception raised at the back-edge of a
 ``while cond:`` loop, or of a loop whose body ends in ``if ...: break``, directly inside a
@@ -24,7 +25,7 @@ import pyfuse3
 pytestmark = pytest.mark.skipif(sys.version_info < (3, 11),
                                 reason="exception tables (and the bug) exist from Python 3.11")
 
-CHILD_FS = pathlib.Path(__file__).parents[1] / "child_fs.py"
+ROOT = pathlib.Path(__file__).parents[2]
 
 
 def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -128,10 +129,11 @@ def test_what_the_check_reports_is_what_the_interpreter_does(loop: Callable[...,
     assert outcome == ("escaped" if _of(loop) else "caught"), _of(loop)
 
 
-def test_no_loop_of_pyfuse3_or_of_the_ctrl_c_storms_leaves_its_handler() -> None:
+def test_no_loop_of_pyfuse3_its_examples_or_the_ctrl_c_storms_leaves_its_handler() -> None:
     package = pathlib.Path(pyfuse3.__file__).parent
     found = []
-    for path in [*sorted(package.rglob("*.py")), CHILD_FS]:
+    for path in [*sorted(package.rglob("*.py")), *sorted((ROOT / "examples").rglob("*.py")),
+                 ROOT / "tests" / "child_fs.py"]:
         found += loops_leaving_their_handler(compile(path.read_text(), str(path), "exec"))
     assert not found, "loops whose back-edge a signal's exception leaves the try/with from " \
         "(move the loop into a function of its own; docs/design.md, Loops and signals):\n" + \
