@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _sysutil
-from ._backends import EventLoop, current, interrupt_at_checkpoints
+from ._backends import EventLoop, current, finished_before_interrupt, interrupt_at_checkpoints
 from ._cache_control import CacheControl
 from ._callbacks import lowlevel_ops
 from ._dispatch import Dispatcher, handler_owner, served_by_this_thread
@@ -148,16 +148,14 @@ class Mount:
         _check_mountpoint(mountpoint, opts.stacked)
         session = Session(ops, mountpoint, opts, lowlevel_ops)
         try:
-            # A Ctrl-C while mounting waits until this Mount is complete, which is then
-            # closed before it is raised: no half-built Mount, no dead mount left behind.
-            with _sysutil.interrupts_held():
-                self._mount(session)
+            self._mount(session)
         except KeyboardInterrupt:
+            # raised once this Mount was complete: closed first, no dead mount left behind
             if getattr(self, "_session", None) is not None:
                 self.close()
             raise
 
-    @interrupt_at_checkpoints
+    @finished_before_interrupt
     def _mount(self, session: Session) -> None:
         try:
             session.mount()
@@ -327,6 +325,7 @@ class Mount:
             else:
                 session.exit()
 
+    @finished_before_interrupt
     def close(self, unmount: bool = True) -> None:
         """Unmount (unless ``unmount`` is False) and free the session; a second call does
         nothing.
@@ -336,11 +335,6 @@ class Mount:
         serving itself: requests still open are answered with EINTR. A Ctrl-C meanwhile is
         raised once close() is done (it left the mount behind, interrupted halfway).
         """
-        with _sysutil.interrupts_held():  # under trio, interrupt_at_checkpoints does it
-            self._close(unmount)
-
-    @interrupt_at_checkpoints
-    def _close(self, unmount: bool) -> None:
         session = self._session
         life = session.life
         if life.state not in (State.CLOSING, State.CLOSED) and session.mounted:

@@ -8,8 +8,13 @@ task_group, run, call_from_thread) serve the rest of pyfuse3.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import sniffio
 
+from .. import _sysutil
 from ._protocol import Backend, Closed, EventLoop, Pending, Scope, TaskGroup
 from .asyncio import ASYNCIO
 from .trio import TRIO, interrupt_at_checkpoints
@@ -23,6 +28,7 @@ __all__ = [
     "Scope",
     "TaskGroup",
     "current",
+    "finished_before_interrupt",
     "interrupt_at_checkpoints",
 ]
 
@@ -37,3 +43,21 @@ def current() -> Backend:
     if backend is None:
         raise RuntimeError(f"pyfuse3 runs under trio or asyncio, not {library}")
     return backend
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def finished_before_interrupt(fn: F) -> F:
+    """``fn`` runs to its end before a Ctrl-C that arrives meanwhile is raised: held under
+    Python's own SIGINT handler (raised when ``fn`` is done, also over an error of it,
+    chained), or deferred to the next checkpoint under trio's. For work that must not stop
+    halfway (a close() interrupted mid-teardown left its mount behind). Unchanged elsewhere:
+    another thread, or asyncio.run's handler (whose first Ctrl-C only cancels)."""
+    protected = interrupt_at_checkpoints(fn)
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with _sysutil.interrupts_held():
+            return protected(*args, **kwargs)
+    return run  # type: ignore[return-value]
