@@ -424,7 +424,8 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
     """Ctrl-C at a different moment of close() in each round (10 µs apart, from its call on),
     after main() served a request: close() must unmount and free the mount (or, interrupted
     before it began, leave it to a second call), and the interrupt must reach the caller.
-    ``where``: "after" trio.run (Python's own SIGINT handler), or "trio" (inside it)."""
+    ``where``: "after" trio.run (Python's own SIGINT handler), "trio" (inside it), or
+    "asyncio" (inside asyncio.run, whose handler only cancels the main task)."""
     alarm = CtrlCAlarm()
 
     def close_interrupted(delay: float) -> None:
@@ -442,13 +443,25 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
             while not alarm.fired:
                 await trio.sleep(0.0001)
 
+    async def serve_one_asyncio(delay: float) -> None:
+        serving = asyncio.ensure_future(pyfuse3.main())
+        await asyncio.to_thread(os.stat, mnt)
+        pyfuse3.terminate()
+        await serving
+        close_interrupted(delay)
+        while not alarm.fired:
+            await asyncio.sleep(0.0001)
+
     outcomes: dict[str, int] = {}
     for i in range(int(rounds)):
         delay = 10e-6 * (1 + i % 150)
         pyfuse3.init(MemFS(), mnt, [])
         interrupted = False
         try:
-            trio.run(serve_one, delay)
+            if where == "asyncio":
+                asyncio.run(serve_one_asyncio(delay))
+            else:
+                trio.run(serve_one, delay)
             if where == "after":
                 close_interrupted(delay)
                 alarm.wait()

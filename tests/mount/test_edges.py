@@ -401,6 +401,17 @@ def test_ctrl_c_in_close_lets_it_finish(where: str) -> None:
         assert sum(outcomes.values()) == 150
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.run's SIGINT handler: 3.11+")
+def test_ctrl_c_in_close_under_asyncio_run_cancels_after_it() -> None:
+    """The same storm inside asyncio.run, whose handler turns the first Ctrl-C into
+    cancelling the main task: close() is never interrupted (pyfuse3 holds nothing there) and
+    always finishes; asyncio.run then raises KeyboardInterrupt."""
+    with child("ctrl_c_in_close", "150", "asyncio") as c:
+        rc, stdout, stderr = c.finish(timeout=120)
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        assert outcomes_of(stdout, stderr) == {"interrupted=True done": 150}
+
+
 def test_ctrl_c_while_mounting_leaves_nothing_mounted() -> None:
     """600 rounds of Ctrl-C 3 µs apart from the call of Mount() on. One inside the session's
     mount() after the kernel mounted was answered by freeing the session without unmounting:
