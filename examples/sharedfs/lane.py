@@ -282,7 +282,7 @@ class Lane:
 
 def _expire(deadlines: dict[_Conn, float], now: float) -> None:
     # (A loop in a function of its own, not inside the caller's try: an exception at its end
-    # would skip that try's finally on Python 3.11-3.13; docs/design.md, Loops and signals.)
+    # would skip that try's finally on Python 3.13; docs/design.md, Loops and signals.)
     for conn, deadline in list(deadlines.items()):
         if now > deadline and conn.sock is not None:
             del deadlines[conn]

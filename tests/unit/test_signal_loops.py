@@ -1,11 +1,15 @@
 """No loop in pyfuse3 or its examples lets an exception from a signal handler past its own
 ``try`` or ``with``.
 
-On Python 3.11 to 3.13 (CPython gh-130279) an exception raised at the back-edge of a
-``while cond:`` loop, or of a loop whose body ends in ``if ...: break``, directly inside a
-``try`` or ``with``, is looked up at an offset outside that block's exception-table entry:
-the ``except``, ``finally`` or ``__exit__`` never runs. Signal handlers (Ctrl-C) run exactly
-there. See "Loops and signals" in docs/design.md.
+On Python 3.13 (CPython gh-130279) an exception raised at the back-edge of a ``while cond:``
+loop, or of a loop whose body ends in ``if ...: break``, directly inside a ``try`` or
+``with``, is looked up at the back-edge's own offset, which the compiler left outside that
+block's exception-table entry: the ``except``, ``finally`` or ``__exit__`` never runs.
+Signal handlers (Ctrl-C) run exactly there. See "Loops and signals" in docs/design.md.
+
+The check models that lookup. It runs where a probe with a real signal shows this
+interpreter loses the exception that way (3.13.0 here); 3.11.7 and 3.12.1 run the handler for
+every sample loop below, and 3.10 has no exception tables: there both tests are skipped.
 """
 
 from __future__ import annotations
@@ -121,14 +125,24 @@ def _interrupted(loop: Callable[[type[_Flag]], str]) -> str:
         signal.signal(signal.SIGALRM, old)
 
 
+@pytest.fixture(scope="module")
+def interpreter_loses_it() -> None:
+    """Skip unless a ``while cond:`` loop interrupted at its back-edge loses the exception here."""
+    if _interrupted(_while_condition) != "escaped":
+        pytest.skip(f"Python {sys.version.split()[0]} runs the except of a loop interrupted at "
+                    f"its back-edge (no gh-130279 as the check models it)")
+
+
+@pytest.mark.usefixtures("interpreter_loses_it")
 @pytest.mark.parametrize("loop", [_while_condition, _while_true_break, _for_ending_in_break])
 def test_what_the_check_reports_is_what_the_interpreter_does(loop: Callable[..., str]) -> None:
-    """The check flags a loop exactly when a real Ctrl-C at its back-edge escapes its except.
-    (On 3.13.0 the first and the last escape; a fixed interpreter flags and loses none.)"""
+    """The check flags a loop exactly when a real Ctrl-C at its back-edge escapes its except
+    (on 3.13.0 the first and the last escape)."""
     outcome = _interrupted(loop)
     assert outcome == ("escaped" if _of(loop) else "caught"), _of(loop)
 
 
+@pytest.mark.usefixtures("interpreter_loses_it")
 def test_no_loop_of_pyfuse3_its_examples_or_the_ctrl_c_storms_leaves_its_handler() -> None:
     package = pathlib.Path(pyfuse3.__file__).parent
     found = []
