@@ -26,6 +26,7 @@ import pyfuse3
 from pyfuse3._backends import current
 from pyfuse3._backends.asyncio import AsyncioLoop
 from pyfuse3._backends.trio import TrioLoop
+from pyfuse3._sysutil import lazy_unmount, mount_of
 
 from .memfs import MemFS, Node
 from .util import eventually
@@ -343,6 +344,14 @@ class CtrlCAlarm:
             time.sleep(0.0001)
 
 
+def unmounted_if_left(mnt: str) -> bool:
+    """Whether something is still mounted at ``mnt`` (then detached, for the next round)."""
+    if mount_of(mnt) is None:
+        return False
+    lazy_unmount(mnt)
+    return True
+
+
 def assert_answered(client: threading.Thread, round_: int) -> None:
     """The client thread's stat() returned within 10 s (close() answered it)."""
     client.join(10)
@@ -472,11 +481,8 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
             pyfuse3.close()
         else:
             result = "done"
-        with open("/proc/self/mountinfo") as fh:
-            if any(line.split()[4] == mnt for line in fh):
-                result = "left mounted"
-                from pyfuse3.testing import lazy_unmount
-                lazy_unmount(mnt)
+        if unmounted_if_left(mnt):
+            result = "left mounted"
         key = f"interrupted={interrupted} {result}"
         outcomes[key] = outcomes.get(key, 0) + 1
     out(f"outcomes={sorted(outcomes.items())}")
@@ -502,11 +508,8 @@ def ctrl_c_in_mount(mnt: str, rounds: str) -> None:
             result += ", mounted"
             mount.close()
         gc.collect()  # a Mount the interrupt kept from the caller closes itself (a warning)
-        with open("/proc/self/mountinfo") as fh:
-            if any(line.split()[4] == mnt for line in fh):
-                result += ", left mounted"
-                from pyfuse3.testing import lazy_unmount
-                lazy_unmount(mnt)
+        if unmounted_if_left(mnt):
+            result += ", left mounted"
         outcomes[result] = outcomes.get(result, 0) + 1
     out(f"outcomes={sorted(outcomes.items())}")
 

@@ -127,8 +127,8 @@ class Mount:
 
     Creating a Mount mounts (RuntimeError if the mountpoint is already a mount point, unless
     the option ``allow_stacked_mount`` is given, or if mounting fails; ValueError for a
-    malformed option; TypeError for arguments of the wrong type; a Ctrl-C meanwhile once the
-    mount is undone). Several Mounts can serve
+    malformed option; TypeError for arguments of the wrong type). A Ctrl-C while mounting is
+    raised once the mount is complete and closed again. Several Mounts can serve
     concurrently in one event loop. The cache-control methods act on this mount only; their
     awaitable forms are ``mount.cache`` (a ``pyfuse3.cache.CacheControl``). ``with Mount(...)``
     closes it at the end of the block.
