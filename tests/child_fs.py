@@ -321,26 +321,33 @@ def poll_handles_race(mnt: str, handles: str) -> None:
 class CtrlCAlarm:
     """Ctrl-C at a chosen microsecond: SIGALRM from an interval timer, handed with the frame
     it interrupted to whichever SIGINT handler is installed (trio's, asyncio.run's, Python's,
-    or one holding it), while ``active()`` says so. ``fired`` counts the deliveries."""
+    or one holding it), while ``active()`` says so. ``fired`` counts the deliveries; a
+    repeating timer stops after ``limit`` of them (0: never)."""
 
     def __init__(self, active: Callable[[], bool] = lambda: True) -> None:
         self.active = active
         self.fired = 0
+        self.limit = 0
         signal.signal(signal.SIGALRM, self._deliver)
 
     def _deliver(self, signum: int, frame: Any) -> None:
         handler = signal.getsignal(signal.SIGINT)
+        if self.limit and self.fired >= self.limit:
+            return  # one the timer had sent before it was stopped
         if self.active() and callable(handler):
             self.fired += 1
+            if self.fired == self.limit:
+                signal.setitimer(signal.ITIMER_REAL, 0)
             handler(signal.SIGINT, frame)
 
     def arm(self, delay: float, repeat: float = 0.0) -> None:
         signal.setitimer(signal.ITIMER_REAL, delay, repeat)
 
     def wait(self) -> None:
-        """Until the alarm fired. A call, not a loop inside the caller's ``try``: Python 3.13
-        skips that ``try`` for an exception raised at such a loop's back-edge."""
-        while not self.fired:
+        """Until the alarm fired (``limit`` times, if set). A call, not a loop inside the
+        caller's ``try``: Python 3.13 skips that ``try`` for an exception raised at such a
+        loop's back-edge."""
+        while self.fired < max(self.limit, 1):
             time.sleep(0.0001)
 
 
@@ -434,12 +441,15 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
     after main() served a request: close() must unmount and free the mount (or, interrupted
     before it began, leave it to a second call), and the interrupt must reach the caller.
     ``where``: "after" trio.run (Python's own SIGINT handler), "trio" (inside it), or
-    "asyncio" (inside asyncio.run, whose handler only cancels the main task)."""
+    "asyncio" (inside asyncio.run, whose handler only cancels the main task at the first
+    Ctrl-C); "asyncio-twice": a second one 20 µs after the first (asyncio.run's handler
+    raises KeyboardInterrupt at the second, wherever it lands)."""
     alarm = CtrlCAlarm()
+    alarm.limit = 2 if where == "asyncio-twice" else 1
 
     def close_interrupted(delay: float) -> None:
         alarm.fired = 0
-        alarm.arm(delay)
+        alarm.arm(delay, 20e-6 if alarm.limit > 1 else 0.0)
         pyfuse3.close()
 
     async def serve_one(delay: float) -> None:
@@ -458,6 +468,8 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
         pyfuse3.terminate()
         await serving
         close_interrupted(delay)
+        if alarm.limit > 1:
+            alarm.wait()  # the second, too, before the cancellation can end the task
         while not alarm.fired:
             await asyncio.sleep(0.0001)
 
@@ -467,7 +479,7 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
         pyfuse3.init(MemFS(), mnt, [])
         interrupted = False
         try:
-            if where == "asyncio":
+            if where.startswith("asyncio"):
                 asyncio.run(serve_one_asyncio(delay))
             else:
                 trio.run(serve_one, delay)

@@ -113,7 +113,8 @@ def close(unmount: bool = True) -> None:
 
     RuntimeError while main() is running. If main() can no longer run because its event loop
     stopped under it (Ctrl-C out of ``loop.run_until_complete(main())``), close() ends serving
-    itself: requests still open are answered with EINTR.
+    itself: requests still open are answered with EINTR. A Ctrl-C meanwhile takes effect
+    once close() is done.
     """
     mount = _default
     if mount is not None:

@@ -127,11 +127,12 @@ class Mount:
 
     Creating a Mount mounts (RuntimeError if the mountpoint is already a mount point, unless
     the option ``allow_stacked_mount`` is given, or if mounting fails; ValueError for a
-    malformed option; TypeError for arguments of the wrong type). A Ctrl-C while mounting is
-    raised once the mount is complete and closed again. Several Mounts can serve
-    concurrently in one event loop. The cache-control methods act on this mount only; their
-    awaitable forms are ``mount.cache`` (a ``pyfuse3.cache.CacheControl``). ``with Mount(...)``
-    closes it at the end of the block.
+    malformed option; TypeError for arguments of the wrong type). A Ctrl-C while mounting
+    takes effect once mounting is done: raised after the Mount is closed again (under
+    asyncio.run, whose first Ctrl-C cancels the main task, the Mount is returned). Several
+    Mounts can serve concurrently in one event loop. The cache-control methods act on this
+    mount only; their awaitable forms are ``mount.cache`` (a ``pyfuse3.cache.CacheControl``).
+    ``with Mount(...)`` closes it at the end of the block.
     """
 
     _device: str | None  # this connection's "major:minor" once mounted
@@ -332,8 +333,9 @@ class Mount:
 
         RuntimeError while serve() is running. If serve() can no longer run because its event
         loop stopped under it (Ctrl-C out of ``loop.run_until_complete(...)``), close() ends
-        serving itself: requests still open are answered with EINTR. A Ctrl-C meanwhile is
-        raised once close() is done (it left the mount behind, interrupted halfway).
+        serving itself: requests still open are answered with EINTR. A Ctrl-C meanwhile takes
+        effect once close() is done (raised, or under asyncio.run cancelling, then raised at
+        the second): interrupted halfway, it left the mount behind.
         """
         session = self._session
         life = session.life

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Iterator
+from types import FrameType
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _NAMESPACES = ("system", "user")
@@ -159,23 +160,25 @@ def abort_device(device: str) -> bool:
 
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT under Python's own handler, on the main thread) while the block
-    runs and raise KeyboardInterrupt once it is done, also instead of an error the block
-    raised (chained to it): work that must not stop halfway (a close() interrupted
-    mid-teardown left its mount behind) finishes first. Elsewhere (another thread, or another
-    handler, e.g. trio's or asyncio.run's) it changes nothing."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    """Hold Ctrl-C (SIGINT on the main thread, under any handler written in Python) while the
+    block runs, then hand each one held to that handler, in order, with the frame it
+    interrupted, once the block is done: Python's own raises KeyboardInterrupt (chained to
+    an error of the block, which it replaces), asyncio.run's first cancels its main task and
+    its second raises, trio's sees the protected frame it came in and waits for a checkpoint.
+    Work that must not stop halfway (a close() interrupted mid-teardown left its mount
+    behind) finishes first. Another thread, or SIG_IGN/SIG_DFL: nothing changes."""
+    handler = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(handler):
         yield
         return
-    held: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    held: list[FrameType | None] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(frame))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        if held:
-            raise KeyboardInterrupt  # the interrupt wins over an error of the block
+        signal.signal(signal.SIGINT, handler)
+        for frame in held:  # a KeyboardInterrupt raised here wins over an error of the block
+            handler(signal.SIGINT, frame)
 
 
 def lazy_unmount(mountpoint: str) -> None:

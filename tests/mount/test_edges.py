@@ -402,14 +402,19 @@ def test_ctrl_c_in_close_lets_it_finish(where: str) -> None:
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.run's SIGINT handler: 3.11+")
-def test_ctrl_c_in_close_under_asyncio_run_cancels_after_it() -> None:
-    """The same storm inside asyncio.run, whose handler turns the first Ctrl-C into
-    cancelling the main task: close() is never interrupted (pyfuse3 holds nothing there) and
-    always finishes; asyncio.run then raises KeyboardInterrupt."""
-    with child("ctrl_c_in_close", "150", "asyncio") as c:
+@pytest.mark.parametrize("where", ["asyncio", "asyncio-twice"])
+def test_ctrl_c_in_close_under_asyncio_run_reaches_it_after_close(where: str) -> None:
+    """The same storm inside asyncio.run, whose handler cancels the main task at the first
+    Ctrl-C and raises KeyboardInterrupt wherever the second lands: close() holds both and
+    hands them to that handler once it is done, so it always finishes, and asyncio.run
+    raises KeyboardInterrupt. A second one raised inside close() left the mount behind or
+    logged destroy() as failed."""
+    with child("ctrl_c_in_close", "150", where) as c:
         rc, stdout, stderr = c.finish(timeout=120)
         assert_clean_exit(rc, stdout, stderr, c.mountpoint)
-        assert outcomes_of(stdout, stderr) == {"interrupted=True done": 150}
+        outcomes = outcomes_of(stdout, stderr)
+        assert set(outcomes) <= {"interrupted=True done", "interrupted=True not begun"}, outcomes
+        assert sum(outcomes.values()) == 150
 
 
 def test_ctrl_c_while_mounting_leaves_nothing_mounted() -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -88,13 +90,36 @@ def test_interrupts_held_keeps_ctrl_c_over_an_error_of_the_block() -> None:
             raise ValueError("the block's own error")
 
 
-def test_interrupts_held_leaves_another_handler_and_other_threads_alone() -> None:
-    seen: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+def test_interrupts_held_hands_them_to_another_handler_in_order_once_done() -> None:
+    """asyncio.run's handler cancels at the first Ctrl-C and raises at the second: both wait
+    for the block, in order; the handler gets the frame each one interrupted."""
+    seen: list[tuple[int, str]] = []
+
+    def like_asyncio_run(signum: int, frame: FrameType | None) -> None:
+        seen.append((signum, frame.f_code.co_name if frame else ""))
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, like_asyncio_run)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _sysutil.interrupts_held():
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
+                assert seen == []  # held while the block runs
+        here = sys._getframe().f_code.co_name
+        assert seen == [(signal.SIGINT, here), (signal.SIGINT, here)]
+        assert signal.getsignal(signal.SIGINT) is like_asyncio_run
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupts_held_leaves_ignored_ctrl_c_and_other_threads_alone() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with _sysutil.interrupts_held():
-            signal.raise_signal(signal.SIGINT)
-            assert seen == [signal.SIGINT]  # delivered at once (trio's, asyncio.run's)
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)  # ignored, as without the block
     finally:
         signal.signal(signal.SIGINT, previous)
     handlers: list[object] = []

@@ -49,11 +49,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def finished_before_interrupt(fn: F) -> F:
-    """``fn`` runs to its end before a Ctrl-C that arrives meanwhile is raised: held under
-    Python's own SIGINT handler (raised when ``fn`` is done, also over an error of it,
-    chained), or deferred to the next checkpoint under trio's. For work that must not stop
-    halfway (a close() interrupted mid-teardown left its mount behind). Unchanged elsewhere:
-    another thread, or asyncio.run's handler (whose first Ctrl-C only cancels)."""
+    """``fn`` runs to its end before a Ctrl-C that arrives meanwhile takes effect: held, then
+    handed to the SIGINT handler installed once ``fn`` is done (Python's own raises
+    KeyboardInterrupt, also over an error of ``fn``, chained; asyncio.run's cancels, then
+    raises; trio's waits for the next checkpoint). For work that must not stop halfway (a
+    close() interrupted mid-teardown left its mount behind). On another thread nothing is
+    held (signals reach the main thread only)."""
     protected = interrupt_at_checkpoints(fn)
 
     @functools.wraps(fn)
