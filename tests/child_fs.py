@@ -443,7 +443,10 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
     ``where``: "after" trio.run (Python's own SIGINT handler), "trio" (inside it), or
     "asyncio" (inside asyncio.run, whose handler only cancels the main task at the first
     Ctrl-C); "asyncio-twice": a second one 20 µs after the first (asyncio.run's handler
-    raises KeyboardInterrupt at the second, wherever it lands)."""
+    raises KeyboardInterrupt at the second, wherever it lands); "terminate": after trio.run,
+    with the README's handler (Ctrl-C calls pyfuse3.terminate()), which must change nothing."""
+    if where == "terminate":
+        signal.signal(signal.SIGINT, lambda signum, frame: pyfuse3.terminate())
     alarm = CtrlCAlarm()
     alarm.limit = 2 if where == "asyncio-twice" else 1
 
@@ -483,7 +486,7 @@ def ctrl_c_in_close(mnt: str, rounds: str, where: str = "after") -> None:
                 asyncio.run(serve_one_asyncio(delay))
             else:
                 trio.run(serve_one, delay)
-            if where == "after":
+            if where in ("after", "terminate"):
                 close_interrupted(delay)
                 alarm.wait()
         except KeyboardInterrupt:

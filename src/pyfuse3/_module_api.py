@@ -101,11 +101,15 @@ def terminate() -> None:
     """End main() once in-flight requests are answered; safe from any thread or signal handler.
 
     A second call also cancels the handlers still running (their requests are answered with
-    EINTR). Before main() it makes the next main() return at once; after main() has returned
-    it does nothing. Does not unmount: call close() after main() has returned.
-    RuntimeError before init() or after close().
+    EINTR). Before main() it makes the next main() return at once; after main() has returned,
+    also during and after close(), it does nothing (a Ctrl-C handler may call it at any
+    time). Does not unmount: call close() after main() has returned. RuntimeError before
+    init().
     """
-    current_mount().terminate()
+    mount = _default
+    if mount is None or mount.state not in (State.CLOSING.value, State.CLOSED.value):
+        mount = current_mount()  # RuntimeError before init()
+    mount.terminate()
 
 
 def close(unmount: bool = True) -> None:

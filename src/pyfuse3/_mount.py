@@ -308,12 +308,14 @@ class Mount:
 
         A second call also cancels the handlers still running (their requests are answered
         with EINTR). Before serve() it makes the next serve() return at once; after serve()
-        has returned it does nothing. Does not unmount: call close() after serve() returned.
-        RuntimeError once closed.
+        has returned, also during and after close(), it does nothing (a signal handler may
+        call it at any time). Does not unmount: call close() after serve() returned.
         """
-        session = self.session
+        session = self._session
         with session.life.lock:
             state = session.life.state
+            if state in (State.CLOSING, State.CLOSED):
+                return
             loop, dispatcher = self._loop, self._dispatcher
             if state in (State.SERVING, State.STOPPING) and loop is not None and \
                     dispatcher is not None:

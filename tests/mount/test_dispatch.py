@@ -231,8 +231,7 @@ def test_close_unmounts_and_is_idempotent(backend: str) -> None:
         pyfuse3.close()
         assert not os.path.ismount(mnt)
         pyfuse3.close()  # a second close does nothing
-    with pytest.raises(RuntimeError, match="init"):
-        pyfuse3.terminate()
+    pyfuse3.terminate()  # after close(): nothing to end (a late Ctrl-C handler calls it)
 
 
 def test_second_init_main_close_cycle(backend: str) -> None:

@@ -495,3 +495,18 @@ def test_module_level_calls_without_init_point_at_the_mount(tmp_path: Any) -> No
             pyfuse3.invalidate_inode(ROOT)
     with pytest.raises(RuntimeError, match=r"call pyfuse3.init\(\) (first|again)"):
         pyfuse3.invalidate_inode(ROOT)
+
+
+def test_terminate_after_close_does_nothing(tmp_path: Any) -> None:
+    """The README's Ctrl-C handler calls pyfuse3.terminate(); after close() (a Ctrl-C once
+    main() ended) it raised RuntimeError out of the signal handler. Before init() it still
+    says what is missing."""
+    d = str(tmp_path / "mnt")
+    os.mkdir(d)
+    pyfuse3.init(MemFS(), d, ["fsname=pyfuse3-test"])
+    pyfuse3.close()
+    pyfuse3.terminate()
+    with pyfuse3.Mount(MemFS(), d, ["fsname=pyfuse3-test"]):  # another file system, open
+        pyfuse3.terminate()  # still init()'s, closed: nothing (the Mount is left alone)
+        with pytest.raises(RuntimeError, match=r"mount.invalidate_inode"):
+            pyfuse3.invalidate_inode(ROOT)

@@ -417,6 +417,16 @@ def test_ctrl_c_in_close_under_asyncio_run_reaches_it_after_close(where: str) ->
         assert sum(outcomes.values()) == 150
 
 
+def test_ctrl_c_in_close_with_the_readmes_terminate_handler_changes_nothing() -> None:
+    """The README's pattern: Ctrl-C calls pyfuse3.terminate(). One during close() raised
+    RuntimeError ("was closed") out of close(), halfway through it before close() held
+    Ctrl-C."""
+    with child("ctrl_c_in_close", "150", "terminate") as c:
+        rc, stdout, stderr = c.finish(timeout=120)
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        assert outcomes_of(stdout, stderr) == {"interrupted=False done": 150}
+
+
 def test_ctrl_c_while_mounting_leaves_nothing_mounted() -> None:
     """600 rounds of Ctrl-C 3 µs apart from the call of Mount() on. One inside the session's
     mount() after the kernel mounted was answered by freeing the session without unmounting:

@@ -247,4 +247,6 @@ def test_mount_refuses_bad_arguments_and_reports_its_state(mnt: Any) -> None:
         assert m.state == "closed"
         with pytest.raises(RuntimeError, match="was closed"):
             m.invalidate_inode(1)
+        m.terminate()  # nothing serves: does nothing (a late Ctrl-C handler calls it)
         m.close()  # a second close does nothing
+        assert m.state == "closed"
