@@ -18,12 +18,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class TrioLoop:
-    """trio: wait_readable re-arms a one-shot epoll registration per wait."""
+    """trio: wait_readable re-arms a one-shot epoll registration per wait.
+
+    Workers run in pooled tasks: one whose worker returned waits for the next spawn() instead
+    of ending (starting a trio task and ending it cost about three times as much as waking
+    one; a handler that suspends makes the dispatcher spawn a worker). The idle ones end when
+    no worker runs any more (nothing can spawn another then), or are cancelled with the rest.
+    """
 
     def __init__(self) -> None:
         self.token = trio.lowlevel.current_trio_token()
         self._nursery: Any = None
         self._running = True
+        self._idle: list[trio.lowlevel.Task] = []  # pooled tasks waiting for a worker
+        self._handed: dict[trio.lowlevel.Task, Worker | None] = {}  # woken with (None: end)
+        self._active = 0  # workers spawned and not returned yet
 
     async def run(self, worker: Worker, cancel: Callable[[], None]) -> None:
         # trio cancels and awaits the nursery's tasks itself (and its Cancelled never comes
@@ -52,7 +61,42 @@ class TrioLoop:
         # trio's start_soon is not protected against KeyboardInterrupt: raised between adding
         # the task to the nursery and scheduling it, it leaves a task that never runs, and the
         # nursery (main()) waits for it forever. Here Ctrl-C is delivered at a checkpoint.
-        self._nursery.start_soon(worker)
+        self._active += 1
+        if self._idle:
+            task = self._idle.pop()
+            self._handed[task] = worker
+            trio.lowlevel.reschedule(task)
+        else:
+            self._nursery.start_soon(self._pooled, worker)
+
+    async def _pooled(self, worker: Worker | None) -> None:
+        # Not KI-protected, as a task of its own per worker was: Ctrl-C reaches handlers.
+        while worker is not None:
+            try:
+                await worker()
+            finally:
+                self._active -= 1
+            worker = await self._next_worker()
+
+    @trio.lowlevel.enable_ki_protection  # Ctrl-C never leaves _idle naming a task that ended
+    async def _next_worker(self) -> Worker | None:
+        """The next worker spawn() hands this task, or None once no worker runs (then none
+        can spawn another: every idle task ends)."""
+        if not self._active:
+            for task in self._idle:
+                self._handed[task] = None
+                trio.lowlevel.reschedule(task)
+            self._idle.clear()
+            return None
+        task = trio.lowlevel.current_task()
+        self._idle.append(task)
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self._idle.remove(task)  # cancelled (Ctrl-C, cancel_all) while idle
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        return self._handed.pop(task)
 
     async def wait_readable(self, fd: int) -> None:
         try:
