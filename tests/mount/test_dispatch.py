@@ -7,6 +7,7 @@ import errno
 import logging
 import os
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -353,3 +354,53 @@ def test_trio_reuses_the_tasks_of_finished_workers() -> None:
             os.stat(fs.path("f"))  # one at a time: suspends once, then answers
     assert len(ops.tasks) == 50
     assert len(set(map(id, ops.tasks))) <= 3, len(set(map(id, ops.tasks)))
+
+
+class InterruptedTrioFS(TrioTaskFS):
+    """lookup of "slow" waits until interrupted; of "swallow" too, then swallows the
+    cancellation and answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = 0
+        self.interrupted: list[trio.lowlevel.Task] = []
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name in (b"slow", b"swallow"):
+            self.waiting += 1
+            try:
+                await trio.sleep(600)
+            except trio.Cancelled:
+                self.interrupted.append(trio.lowlevel.current_task())
+                if name == b"slow":
+                    raise
+            return await super().lookup(parent_inode, b"f", ctx)
+        return await super().lookup(parent_inode, name, ctx)
+
+
+def test_trio_never_reuses_the_task_of_an_interrupted_handler() -> None:
+    """A handler interrupted by the kernel cancels its task's scope, which every handler run in
+    that task later would inherit: such a task ends instead of taking the next worker, also
+    when the handler swallowed the cancellation and answered."""
+    ops = InterruptedTrioFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    with mounted(ops, backend="trio", options=[]) as fs:
+        for i, name in enumerate(("slow", "swallow")):
+            client = subprocess.Popen([sys.executable, "-c", "import os, sys; os.stat(sys.argv[1])",
+                                       fs.path(name)], stderr=subprocess.DEVNULL)
+            try:
+                assert eventually(lambda n=i + 1: ops.waiting == n, timeout=10)
+                client.kill()  # the kernel sends INTERRUPT
+                client.wait(timeout=10)
+            finally:
+                if client.poll() is None:
+                    client.kill()
+            assert eventually(lambda n=i + 1: len(ops.interrupted) == n, timeout=10)
+        # Each suspends once in getattr and must be answered (a reused task hung them).
+        pool = ThreadPoolExecutor(1)
+        try:
+            pool.submit(lambda: [os.stat(fs.path("f")) for _ in range(20)]).result(timeout=10)
+        finally:
+            pool.shutdown(wait=False)  # a stat left hanging ends when the mount is aborted
+    assert len(ops.tasks) == 20
+    assert not set(map(id, ops.tasks)) & set(map(id, ops.interrupted))

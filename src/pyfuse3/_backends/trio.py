@@ -17,13 +17,29 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class _Entered:
+    """A cancel scope already entered (by the task it belongs to), as a context manager."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: trio.CancelScope) -> None:
+        self.scope = scope
+
+    def __enter__(self) -> trio.CancelScope:
+        return self.scope
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 class TrioLoop:
     """trio: wait_readable re-arms a one-shot epoll registration per wait.
 
     Workers run in pooled tasks: one whose worker returned waits for the next spawn() instead
     of ending (starting a trio task and ending it cost about three times as much as waking
-    one; a handler that suspends makes the dispatcher spawn a worker). The idle ones end when
-    no worker runs any more (nothing can spawn another then), or are cancelled with the rest.
+    one, and a handler that suspends makes the dispatcher spawn a worker), and keeps the one
+    cancel scope it entered first. The idle ones end when no worker runs any more (nothing
+    can spawn another then), or are cancelled with the rest.
     """
 
     def __init__(self) -> None:
@@ -33,6 +49,7 @@ class TrioLoop:
         self._idle: list[trio.lowlevel.Task] = []  # pooled tasks waiting for a worker
         self._handed: dict[trio.lowlevel.Task, Worker | None] = {}  # woken with (None: end)
         self._active = 0  # workers spawned and not returned yet
+        self._scopes: dict[trio.lowlevel.Task, _Entered] = {}  # each pooled task's
 
     async def run(self, worker: Worker, cancel: Callable[[], None]) -> None:
         # trio cancels and awaits the nursery's tasks itself (and its Cancelled never comes
@@ -69,24 +86,45 @@ class TrioLoop:
         else:
             self._nursery.start_soon(self._pooled, worker)
 
-    async def _pooled(self, worker: Worker | None) -> None:
+    async def _pooled(self, worker: Worker) -> None:
         # Not KI-protected, as a task of its own per worker was: Ctrl-C reaches handlers.
+        # One cancel scope for the task's life, entered before any handler runs in it, is the
+        # one task_scope() gives each worker (entering one costs 5-7 µs on this VM, about as
+        # much as the rest of starting a worker). Cancelled (a handler interrupted), it and
+        # its task end.
+        task = trio.lowlevel.current_task()
+        with trio.CancelScope() as scope:
+            self._scopes[task] = _Entered(scope)
+            try:
+                await self._run_workers(worker)
+            finally:
+                del self._scopes[task]
+
+    async def _run_workers(self, worker: Worker | None) -> None:
+        # _pooled's loop, in a function of its own: see "Loops and signals" in docs/design.md
         while worker is not None:
             try:
                 await worker()
             finally:
-                self._active -= 1
+                self._worker_done()
             worker = await self._next_worker()
 
-    @trio.lowlevel.enable_ki_protection  # Ctrl-C never leaves _idle naming a task that ended
-    async def _next_worker(self) -> Worker | None:
-        """The next worker spawn() hands this task, or None once no worker runs (then none
-        can spawn another: every idle task ends)."""
-        if not self._active:
+    @trio.lowlevel.enable_ki_protection
+    def _worker_done(self) -> None:
+        self._active -= 1
+        if not self._active:  # all done: no worker is left to spawn one
             for task in self._idle:
                 self._handed[task] = None
                 trio.lowlevel.reschedule(task)
             self._idle.clear()
+
+    @trio.lowlevel.enable_ki_protection  # Ctrl-C never leaves _idle naming a task that ended
+    async def _next_worker(self) -> Worker | None:
+        """The next worker spawn() hands this task, or None once no worker runs (then none
+        can spawn another, and every idle task ends). A task whose scope an interrupted handler
+        cancelled (also one that swallowed the cancellation) is aborted here at once by trio
+        and ends: never handed a worker."""
+        if not self._active:
             return None
         task = trio.lowlevel.current_task()
         self._idle.append(task)
@@ -110,7 +148,9 @@ class TrioLoop:
     def task_scope(self) -> Any:
         # Entered before any handler runs in the task: the scopes a handler opens while it runs
         # inline nest inside it. (A scope entered around the handler later would not nest.)
-        return trio.CancelScope()
+        # A pooled task's own (see _pooled).
+        entered = self._scopes.get(trio.lowlevel.current_task())
+        return trio.CancelScope() if entered is None else entered
 
     async def serve(self, pending: Any, scope: Any) -> None:
         pending.on_interrupt = scope.cancel
