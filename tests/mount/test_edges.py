@@ -387,44 +387,40 @@ def test_ctrl_c_as_main_starts_ends_it(backend: str) -> None:
         assert sum(outcomes.values()) == 150, outcomes
 
 
-@pytest.mark.parametrize("where", ["after", "trio"])
+def close_storm(where: str) -> dict[str, int]:
+    """The outcomes of 150 rounds of tests/child_fs.py's ctrl_c_in_close (a clean exit)."""
+    with child("ctrl_c_in_close", "150", where) as c:
+        rc, stdout, stderr = c.finish(timeout=120)
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        return outcomes_of(stdout, stderr)
+
+
+ASYNCIO_RUN_HANDLER = pytest.mark.skipif(sys.version_info < (3, 11),
+                                         reason="asyncio.run's SIGINT handler: 3.11+")
+
+
+@pytest.mark.parametrize("where", ["after", "trio",
+                                   pytest.param("asyncio", marks=ASYNCIO_RUN_HANDLER),
+                                   pytest.param("asyncio-twice", marks=ASYNCIO_RUN_HANDLER)])
 def test_ctrl_c_in_close_lets_it_finish(where: str) -> None:
     """150 rounds of Ctrl-C 10 µs apart from the call of close() on, after trio.run (Python's
     handler) and inside it (trio's). One in the middle of the teardown left the mount behind
     (the state said closed, so a second close() did nothing: 10 of 150 under trio), or landed
-    in the file system's destroy() and was logged as its failure, then lost (18 of 150)."""
-    with child("ctrl_c_in_close", "150", where) as c:
-        rc, stdout, stderr = c.finish(timeout=120)
-        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
-        outcomes = outcomes_of(stdout, stderr)
-        assert set(outcomes) <= {"interrupted=True done", "interrupted=True not begun"}, outcomes
-        assert sum(outcomes.values()) == 150
-
-
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.run's SIGINT handler: 3.11+")
-@pytest.mark.parametrize("where", ["asyncio", "asyncio-twice"])
-def test_ctrl_c_in_close_under_asyncio_run_reaches_it_after_close(where: str) -> None:
-    """The same storm inside asyncio.run, whose handler cancels the main task at the first
-    Ctrl-C and raises KeyboardInterrupt wherever the second lands: close() holds both and
-    hands them to that handler once it is done, so it always finishes, and asyncio.run
-    raises KeyboardInterrupt. A second one raised inside close() left the mount behind or
-    logged destroy() as failed."""
-    with child("ctrl_c_in_close", "150", where) as c:
-        rc, stdout, stderr = c.finish(timeout=120)
-        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
-        outcomes = outcomes_of(stdout, stderr)
-        assert set(outcomes) <= {"interrupted=True done", "interrupted=True not begun"}, outcomes
-        assert sum(outcomes.values()) == 150
+    in the file system's destroy() and was logged as its failure, then lost (18 of 150).
+    Inside asyncio.run, whose handler cancels the main task at the first Ctrl-C and raises
+    KeyboardInterrupt wherever the second lands, close() holds both and hands them to that
+    handler once it is done (a second one inside close() did the same damage), and
+    asyncio.run raises KeyboardInterrupt."""
+    outcomes = close_storm(where)
+    assert set(outcomes) <= {"interrupted=True done", "interrupted=True not begun"}, outcomes
+    assert sum(outcomes.values()) == 150
 
 
 def test_ctrl_c_in_close_with_the_readmes_terminate_handler_changes_nothing() -> None:
     """The README's pattern: Ctrl-C calls pyfuse3.terminate(). One during close() raised
     RuntimeError ("was closed") out of close(), halfway through it before close() held
     Ctrl-C."""
-    with child("ctrl_c_in_close", "150", "terminate") as c:
-        rc, stdout, stderr = c.finish(timeout=120)
-        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
-        assert outcomes_of(stdout, stderr) == {"interrupted=False done": 150}
+    assert close_storm("terminate") == {"interrupted=False done": 150}
 
 
 def test_ctrl_c_while_mounting_leaves_nothing_mounted() -> None:
