@@ -179,8 +179,9 @@ class Dispatcher:
     async def unpark(self) -> None:
         """Run parked requests while there is room; stay with one whose handler suspends.
 
-        A task of its own (never one a handler finished in: under trio, an interrupted
-        handler leaves its task's cancel scope cancelled).
+        Started through ``loop.spawn()``, never run on in the task a handler just finished in:
+        under trio, an interrupted handler leaves its task's cancel scope cancelled (and trio's
+        pooled tasks end rather than take another worker after that).
         """
         HANDLER.set(self)
         session = self.session
