@@ -17,13 +17,16 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Entered:
-    """A cancel scope already entered (by the task it belongs to), as a context manager."""
+class _Pooled:
+    """One pooled task: its cancel scope, entered once when it started (as a context manager,
+    the worker's task_scope()), and the worker spawn() hands it when it wakes it (None: end)."""
 
-    __slots__ = ("scope",)
+    __slots__ = ("scope", "task", "worker")
 
     def __init__(self, scope: trio.CancelScope) -> None:
         self.scope = scope
+        self.task = trio.lowlevel.current_task()
+        self.worker: Worker | None = None
 
     def __enter__(self) -> trio.CancelScope:
         return self.scope
@@ -46,10 +49,9 @@ class TrioLoop:
         self.token = trio.lowlevel.current_trio_token()
         self._nursery: Any = None
         self._running = True
-        self._idle: list[trio.lowlevel.Task] = []  # pooled tasks waiting for a worker
-        self._handed: dict[trio.lowlevel.Task, Worker | None] = {}  # woken with (None: end)
+        self._pooled: dict[trio.lowlevel.Task, _Pooled] = {}  # every pooled task running
+        self._idle: list[_Pooled] = []  # those waiting for a worker
         self._active = 0  # workers spawned and not returned yet
-        self._scopes: dict[trio.lowlevel.Task, _Entered] = {}  # each pooled task's
 
     async def run(self, worker: Worker, cancel: Callable[[], None]) -> None:
         # trio cancels and awaits the nursery's tasks itself (and its Cancelled never comes
@@ -80,61 +82,60 @@ class TrioLoop:
         # nursery (main()) waits for it forever. Here Ctrl-C is delivered at a checkpoint.
         self._active += 1
         if self._idle:
-            task = self._idle.pop()
-            self._handed[task] = worker
-            trio.lowlevel.reschedule(task)
+            pooled = self._idle.pop()
+            pooled.worker = worker
+            trio.lowlevel.reschedule(pooled.task)
         else:
-            self._nursery.start_soon(self._pooled, worker)
+            self._nursery.start_soon(self._pool_task, worker)
 
-    async def _pooled(self, worker: Worker) -> None:
+    async def _pool_task(self, worker: Worker) -> None:
         # Not KI-protected, as a task of its own per worker was: Ctrl-C reaches handlers.
         # One cancel scope for the task's life, entered before any handler runs in it, is the
         # one task_scope() gives each worker (entering one costs 5-7 µs on this VM, about as
         # much as the rest of starting a worker). Cancelled (a handler interrupted), it and
         # its task end.
-        task = trio.lowlevel.current_task()
         with trio.CancelScope() as scope:
-            self._scopes[task] = _Entered(scope)
+            pooled = self._pooled[trio.lowlevel.current_task()] = _Pooled(scope)
             try:
-                await self._run_workers(worker)
+                await self._run_workers(pooled, worker)
             finally:
-                del self._scopes[task]
+                del self._pooled[pooled.task]
 
-    async def _run_workers(self, worker: Worker | None) -> None:
-        # _pooled's loop, in a function of its own: see "Loops and signals" in docs/design.md
+    async def _run_workers(self, pooled: _Pooled, worker: Worker | None) -> None:
+        # _pool_task's loop, in a function of its own: see "Loops and signals" in
+        # docs/design.md
         while worker is not None:
             try:
                 await worker()
             finally:
                 self._worker_done()
-            worker = await self._next_worker()
+            worker = await self._next_worker(pooled)
 
     @trio.lowlevel.enable_ki_protection
     def _worker_done(self) -> None:
         self._active -= 1
         if not self._active:  # all done: no worker is left to spawn one
-            for task in self._idle:
-                self._handed[task] = None
-                trio.lowlevel.reschedule(task)
+            for idle in self._idle:
+                trio.lowlevel.reschedule(idle.task)  # its worker is None: it ends
             self._idle.clear()
 
     @trio.lowlevel.enable_ki_protection  # Ctrl-C never leaves _idle naming a task that ended
-    async def _next_worker(self) -> Worker | None:
+    async def _next_worker(self, pooled: _Pooled) -> Worker | None:
         """The next worker spawn() hands this task, or None once no worker runs (then none
         can spawn another, and every idle task ends). A task whose scope an interrupted handler
         cancelled (also one that swallowed the cancellation) is aborted here at once by trio
         and ends: never handed a worker."""
         if not self._active:
             return None
-        task = trio.lowlevel.current_task()
-        self._idle.append(task)
+        self._idle.append(pooled)
 
         def abort(_: Any) -> trio.lowlevel.Abort:
-            self._idle.remove(task)  # cancelled (Ctrl-C, cancel_all) while idle
+            self._idle.remove(pooled)  # cancelled (Ctrl-C, cancel_all) while idle
             return trio.lowlevel.Abort.SUCCEEDED
 
         await trio.lowlevel.wait_task_rescheduled(abort)
-        return self._handed.pop(task)
+        worker, pooled.worker = pooled.worker, None
+        return worker
 
     async def wait_readable(self, fd: int) -> None:
         try:
@@ -148,9 +149,8 @@ class TrioLoop:
     def task_scope(self) -> Any:
         # Entered before any handler runs in the task: the scopes a handler opens while it runs
         # inline nest inside it. (A scope entered around the handler later would not nest.)
-        # A pooled task's own (see _pooled).
-        entered = self._scopes.get(trio.lowlevel.current_task())
-        return trio.CancelScope() if entered is None else entered
+        # Every worker runs in a pooled task: the one that task entered (see _pool_task).
+        return self._pooled[trio.lowlevel.current_task()]
 
     async def serve(self, pending: Any, scope: Any) -> None:
         pending.on_interrupt = scope.cancel
