@@ -193,9 +193,11 @@ class Lane:
                     reply = await self._exchange(conn, data, wait)
                 finally:
                     deadlines.pop(conn, None)
-            else:
-                with anyio.fail_after(self._timeout) if self._timeout else _no_deadline():
+            elif self._timeout:
+                with anyio.fail_after(self._timeout):
                     reply = await self._exchange(conn, data, wait)
+            else:
+                reply = await self._exchange(conn, data, wait)
         except BaseException as e:
             await conn.close()
             if conn.expired:

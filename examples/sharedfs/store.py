@@ -102,8 +102,7 @@ class Attributes(dict[str, bytes]):
 
 
 def _attrs(flat: Sequence[bytes]) -> Attributes:
-    it = iter(flat)
-    return Attributes((k.decode(), v) for k, v in zip(it, it, strict=True))
+    return Attributes(zip(map(bytes.decode, flat[::2]), flat[1::2], strict=True))
 
 
 class Store:

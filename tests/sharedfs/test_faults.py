@@ -88,10 +88,18 @@ def test_outage_answers_eio_then_the_mounts_recover(tmp_path: Path, prefix: str)
         write(a / "f", b"v2")  # the mount reconnected by itself
         assert eventually(lambda: read(b / "f") == b"v2")  # and so did the other's follower
         assert sorted(os.listdir(b)) == ["f", "g"]
+        # a second outage is reported again: the first one ended when Redis answered
+        redis.stop()
+        assert errno_of(lambda: os.stat(a / "not-cached-either")) == errno.EIO
+        redis.start()
+        write(a / "f", b"v3")
     for log in (log_a, log_b):
         text = log.read_text()
         assert "Traceback" not in text, text
-    assert log_a.read_text().count("Redis unreachable") == 1  # once per outage, no flood
+    text = log_a.read_text()
+    # once per outage, no flood; and each end said once
+    assert text.count("Redis unreachable") == 2, text
+    assert text.count("Redis answers again") == 2, text
 
 
 def kill_follower_connection(redis: RedisServer, pid: int) -> None:
