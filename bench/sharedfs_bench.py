@@ -24,6 +24,10 @@
 4. A large directory: 20,000 files created through A (per second), ``ls -l`` of them
    through B cold and warm, with Redis round trips per file and the longest any one Redis
    command ran while B listed them cold (``--only listing``).
+4b. Creates (``--only creates``, ``--rounds`` times, ``--create-files`` each): empty files
+   created one after another by one process, by ``--create-procs`` processes in one
+   directory, and by as many each in a directory of its own; creates per second and the
+   mount's CPU time (user + system) per create.
 5. What durability costs (``--only durability``, not in the full run): the writes of 3.
    behind Redis Sentinel (a primary, a replica, three sentinels), without and with
    ``--wait-replicas 1``, alternating, ``--rounds`` times each.
@@ -365,6 +369,52 @@ def listing(redis: RedisServer, prefix: str, n: int) -> dict[str, float]:
             "longest_redis_command_ms_listing_cold": longest}
 
 
+def _create_files(directory: str, n: int, own: bool, worker: int) -> None:
+    if own:
+        directory = tempfile.mkdtemp(prefix="c", dir=directory)
+    for i in range(n):  # (O_EXCL: a name another worker made would not count)
+        os.close(os.open(f"{directory}/f{worker}-{i:06d}",
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system time of every thread of process ``pid`` so far."""
+    ticks = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def creates(redis: RedisServer, prefix: str, n: int, procs: int) -> dict[str, float]:
+    """``n`` empty files created through one mount: by one process; by ``procs`` processes
+    in one directory (the kernel holds a directory's lock from a create's LOOKUP to its
+    CREATE, so they take turns); by ``procs`` processes, each in a directory of its own."""
+    out: dict[str, float] = {}
+    mounts: list[Any] = []
+    with sharedfs(redis, prefix, procs=mounts) as a:
+        pid = mounts[0].pid
+        for label, k, own in (("one process", 1, False),
+                              (f"{procs} processes, one directory", procs, False),
+                              (f"{procs} processes, a directory each", procs, True)):
+            d = tempfile.mkdtemp(prefix="d", dir=a)
+            workers = [mp.Process(target=_create_files, args=(d, n // k, own, w))
+                       for w in range(k)]
+            cpu0, t = _cpu_seconds(pid), time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(600)
+                if w.exitcode != 0:
+                    raise RuntimeError(f"a creating process exited with {w.exitcode}")
+            elapsed = time.perf_counter() - t
+            made = n // k * k
+            out[f"creates_per_s ({label})"] = made / elapsed
+            out[f"mount_cpu_us_per_create ({label})"] = \
+                (_cpu_seconds(pid) - cpu0) / made * 1e6
+    return out
+
+
 def durability(rounds: int) -> None:
     """Writes behind Sentinel without and with WAIT for one replica, alternating."""
     from redis_server import sentinel_group
@@ -395,13 +445,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--ls-files", type=int, default=20_000)
-    ap.add_argument("--only", choices=("listing", "read-heavy", "durability", "staleness",
-                                       "writes"),
+    ap.add_argument("--create-files", type=int, default=5000)
+    ap.add_argument("--create-procs", type=int, default=4)
+    ap.add_argument("--only", choices=("creates", "listing", "read-heavy", "durability",
+                                       "staleness", "writes"),
                     help="run this part alone (no plot)")
     ap.add_argument("--sharedfs-args", default="",
                     help="more sharedfs options for --only staleness (e.g. '--backend asyncio')")
     ap.add_argument("--rounds", type=int, default=3,
-                    help="rounds of --only durability, staleness and writes")
+                    help="rounds of --only creates, durability, staleness and writes")
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sharedfs.png"))
     ap.add_argument("--json", default=str(ROOT / "bench" / "sharedfs.json"))
     args = ap.parse_args()
@@ -440,6 +492,16 @@ def main() -> None:
             with server() as redis:
                 print("writes:", writes(redis, f"w{r}"), flush=True)
         return
+    if args.only == "creates":
+        runs = []
+        for r in range(args.rounds):
+            with server() as redis:
+                runs.append(creates(redis, f"c{r}", args.create_files, args.create_procs))
+            print("creates:", {k: round(v) for k, v in runs[-1].items()}, flush=True)
+        print("creates, worst of each:",
+              {k: round(min(run[k] for run in runs) if k.startswith("creates")
+                        else max(run[k] for run in runs)) for k in runs[0]}, flush=True)
+        return
     if args.only == "listing":
         with server() as redis:
             print("large directory:", listing(redis, "ls", args.ls_files), flush=True)
@@ -456,6 +518,9 @@ def main() -> None:
     with server() as redis:
         report["writes"] = writes(redis, "w")
     print("writes:", report["writes"], flush=True)
+    with server() as redis:
+        report["creates"] = creates(redis, "c", args.create_files, args.create_procs)
+    print("creates:", report["creates"], flush=True)
     with server() as redis:
         report["large_directory"] = listing(redis, "ls", args.ls_files)
     print("large directory:", report["large_directory"], flush=True)
