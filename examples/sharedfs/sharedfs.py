@@ -774,6 +774,10 @@ class Follower:
                                          self.store.log_key, self.position)
             if not got:
                 continue
+            # A record of this mount's own change arrives with the change's reply: let the
+            # handler waiting for that reply answer first (the kernel, and the process that
+            # made the change, wait for it). Records are applied one scheduler pass later.
+            await anyio.sleep(0)
             self.handle(got[0][1])
             await self.flush()
 
