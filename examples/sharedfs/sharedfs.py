@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import anyio
@@ -110,12 +110,12 @@ class _Errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, typ: Any, e: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, typ: Any, e: BaseException | None, tb: Any) -> Literal[False]:
         if e is None:
             if self.fs.outage or self.fs.empty:
-                self.fs._answered()
+                self.fs.store_answered()
             return False
-        self.fs._failed(e)
+        self.fs.store_failed(e)
         return False
 
 
@@ -172,7 +172,8 @@ class SharedFS(pyfuse3.Operations):
         replicas) is EIO, logged once per outage (a context manager)."""
         return self._errors
 
-    def _answered(self) -> None:
+    def store_answered(self) -> None:
+        """A handler's store calls succeeded: an outage (or an empty store) is over."""
         if self.outage:
             self.outage = False
             log.warning("Redis answers again")
@@ -180,7 +181,9 @@ class SharedFS(pyfuse3.Operations):
             self.empty = False
             log.warning("the store holds the file system again")
 
-    def _failed(self, e: BaseException) -> None:
+    def store_failed(self, e: BaseException) -> None:
+        """A handler raised ``e``: a store error or an unreachable Redis raises the FUSEError
+        to answer (logged as errors() says); anything else returns, to propagate as it is."""
         if isinstance(e, StoreError):
             if e.passing:
                 self.went_down(e.args[1])
