@@ -108,6 +108,11 @@ def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int], *,
     if {"passthrough", "writeback_cache"} <= set(info.want):
         raise ValueError("init_connection(): passthrough and writeback_cache exclude each other "
                          "(the kernel caches no pages of a passthrough file)")
+    if {"passthrough", "handle_killpriv"} <= set(info.want):
+        raise ValueError("init_connection(): passthrough and handle_killpriv exclude each other "
+                         "(with handle_killpriv the kernel leaves clearing setuid and setgid "
+                         "bits on write to the file system, and passthrough writes never reach "
+                         "it: a setuid file written by anyone would stay setuid)")
     want = 0
     for name in info.want:
         want |= caps[name]

@@ -125,7 +125,7 @@ class Operations:
     enable_passthrough: bool = False
     """Ask for kernel passthrough: an open() or create() returning ``FileInfo(...,
     backing_fd=fd)`` has its reads and writes done by the kernel on that file (libfuse 3.18,
-    Linux 6.9, CAP_SYS_ADMIN; excludes the writeback cache)."""
+    Linux 6.9, CAP_SYS_ADMIN; excludes the writeback cache and handle_killpriv)."""
 
     def init_connection(self, conn: ConnectionInfo) -> None:
         """Choose the connection's capabilities and limits: edit ``conn`` in place.

@@ -8,6 +8,7 @@ import errno
 import logging
 import mmap
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,58 @@ def test_backing_files_on_a_passthrough_mount_need_max_backing_stack_depth(
                 assert ops.calls["read"] > 0 and len(warnings) == 1, warnings
                 assert "max_backing_stack_depth = 1 allows that" in warnings[0]
         assert lower_ops.calls["read"] == 0  # the upper one's reads went to the lower's file
+
+
+@pytest.mark.parametrize("passthrough", [True, False])
+def test_a_write_by_another_user_clears_setuid_and_setgid(backend: str, tmp_path: Path,
+                                                          passthrough: bool) -> None:
+    """A user without CAP_FSETID who writes a setuid/setgid file makes it a plain one: the
+    kernel asks the file system to clear the bits (SETATTR) also when the write itself went
+    to the backing file."""
+    from ..util import ALICE, as_user
+
+    src = _source(tmp_path)
+    tmp_path.chmod(0o755)
+    src.chmod(0o755)
+    (src / "data").chmod(0o6777)
+    ops = PassthroughFS(str(src), passthrough=passthrough)
+    with mounted(ops, backend=backend, options=[*pyfuse3.default_options, "allow_other"]) as fs:
+        if passthrough:
+            _require_passthrough(fs)
+        Path(fs.mountpoint).chmod(0o755)
+
+        def append() -> None:
+            with open(Path(fs.mountpoint) / "data", "ab") as fh:
+                fh.write(b"alice was here")
+
+        assert as_user(ALICE, append) is None
+        assert ops.calls["write"] == (0 if passthrough else 1)
+        assert stat.S_IMODE((src / "data").stat().st_mode) == 0o777
+        assert (src / "data").read_bytes().endswith(b"alice was here")
+
+
+class KillingPrivileges(PassthroughFS):
+    """passthroughfs asking for handle_killpriv too (where the kernel offers it)."""
+
+    asked = False
+
+    def init_connection(self, conn: pyfuse3.ConnectionInfo) -> None:
+        if "handle_killpriv" in conn.capable:
+            conn.want.add("handle_killpriv")
+        self.asked = {"passthrough", "handle_killpriv"} <= conn.want
+
+
+def test_passthrough_with_handle_killpriv_fails_main(backend: str, tmp_path: Path) -> None:
+    """With handle_killpriv the kernel would leave the bits to the file system, which never
+    sees a passthrough write: a setuid file written by anyone would stay setuid (checked by
+    hand: -rwsrwxrwx after another user's write). main() refuses the combination."""
+    ops = KillingPrivileges(str(_source(tmp_path)))
+    with pytest.raises((RuntimeError, ValueError)) as info:
+        with mounted(ops, backend=backend) as fs:
+            os.listdir(fs.mountpoint)
+            assert not ops.asked, "served with passthrough and handle_killpriv"
+            pytest.skip("the kernel offers no handle_killpriv, or passthrough is unavailable "
+                        f"({_backing(fs).unavailable})")  # type: ignore[attr-defined]
+    chain = [info.value, info.value.__cause__]
+    assert any("passthrough and handle_killpriv exclude each other" in str(e)
+               for e in chain if e is not None), chain

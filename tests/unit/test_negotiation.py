@@ -123,6 +123,16 @@ def test_passthrough_and_the_writeback_cache_exclude_each_other() -> None:
         negotiate(Edits(), info, caps)
 
 
+def test_passthrough_and_handle_killpriv_exclude_each_other() -> None:
+    caps = {**CAPS, "passthrough": 1 << 29}
+    info = pyfuse3.ConnectionInfo(7, 45, frozenset({"passthrough", "handle_killpriv"}),
+                                  {"passthrough", "handle_killpriv"})
+    with pytest.raises(ValueError, match="passthrough and handle_killpriv exclude each other"):
+        negotiate(Edits(), info, caps)
+    info.want = {"handle_killpriv"}  # alone, the file system clears the bits in write()
+    assert names(negotiate(Edits(), info, caps)[0], caps) == {"handle_killpriv"}
+
+
 @pytest.mark.parametrize(("args", "text"), [
     ((False, True, False), "it needs libfuse 3.18; this pyfuse3 was built against libfuse 3.14"),
     ((True, False, False), "the kernel does not offer it (Linux 6.9"),
