@@ -71,7 +71,8 @@ def commands(redis: RedisServer | SentinelGroup) -> tuple[int, int]:
     stats = primary.command("INFO", "commandstats")
     calls = {line.split(":")[0]: int(line.split("calls=")[1].split(",")[0])
              for line in stats.splitlines() if line.startswith("cmdstat_")}
-    return calls.get("cmdstat_evalsha", 0) + calls.get("cmdstat_eval", 0), sum(calls.values())
+    return (calls.get("cmdstat_fcall", 0) + calls.get("cmdstat_evalsha", 0)
+            + calls.get("cmdstat_eval", 0), sum(calls.values()))
 
 
 def used_memory(redis: RedisServer | SentinelGroup) -> int:

@@ -106,7 +106,8 @@ class Lane:
     time. A call cancelled or timed out while its reply is due closes its connection (the
     reply would be read by the next call)."""
 
-    def __init__(self, client: coredis.Redis[bytes], script: str = "") -> None:
+    def __init__(self, client: coredis.Redis[bytes], script: str = "", *,
+                 library: str = "") -> None:
         self._pool = client.connection_pool
         options = self._pool.connection_kwargs
         self._timeout: float | None = options.get("stream_timeout")
@@ -124,6 +125,9 @@ class Lane:
         self._hello = [hiredis.pack_command(c) for c in hello]
         self._script = script
         self._sha = client.register_script(script).sha if script else ""
+        # a Redis function library (Redis 7+): one function, named as the library
+        self._library = library
+        self._function = library.partition("\n")[0].partition("name=")[2].strip()
         self._idle: list[_Conn] = []
         self._generation = 0
         # calls in flight on plain sockets -> their deadlines (time.monotonic()), while
@@ -176,6 +180,28 @@ class Lane:
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    async def fcall(self, keys: list[Any], args: list[Any],
+                    replicas: int = 0, replica_timeout_ms: int = 0) -> Any:
+        """The library's function's reply, as evalsha() (FCALL: Redis sets nothing up per
+        call, ~4 µs less of its time than EVALSHA of the same code); the library is loaded
+        when Redis lacks it (restarted, FUNCTION FLUSH)."""
+        command = ("FCALL", self._function, len(keys), *keys, *args)
+        wait = ("WAIT", replicas, replica_timeout_ms) if replicas else None
+        reply = await self._call(command, wait)
+        if isinstance(reply, coredis.exceptions.ResponseError) and \
+                "Function not found" in str(reply):
+            await self.load()
+            reply = await self._call(command, wait)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    async def load(self) -> None:
+        """Load the function library (FUNCTION LOAD REPLACE); an error reply is raised."""
+        reply = await self._call(("FUNCTION", "LOAD", "REPLACE", self._library), None)
+        if isinstance(reply, Exception):
+            raise reply
 
     async def _call(self, command: tuple[Any, ...], wait: tuple[Any, ...] | None) -> Any:
         try:

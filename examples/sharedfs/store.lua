@@ -1,13 +1,16 @@
--- sharedfs: every operation on the shared state, one atomic Redis script call each.
+#!lua name=@FUNCTION@
+-- sharedfs: every operation on the shared state, one atomic Redis function call each (a
+-- function library, loaded once: FCALL sets up nothing per call, EVALSHA ran this whole file
+-- each time; @FUNCTION@ is replaced by a name derived from this text, store.py FUNCTION).
 -- ARGV: op, key prefix, mount id, change-log length, deadline (Redis time in ns after which
 -- a change must not be applied: its caller has given up; '' for none), then the operation's
 -- arguments.
 -- KEYS[1] is the change-log sequence key: it names the prefix's hash slot for a cluster.
--- Scripts are not rolled back on error: every check comes before the first write.
+-- Calls are not rolled back on error: every check comes before the first write.
 -- Times are nanosecond strings (Lua numbers are doubles); sizes stay below 2^53.
-local op, P, maxlen = ARGV[1], ARGV[2], ARGV[4]
+-- The call being run (set by the function below, read by the helpers):
 -- ARGV[3] is "MOUNT_ID/STORE_ID": the id this mount's store had at init ('' until then)
-local me, want = string.match(ARGV[3], '^([^/]*)/?(.*)$')
+local KEYS, ARGV, op, P, maxlen, me, want
 local PAGE = 4096
 local MAX_SIZE = 1125899906842624  -- 2^50 bytes
 local S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 61440, 16384, 32768, 40960
@@ -21,15 +24,6 @@ local function xk(i) return P .. ':x:' .. i end  -- extended attributes
 local function hk(i) return P .. ':h:' .. i end  -- mounts holding the inode open
 
 local function fail(e) error({err = e}) end
--- init() marks a prefix with an id; a Redis that restarted empty (or lost the keys) has none,
--- which must not look like a file system whose files were all deleted; another file system
--- made under the same prefix (behind the same URL) has another id, whose inode numbers name
--- other files
-if op ~= 'init' then
-  local id = redis.call('GET', P .. ':id')
-  if not id then fail('ENOMEDIUM') end
-  if want ~= '' and id ~= want then fail('EXDEV another store') end
-end
 local function now()
   local t = redis.call('TIME')
   return t[1] .. string.format('%06d', tonumber(t[2])) .. '000'
@@ -244,6 +238,18 @@ local function regular(i)
   if is_dir(m) then fail('EISDIR') end
   if ftype(m) ~= S_IFREG then fail('EINVAL') end
   return m
+end
+
+-- The call: the rest of the file up to register_function (not indented, one function body)
+local function run()
+-- init() marks a prefix with an id; a Redis that restarted empty (or lost the keys) has none,
+-- which must not look like a file system whose files were all deleted; another file system
+-- made under the same prefix (behind the same URL) has another id, whose inode numbers name
+-- other files
+if op ~= 'init' then
+  local id = redis.call('GET', P .. ':id')
+  if not id then fail('ENOMEDIUM') end
+  if want ~= '' and id ~= want then fail('EXDEV another store') end
 end
 
 -- ---------------------------------------------------------------- reads
@@ -682,3 +688,11 @@ elseif op == 'sweep' then  -- ms: free orphans whose holders are gone (crashed m
   return out
 end
 fail('EINVAL unknown operation ' .. op)
+end
+
+redis.register_function('@FUNCTION@', function(keys, args)
+  KEYS, ARGV = keys, args
+  op, P, maxlen = ARGV[1], ARGV[2], ARGV[4]
+  me, want = string.match(ARGV[3], '^([^/]*)/?(.*)$')
+  return run()
+end)

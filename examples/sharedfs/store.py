@@ -14,6 +14,7 @@ heartbeat per mount, ``:seq`` and ``:log`` the change log: every change appends 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import time
@@ -33,6 +34,10 @@ NAME_MAX = 255
 XATTR_NAME_MAX = 255
 XATTR_SIZE_MAX = 65536  # Linux's limit for one value
 LUA = (Path(__file__).with_name("store.lua")).read_text()
+#: store.lua's function (and library) name: one per text, so mounts of two sharedfs versions
+#: on one Redis each call their own
+FUNCTION = "sharedfs_" + hashlib.sha1(LUA.encode()).hexdigest()[:16]
+LIBRARY = LUA.replace("@FUNCTION@", FUNCTION)
 
 
 class StoreError(Exception):
@@ -118,7 +123,7 @@ class Store:
         self.log_key = self.prefix + ":log"
         self.seq_key = self.prefix + ":seq"
         self.log_length = log_length
-        self.lane = Lane(client, LUA)  # the script calls (see lane.py)
+        self.lane = Lane(client, library=LIBRARY)  # the store's calls (see lane.py)
         self.calls = 0  # script calls made (round trips), for the benchmarks
         # Changes this mount started that may change a directory's attributes, and how many
         # are in flight: what a mount learns of a directory from one change's reply holds only
@@ -148,7 +153,7 @@ class Store:
             self.changes_started += 1
             self.changing += 1
         try:
-            return await self.lane.evalsha(
+            return await self.lane.fcall(
                 [self.seq_key],
                 [op, self.prefix, f"{self.mount_id}/{self.store_id}", self.log_length,
                  deadline, *args],
@@ -263,8 +268,9 @@ class Store:
 
     # ---- changes
     async def init(self, uid: int, gid: int) -> None:
-        """Load the script and create the root directory if this prefix has none."""
-        await self.client.script_load(LUA)
+        """Load the function library and create the root directory if this prefix has
+        none."""
+        await self.lane.load()
         before = time.monotonic_ns()
         redis_now = await self.client.time()  # a datetime, microseconds
         after = time.monotonic_ns()

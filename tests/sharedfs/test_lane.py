@@ -147,6 +147,45 @@ def test_errors_come_as_coredis_raises_them(redis: RedisServer) -> None:
     run(redis, "trio", body)
 
 
+ECHO_LIBRARY = """#!lua name=lane_echo
+redis.register_function('lane_echo', function(keys, args)
+  if args[1] == 'fail' then return redis.error_reply('ENOENT no such name') end
+  return {keys[1], args[1], args[2]}
+end)
+"""
+
+
+@BACKENDS
+def test_a_function_library_is_loaded_when_redis_lacks_it(redis: RedisServer,
+                                                          backend: str) -> None:
+    """fcall() calls the library's function; a Redis without the library (restarted empty,
+    FUNCTION FLUSH) gets it loaded again; error replies come as evalsha()'s do."""
+    async def body(client: coredis.Redis[bytes]) -> None:
+        lane = Lane(client, library=ECHO_LIBRARY)
+        await lane.command("FUNCTION", "FLUSH")
+        assert await lane.fcall(["k"], [1, b"x"]) == [b"k", b"1", b"x"]  # loaded, called
+        await lane.command("FUNCTION", "FLUSH")
+        assert await lane.fcall(["k"], [2, bytearray(b"y")]) == [b"k", b"2", b"y"]
+        with pytest.raises(coredis.exceptions.ResponseError, match=r"^ENOENT no such name$"):
+            await lane.fcall(["k"], ["fail"])
+        with pytest.raises(coredis.exceptions.ReplicationError):  # no replica to wait for
+            await lane.fcall(["k"], [1, 2], replicas=1, replica_timeout_ms=10)
+        assert await lane.fcall(["k"], [3, 4]) == [b"k", b"3", b"4"]  # still in step
+        assert await lane.command("FUNCTION", "LIST", "LIBRARYNAME", "lane_echo")
+
+    run(redis, backend, body)
+
+
+def test_the_store_names_its_function_by_its_text() -> None:
+    """Mounts of two sharedfs versions on one Redis each call their own function."""
+    import store
+
+    assert store.FUNCTION.startswith("sharedfs_")
+    assert f"#!lua name={store.FUNCTION}\n" in store.LIBRARY
+    assert f"redis.register_function('{store.FUNCTION}'" in store.LIBRARY
+    assert "@FUNCTION@" not in store.LIBRARY
+
+
 def test_password_and_database_come_from_the_client(tmp_path: Path) -> None:
     require_redis()
     with redis_server(tmp_path, password="s3cret") as server:
