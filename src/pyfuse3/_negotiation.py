@@ -25,6 +25,14 @@ REQUEST_TIMEOUT_MINOR = 43
 #: call, READDIRPLUS at the start of a listing and after lookups in the directory).
 READDIRPLUS_WANT = {"yes": ("readdirplus",), "no": (), "auto": ("readdirplus", "readdirplus_auto")}
 
+#: Capabilities that exclude each other, and why.
+EXCLUSIVE = {
+    ("passthrough", "writeback_cache"): "the kernel caches no pages of a passthrough file",
+    ("passthrough", "handle_killpriv"): "with handle_killpriv the kernel leaves clearing setuid "
+    "and setgid bits on write to the file system, and passthrough writes never reach it: a "
+    "setuid file written by anyone would stay setuid",
+}
+
 #: Capabilities asked for when the Operations attribute is true (and the kernel offers them).
 WANTED_BY_ATTRIBUTE = (("export_support", "supports_dot_lookup"),
                        ("writeback_cache", "enable_writeback_cache"),
@@ -105,14 +113,9 @@ def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int], *,
     if info.max_backing_stack_depth and "passthrough" not in info.want:
         raise ValueError("init_connection(): max_backing_stack_depth applies to passthrough "
                          "only, and 'passthrough' is not in ConnectionInfo.want")
-    if {"passthrough", "writeback_cache"} <= set(info.want):
-        raise ValueError("init_connection(): passthrough and writeback_cache exclude each other "
-                         "(the kernel caches no pages of a passthrough file)")
-    if {"passthrough", "handle_killpriv"} <= set(info.want):
-        raise ValueError("init_connection(): passthrough and handle_killpriv exclude each other "
-                         "(with handle_killpriv the kernel leaves clearing setuid and setgid "
-                         "bits on write to the file system, and passthrough writes never reach "
-                         "it: a setuid file written by anyone would stay setuid)")
+    for (one, other), why in EXCLUSIVE.items():
+        if {one, other} <= set(info.want):
+            raise ValueError(f"init_connection(): {one} and {other} exclude each other ({why})")
     want = 0
     for name in info.want:
         want |= caps[name]
