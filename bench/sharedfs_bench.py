@@ -51,6 +51,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from run import cpu_seconds  # noqa: E402  (bench/run.py, beside this script)
+
 from tests.sharedfs.conftest import (  # noqa: E402
     RedisServer,
     SentinelGroup,
@@ -378,15 +380,6 @@ def _create_files(directory: str, n: int, own: bool, worker: int) -> None:
                          os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system time of every thread of process ``pid`` so far."""
-    ticks = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        fields = (task / "stat").read_text().rpartition(")")[2].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def creates(redis: RedisServer, prefix: str, n: int, procs: int) -> dict[str, float]:
     """``n`` empty files created through one mount: by one process; by ``procs`` processes
     in one directory (the kernel holds a directory's lock from a create's LOOKUP to its
@@ -401,7 +394,7 @@ def creates(redis: RedisServer, prefix: str, n: int, procs: int) -> dict[str, fl
             d = tempfile.mkdtemp(prefix="d", dir=a)
             workers = [mp.Process(target=_create_files, args=(d, n // k, own, w))
                        for w in range(k)]
-            cpu0, t = _cpu_seconds(pid), time.perf_counter()
+            cpu0, t = cpu_seconds(pid), time.perf_counter()
             for w in workers:
                 w.start()
             for w in workers:
@@ -412,7 +405,7 @@ def creates(redis: RedisServer, prefix: str, n: int, procs: int) -> dict[str, fl
             made = n // k * k
             out[f"creates_per_s ({label})"] = made / elapsed
             out[f"mount_cpu_us_per_create ({label})"] = \
-                (_cpu_seconds(pid) - cpu0) / made * 1e6
+                (cpu_seconds(pid) - cpu0) / made * 1e6
     return out
 
 

@@ -170,38 +170,39 @@ class Lane:
                       replicas: int = 0, replica_timeout_ms: int = 0) -> Any:
         """The script's reply; with ``replicas``, ReplicationError unless that many replicas
         had the change within ``replica_timeout_ms`` (WAIT, in the same write)."""
-        command = ("EVALSHA", self._sha, len(keys), *keys, *args)
-        wait = ("WAIT", replicas, replica_timeout_ms) if replicas else None
-        reply = await self._call(command, wait)
-        if isinstance(reply, coredis.exceptions.NoScriptError):
-            # Redis restarted or SCRIPT FLUSH: load it, once, and call again
-            await self._call(("SCRIPT", "LOAD", self._script), None)
-            reply = await self._call(command, wait)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+        return await self._loaded_call(("EVALSHA", self._sha, len(keys), *keys, *args),
+                                       replicas, replica_timeout_ms)
 
     async def fcall(self, keys: list[Any], args: list[Any],
                     replicas: int = 0, replica_timeout_ms: int = 0) -> Any:
         """The library's function's reply, as evalsha() (FCALL: Redis sets nothing up per
         call, ~4 µs less of its time than EVALSHA of the same code); the library is loaded
         when Redis lacks it (restarted, FUNCTION FLUSH)."""
-        command = ("FCALL", self._function, len(keys), *keys, *args)
-        wait = ("WAIT", replicas, replica_timeout_ms) if replicas else None
-        reply = await self._call(command, wait)
-        if isinstance(reply, coredis.exceptions.ResponseError) and \
-                "Function not found" in str(reply):
-            await self.load()
-            reply = await self._call(command, wait)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+        return await self._loaded_call(("FCALL", self._function, len(keys), *keys, *args),
+                                       replicas, replica_timeout_ms)
 
     async def load(self) -> None:
         """Load the function library (FUNCTION LOAD REPLACE); an error reply is raised."""
         reply = await self._call(("FUNCTION", "LOAD", "REPLACE", self._library), None)
         if isinstance(reply, Exception):
             raise reply
+
+    async def _loaded_call(self, command: tuple[Any, ...], replicas: int,
+                           replica_timeout_ms: int) -> Any:
+        # EVALSHA or FCALL; when Redis lacks the script or the library (restarted, flushed),
+        # load it, once, and call again
+        wait = ("WAIT", replicas, replica_timeout_ms) if replicas else None
+        reply = await self._call(command, wait)
+        if isinstance(reply, coredis.exceptions.NoScriptError):
+            await self._call(("SCRIPT", "LOAD", self._script), None)
+            reply = await self._call(command, wait)
+        elif isinstance(reply, coredis.exceptions.ResponseError) and \
+                "Function not found" in str(reply):
+            await self.load()
+            reply = await self._call(command, wait)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     async def _call(self, command: tuple[Any, ...], wait: tuple[Any, ...] | None) -> Any:
         try:
