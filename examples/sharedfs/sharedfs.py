@@ -336,8 +336,11 @@ class SharedFS(pyfuse3.Operations):
     # ---- names
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         with self.errors():
-            return self.entry(await self.store.lookup(parent_inode, check_name(name)),
-                              parent_inode, name)
+            a = await self.store.lookup(parent_inode, check_name(name))
+        if a is None:  # (outside errors(): a miss is no store failure)
+            raise FUSEError(errno.ENOENT)
+        with self.errors():
+            return self.entry(a, parent_inode, name)
 
     async def forget(self, inode_list: Any) -> None:
         for ino, n in inode_list:
@@ -504,6 +507,8 @@ class SharedFS(pyfuse3.Operations):
             # open(O_CREAT) without O_EXCL does.
             with self.errors():
                 found = await self.store.lookup(parent_inode, name)
+                if found is None:  # and removed again since
+                    raise FUSEError(errno.ENOENT) from None
                 if stat.S_ISDIR(found.int("mode")):
                     raise FUSEError(errno.EISDIR) from None
                 ino = found.int("ino")
@@ -782,7 +787,8 @@ class Follower:
             # made the change, wait for it). Records are applied one scheduler pass later.
             await anyio.sleep(0)
             self.handle(got[0][1])
-            await self.flush()
+            if self.inv.pending():  # (none: only this mount's own records)
+                await self.flush()
 
     def handle(self, entries: Any) -> None:
         """Queue the invalidations for a batch of log entries, in order, as XREAD and

@@ -261,7 +261,7 @@ elseif op == 'lookup' then
   if name == '.' then return attrs(parent) end
   if name == '..' then return attrs(redis.call('HGET', ik(parent), 'parent')) end
   local child = redis.call('HGET', dk(parent), name)
-  if not child then fail('ENOENT') end
+  if not child then return false end  -- no such name: a nil reply, not an error (cheaper)
   return attrs(child)
 elseif op == 'listdir' then  -- directory, cursor ('0' first), count: one page of entries
   -- {next cursor ('0': the last page), the directory's attributes, its parent's, then name,
@@ -369,18 +369,26 @@ elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unl
   end
   local i = redis.call('INCR', P .. ':ino')
   local dir = is_dir(mode)
-  redis.call('HSET', ik(i), 'mode', mode, 'nlink', dir and 2 or 1, 'uid', uid, 'gid', gid,
-             'rdev', rdev, 'size', ftype(mode) == S_IFLNK and #target or 0, 'atime', t,
-             'mtime', t, 'ctime', t, 'parent', parent, 'x', 0,  -- x: how many xattrs
-             'crtime', t)  -- the generation: never the same for a reused inode number
-  if ftype(mode) == S_IFLNK then redis.call('HSET', ik(i), 'target', target) end
+  local a = {'mode', fmt(mode), 'nlink', dir and '2' or '1', 'uid', uid, 'gid', gid,
+             'rdev', rdev, 'size', fmt(ftype(mode) == S_IFLNK and #target or 0), 'atime', t,
+             'mtime', t, 'ctime', t, 'parent', parent, 'x', '0',  -- x: how many xattrs
+             'crtime', t}  -- the generation: never the same for a reused inode number
+  if ftype(mode) == S_IFLNK then
+    table.insert(a, 'target')
+    table.insert(a, target)
+  end
+  redis.call('HSET', ik(i), unpack(a))
   if ARGV[13] == '1' then redis.call('SADD', hk(i), me) end
   redis.call('HSET', dk(parent), name, i)
   if dir then redis.call('HINCRBY', ik(parent), 'nlink', 1) end
   touch(parent, t, true)
   redis.call('INCR', P .. ':count')
   local seq = log('k', 'c', 'p', parent, 'n', name, 'i', i)
-  return {attrs(i), attrs(parent), seq}  -- the directory's attributes after, as of seq
+  table.insert(a, 'blocks')  -- the new inode's attributes are those set above: no HGETALL
+  table.insert(a, '0')
+  table.insert(a, 'ino')
+  table.insert(a, tostring(i))
+  return {a, attrs(parent), seq}  -- the directory's attributes after, as of seq
 elseif op == 'link' then
   local i, parent, name = ARGV[6], ARGV[7], ARGV[8]
   if is_dir(mode_of(i)) then fail('EPERM') end

@@ -178,8 +178,10 @@ class Store:
     async def getattr(self, ino: int) -> Attributes:
         return _attrs(await self._call("getattr", ino))
 
-    async def lookup(self, parent: int, name: bytes) -> Attributes:
-        return _attrs(await self._call("lookup", parent, name))
+    async def lookup(self, parent: int, name: bytes) -> Attributes | None:
+        """The attributes of what ``name`` names in ``parent``; None: nothing."""
+        flat = await self._call("lookup", parent, name)
+        return None if flat is None else _attrs(flat)
 
     async def listdir(self, ino: int) -> list[tuple[bytes, Attributes]]:
         """Every entry of a directory with its attributes, ``.`` and ``..`` first, read in

@@ -72,6 +72,35 @@ def test_each_change_is_logged_once_in_sequence(redis: RedisServer, prefix: str,
                                                  b"a", b"u"]
 
 
+def test_mknod_answers_what_it_stored_and_a_missing_name_is_none(redis: RedisServer,
+                                                                  prefix: str) -> None:
+    """mknod's reply is built from what it set, without reading the inode back: it must be the
+    inode's stored attributes, for a file, a directory made in a setgid directory (group and
+    setgid bit from there) and a symlink. A lookup of a name that is not there answers None
+    (a nil reply, no error), and of one in a file ENOTDIR."""
+    async def body(s: Store) -> None:
+        sg = (await s.mknod(1, b"sg", DIR | stat.S_ISGID, 0, 0, 4242))[0].int("ino")
+        made = [(await s.mknod(1, b"f", REG, 0, 1000, 1000, hold=True))[0],
+                (await s.mknod(sg, b"d", DIR, 0, 1000, 1000))[0],
+                (await s.mknod(1, b"l", stat.S_IFLNK | 0o777, 0, 1000, 1000, b"there"))[0]]
+        for a in made:
+            assert dict(a) == dict(await s.getattr(a.int("ino")))
+        f, d = made[0], made[1]
+        assert [f.int(k) for k in ("mode", "nlink", "uid", "gid", "size", "blocks")] == \
+            [REG, 1, 1000, 1000, 0, 0]
+        assert d.int("gid") == 4242 and d.int("mode") == DIR | stat.S_ISGID
+        assert d.int("nlink") == 2 and d.int("parent") == sg
+        assert made[2]["target"] == b"there" and made[2].int("size") == 5
+        assert await s.lookup(1, b"nothing") is None
+        found = await s.lookup(1, b"f")
+        assert found is not None and dict(found) == dict(made[0])
+        with pytest.raises(StoreError) as e:
+            await s.lookup(made[0].int("ino"), b"x")
+        assert e.value.errno == errno.ENOTDIR
+
+    run(redis, prefix, body)
+
+
 def test_content_matches_a_model(redis: RedisServer, prefix: str) -> None:
     """Random writes, truncates, hole punches, zero ranges and copies over page boundaries."""
     rng = random.Random(7)
@@ -242,7 +271,8 @@ def test_with_replicas_missing_changes_fail_and_reads_do_not_wait(redis: RedisSe
         assert e.value.errno == errno.EIO and e.value.passing
         with anyio.fail_after(0.25):  # less than the replica timeout
             assert (await s.getattr(f)).int("ino") == f
-            assert (await s.lookup(1, b"f")).int("ino") == f
+            found = await s.lookup(1, b"f")
+            assert found is not None and found.int("ino") == f
             await s.open(f, truncate=False, hold=False, names=[(1, b"f")])
 
     run(redis, prefix, body)
