@@ -68,6 +68,15 @@ class _Conn:
             pass
         return True
 
+    def send_nowait(self, data: bytes) -> bytes:
+        """Send what the socket takes now (a command usually fits); return the rest."""
+        if self.sock is None:
+            return data
+        try:
+            return data[self.sock.send(data):]
+        except BlockingIOError:
+            return data
+
     async def send(self, data: bytes) -> None:
         if self.stream is not None:
             await self.stream.send(data)
@@ -79,20 +88,6 @@ class _Conn:
                 view = view[self.sock.send(view):]
             except BlockingIOError:
                 await anyio.wait_writable(self.sock)
-
-    async def receive(self) -> bytes:
-        if self.stream is not None:
-            return await self.stream.receive()
-        assert self.sock is not None
-        while True:
-            await anyio.wait_readable(self.sock)
-            try:
-                data = self.sock.recv(65536)
-            except BlockingIOError:
-                continue
-            if not data:
-                raise anyio.EndOfStream
-            return data
 
     async def close(self) -> None:
         if self.stream is not None:
@@ -211,7 +206,7 @@ class Lane:
             data = hiredis.pack_command(tuple(map(_plain, command)))
         if wait is not None:
             data += hiredis.pack_command(wait)
-        conn = await self._take()
+        conn = self._take_recent() or await self._take()
         deadlines = self._deadlines if conn.sock is not None else None
         try:
             if deadlines is not None and self._timeout:
@@ -243,7 +238,9 @@ class Lane:
 
     @staticmethod
     async def _exchange(conn: _Conn, data: bytes, wait: tuple[Any, ...] | None) -> Any:
-        await conn.send(data)
+        rest = conn.send_nowait(data)
+        if rest:
+            await conn.send(rest)
         reply = await _reply(conn)
         if wait is not None:
             replicated = await _reply(conn)
@@ -251,6 +248,12 @@ class Lane:
                     and not isinstance(reply, Exception):
                 reply = coredis.exceptions.ReplicationError(b"EVALSHA", wait[1], wait[2])
         return reply
+
+    def _take_recent(self) -> _Conn | None:
+        """An idle connection used a moment ago, or None (see _take())."""
+        if self._idle and time.monotonic() - self._idle[-1].idle_since < RECENT:
+            return self._idle.pop()
+        return None
 
     async def _take(self) -> _Conn:
         while self._idle:
@@ -331,10 +334,22 @@ async def _connect(sock: socket.socket, address: Any) -> None:
 
 
 async def _reply(conn: _Conn) -> Any:
-    reader = conn.reader
+    reader, sock = conn.reader, conn.sock
     reply = reader.gets()
     while reply is False:
-        reader.feed(await conn.receive())
+        # (the socket read inline, not in a method of _Conn: a coroutine less per call)
+        if sock is None:
+            assert conn.stream is not None
+            reader.feed(await conn.stream.receive())
+        else:
+            await anyio.wait_readable(sock)
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                continue
+            if not data:
+                raise anyio.EndOfStream
+            reader.feed(data)
         reply = reader.gets()
     if isinstance(reply, hiredis.ReplyError):
         message = str(reply)
