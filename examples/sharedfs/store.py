@@ -34,10 +34,16 @@ NAME_MAX = 255
 XATTR_NAME_MAX = 255
 XATTR_SIZE_MAX = 65536  # Linux's limit for one value
 LUA = (Path(__file__).with_name("store.lua")).read_text()
-#: store.lua's function (and library) name: one per text, so mounts of two sharedfs versions
-#: on one Redis each call their own
-FUNCTION = "sharedfs_" + hashlib.sha1(LUA.encode()).hexdigest()[:16]
-LIBRARY = LUA.replace("@FUNCTION@", FUNCTION)
+
+
+def library_of(lua: str) -> tuple[str, str]:
+    """The function (and library) name for a store.lua text, one per text, so mounts of two
+    sharedfs versions on one Redis each call their own; and the library to load."""
+    function = "sharedfs_" + hashlib.sha1(lua.encode()).hexdigest()[:16]
+    return function, lua.replace("@FUNCTION@", function)
+
+
+FUNCTION, LIBRARY = library_of(LUA)
 
 
 class StoreError(Exception):

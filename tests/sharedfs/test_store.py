@@ -101,6 +101,37 @@ def test_mknod_answers_what_it_stored_and_a_missing_name_is_none(redis: RedisSer
     run(redis, prefix, body)
 
 
+def test_two_sharedfs_versions_on_one_redis_each_call_their_own_function(
+        redis: RedisServer, prefix: str) -> None:
+    """Mounts of two sharedfs versions share a Redis: each loads its library (named by its
+    store.lua's text) and calls its own function, also after the other's library was deleted
+    (FUNCTION DELETE) and its own reloaded. The second version here answers statfs with a
+    number of its own, which shows whose function ran."""
+    from lane import Lane
+
+    old = "elseif op == 'statfs' then\n  return {redis.call('GET', P .. ':count') or '0'}"
+    assert old in store_module.LUA
+    lua = store_module.LUA.replace(old, "elseif op == 'statfs' then\n  return {'424242'}")
+    function, library = store_module.library_of(lua)
+
+    async def body(s: Store) -> None:
+        other = Store(s.client, s.prefix[1:-1])
+        other.lane = Lane(s.client, library=library)
+        await other.init(0, 0)
+        f = (await other.mknod(1, b"f", REG, 0, 0, 0))[0].int("ino")  # one file system
+        assert (await s.getattr(f)).int("ino") == f
+        assert await s.count() == 2 and await other.count() == 424242
+        names = {lib[1] for lib in await s.lane.command("FUNCTION", "LIST")}
+        assert {store_module.FUNCTION.encode(), function.encode()} <= names
+        await s.lane.command("FUNCTION", "DELETE", store_module.FUNCTION)
+        assert await other.count() == 424242  # the other version's library stays
+        assert await s.count() == 2  # reloaded
+        await s.lane.command("FUNCTION", "DELETE", function)
+        assert await s.count() == 2 and await other.count() == 424242
+
+    run(redis, prefix, body)
+
+
 def test_content_matches_a_model(redis: RedisServer, prefix: str) -> None:
     """Random writes, truncates, hole punches, zero ranges and copies over page boundaries."""
     rng = random.Random(7)
