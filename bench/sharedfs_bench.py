@@ -380,13 +380,14 @@ def _create_files(directory: str, n: int, own: bool, worker: int) -> None:
                          os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
 
 
-def creates(redis: RedisServer, prefix: str, n: int, procs: int) -> dict[str, float]:
+def creates(redis: RedisServer, prefix: str, n: int, procs: int,
+            extra: tuple[str, ...] = ()) -> dict[str, float]:
     """``n`` empty files created through one mount: by one process; by ``procs`` processes
     in one directory (the kernel holds a directory's lock from a create's LOOKUP to its
     CREATE, so they take turns); by ``procs`` processes, each in a directory of its own."""
     out: dict[str, float] = {}
     mounts: list[Any] = []
-    with sharedfs(redis, prefix, procs=mounts) as a:
+    with sharedfs(redis, prefix, *extra, procs=mounts) as a:
         pid = mounts[0].pid
         for label, k, own in (("one process", 1, False),
                               (f"{procs} processes, one directory", procs, False),
@@ -445,7 +446,8 @@ def main() -> None:
                                        "staleness", "writes"),
                     help="run this part alone (no plot)")
     ap.add_argument("--sharedfs-args", default="",
-                    help="more sharedfs options for --only staleness (e.g. '--backend asyncio')")
+                    help="more sharedfs options for --only staleness and --only creates "
+                         "(e.g. '--backend uvloop')")
     ap.add_argument("--rounds", type=int, default=3,
                     help="rounds of --only creates, durability, staleness and writes")
     ap.add_argument("--plot", default=str(ROOT / "bench" / "sharedfs.png"))
@@ -490,7 +492,8 @@ def main() -> None:
         runs = []
         for r in range(args.rounds):
             with server() as redis:
-                runs.append(creates(redis, f"c{r}", args.create_files, args.create_procs))
+                runs.append(creates(redis, f"c{r}", args.create_files, args.create_procs,
+                                    tuple(args.sharedfs_args.split())))
             print("creates:", {k: round(v) for k, v in runs[-1].items()}, flush=True)
         print("creates, worst of each:",
               {k: round(min(run[k] for run in runs) if k.startswith("creates")

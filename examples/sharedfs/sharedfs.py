@@ -2,8 +2,8 @@
 """sharedfs: a POSIX file system kept in Redis, mounted by several machines at once.
 
     python examples/sharedfs/sharedfs.py MOUNTPOINT --redis URL [--prefix NAME]
-        [--timeout SECONDS] [--no-invalidation] [--wait-replicas N] [--backend trio|asyncio]
-        [-o OPT,...] [--debug]
+        [--timeout SECONDS] [--no-invalidation] [--wait-replicas N]
+        [--backend trio|asyncio|uvloop] [-o OPT,...] [--debug]
 
 Every change is one atomic Redis script that also appends a record to a change log (a Redis
 stream). Each mount follows the log and turns every change made by another mount into the
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import importlib.util
 import logging
 import os
 import signal
@@ -1044,10 +1045,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="change-log records kept (approximately)")
     p.add_argument("--heartbeat", type=float, default=30.0,
                    help="seconds after which a silent mount's open files no longer count")
-    p.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
+    p.add_argument("--backend", choices=("trio", "asyncio", "uvloop"), default="trio",
+                   help="event loop (uvloop: asyncio on uvloop's loop, needs the uvloop "
+                        "package; README.md compares them)")
     p.add_argument("-o", dest="options", default="", help="mount options, comma-separated")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
+    if args.backend == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        p.error("--backend uvloop needs the uvloop package (pip install uvloop)")
     if args.redis.startswith(SENTINEL_SCHEMES):
         try:
             parse_sentinel_url(args.redis)
@@ -1069,7 +1074,9 @@ def main() -> None:
         logging.getLogger("coredis").setLevel(logging.WARNING)
     logging.getLogger("coredis").addFilter(not_ours_to_tell)
     try:
-        anyio.run(serve, args, backend=args.backend)
+        uvloop = args.backend == "uvloop"
+        anyio.run(serve, args, backend="asyncio" if uvloop else args.backend,
+                  backend_options={"use_uvloop": True} if uvloop else {})
     except Exception as e:
         problem = startup_problem(e, args.redis)
         if problem is None:

@@ -302,7 +302,7 @@ def script_calls(redis: RedisServer) -> int:
                if line.startswith(("cmdstat_fcall:", "cmdstat_evalsha", "cmdstat_eval:")))
 
 
-@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+@pytest.mark.parametrize("backend", ["trio", "asyncio", "uvloop"])
 def test_a_directory_changed_here_answers_without_redis(redis: RedisServer, prefix: str,
                                                         backend: str) -> None:
     """The kernel asks a directory's attributes again after each create or unlink in it (its
@@ -311,7 +311,11 @@ def test_a_directory_changed_here_answers_without_redis(redis: RedisServer, pref
     unlink, the release of this mount's hold), not three. What the mount shows of the
     directory is what Redis holds, and another mount's chmod of it shows."""
     n = 30
-    with sharedfs(redis, prefix, "--backend", backend) as a, sharedfs(redis, prefix) as b:
+    procs: list[subprocess.Popen[bytes]] = []
+    with sharedfs(redis, prefix, "--backend", backend, procs=procs) as a, \
+            sharedfs(redis, prefix) as b:
+        with open(f"/proc/{procs[0].pid}/maps") as maps:  # uvloop's event loop, or none
+            assert ("uvloop/loop." in maps.read()) == (backend == "uvloop")
         os.mkdir(a / "d")
         before, t = script_calls(redis), time.monotonic()
         for i in range(n):
@@ -384,7 +388,7 @@ def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: s
         assert os.listxattr(a / "f") == [] and os.listxattr(b / "f") == []
 
 
-@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+@pytest.mark.parametrize("backend", ["trio", "asyncio", "uvloop"])
 def test_close_to_open_for_names(redis: RedisServer, prefix: str, backend: str) -> None:
     """A name another mount replaced (rename over it), removed, or renamed away, or one of
     two hard links removed, is not opened through this kernel's cached entry, with

@@ -958,3 +958,21 @@ def test_fsck_command(redis: RedisServer, prefix: str) -> None:
     got = fsck_cli(f"unix://{redis.socket}.missing")
     assert got.returncode == 2 and got.stdout == "" and len(got.stderr.splitlines()) == 1
     assert got.stderr.startswith(f"fsck: cannot reach Redis at unix://{redis.socket}.missing")
+
+
+def test_the_uvloop_backend_is_refused_in_one_line_without_uvloop(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--backend uvloop without the uvloop package: a usage error naming the package, not an
+    ImportError traceback from inside the event loop's start."""
+    import importlib.util
+
+    import sharedfs
+
+    argv = ["/mnt", "--redis", "unix:///r.sock", "--backend", "uvloop"]
+    assert sharedfs.parse_args(argv).backend == "uvloop"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "uvloop" else real(name, *a))
+    with pytest.raises(SystemExit):
+        sharedfs.parse_args(argv)
+    assert "--backend uvloop needs the uvloop package" in capsys.readouterr().err
