@@ -68,16 +68,18 @@ class _Conn:
             pass
         return True
 
-    def send_nowait(self, data: bytes) -> bytes:
-        """Send what the socket takes now (a command usually fits); return the rest."""
+    def send_nowait(self, data: bytes) -> bytes | memoryview:
+        """Send what the socket takes now (a command usually fits); return the rest (a view:
+        a large write's rest is not copied)."""
         if self.sock is None:
             return data
         try:
-            return data[self.sock.send(data):]
+            sent = self.sock.send(data)
         except BlockingIOError:
             return data
+        return memoryview(data)[sent:] if sent < len(data) else b""
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes | memoryview) -> None:
         if self.stream is not None:
             await self.stream.send(data)
             return
