@@ -338,10 +338,9 @@ class SharedFS(pyfuse3.Operations):
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         with self.errors():
             a = await self.store.lookup(parent_inode, check_name(name))
-        if a is None:  # (outside errors(): a miss is no store failure)
-            raise FUSEError(errno.ENOENT)
-        with self.errors():
-            return self.entry(a, parent_inode, name)
+            if a is not None:
+                return self.entry(a, parent_inode, name)
+        raise FUSEError(errno.ENOENT)
 
     async def forget(self, inode_list: Any) -> None:
         for ino, n in inode_list:
