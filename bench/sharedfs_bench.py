@@ -27,7 +27,8 @@
 4b. Creates (``--only creates``, ``--rounds`` times, ``--create-files`` each): empty files
    created one after another by one process, by ``--create-procs`` processes in one
    directory, and by as many each in a directory of its own; creates per second and the
-   mount's CPU time (user + system) per create.
+   mount's CPU time (user + system) per create (``--sharedfs-args '--backend uvloop'``: the
+   mount's options).
 5. What durability costs (``--only durability``, not in the full run): the writes of 3.
    behind Redis Sentinel (a primary, a replica, three sentinels), without and with
    ``--wait-replicas 1``, alternating, ``--rounds`` times each.
