@@ -188,7 +188,8 @@ class Lane:
                            replica_timeout_ms: int) -> Any:
         # EVALSHA or FCALL; when Redis lacks the script or the library (restarted, flushed),
         # load it, once, and call again
-        wait = ("WAIT", replicas, replica_timeout_ms) if replicas else None
+        # (the command's name, for the error when too few replicas had it in time)
+        wait = (command[0], replicas, replica_timeout_ms) if replicas else None
         reply = await self._call(command, wait)
         if isinstance(reply, coredis.exceptions.NoScriptError):
             await self._call(("SCRIPT", "LOAD", self._script), None)
@@ -201,13 +202,14 @@ class Lane:
             raise reply
         return reply
 
-    async def _call(self, command: tuple[Any, ...], wait: tuple[Any, ...] | None) -> Any:
+    async def _call(self, command: tuple[Any, ...], wait: tuple[str, int, int] | None) -> Any:
+        # wait: (the command's name, replicas, timeout in ms): WAIT for them in the same write
         try:
             data = hiredis.pack_command(command)
         except TypeError:  # bytearray, bool: what hiredis does not take
             data = hiredis.pack_command(tuple(map(_plain, command)))
         if wait is not None:
-            data += hiredis.pack_command(wait)
+            data += hiredis.pack_command(("WAIT", wait[1], wait[2]))
         conn = self._take_recent() or await self._take()
         deadlines = self._deadlines if conn.sock is not None else None
         try:
@@ -239,7 +241,7 @@ class Lane:
         return reply
 
     @staticmethod
-    async def _exchange(conn: _Conn, data: bytes, wait: tuple[Any, ...] | None) -> Any:
+    async def _exchange(conn: _Conn, data: bytes, wait: tuple[str, int, int] | None) -> Any:
         rest = conn.send_nowait(data)
         if rest:
             await conn.send(rest)
@@ -248,7 +250,7 @@ class Lane:
             replicated = await _reply(conn)
             if isinstance(replicated, int) and replicated < wait[1] \
                     and not isinstance(reply, Exception):
-                reply = coredis.exceptions.ReplicationError(b"EVALSHA", wait[1], wait[2])
+                reply = coredis.exceptions.ReplicationError(wait[0].encode(), wait[1], wait[2])
         return reply
 
     def _take_recent(self) -> _Conn | None:

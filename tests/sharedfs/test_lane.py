@@ -140,7 +140,8 @@ def test_errors_come_as_coredis_raises_them(redis: RedisServer) -> None:
         assert await echo.evalsha(["k"], [bytearray(b"a"), True]) == [b"k", b"a", b"1"]
         with pytest.raises(TypeError, match="not None"):
             await echo.evalsha(["k"], [None, 1])
-        with pytest.raises(coredis.exceptions.ReplicationError):  # no replica to wait for
+        with pytest.raises(coredis.exceptions.ReplicationError,  # no replica to wait for
+                           match=r"EVALSHA.? did not replicate to 1 replicas within 10 ms"):
             await echo.evalsha(["k"], [1, 2], replicas=1, replica_timeout_ms=10)
         assert await echo.evalsha(["k"], [1, 2]) == [b"k", b"1", b"2"]  # still in step
 
@@ -168,7 +169,8 @@ def test_a_function_library_is_loaded_when_redis_lacks_it(redis: RedisServer,
         assert await lane.fcall(["k"], [2, bytearray(b"y")]) == [b"k", b"2", b"y"]
         with pytest.raises(coredis.exceptions.ResponseError, match=r"^ENOENT no such name$"):
             await lane.fcall(["k"], ["fail"])
-        with pytest.raises(coredis.exceptions.ReplicationError):  # no replica to wait for
+        with pytest.raises(coredis.exceptions.ReplicationError,  # no replica to wait for
+                           match=r"FCALL.? did not replicate to 1 replicas within 10 ms"):
             await lane.fcall(["k"], [1, 2], replicas=1, replica_timeout_ms=10)
         assert await lane.fcall(["k"], [3, 4]) == [b"k", b"3", b"4"]  # still in step
         assert await lane.command("FUNCTION", "LIST", "LIBRARYNAME", "lane_echo")
