@@ -1,5 +1,5 @@
 """The store's script calls and the change log's reads on connections of their own: one
-request, one reply, nothing between.
+request (or a few written at once) and its replies, nothing between.
 
 coredis, sharedfs's Redis client for everything else (finding the primary through Sentinel,
 startup checks, the heartbeat), spends 260-460 µs of CPU per command (a writer and a
@@ -158,10 +158,16 @@ class Lane:
 
     async def command(self, *args: Any) -> Any:
         """One command's reply (an error reply raised as coredis raises it)."""
-        reply = await self._call(args, None)
+        reply = await self._call(_pack(args), None)
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    async def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """The replies of ``commands``, written at once: Redis runs them one after another,
+        so a command after a blocking one (BLPOP) runs once that one returned. Error replies
+        are in the list, not raised."""
+        return await self._call(b"".join(map(_pack, commands)), None, len(commands) - 1)
 
     async def evalsha(self, keys: list[Any], args: list[Any],
                       replicas: int = 0, replica_timeout_ms: int = 0) -> Any:
@@ -180,7 +186,7 @@ class Lane:
 
     async def load(self) -> None:
         """Load the function library (FUNCTION LOAD REPLACE); an error reply is raised."""
-        reply = await self._call(("FUNCTION", "LOAD", "REPLACE", self._library), None)
+        reply = await self._call(_pack(("FUNCTION", "LOAD", "REPLACE", self._library)), None)
         if isinstance(reply, Exception):
             raise reply
 
@@ -190,24 +196,22 @@ class Lane:
         # load it, once, and call again
         # (the command's name, for the error when too few replicas had it in time)
         wait = (command[0], replicas, replica_timeout_ms) if replicas else None
-        reply = await self._call(command, wait)
+        data = _pack(command)
+        reply = await self._call(data, wait)
         if isinstance(reply, coredis.exceptions.NoScriptError):
-            await self._call(("SCRIPT", "LOAD", self._script), None)
-            reply = await self._call(command, wait)
+            await self._call(_pack(("SCRIPT", "LOAD", self._script)), None)
+            reply = await self._call(data, wait)
         elif isinstance(reply, coredis.exceptions.ResponseError) and \
                 "Function not found" in str(reply):
             await self.load()
-            reply = await self._call(command, wait)
+            reply = await self._call(data, wait)
         if isinstance(reply, Exception):
             raise reply
         return reply
 
-    async def _call(self, command: tuple[Any, ...], wait: tuple[str, int, int] | None) -> Any:
+    async def _call(self, data: bytes, wait: tuple[str, int, int] | None, more: int = 0) -> Any:
+        # data: packed commands, one, or 1 + more (a pipeline: the list of their replies)
         # wait: (the command's name, replicas, timeout in ms): WAIT for them in the same write
-        try:
-            data = hiredis.pack_command(command)
-        except TypeError:  # bytearray, bool: what hiredis does not take
-            data = hiredis.pack_command(tuple(map(_plain, command)))
         if wait is not None:
             data += hiredis.pack_command(("WAIT", wait[1], wait[2]))
         conn = self._take_recent() or await self._take()
@@ -216,14 +220,14 @@ class Lane:
             if deadlines is not None and self._timeout:
                 deadlines[conn] = time.monotonic() + self._timeout
                 try:
-                    reply = await self._exchange(conn, data, wait)
+                    reply = await self._exchange(conn, data, wait, more)
                 finally:
                     deadlines.pop(conn, None)
             elif self._timeout:
                 with anyio.fail_after(self._timeout):
-                    reply = await self._exchange(conn, data, wait)
+                    reply = await self._exchange(conn, data, wait, more)
             else:
-                reply = await self._exchange(conn, data, wait)
+                reply = await self._exchange(conn, data, wait, more)
         except BaseException as e:
             await conn.close()
             if conn.expired:
@@ -233,7 +237,7 @@ class Lane:
                     from e
             raise
         if conn.generation == self._generation and len(self._idle) < MAX_IDLE and \
-                not isinstance(reply, coredis.exceptions.ReadOnlyError):
+                not _read_only(reply, more):
             conn.idle_since = time.monotonic()
             self._idle.append(conn)
         else:
@@ -241,11 +245,16 @@ class Lane:
         return reply
 
     @staticmethod
-    async def _exchange(conn: _Conn, data: bytes, wait: tuple[str, int, int] | None) -> Any:
+    async def _exchange(conn: _Conn, data: bytes, wait: tuple[str, int, int] | None,
+                        more: int) -> Any:
         rest = conn.send_nowait(data)
         if rest:
             await conn.send(rest)
         reply = await _reply(conn)
+        if more:
+            reply = [reply]
+            for _ in range(more):
+                reply.append(await _reply(conn))
         if wait is not None:
             replicated = await _reply(conn)
             if isinstance(replicated, int) and replicated < wait[1] \
@@ -361,6 +370,20 @@ async def _reply(conn: _Conn) -> Any:
             return coredis.exceptions.NoScriptError(message)
         return ERRORS.get(message.partition(" ")[0], coredis.exceptions.ResponseError)(message)
     return reply
+
+
+def _read_only(reply: Any, more: int) -> bool:
+    """Whether a reply (a pipeline's: any of them) says the server became a replica."""
+    if more:
+        return any(isinstance(r, coredis.exceptions.ReadOnlyError) for r in reply)
+    return isinstance(reply, coredis.exceptions.ReadOnlyError)
+
+
+def _pack(command: tuple[Any, ...]) -> bytes:
+    try:
+        return hiredis.pack_command(command)
+    except TypeError:  # bytearray, bool: what hiredis does not take
+        return hiredis.pack_command(tuple(map(_plain, command)))
 
 
 def _plain(arg: Any) -> Any:

@@ -57,6 +57,8 @@ HOLD_IDLE = 1.0  # seconds a closed file stays held (a reopen needs no round tri
 REDIS_TIMEOUT = 5.0  # seconds a store call may take before it answers EIO
 FALLOC_KNOWN = 0x01 | 0x02 | 0x10  # KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE
 # unreachable, or (Sentinel) no primary known now: EIO until it is back
+LOG_BATCH = 1000  # change-log records read at most per round trip
+BELL_WAIT = 1.0  # seconds a follower waits for its bell before reading the log anyway
 REDIS_DOWN = (coredis.exceptions.ConnectionError, coredis.exceptions.SentinelError,
               TimeoutError, OSError)
 APPENDING = 1 << 63  # set in the file handle of an O_APPEND open; the other bits: the inode
@@ -777,18 +779,43 @@ class Follower:
             self.position, self.seq = b"0-0", 0
             self.invalidate_everything()
             await self.flush()
+        # Another mount's change rings this mount's bell (store.lua, log_as); its own changes
+        # do not, so they cost its follower nothing: their records are read with the next
+        # other one's. Each round trip waits for the bell and reads the log in one write (the
+        # XREAD runs once the BLPOP returned). Registering, then reading, misses nothing: a
+        # change before the SADD is in the log, one after it rings. Registering again after
+        # every idle BELL_WAIT mends a registration lost (the sweep forgot this mount after a
+        # long pause, Redis restarted).
+        followers, bell = self.store.followers_key, self.store.bell_key
+        catch_up = True
         while True:
-            got = await self.log.command("XREAD", "COUNT", 1000, "BLOCK", 5000, "STREAMS",
-                                         self.store.log_key, self.position)
-            if not got:
+            xread = ("XREAD", "COUNT", LOG_BATCH, "STREAMS", self.store.log_key, self.position)
+            if catch_up:
+                rang, got = await self._replies(("SADD", followers, self.store.mount_id), xread)
+            else:
+                rang, got = await self._replies(("BLPOP", bell, BELL_WAIT), xread)
+            entries = got[0][1] if got else []
+            catch_up = rang is None or len(entries) >= LOG_BATCH
+            if not entries:
                 continue
-            # A record of this mount's own change arrives with the change's reply: let the
-            # handler waiting for that reply answer first (the kernel, and the process that
-            # made the change, wait for it). Records are applied one scheduler pass later.
+            # A bell rings with the change's reply to the mount that made it: let that mount's
+            # handlers answer first (the kernel, and the process that made the change, wait
+            # for it). Records are applied one scheduler pass later.
             await anyio.sleep(0)
-            self.handle(got[0][1])
+            self.handle(entries)
             if self.inv.pending():  # (none: only this mount's own records)
                 await self.flush()
+
+    async def _replies(self, *commands: tuple[Any, ...]) -> list[Any]:
+        replies = await self.log.pipeline(*commands)
+        for reply in replies:
+            if isinstance(reply, coredis.exceptions.ReadOnlyError):
+                # a demoted primary (the lane closed that connection): find the new one
+                raise coredis.exceptions.ConnectionError("Redis answered as a replica (a "
+                                                         "failover is under way)")
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     def handle(self, entries: Any) -> None:
         """Queue the invalidations for a batch of log entries, in order, as XREAD and
@@ -996,6 +1023,7 @@ async def serve(args: argparse.Namespace) -> None:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                 try:  # the kernel released everything at unmount
                     await store.unhold(*fs.held)
+                    await store.unfollow()
                 except (*REDIS_DOWN, StoreError) as e:  # the sweep frees them later
                     log.warning("release of %d inode(s) at exit: %s", len(fs.held), e)
 

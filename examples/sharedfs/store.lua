@@ -62,9 +62,17 @@ local function attrs(i)
   table.insert(a, tostring(i))
   return a
 end
-local function log_as(m, ...)  -- a record of mount m's change; returns its sequence number
+-- A record of mount m's change; returns its sequence number. It rings the bell of every
+-- other mount following the log (a list of at most one element, that mount's follower waits
+-- on it), not m's: m's follower skips m's records, so they need not wake it.
+local function log_as(m, ...)
   local seq = redis.call('INCR', KEYS[1])
   redis.call('XADD', P .. ':log', 'MAXLEN', '~', maxlen, '*', 'm', m, 's', seq, ...)
+  for _, f in ipairs(redis.call('SMEMBERS', P .. ':followers')) do
+    if f ~= m and redis.call('LLEN', P .. ':bell:' .. f) == 0 then
+      redis.call('RPUSH', P .. ':bell:' .. f, 1)
+    end
+  end
   return seq
 end
 local function log(...) return log_as(me, ...) end
@@ -666,9 +674,9 @@ elseif op == 'unhold' then  -- inodes whose last open of this mount closed
     if redis.call('EXISTS', ik(i)) == 1 then free_if_unused(i) end
   end
   return 1
-elseif op == 'sweep' then  -- ms: free orphans whose holders are gone (crashed mounts); returns
-  -- {the number freed, then the inodes of large truncates left half-dropped: by such a mount,
-  -- or with no part dropped for ms}
+elseif op == 'sweep' then  -- ms: free orphans whose holders are gone (crashed mounts), forget
+  -- such mounts' followers; returns {the number freed, then the inodes of large truncates left
+  -- half-dropped: by such a mount, or with no part dropped for ms}
   local freed, stale = 0, num(ARGV[6])
   for _, i in ipairs(redis.call('SMEMBERS', P .. ':orphans')) do
     for _, m in ipairs(redis.call('SMEMBERS', hk(i))) do
@@ -679,6 +687,12 @@ elseif op == 'sweep' then  -- ms: free orphans whose holders are gone (crashed m
     elseif redis.call('SCARD', hk(i)) == 0 then
       free_if_unused(i)
       freed = freed + 1
+    end
+  end
+  for _, f in ipairs(redis.call('SMEMBERS', P .. ':followers')) do  -- mounts gone
+    if redis.call('EXISTS', P .. ':alive:' .. f) == 0 then
+      redis.call('SREM', P .. ':followers', f)
+      redis.call('DEL', P .. ':bell:' .. f)
     end
   end
   local out, t = {freed}, now_ms()

@@ -8,7 +8,9 @@ one value would take 5 KiB of Redis's memory, 4090 take 4 KiB),
 ``:x:INO`` extended attributes, ``:h:INO`` the mounts holding the inode open, ``:ino`` and
 ``:count`` counters, ``:orphans`` unlinked inodes still open somewhere, ``:alive:MOUNT`` a
 heartbeat per mount, ``:seq`` and ``:log`` the change log: every change appends one record
-(stream entry) with a sequence number in the same script, so followers can detect a gap.
+(stream entry) with a sequence number in the same script, so followers can detect a gap, and
+rings the ``:bell:MOUNT`` (a list of at most one element) of every other mount in
+``:followers``, the mounts following the log.
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ class Store:
         self.store_id = ""  # the prefix's id seen at init(): every later call checks it
         self.log_key = self.prefix + ":log"
         self.seq_key = self.prefix + ":seq"
+        self.followers_key = self.prefix + ":followers"
+        self.bell_key = f"{self.prefix}:bell:{self.mount_id}"
         self.log_length = log_length
         self.lane = Lane(client, library=LIBRARY)  # the store's calls (see lane.py)
         self.calls = 0  # script calls made (round trips), for the benchmarks
@@ -404,6 +408,12 @@ class Store:
     async def heartbeat(self, ttl: float) -> None:
         await self.client.set(f"{self.prefix}:alive:{self.mount_id}", b"1",
                               px=int(ttl * 1000))
+
+    async def unfollow(self) -> None:
+        """Stop other mounts ringing this one's bell (its follower ended; the sweep forgets a
+        mount whose heartbeat expired, too)."""
+        await self.client.srem(self.followers_key, [self.mount_id])
+        await self.client.delete([self.bell_key])
 
     async def log_position(self) -> tuple[bytes, int]:
         """The last record's stream ID and sequence number (``0-0``, 0 for an empty log)."""

@@ -97,6 +97,22 @@ def test_every_kind_of_change_shows_in_the_other_mount(redis: RedisServer, prefi
                     (name, observe(db), expected)
 
 
+def test_mounts_following_the_log_are_registered_while_they_serve(redis: RedisServer,
+                                                                  prefix: str) -> None:
+    """Each mount that follows the log registers for its bell (a mount that does not follow
+    would only be rung for nothing), and leaves no registration behind when it exits."""
+    def followers() -> list[str]:
+        return redis.command("SMEMBERS", "{" + prefix + "}:followers").split()
+
+    with sharedfs(redis, prefix) as a, sharedfs(redis, prefix, "--no-invalidation") as b, \
+            sharedfs(redis, prefix, "--backend", "asyncio") as c:
+        assert eventually(lambda: len(followers()) == 2), followers()
+        (a / "f").write_bytes(b"1")
+        assert (b / "f").read_bytes() == (c / "f").read_bytes() == b"1"
+        assert len(followers()) == 2
+    assert followers() == []
+
+
 def test_without_invalidation_the_other_mount_stays_stale(redis: RedisServer,
                                                          prefix: str) -> None:
     """The control: the same changes, B caching for an hour and not following the log. W,

@@ -287,6 +287,9 @@ def test_a_killed_mount_leaves_the_others_serving_and_the_store_consistent(
         # A's heartbeat expires, B's sweep frees the orphan A held; nothing half-done
         assert eventually(lambda: check_store(redis, prefix) == [], timeout=10), \
             check_store(redis, prefix)
+        # and forgets A's follower: B alone is rung
+        followers = "{" + prefix + "}:followers"
+        assert eventually(lambda: redis.command("SCARD", followers) == "1", timeout=10)
 
 
 

@@ -89,6 +89,36 @@ def test_a_cancelled_call_does_not_leave_its_reply_to_the_next(redis: RedisServe
 
 
 @BACKENDS
+def test_a_pipeline_answers_in_order_after_its_blocking_command(redis: RedisServer,
+                                                               backend: str) -> None:
+    """Commands written at once: their replies in order, error replies in the list; a command
+    after a blocking one runs once that returned (it sees what woke it); cancelled while
+    blocked, its connection is closed, so the next call reads its own replies."""
+    async def body(client: coredis.Redis[bytes]) -> None:
+        lane = Lane(client)
+        got = await lane.pipeline(("SET", "k", "v"), ("INCR", "k"), ("GET", "k"))
+        assert got[0] == b"OK" and got[2] == b"v"
+        assert isinstance(got[1], coredis.exceptions.ResponseError)
+        result: list[Any] = []
+
+        async def blocked() -> None:
+            result.extend(await lane.pipeline(("BLPOP", "bell", 10), ("LRANGE", "log", 0, -1)))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(blocked)
+            await anyio.sleep(0.2)  # (whether BLPOP is waiting yet or not: same replies)
+            await client.rpush("log", [b"entry"])
+            await client.rpush("bell", [b"1"])
+        assert result == [[b"bell", b"1"], [b"entry"]]
+        with anyio.move_on_after(0.2):
+            await lane.pipeline(("BLPOP", "bell", 10), ("GET", "k"))
+        await client.rpush("bell", [b"2"])  # would have answered the cancelled BLPOP
+        assert await lane.pipeline(("LLEN", "bell"), ("GET", "k")) == [1, b"v"]
+
+    run(redis, backend, body)
+
+
+@BACKENDS
 @pytest.mark.parametrize("watchdog", [False, True])
 def test_a_timed_out_call_raises_and_the_next_gets_its_own_reply(
         redis: RedisServer, backend: str, watchdog: bool) -> None:

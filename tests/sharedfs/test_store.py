@@ -23,6 +23,7 @@ import store as store_module
 from store import MAX_SIZE, PAGE, StaleNames, Store, StoreError
 
 import pyfuse3
+import sharedfs as sharedfs_module
 from sharedfs import Follower, SharedFS, connect
 
 from .conftest import RedisServer
@@ -562,6 +563,92 @@ def test_follower_turns_records_into_invalidations(redis: RedisServer, prefix: s
         follower.handle(await follower.log.command("XRANGE", s.log_key, "-", "+"))
         assert follower.full_invalidations == 2 and follower.applied == 2
         assert follower.seq == 2 and inv._inodes[77] is None  # and it went on
+
+    run(redis, prefix, body)
+
+
+def test_a_change_rings_the_bells_of_the_other_followers_only(redis: RedisServer,
+                                                             prefix: str) -> None:
+    """Each change rings the bell of every mount following the log but the one that made it,
+    once (a bell holds at most one ring); the sweep forgets a follower whose heartbeat
+    expired, and its bell."""
+    async def body(s: Store) -> None:
+        other = Store(s.client, prefix, mount_id="other")
+        await other.init(0, 0)
+        third = Store(s.client, prefix, mount_id="third")
+        await s.client.sadd(s.followers_key, [s.mount_id, "other", "third"])
+
+        async def rings() -> list[int]:
+            return [await s.client.llen(st.bell_key) for st in (s, other, third)]
+
+        await s.mknod(1, b"f", REG, 0, 0, 0)
+        assert await rings() == [0, 1, 1]
+        await s.write((await s.lookup(1, b"f")).int("ino"), 0, b"x")  # type: ignore[union-attr]
+        assert await rings() == [0, 1, 1]  # rung again: still one ring each
+        await s.client.delete([other.bell_key, third.bell_key])
+        await other.setattr(1, mode=0o700)
+        assert await rings() == [1, 0, 1]
+        await s.heartbeat(30)
+        await other.heartbeat(30)  # third has none: gone
+        await s.sweep()
+        assert set(await s.client.smembers(s.followers_key)) == {s.mount_id.encode(), b"other"}
+        assert not await s.client.exists([third.bell_key])
+        await s.unfollow()
+        assert await s.client.smembers(s.followers_key) == {b"other"}
+        assert not await s.client.exists([s.bell_key])
+
+    run(redis, prefix, body)
+
+
+def test_the_follower_wakes_for_another_mounts_change_only(
+        redis: RedisServer, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follower waits on its bell: this mount's own changes do not wake it (their records
+    are read, in order, with the next other one's), another mount's change does, at once
+    (its wait for the bell is a minute long here); registered again after a wait that
+    timed out when something forgot it."""
+    monkeypatch.setattr(sharedfs_module, "BELL_WAIT", 60.0)
+
+    async def body(s: Store) -> None:
+        fs = SharedFS(s)
+        follower = Follower(fs, s.client, position=await s.log_position())
+        rounds: list[int] = []
+        real = follower.log.pipeline
+
+        async def counted(*commands: Any) -> Any:
+            got = await real(*commands)
+            rounds.append(commands[0][0])
+            return got
+
+        follower.log.pipeline = counted  # type: ignore[method-assign]
+
+        async def no_mount_to_flush() -> None:
+            pass
+
+        follower.flush = no_mount_to_flush  # type: ignore[method-assign]
+        other = Store(s.client, prefix, mount_id="other")
+        await other.init(0, 0)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follower.follow)
+            with anyio.fail_after(10):
+                while not rounds:  # registered and read the log: now waiting on its bell
+                    await anyio.sleep(0.01)
+            for k in range(20):
+                await s.mknod(1, b"f%d" % k, REG, 0, 0, 0)
+            await other.mknod(1, b"g", REG, 0, 0, 0)
+            with anyio.fail_after(10):
+                while follower.applied < 1:
+                    await anyio.sleep(0.01)
+            assert rounds == ["SADD", "BLPOP"], rounds  # the bell, once
+            assert follower.seq == 21 and fs.follower is None
+            # forgotten (a long pause, a Redis restarted): registered again once a wait
+            # for the bell times out, and a bell rings again
+            monkeypatch.setattr(sharedfs_module, "BELL_WAIT", 0.05)
+            await s.client.srem(s.followers_key, [s.mount_id])
+            await s.client.rpush(s.bell_key, [1])  # (ends the minute-long wait)
+            with anyio.fail_after(10):
+                while not await s.client.sismember(s.followers_key, s.mount_id):
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
 
     run(redis, prefix, body)
 
