@@ -808,12 +808,21 @@ class Follower:
 
     async def _replies(self, *commands: tuple[Any, ...]) -> list[Any]:
         replies = await self.log.pipeline(*commands)
-        for reply in replies:
+        for k, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, coredis.exceptions.ReadOnlyError):
                 # a demoted primary (the lane closed that connection): find the new one
                 raise coredis.exceptions.ConnectionError("Redis answered as a replica (a "
                                                          "failover is under way)")
-            if isinstance(reply, Exception):
+            if command[0] != "XREAD" and isinstance(reply, coredis.exceptions.ResponseError) \
+                    and str(reply).startswith("WRONGTYPE"):
+                # The followers' set or this bell holds another type (written by hand?):
+                # they hold nothing but who to wake, so it is replaced (no bell meanwhile:
+                # the log is read every BELL_WAIT).
+                log.warning("%s held another type than a %s: deleted", command[1],
+                            "set" if command[0] == "SADD" else "list")
+                await self.log.command("DEL", command[1])
+                replies[k] = None
+            elif isinstance(reply, Exception):
                 raise reply
         return replies
 

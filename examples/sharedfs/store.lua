@@ -64,13 +64,15 @@ local function attrs(i)
 end
 -- A record of mount m's change; returns its sequence number. It rings the bell of every
 -- other mount following the log (a list of at most one element, that mount's follower waits
--- on it), not m's: m's follower skips m's records, so they need not wake it.
+-- on it), not m's: m's follower skips m's records, so they need not wake it. (pcall: a key
+-- of another type there, written by hand, must not fail a change half made; an error reply
+-- is a table ipairs() walks as empty. A follower replaces such a key.)
 local function log_as(m, ...)
   local seq = redis.call('INCR', KEYS[1])
   redis.call('XADD', P .. ':log', 'MAXLEN', '~', maxlen, '*', 'm', m, 's', seq, ...)
-  for _, f in ipairs(redis.call('SMEMBERS', P .. ':followers')) do
-    if f ~= m and redis.call('LLEN', P .. ':bell:' .. f) == 0 then
-      redis.call('RPUSH', P .. ':bell:' .. f, 1)
+  for _, f in ipairs(redis.pcall('SMEMBERS', P .. ':followers')) do
+    if f ~= m and redis.pcall('LLEN', P .. ':bell:' .. f) == 0 then
+      redis.pcall('RPUSH', P .. ':bell:' .. f, 1)
     end
   end
   return seq
@@ -689,7 +691,7 @@ elseif op == 'sweep' then  -- ms: free orphans whose holders are gone (crashed m
       freed = freed + 1
     end
   end
-  for _, f in ipairs(redis.call('SMEMBERS', P .. ':followers')) do  -- mounts gone
+  for _, f in ipairs(redis.pcall('SMEMBERS', P .. ':followers')) do  -- mounts gone
     if redis.call('EXISTS', P .. ':alive:' .. f) == 0 then
       redis.call('SREM', P .. ':followers', f)
       redis.call('DEL', P .. ':bell:' .. f)

@@ -653,6 +653,48 @@ def test_the_follower_wakes_for_another_mounts_change_only(
     run(redis, prefix, body)
 
 
+def test_a_bell_key_of_another_type_fails_no_change_and_the_follower_replaces_it(
+        redis: RedisServer, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The followers' set or a bell holding another type (written by hand): changes go on,
+    whole (ringing failed after the change was written, and raised an error for it), the
+    sweep too, and the follower deletes such a key and registers again."""
+    monkeypatch.setattr(sharedfs_module, "BELL_WAIT", 0.05)
+
+    async def body(s: Store) -> None:
+        other = Store(s.client, prefix, mount_id="other")
+        await other.init(0, 0)
+        await s.client.set(s.followers_key, "not a set")
+        await other.mknod(1, b"a", REG, 0, 0, 0)
+        await s.client.delete([s.followers_key])
+        await s.client.sadd(s.followers_key, [s.mount_id])
+        await s.client.set(s.bell_key, "not a list")
+        await other.mknod(1, b"b", REG, 0, 0, 0)
+        assert [r[b"n"] for r in await records(s) if b"n" in r] == [b"a", b"b"]
+        assert await s.sweep() == 0
+        fs = SharedFS(s)
+        follower = Follower(fs, s.client, position=await s.log_position())
+
+        async def no_mount_to_flush() -> None:
+            pass
+
+        follower.flush = no_mount_to_flush  # type: ignore[method-assign]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follower.follow)
+            with anyio.fail_after(10):
+                while await s.client.type(s.bell_key) == b"string":
+                    await anyio.sleep(0.01)
+                await s.client.set(s.followers_key, "not a set")
+                while await s.client.type(s.followers_key) != b"set" or \
+                        not await s.client.sismember(s.followers_key, s.mount_id):
+                    await anyio.sleep(0.01)
+                await other.mknod(1, b"c", REG, 0, 0, 0)
+                while follower.applied < 1:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+
+    run(redis, prefix, body)
+
+
 async def follow(s: Store, follower: Follower) -> None:
     """The follower handles the records it has not seen (as its XREAD would)."""
     entries = await follower.log.command("XRANGE", s.log_key, "-", "+")
