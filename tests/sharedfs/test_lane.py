@@ -4,6 +4,7 @@ reply for the next one, and errors come as coredis raises them."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,15 +22,20 @@ from sharedfs import connect
 
 from .conftest import RedisServer, redis_server, require_redis
 
-BACKENDS = pytest.mark.parametrize("backend", ["trio", "asyncio"])
+BACKENDS = pytest.mark.parametrize("backend", ["trio", "asyncio", "uvloop"])
 ECHO = "return {KEYS[1], ARGV[1], ARGV[2]}"
 
 
 def run(redis: RedisServer, backend: str, body: Callable[[coredis.Redis[bytes]],
                                                          Awaitable[Any]], **kw: Any) -> Any:
     async def main() -> Any:
+        if backend == "uvloop":
+            assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
         async with connect(redis.url, **kw) as client:
             return await body(client)
+    if backend == "uvloop":  # asyncio on uvloop's loop (sharedfs --backend uvloop)
+        pytest.importorskip("uvloop")
+        return anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
     return anyio.run(main, backend=backend)
 
 
