@@ -56,9 +56,9 @@ log = logging.getLogger("sharedfs")
 HOLD_IDLE = 1.0  # seconds a closed file stays held (a reopen needs no round trip)
 REDIS_TIMEOUT = 5.0  # seconds a store call may take before it answers EIO
 FALLOC_KNOWN = 0x01 | 0x02 | 0x10  # KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE
-# unreachable, or (Sentinel) no primary known now: EIO until it is back
 LOG_BATCH = 1000  # change-log records read at most per round trip
 BELL_WAIT = 1.0  # seconds a follower waits for its bell before reading the log anyway
+# unreachable, or (Sentinel) no primary known now: EIO until it is back
 REDIS_DOWN = (coredis.exceptions.ConnectionError, coredis.exceptions.SentinelError,
               TimeoutError, OSError)
 APPENDING = 1 << 63  # set in the file handle of an O_APPEND open; the other bits: the inode
@@ -798,9 +798,11 @@ class Follower:
             catch_up = rang is None or len(entries) >= LOG_BATCH
             if not entries:
                 continue
-            # A bell rings with the change's reply to the mount that made it: let that mount's
-            # handlers answer first (the kernel, and the process that made the change, wait
-            # for it). Records are applied one scheduler pass later.
+            # The bell may ring in the wake-up that brings the reply to one of this mount's own
+            # changes: let that handler answer first (the kernel, and the process that made
+            # the change, wait for it; and what it learns from the reply is kept only while
+            # the follower has not passed the change's record). Records are applied one
+            # scheduler pass later.
             await anyio.sleep(0)
             self.handle(entries)
             if self.inv.pending():  # (none: only this mount's own records)
