@@ -26,9 +26,9 @@
    command ran while B listed them cold (``--only listing``).
 4b. Creates (``--only creates``, ``--rounds`` times, ``--create-files`` each): empty files
    created one after another by one process, by ``--create-procs`` processes in one
-   directory, and by as many each in a directory of its own; creates per second and the
-   mount's CPU time (user + system) per create (``--sharedfs-args '--backend uvloop'``: the
-   mount's options).
+   directory, and by as many each in a directory of its own; creates per second, and the
+   mount's and Redis's CPU time (user + system) per create (``--sharedfs-args '--backend
+   uvloop'``: the mount's options).
 5. What durability costs (``--only durability``, not in the full run): the writes of 3.
    behind Redis Sentinel (a primary, a replica, three sentinels), without and with
    ``--wait-replicas 1``, alternating, ``--rounds`` times each.
@@ -388,6 +388,7 @@ def creates(redis: RedisServer, prefix: str, n: int, procs: int,
     CREATE, so they take turns); by ``procs`` processes, each in a directory of its own."""
     out: dict[str, float] = {}
     mounts: list[Any] = []
+    assert redis.proc is not None
     with sharedfs(redis, prefix, *extra, procs=mounts) as a:
         pid = mounts[0].pid
         for label, k, own in (("one process", 1, False),
@@ -396,6 +397,7 @@ def creates(redis: RedisServer, prefix: str, n: int, procs: int,
             d = tempfile.mkdtemp(prefix="d", dir=a)
             workers = [mp.Process(target=_create_files, args=(d, n // k, own, w))
                        for w in range(k)]
+            redis0 = cpu_seconds(redis.proc.pid)
             cpu0, t = cpu_seconds(pid), time.perf_counter()
             for w in workers:
                 w.start()
@@ -408,6 +410,8 @@ def creates(redis: RedisServer, prefix: str, n: int, procs: int,
             out[f"creates_per_s ({label})"] = made / elapsed
             out[f"mount_cpu_us_per_create ({label})"] = \
                 (cpu_seconds(pid) - cpu0) / made * 1e6
+            out[f"redis_cpu_us_per_create ({label})"] = \
+                (cpu_seconds(redis.proc.pid) - redis0) / made * 1e6
     return out
 
 
