@@ -36,11 +36,11 @@ end
 -- whole numbers as exact decimal strings (tostring() and redis.call() keep 14 digits only)
 local function fmt(n) return string.format('%d', n) end
 local function bit(v, b) return math.floor(v / b) % 2 == 1 end
-local function mode_of(i)
-  local m = redis.call('HGET', ik(i), 'mode')
+local function mode_in(m)  -- an inode's mode field (nil: no such inode)
   if not m then fail('ENOENT') end
   return num(m)
 end
+local function mode_of(i) return mode_in(redis.call('HGET', ik(i), 'mode')) end
 -- an open file's inode number names the same file only while its creation time is the one
 -- seen at open (a store restored from a backup may have given the number to a new file)
 local function same_file(i, crtime)
@@ -48,19 +48,23 @@ local function same_file(i, crtime)
 end
 local function is_dir(m) return m - m % 4096 == S_IFDIR end
 local function ftype(m) return math.floor(m / 4096) * 4096 end
-local function dir_mode(i)
-  local m = mode_of(i)
+local function dir_mode_in(m)  -- a directory's mode field
+  m = mode_in(m)
   if ftype(m) ~= S_IFDIR then fail('ENOTDIR') end
   return m
+end
+local function dir_mode(i) return dir_mode_in(redis.call('HGET', ik(i), 'mode')) end
+local function answer(a, i, pages)  -- an inode's fields as a reply: with blocks and ino
+  table.insert(a, 'blocks')
+  table.insert(a, fmt(pages * 8))
+  table.insert(a, 'ino')
+  table.insert(a, tostring(i))
+  return a
 end
 local function attrs(i)
   local a = redis.call('HGETALL', ik(i))
   if #a == 0 then fail('ENOENT') end
-  table.insert(a, 'blocks')
-  table.insert(a, fmt(redis.call('HLEN', ck(i)) * 8))
-  table.insert(a, 'ino')
-  table.insert(a, tostring(i))
-  return a
+  return answer(a, i, redis.call('HLEN', ck(i)))
 end
 -- A record of mount m's change; returns its sequence number. It rings the bell of every
 -- other mount following the log (a list of at most one element, that mount's follower waits
@@ -78,6 +82,8 @@ local function log_as(m, ...)
   return seq
 end
 local function log(...) return log_as(me, ...) end
+-- mount m's heartbeat (:alive:MOUNT) expired: it crashed or was cut off
+local function gone(m) return redis.call('EXISTS', P .. ':alive:' .. m) == 0 end
 local function touch(i, t, data)  -- and count the change in the inode's version 'v'
   redis.call('HINCRBY', ik(i), 'v', 1)
   if data then
@@ -376,9 +382,7 @@ elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unl
   local pa = redis.call('HGETALL', ik(parent))
   local at = {}  -- field -> where its value is in pa
   for k = 1, #pa, 2 do at[pa[k]] = k + 1 end
-  if not at.mode then fail('ENOENT') end
-  local pmode = num(pa[at.mode])
-  if ftype(pmode) ~= S_IFDIR then fail('ENOTDIR') end
+  local pmode = dir_mode_in(at.mode and pa[at.mode])
   if redis.call('HEXISTS', dk(parent), name) == 1 then fail('EEXIST') end
   if bit(pmode, S_ISGID) then  -- BSD group semantics in setgid directories
     gid = at.gid and pa[at.gid] or gid
@@ -413,15 +417,9 @@ elseif op == 'mknod' then  -- parent, name, mode, rdev, uid, gid, target ('' unl
   end
   redis.call('INCR', P .. ':count')
   local seq = log('k', 'c', 'p', parent, 'n', name, 'i', i)
-  table.insert(a, 'blocks')  -- the new inode's attributes are those set above: no HGETALL
-  table.insert(a, '0')
-  table.insert(a, 'ino')
-  table.insert(a, tostring(i))
-  table.insert(pa, 'blocks')  -- (a directory has no pages)
-  table.insert(pa, '0')
-  table.insert(pa, 'ino')
-  table.insert(pa, parent)
-  return {a, pa, seq}  -- the directory's attributes after, as of seq
+  -- the new inode's attributes are those set above, the directory's as changed above (a
+  -- directory has no pages): no HGETALL; the directory's as of seq
+  return {answer(a, i, 0), answer(pa, parent, 0), seq}
 elseif op == 'link' then
   local i, parent, name = ARGV[6], ARGV[7], ARGV[8]
   if is_dir(mode_of(i)) then fail('EPERM') end
@@ -705,7 +703,7 @@ elseif op == 'sweep' then  -- ms: free orphans whose holders are gone (crashed m
   local freed, stale = 0, num(ARGV[6])
   for _, i in ipairs(redis.call('SMEMBERS', P .. ':orphans')) do
     for _, m in ipairs(redis.call('SMEMBERS', hk(i))) do
-      if redis.call('EXISTS', P .. ':alive:' .. m) == 0 then redis.call('SREM', hk(i), m) end
+      if gone(m) then redis.call('SREM', hk(i), m) end
     end
     if redis.call('EXISTS', ik(i)) == 0 then
       redis.call('SREM', P .. ':orphans', i)
@@ -715,7 +713,7 @@ elseif op == 'sweep' then  -- ms: free orphans whose holders are gone (crashed m
     end
   end
   for _, f in ipairs(redis.pcall('SMEMBERS', P .. ':followers')) do  -- mounts gone
-    if redis.call('EXISTS', P .. ':alive:' .. f) == 0 then
+    if gone(f) then
       redis.call('SREM', P .. ':followers', f)
       redis.call('DEL', P .. ':bell:' .. f)
     end
@@ -727,7 +725,7 @@ elseif op == 'sweep' then  -- ms: free orphans whose holders are gone (crashed m
     local by, last = string.match(marks[k + 1], '^(%S*) ?(%d*)$')
     if redis.call('HEXISTS', ik(i), 'g') == 0 then
       redis.call('HDEL', P .. ':dropping', i)
-    elseif redis.call('EXISTS', P .. ':alive:' .. (by or '')) == 0
+    elseif gone(by or '')
         or t - (tonumber(last) or 0) > stale then
       table.insert(out, i)
     end
