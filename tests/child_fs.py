@@ -96,15 +96,23 @@ def ctrl_c(mnt: str, backend: str, how: str) -> None:
     """Ctrl-C (or a timeout) while a handler is suspended; the usual try/finally close()."""
     pyfuse3.init(SlowFS(), mnt, [])
 
+    async def main() -> None:
+        """pyfuse3.main(), saying what it raised (if it unwound at all)."""
+        try:
+            await pyfuse3.main()
+        except BaseException as e:
+            out(f"main raised {type(e).__name__}")
+            raise
+
     async def runner() -> None:
         try:
             if how == "timeout" and sys.version_info >= (3, 11):
                 async with asyncio.timeout(1.0):  # cancels this very task
-                    await pyfuse3.main()
+                    await main()
             elif how == "timeout":
-                await asyncio.wait_for(pyfuse3.main(), 1.0)
+                await asyncio.wait_for(main(), 1.0)
             else:
-                await pyfuse3.main()
+                await main()
         finally:
             pyfuse3.close()
             out("closed")
@@ -115,7 +123,7 @@ def ctrl_c(mnt: str, backend: str, how: str) -> None:
         elif how == "run_until_complete":  # upstream's own asyncio example
             loop = asyncio.new_event_loop()
             try:
-                loop.run_until_complete(pyfuse3.main())
+                loop.run_until_complete(main())
             finally:
                 pyfuse3.close()
                 out("closed")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _sysutil
-from ._backends import EventLoop, current, finished_before_interrupt, interrupt_at_checkpoints
+from ._backends import EventLoop, current, ended_by_ctrl_c, finished_before_interrupt
 from ._cache_control import CacheControl
 from ._callbacks import lowlevel_ops
 from ._dispatch import Dispatcher, handler_owner, served_by_this_thread
@@ -244,15 +244,17 @@ class Mount:
 
     # -- serving ----------------------------------------------------------------------------
 
-    @interrupt_at_checkpoints  # Ctrl-C cannot land between the state change and its finally
+    @ended_by_ctrl_c  # never between the state change and its finally
     async def serve(self, *, max_tasks: int = 99) -> None:
         """Serve requests until terminate() or an unmount; runs under trio or asyncio.
 
         Returns only when every handler it started has finished. Raises what ended serving
         abnormally: an error reading /dev/fuse, libfuse refusing the kernel's INIT, a
         ValueError from ``Operations.init_connection()``, or a KeyboardInterrupt/SystemExit/
-        cancellation (as itself, never in an exception group). RuntimeError if closed or
-        already serving. ``max_tasks`` bounds the handlers suspended at once (plus the task
+        cancellation (as itself, never in an exception group). Under asyncio without a SIGINT
+        handler of its own (Python 3.10's asyncio.run, ``loop.run_until_complete``) the first
+        Ctrl-C cancels it, and it raises KeyboardInterrupt once unwound. RuntimeError if closed
+        or already serving. ``max_tasks`` bounds the handlers suspended at once (plus the task
         reading /dev/fuse); upstream's ``min_tasks`` exists on ``main()`` only.
         """
         if not isinstance(max_tasks, int) or isinstance(max_tasks, bool):

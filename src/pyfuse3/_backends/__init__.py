@@ -16,7 +16,7 @@ import sniffio
 
 from .. import _sysutil
 from ._protocol import Backend, Closed, EventLoop, Pending, Scope, TaskGroup
-from .asyncio import ASYNCIO
+from .asyncio import ASYNCIO, cancelled_by_ctrl_c
 from .trio import TRIO, interrupt_at_checkpoints
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Scope",
     "TaskGroup",
     "current",
+    "ended_by_ctrl_c",
     "finished_before_interrupt",
     "interrupt_at_checkpoints",
 ]
@@ -46,6 +47,22 @@ def current() -> Backend:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def ended_by_ctrl_c(fn: F) -> F:
+    """For serve(): a Ctrl-C ends it as a whole, never between its state change and its
+    ``finally``. Under trio, ``interrupt_at_checkpoints``. Under asyncio with Python's own
+    SIGINT handler (Python 3.10's asyncio.run, uvloop.run, ``loop.run_until_complete``), a
+    Ctrl-C cancels it and it raises KeyboardInterrupt once unwound (asyncio.CtrlC); 3.11+'s
+    asyncio.run cancels it itself."""
+    protected = interrupt_at_checkpoints(fn)
+
+    @functools.wraps(fn)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        if sniffio.current_async_library() == "asyncio":
+            return await cancelled_by_ctrl_c(protected, *args, **kwargs)
+        return await protected(*args, **kwargs)
+    return run  # type: ignore[return-value]
 
 
 def finished_before_interrupt(fn: F) -> F:
