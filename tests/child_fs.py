@@ -378,7 +378,8 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
     """Ctrl-C at a different moment of each round, from the instant a handler suspends on: it
     lands in pyfuse3's dispatch code, in trio's and in the handler. main() must end every time.
     ``at`` "start": from the instant main() is called on (serve()'s state change,
-    the INIT negotiation, the first requests).
+    the INIT negotiation, the first requests). ``backend`` "run_until_complete": asyncio
+    without asyncio.run (upstream's own example), so Python's SIGINT handler on any version.
 
     The signal is SIGALRM from a timer the handler arms (in-process, microseconds apart),
     handed to the SIGINT handler trio installed, with the frame it interrupted. The garbage
@@ -429,7 +430,14 @@ def ctrl_c_storm(mnt: str, rounds: str, backend: str = "trio", at: str = "suspen
             try:
                 stat_.start()
                 start_delay[0] = delay
-                run(backend, main)
+                if backend == "run_until_complete":
+                    loop = asyncio.new_event_loop()
+                    try:
+                        loop.run_until_complete(main())
+                    finally:
+                        loop.close()
+                else:
+                    run(backend, main)
                 result = "returned"
             except KeyboardInterrupt:
                 result = "KeyboardInterrupt"
