@@ -40,6 +40,7 @@ cdef struct RingState:
     unsigned int depth
     bint grow_wanted                # a queue is running out of free entries
     size_t payload_size
+    size_t payload_limit            # payload_size; smaller only in tests (Ring._limit_payload)
     bint batching                   # inside drain(): commits go out together at ring_flush()
     unsigned int unsubmitted
     bint dev_readable               # the poll on /dev/fuse fired; read until EAGAIN
@@ -49,7 +50,7 @@ cdef struct RingState:
     unsigned int max_write          # from the INIT answer: sizes the payload buffers
     unsigned int max_pages
     unsigned long long requests     # taken from ring entries
-    unsigned long long refused      # answers that did not fit (EIO instead)
+    unsigned long long refused      # requests and answers that did not fit (EIO instead)
     int error                       # first unexpected CQE error (-errno), 0 none
     PyThread_type_lock lock
 

@@ -205,7 +205,7 @@ cdef int ring_next(RingState* rs, fuse_buf* out) except -1:
         _unlock(rs)
         rs.requests += 1
         if hdr.len < sizeof(fuse_in_header) + payload_sz or op_sz > 128 or \
-                payload_sz > rs.payload_size:
+                payload_sz > rs.payload_limit:
             # Not a layout this ring knows: answer EIO rather than guess.
             _refuse(rs, e, hdr.unique)
             continue
@@ -281,7 +281,7 @@ cdef ssize_t ring_reply(RingState* rs, int fd, iovec* iov, int count) noexcept n
     dst.unique = unique
     dst.error = oh.error
     for j in range(1, count):
-        if n + iov[j].iov_len > rs.payload_size:
+        if n + iov[j].iov_len > rs.payload_limit:
             dst.error = -EIO
             rs.refused += 1
             n = 0
@@ -346,8 +346,17 @@ cdef class Ring:
 
     @property
     def refused(self):
-        """Answers that did not fit an entry's buffer (EIO was sent instead)."""
+        """Requests of a layout this ring does not know, and answers that did not fit an
+        entry's buffer (EIO was sent instead)."""
         return self.st.refused
+
+    def _limit_payload(self, size_t size):
+        """Tests only: refuse requests and answers whose payload exceeds ``size`` bytes, as if
+        the kernel had sent a request larger than the entries hold (the buffers stay as they
+        are)."""
+        _lock(self.st)
+        self.st.payload_limit = min(size, self.st.payload_size)
+        _unlock(self.st)
 
     @property
     def error(self):
@@ -386,7 +395,7 @@ cdef class Ring:
         # default (32) when INIT did not negotiate it.
         cdef size_t payload = max(<size_t>MIN_PAYLOAD, <size_t>rs.max_write,
                                   <size_t>(rs.max_pages or DEFAULT_MAX_PAGES) * PAGE)
-        rs.payload_size = (payload + PAGE - 1) // PAGE * PAGE
+        rs.payload_size = rs.payload_limit = (payload + PAGE - 1) // PAGE * PAGE
         rs.queues, rs.depth = self.queues, self.depth
         rs.free = <unsigned int*>calloc(self.queues, sizeof(unsigned int))
         rs.total = <unsigned int*>calloc(self.queues, sizeof(unsigned int))

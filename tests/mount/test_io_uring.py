@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ from pyfuse3 import _backends, _ring
 from pyfuse3._ring import HAVE_URING
 from pyfuse3.testing import MountedFS, mounted
 
-from ..memfs import MemFS
+from ..memfs import MemFS, Node
 from ..util import eventually, run_with_timeout
 from .test_edges import assert_clean_exit, child
 
@@ -138,6 +139,42 @@ def test_smaller_max_write(backend: str, uring_enabled: None, max_write: int) ->
         assert client(COPY, fs.path("f"), str(3 * max_write + 5)).strip() == \
             str(3 * max_write + 5)
         assert fs.mount.io_uring and ring_of(fs).error == 0
+
+
+OVERSIZED = """
+import errno, os, sys
+small, big, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+def outcome(fn):
+    try:
+        return repr(fn())
+    except OSError as e:
+        return errno.errorcode[e.errno]
+
+fd = os.open(small, os.O_RDWR | os.O_CREAT)
+print(outcome(lambda: os.write(fd, b"s" * 100)))
+print(outcome(lambda: os.pwrite(fd, b"w" * (2 * limit), 0)))  # a request too large
+os.close(fd)
+print(outcome(lambda: len(open(small, "rb").read())))
+print(outcome(lambda: len(open(big, "rb").read())))  # an answer too large
+print(outcome(lambda: os.stat(small).st_size))
+"""
+
+
+@needs_ring_build
+def test_requests_and_answers_larger_than_an_entry_get_eio(backend: str,
+                                                           uring_enabled: None) -> None:
+    """A request whose layout the ring does not know (here: a payload over the limit, as if
+    the kernel sent more than the entries hold) and an answer that does not fit are answered
+    with EIO and counted; the mount serves on and nothing of the refused write lands."""
+    with mounted(MemFS(), backend=backend, options=ring_options()) as fs:
+        ring = ring_of(fs)
+        fs.ops.add(pyfuse3.ROOT_INODE, b"big", Node(stat.S_IFREG | 0o644, data=b"b" * 3000))
+        ring._limit_payload(1000)
+        got = client(OVERSIZED, fs.path("small"), fs.path("big"), "1000").split()
+        assert got == ["100", "EIO", "100", "EIO", "100"], got
+        assert ring.refused >= 2 and ring.error == 0
+        assert fs.ops.node(fs.ops.child(pyfuse3.ROOT_INODE, b"small")).data == b"s" * 100
 
 
 class SlowFS(MemFS):
