@@ -137,6 +137,29 @@ def ctrl_c(mnt: str, backend: str, how: str) -> None:
         out("caught TimeoutError")
 
 
+def ctrl_c_two_mounts(mnt: str, backend: str, other: str) -> None:
+    """Two Mounts served at once (asyncio.gather), one Ctrl-C while both wait: each serve()
+    unwinds, the ``with`` closes both, and the KeyboardInterrupt reaches the top."""
+    import contextlib
+
+    from pyfuse3.testing import run
+
+    async def main() -> None:
+        with contextlib.ExitStack() as stack:
+            mounts = [stack.enter_context(pyfuse3.Mount(MemFS(), path, []))
+                      for path in (mnt, other)]
+            out("mounted")
+            try:
+                await asyncio.gather(*(m.serve() for m in mounts))
+            finally:
+                out(f"states {[m.state for m in mounts]}")
+
+    try:
+        run(backend, main)
+    except KeyboardInterrupt:
+        out("caught KeyboardInterrupt")
+
+
 def close_races_main(mnt: str, rounds: str) -> None:
     """close() on one thread while main() starts on another, many times."""
     import pyfuse3._mount as lifecycle
@@ -608,6 +631,7 @@ SCENARIOS = {
     "poll_handles_race": poll_handles_race,
     "ctrl_c": ctrl_c,
     "ctrl_c_storm": ctrl_c_storm,
+    "ctrl_c_two_mounts": ctrl_c_two_mounts,
     "exit_in_negotiation": exit_in_negotiation,
     "ctrl_c_in_close": ctrl_c_in_close,
     "ctrl_c_in_mount": ctrl_c_in_mount,

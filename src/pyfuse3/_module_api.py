@@ -84,9 +84,9 @@ async def main(min_tasks: int = 1, max_tasks: int = 99) -> None:
     abnormally: an error reading /dev/fuse, libfuse refusing the kernel's INIT, or a
     KeyboardInterrupt/SystemExit/cancellation (as itself, never in an exception group).
     Under asyncio without a SIGINT handler of its own (Python 3.10's asyncio.run,
-    ``loop.run_until_complete``) the first Ctrl-C cancels it, and it raises KeyboardInterrupt
-    once unwound. RuntimeError if called before init(), after close(), or while already
-    running.
+    ``loop.run_until_complete``), a Ctrl-C while it is the only one serving cancels it, and it
+    raises KeyboardInterrupt once unwound. RuntimeError if called before init(), after
+    close(), or while already running.
     """
     if not isinstance(min_tasks, int):  # upstream's; unused (a task per suspended handler)
         raise TypeError(f"min_tasks must be int, not {type(min_tasks).__name__}")

@@ -252,10 +252,11 @@ class Mount:
         abnormally: an error reading /dev/fuse, libfuse refusing the kernel's INIT, a
         ValueError from ``Operations.init_connection()``, or a KeyboardInterrupt/SystemExit/
         cancellation (as itself, never in an exception group). Under asyncio without a SIGINT
-        handler of its own (Python 3.10's asyncio.run, ``loop.run_until_complete``) the first
-        Ctrl-C cancels it, and it raises KeyboardInterrupt once unwound. RuntimeError if closed
-        or already serving. ``max_tasks`` bounds the handlers suspended at once (plus the task
-        reading /dev/fuse); upstream's ``min_tasks`` exists on ``main()`` only.
+        handler of its own (Python 3.10's asyncio.run, ``loop.run_until_complete``), a Ctrl-C
+        while it is the only serve() cancels it, and it raises KeyboardInterrupt once unwound.
+        RuntimeError if closed or already serving. ``max_tasks`` bounds the handlers suspended
+        at once (plus the task reading /dev/fuse); upstream's ``min_tasks`` exists on
+        ``main()`` only.
         """
         if not isinstance(max_tasks, int) or isinstance(max_tasks, bool):
             raise TypeError(f"max_tasks must be int, not {type(max_tasks).__name__}")

@@ -206,6 +206,28 @@ def test_ctrl_c_with_a_suspended_handler_ends_cleanly(backend: str, how: str) ->
         assert slow.communicate(timeout=10)[0].strip() in ("EINTR", "ENOTCONN", "ENOENT")
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+def test_ctrl_c_with_two_mounts_serving_closes_both(backend: str) -> None:
+    """One Ctrl-C ends both serve()s and the program's ``with`` closes both mounts. On 3.10,
+    with pyfuse3's handler cancelling both, the first KeyboardInterrupt stopped the loop before
+    the other unwound: both mounts were left to the garbage collector."""
+    other = tempfile.mkdtemp(prefix="pyfuse3-child-")
+    try:
+        with child("ctrl_c_two_mounts", backend, other) as c:
+            assert c.line(timeout=20) == "mounted"
+            assert eventually(lambda: _fuse_mounted(other) and c.idle(), 10)
+            c.proc.send_signal(signal.SIGINT)
+            rc, stdout, stderr = c.finish()
+            assert "states ['stopped', 'stopped']" in stdout.split("\n"), f"{stdout}\n{stderr}"
+            assert "caught KeyboardInterrupt" in stdout.split("\n"), f"{stdout}\n{stderr}"
+            assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+            assert not _fuse_mounted(other)
+    finally:
+        if _fuse_mounted(other):
+            lazy_unmount(other)
+        os.rmdir(other)
+
+
 # -- 2, 11: cache calls from inside a handler's task tree ----------------------------------
 
 class HandlerCallsFS(MemFS):

@@ -53,8 +53,8 @@ def ended_by_ctrl_c(fn: F) -> F:
     """For serve(): a Ctrl-C ends it as a whole, never between its state change and its
     ``finally``. Under trio, ``interrupt_at_checkpoints``. Under asyncio with Python's own
     SIGINT handler (Python 3.10's asyncio.run, uvloop.run, ``loop.run_until_complete``), a
-    Ctrl-C cancels it and it raises KeyboardInterrupt once unwound (asyncio.CtrlC); 3.11+'s
-    asyncio.run cancels it itself."""
+    Ctrl-C while it is the only serve() cancels it and it raises KeyboardInterrupt once
+    unwound (asyncio.CtrlC); 3.11+'s asyncio.run cancels it itself."""
     protected = interrupt_at_checkpoints(fn)
 
     @functools.wraps(fn)

@@ -346,58 +346,65 @@ class CtrlC:
     was lost never ran, and serve() waited for it forever (about 1 Ctrl-C in 600 under
     Python 3.10's asyncio.run and uvloop.run); out of ``loop.run_until_complete`` it leaves
     serve() never unwound. asyncio.run of Python 3.11+ installs its own handler (it cancels the
-    main task) and so does ``loop.add_signal_handler``: those are left alone. While serve()
+    main task) and so does ``loop.add_signal_handler``: those are left alone. While one serve()
     runs on the main thread under Python's own handler, this one takes its place: the first
-    Ctrl-C cancels every serve() task, and each raises KeyboardInterrupt once it has unwound;
-    a second one, while they unwind, goes to Python's handler (KeyboardInterrupt where it
-    lands), as asyncio.run's does.
+    Ctrl-C cancels that serve(), which raises KeyboardInterrupt once it has unwound; a second
+    one, while it unwinds, goes to Python's handler (KeyboardInterrupt where it lands), as
+    asyncio.run's does. Several serve() at once are left to Python's handler: a
+    KeyboardInterrupt out of the first to end would stop the loop before the others unwound.
     """
 
     def __init__(self) -> None:
-        self._serving: dict[asyncio.Task[Any], bool] = {}  # task: a Ctrl-C cancelled it
-        self._previous: Any = signal.default_int_handler
+        self._task: asyncio.Task[Any] | None = None  # the serve() watched
+        self._interrupted = False  # a Ctrl-C cancelled it
 
     def watch(self, task: asyncio.Task[Any]) -> bool:
-        """Take Ctrl-C over for ``task`` (True), unless another handler owns it or this is
-        not the main thread (False)."""
+        """Take Ctrl-C over for ``task`` (True), unless another handler owns it, this is not
+        the main thread, or another serve() runs (False; that one's is then given back)."""
         if threading.current_thread() is not threading.main_thread():
             return False
-        handler = signal.getsignal(signal.SIGINT)
-        if handler != self._on_sigint:
-            if handler is not signal.default_int_handler:
-                return False
-            self._previous = handler
-            signal.signal(signal.SIGINT, self._on_sigint)
-        self._serving[task] = False
+        if self._task is not None:
+            if not self._interrupted:
+                self._forget()
+            return False
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return False
+        signal.signal(signal.SIGINT, self._on_sigint)
+        self._task, self._interrupted = task, False
         return True
 
     def leave(self, task: asyncio.Task[Any]) -> bool:
         """Stop watching ``task``; whether a Ctrl-C cancelled it (its cancellation then
         settled: 3.11+'s ``uncancel()``)."""
-        interrupted = self._serving.pop(task, False)
-        if not self._serving:
-            self._restore()
+        if task is not self._task:
+            return False
+        interrupted = self._interrupted
+        self._forget()
         if interrupted and hasattr(task, "uncancel"):
             task.uncancel()
         return interrupted
 
-    def _restore(self) -> None:
+    def _forget(self) -> None:
+        self._task = None
+        self._python_handler()
+
+    def _python_handler(self) -> None:
         if signal.getsignal(signal.SIGINT) == self._on_sigint:
-            signal.signal(signal.SIGINT, self._previous)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        # One whose loop stopped under it (a KeyboardInterrupt out of run_until_complete) is
-        # not served any more: the program is past it, the Ctrl-C is Python's.
-        for task in [t for t in self._serving if t.done() or not t.get_loop().is_running()]:
-            del self._serving[task]
-        if not self._serving or any(self._serving.values()):
-            self._restore()
-            self._previous(signum, frame)  # Python's: raises KeyboardInterrupt here
+        task = self._task
+        if task is None or task.done() or not task.get_loop().is_running():
+            # its loop stopped under it (a KeyboardInterrupt out of run_until_complete): the
+            # program is past it
+            self._forget()
+        if self._task is None or self._interrupted:  # (a second Ctrl-C)
+            self._python_handler()
+            signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt here
             return
-        for task in self._serving:  # (the main thread is every one's loop thread)
-            self._serving[task] = True
-            task.cancel()
-            task.get_loop().call_soon_threadsafe(_nothing)  # wake a loop waiting in poll
+        self._interrupted = True
+        self._task.cancel()
+        self._task.get_loop().call_soon_threadsafe(_nothing)  # wake a loop waiting in poll
 
 
 def _nothing() -> None:
