@@ -1,2 +1,3 @@
 CAPABILITIES: dict[str, int]
 LIBFUSE_VERSION: str
+UNDELIVERED: dict[str, str]

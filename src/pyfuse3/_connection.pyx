@@ -23,7 +23,9 @@ from pyfuse3._session cimport Session
 import logging
 import os
 
-from pyfuse3._negotiation import default_want, names, negotiate, passthrough_unavailable
+from pyfuse3._negotiation import (
+    default_want, names, negotiate, passthrough_unavailable, undelivered,
+)
 from pyfuse3._pyfuse3 import ConnectionInfo
 
 log = logging.getLogger("pyfuse3")
@@ -52,6 +54,11 @@ if PYFUSE3_HAVE_PASSTHROUGH:
 cdef unsigned int NAMED_CAPS = 0
 for _bit in CAPABILITIES.values():
     NAMED_CAPS |= _bit
+#: What this libfuse would drop on the way to the kernel (name -> why): never shown as offered.
+UNDELIVERED = undelivered(LIBFUSE_VERSION)
+cdef unsigned int UNDELIVERED_CAPS = 0
+for _name in UNDELIVERED:
+    UNDELIVERED_CAPS |= CAPABILITIES[_name]
 
 cdef void cb_init(void* userdata, fuse_conn_info* conn) noexcept:
     # What is asked for: see _negotiation (the policy); here only libfuse's struct is read and
@@ -81,12 +88,14 @@ cdef _init(Session s, fuse_conn_info* conn):
         log.exception("negotiating the FUSE connection failed")
     try:
         info = ConnectionInfo(conn.proto_major, conn.proto_minor,
-                              names(conn.capable, CAPABILITIES),
-                              set(names(conn.want, CAPABILITIES)), conn.max_write,
-                              conn.max_read, conn.max_readahead, conn.max_background,
-                              conn.congestion_threshold, conn.time_gran, s.request_timeout)
+                              names(conn.capable & ~UNDELIVERED_CAPS, CAPABILITIES),
+                              set(names(conn.want & ~UNDELIVERED_CAPS, CAPABILITIES)),
+                              conn.max_write, conn.max_read, conn.max_readahead,
+                              conn.max_background, conn.congestion_threshold, conn.time_gran,
+                              s.request_timeout)
         want, limits = negotiate(ops, info, CAPABILITIES,
-                                 request_timeouts=bool(PYFUSE3_HAVE_REQUEST_TIMEOUT))
+                                 request_timeouts=bool(PYFUSE3_HAVE_REQUEST_TIMEOUT),
+                                 unsent=UNDELIVERED)
         conn.want = (conn.want & ~NAMED_CAPS) | <unsigned int>want
         conn.max_write, conn.max_readahead, conn.max_background = limits[0], limits[1], limits[2]
         conn.congestion_threshold, conn.time_gran = limits[3], limits[4]

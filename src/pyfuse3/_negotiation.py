@@ -8,6 +8,7 @@ bits come in as a name -> bit table (``pyfuse3.CAPABILITIES``), so these run wit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,17 @@ WANTED_BY_ATTRIBUTE = (("export_support", "supports_dot_lookup"),
                        ("writeback_cache", "enable_writeback_cache"),
                        ("posix_acl", "enable_acl"),
                        ("passthrough", "enable_passthrough"))
+
+
+def undelivered(libfuse_version: str) -> dict[str, str]:
+    """The capabilities the loaded libfuse accepts in ``want`` but never sends to the kernel,
+    and why; they are left out of ``ConnectionInfo.capable`` and ``want``."""
+    found = re.match(r"(\d+)\.(\d+)", libfuse_version)
+    if found and (int(found[1]), int(found[2])) < (3, 17):
+        return {"parallel_dirops": f"libfuse {libfuse_version} never passes it to the kernel "
+                "(fixed in libfuse 3.17): lookups and readdirs of one directory stay one at "
+                "a time"}
+    return {}
 
 
 def overrides(ops: Any, name: str) -> bool:
@@ -76,10 +88,12 @@ def names(bits: int, caps: Mapping[str, int]) -> frozenset[str]:
 
 
 def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int], *,
-              request_timeouts: bool = True) -> tuple[int, list[int]]:
+              request_timeouts: bool = True,
+              unsent: Mapping[str, str] | None = None) -> tuple[int, list[int]]:
     """Let ``ops.init_connection()`` edit ``info``; return the named capabilities it wants (as
     bits) and the limits of ``LIMITS`` in order. A bad edit raises (TypeError, ValueError) and
-    changes nothing. ``request_timeouts``: whether libfuse can set one (3.18+)."""
+    changes nothing. ``request_timeouts``: whether libfuse can set one (3.18+); ``unsent``:
+    ``undelivered()``'s capabilities, refused with their reason."""
     max_write, max_read = info.max_write, info.max_read
     ops.init_connection(info)
     if isinstance(info.want, (str, bytes)) or not all(isinstance(n, str) for n in info.want):
@@ -89,6 +103,9 @@ def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int], *,
     if unknown:
         raise ValueError(f"init_connection(): unknown capabilities {sorted(unknown)} "
                          f"(known: {', '.join(sorted(caps))})")
+    refused = sorted(set(info.want) & (unsent or {}).keys())
+    if refused:
+        raise ValueError(f"init_connection(): {refused[0]}: {(unsent or {})[refused[0]]}")
     lacking = set(info.want) - info.capable
     if lacking:
         raise ValueError(f"init_connection(): the kernel does not offer {sorted(lacking)}")

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 import pyfuse3
-from pyfuse3._negotiation import default_want, names, negotiate, passthrough_unavailable
+from pyfuse3._negotiation import (
+    default_want,
+    names,
+    negotiate,
+    passthrough_unavailable,
+    undelivered,
+)
 
 CAPS = pyfuse3.CAPABILITIES
 ALL = 0
@@ -113,6 +119,24 @@ def test_a_bad_edit_raises(edits: dict[str, Any], error: type[Exception], text: 
     with pytest.raises(error) as info:
         negotiate(Edits(**edits), _info(), CAPS)
     assert text in str(info.value)
+
+
+@pytest.mark.parametrize("version, dropped", [
+    ("3.14.0", {"parallel_dirops"}), ("3.16.2", {"parallel_dirops"}), ("3.17.1-rc0", set()),
+    ("3.18.3", set()), ("4.0.0", set()),
+])
+def test_what_an_older_libfuse_never_sends_to_the_kernel(version: str, dropped: set[str]) -> None:
+    assert set(undelivered(version)) == dropped
+
+
+def test_a_capability_libfuse_would_drop_is_refused_with_the_reason() -> None:
+    unsent = undelivered("3.14.0")
+
+    def info() -> pyfuse3.ConnectionInfo:
+        return pyfuse3.ConnectionInfo(7, 38, frozenset({"async_read"}), {"async_read"})
+    with pytest.raises(ValueError, match=r"parallel_dirops: libfuse 3\.14\.0 never passes it"):
+        negotiate(Edits(want={"parallel_dirops"}), info(), CAPS, unsent=unsent)
+    assert names(negotiate(Edits(), info(), CAPS, unsent=unsent)[0], CAPS) == {"async_read"}
 
 
 def test_passthrough_and_the_writeback_cache_exclude_each_other() -> None:
