@@ -7,6 +7,7 @@ unexpected pyfuse3 ERROR come from pyfuse3's pytest plugin (pyfuse3.testing.pyte
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +28,13 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 settings.register_profile("default", derandomize=True, deadline=None)
 settings.register_profile("explore", deadline=None)
 settings.load_profile("default")
+
+# Started in the background by a shell without job control (`make test &` in a script, CI
+# runners that do so), the tests inherit SIGINT ignored, and Python leaves it ignored: the
+# Ctrl-C tests, and the clients they interrupt (children reset a handled signal at exec), would
+# never see one. Run them as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 import pyfuse3
 from pyfuse3 import FUSEError
 from pyfuse3._backends import current
+from pyfuse3._negotiation import undelivered
 from pyfuse3.testing import Harness
 from pyfuse3.testing._harness import layout
 
@@ -43,6 +44,26 @@ def test_init_negotiates_what_was_offered(fuse_harness: Any) -> None:
         assert not h.init_reply.flags & pyfuse3._wire.CONSTANTS["FUSE_DO_READDIRPLUS"]
 
     fuse_harness(_fs(), without, capabilities={"ASYNC_READ", "BIG_WRITES"})
+
+
+class ParallelDirops(MemFS):
+    def init_connection(self, conn: pyfuse3.ConnectionInfo) -> None:
+        conn.want.add("parallel_dirops")
+
+
+@pytest.mark.skipif(bool(undelivered(pyfuse3.LIBFUSE_VERSION)),
+                    reason=f"libfuse {pyfuse3.LIBFUSE_VERSION} never sends parallel_dirops")
+def test_parallel_dirops_is_sent_only_when_wanted(fuse_harness: Any) -> None:
+    flag = pyfuse3._wire.CONSTANTS["FUSE_PARALLEL_DIROPS"]
+
+    async def off(h: Harness) -> None:
+        assert h.init_reply is not None and not h.init_reply.flags & flag
+
+    async def on(h: Harness) -> None:
+        assert h.init_reply is not None and h.init_reply.flags & flag
+
+    fuse_harness(_fs(), off)
+    fuse_harness(ParallelDirops(), on)
 
 
 def test_every_reply_kind(fuse_harness: Any) -> None:
