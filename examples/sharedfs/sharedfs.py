@@ -169,6 +169,13 @@ class SharedFS(pyfuse3.Operations):
         self.mount: pyfuse3.Mount | None = None  # for invalidations of this mount's own cache
         self._errors = _Errors(self)
 
+    def init_connection(self, conn: pyfuse3.ConnectionInfo) -> None:
+        # A lookup waits for Redis: the kernel may send those of one directory at once (off,
+        # it sends them one at a time). readdir() hands out a listing read at opendir without
+        # suspending, so no lookup runs in the middle of one.
+        if "parallel_dirops" in conn.capable:
+            conn.want.add("parallel_dirops")
+
     # ---- errors
     def errors(self) -> _Errors:
         """Store errors become errnos; an unreachable Redis (or one failing over, or short of

@@ -46,15 +46,16 @@ def prefix() -> str:
 def sharedfs(redis: RedisServer | SentinelGroup, prefix: str, *extra: str,
              env: dict[str, str] | None = None,
              procs: list[subprocess.Popen[bytes]] | None = None, log: Path | None = None,
-             returncode: int | None = 0) -> Iterator[Path]:
+             returncode: int | None = 0, script: Path = SHAREDFS) -> Iterator[Path]:
     """sharedfs mounted in a child process (ended by its PID and unmounted afterwards).
 
     ``procs`` receives the process; ``log`` its stderr; ``returncode`` is what it must exit
-    with (None: anything, e.g. when the test kills it).
+    with (None: anything, e.g. when the test kills it); ``script`` runs instead of
+    sharedfs.py (a variant taking the same arguments).
     """
     mnt = Path(tempfile.mkdtemp(prefix="pyfuse3-sharedfs-"))
     try:
-        argv = [sys.executable, str(SHAREDFS), str(mnt), "--redis", redis.url, "--prefix",
+        argv = [sys.executable, str(script), str(mnt), "--redis", redis.url, "--prefix",
                 prefix, "-o", "allow_other", *extra]
         with contextlib.ExitStack() as stack:
             stderr = stack.enter_context(open(log, "ab")) if log else None

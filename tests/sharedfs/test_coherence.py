@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import signal
 import stat
 import subprocess
 import sys
@@ -361,6 +362,47 @@ def test_a_directory_changed_here_answers_without_redis(redis: RedisServer, pref
         os.close(os.open(a / "d" / "g", os.O_CREAT | os.O_WRONLY, 0o644))
         os.chmod(b / "d", 0o750)
         assert eventually(lambda: stat.S_IMODE(os.stat(a / "d").st_mode) == 0o750)
+
+
+def waits_for_an_answer(tid: int) -> bool:
+    """Whether a thread of this process sleeps on a FUSE request it sent (not, say, on the
+    lock of a directory)."""
+    with open(f"/proc/self/task/{tid}/wchan") as fh:
+        return fh.read() == "request_wait_answer"
+
+
+def test_lookups_in_one_directory_wait_for_redis_together(redis: RedisServer,
+                                                          prefix: str) -> None:
+    """sharedfs wants parallel_dirops: with Redis stopped, the lookups of four names in one
+    directory that a mount has not seen all wait for their answers at once. (Without it the
+    kernel sends one, and the others wait for the directory meanwhile.)"""
+    with sharedfs(redis, prefix) as a:
+        os.mkdir(a / "d")
+        for i in range(4):
+            write(a / "d" / f"f{i}", b"")
+        with sharedfs(redis, prefix) as b:
+            os.stat(b / "d")
+            tids: list[int] = []
+            results: list[int] = []
+
+            def look(i: int) -> None:
+                tids.append(threading.get_native_id())
+                results.append(os.stat(b / "d" / f"f{i}").st_size)
+
+            assert redis.proc is not None
+            redis.proc.send_signal(signal.SIGSTOP)  # (for less than sharedfs's 5 s timeout)
+            threads = [threading.Thread(target=look, args=(i,)) for i in range(4)]
+            try:
+                for t in threads:
+                    t.start()
+                together = eventually(lambda: len(tids) == 4 and all(
+                    waits_for_an_answer(tid) for tid in tids), timeout=3)
+            finally:
+                redis.proc.send_signal(signal.SIGCONT)
+                for t in threads:
+                    t.join(30)
+            assert together
+            assert results == [0, 0, 0, 0]
 
 
 def test_files_without_xattrs_answer_without_redis(redis: RedisServer, prefix: str) -> None:
