@@ -103,9 +103,10 @@ def negotiate(ops: Any, info: ConnectionInfo, caps: Mapping[str, int], *,
     if unknown:
         raise ValueError(f"init_connection(): unknown capabilities {sorted(unknown)} "
                          f"(known: {', '.join(sorted(caps))})")
-    refused = sorted(set(info.want) & (unsent or {}).keys())
+    unsent = unsent or {}
+    refused = sorted(set(info.want) & unsent.keys())
     if refused:
-        raise ValueError(f"init_connection(): {refused[0]}: {(unsent or {})[refused[0]]}")
+        raise ValueError(f"init_connection(): {refused[0]}: {unsent[refused[0]]}")
     lacking = set(info.want) - info.capable
     if lacking:
         raise ValueError(f"init_connection(): the kernel does not offer {sorted(lacking)}")

@@ -35,6 +35,10 @@ SLOW_LOOKUPS = 8
 class FaultyFS(MemFS):
     """Names that make getattr misbehave in each way the error policy covers."""
 
+    in_flight = peak = 0  # "slow-*" lookups handled now, and at most at once
+    scope_fired = False
+    wanted: frozenset[str] = frozenset()  # capabilities asked for at INIT
+
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         if name == b"raises":
             raise ValueError("boom")
@@ -55,10 +59,6 @@ class FaultyFS(MemFS):
         else:
             return await super().lookup(parent_inode, name, ctx)
         return await super().lookup(parent_inode, b"ok", ctx)
-
-    in_flight = peak = 0
-    scope_fired = False
-    wanted: set[str] = set()
 
     def init_connection(self, conn: pyfuse3.ConnectionInfo) -> None:
         conn.want |= self.wanted
@@ -185,7 +185,7 @@ def test_lookups_in_one_directory_overlap_with_parallel_dirops(backend: str) -> 
     """Off by default (libfuse 3.18's default): a file system must be ready for a lookup and
     a readdir of one directory at once. Wanted, one directory's lookups run concurrently."""
     ops = FaultyFS()
-    ops.wanted = {"parallel_dirops"}
+    ops.wanted = frozenset({"parallel_dirops"})
     if undelivered(pyfuse3.LIBFUSE_VERSION):  # the wish would be dropped on the way: refused
         with pytest.raises(RuntimeError, match=r"parallel_dirops: libfuse .* never passes it"):
             with mounted(ops, backend=backend, options=[]):
