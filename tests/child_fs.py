@@ -137,30 +137,120 @@ def ctrl_c(mnt: str, backend: str, how: str) -> None:
         out("caught TimeoutError")
 
 
-def ctrl_c_two_mounts(mnt: str, backend: str, other: str) -> None:
+def ctrl_c_two_mounts(mnt: str, backend: str, other: str, style: str) -> None:
     """Two Mounts served at once (asyncio.gather), one Ctrl-C while both wait: each serve()
-    unwinds, the ``with`` closes both, and the KeyboardInterrupt reaches the top.
-    ``return_exceptions=True``: cancelled, a plain gather returns as soon as one serve() has
-    ended (Python 3.10), and the ``with`` would close a mount whose serve() still unwinds,
-    which close() refuses (whether it does depends on the order asyncio runs the tasks in)."""
+    unwinds, both are closed, and the KeyboardInterrupt reaches the top. ``style`` "with":
+    ``with`` and ``gather(..., return_exceptions=True)``; cancelled, a plain gather returns as
+    soon as one serve() has ended (Python 3.10), and the ``with`` would close a mount whose
+    serve() still unwinds, which close() refuses (whether it does depends on the order asyncio
+    runs the tasks in). "async-with": ``async with`` and a plain gather; leaving the block
+    waits for a serve() still unwinding."""
     import contextlib
 
     from pyfuse3.testing import run
 
+    mounts: list[pyfuse3.Mount] = []
+
     async def main() -> None:
         with contextlib.ExitStack() as stack:
-            mounts = [stack.enter_context(pyfuse3.Mount(MemFS(), path, []))
-                      for path in (mnt, other)]
+            mounts.extend(stack.enter_context(pyfuse3.Mount(MemFS(), path, []))
+                          for path in (mnt, other))
             out("mounted")
             try:
                 await asyncio.gather(*(m.serve() for m in mounts), return_exceptions=True)
             finally:
                 out(f"states {[m.state for m in mounts]}")
 
+    async def main_async_with() -> None:
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for path in (mnt, other):
+                    mounts.append(await stack.enter_async_context(
+                        pyfuse3.Mount(MemFS(), path, [])))
+                out("mounted")
+                await asyncio.gather(*(m.serve() for m in mounts))
+        finally:
+            out(f"after the block {[m.state for m in mounts]}")
+
     try:
-        run(backend, main)
+        run(backend, main if style == "with" else main_async_with)
     except KeyboardInterrupt:
         out("caught KeyboardInterrupt")
+
+
+class AnswersOnceStopping(MemFS):
+    """The lookup of ``slow`` answers (ENOENT) only once its Mount is stopping: a request in
+    flight when terminate() came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mount: pyfuse3.Mount | None = None
+        self.in_flight: Callable[[], None] = lambda: None
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name == b"slow" and self.mount is not None:
+            out("handler-suspended")
+            self.in_flight()
+            for _ in range(1000):
+                if self.mount.state != "serving":
+                    break
+                await current().sleep(0.01)
+            out(f"answering while {self.mount.state}")
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return await super().lookup(parent_inode, name, ctx)
+
+
+class RefusesInit(MemFS):
+    def init_connection(self, conn: pyfuse3.ConnectionInfo) -> None:
+        raise ValueError("this file system refuses to start")
+
+
+def async_with_ends_serving(mnt: str, backend: str, other: str) -> None:
+    """``async with`` Mounts, left while a serve() still runs in the loop. asyncio, uvloop:
+    two Mounts in one gather; the one at ``other`` starts serving once a request of the one
+    at ``mnt`` is in flight, and its serve() raises (init_connection); leaving the block must
+    end the other serve() (that request answered first) before closing both. trio: one Mount
+    served in a nursery outside the block, left while the request is in flight."""
+    import contextlib
+
+    from pyfuse3.testing import run
+
+    ops = AnswersOnceStopping()
+
+    async def main_asyncio() -> None:
+        busy = asyncio.Event()
+        ops.in_flight = busy.set
+        async with contextlib.AsyncExitStack() as stack:
+            ops.mount = await stack.enter_async_context(pyfuse3.Mount(ops, mnt, []))
+            failing = await stack.enter_async_context(pyfuse3.Mount(RefusesInit(), other, []))
+            mounts = [ops.mount, failing]
+            out("mounted")
+
+            async def serve_failing_once_busy() -> None:
+                await busy.wait()
+                await failing.serve()
+
+            try:
+                await asyncio.gather(ops.mount.serve(), serve_failing_once_busy())
+            finally:
+                out(f"states {[m.state for m in mounts]}")
+        out(f"left the block: states {[m.state for m in mounts]}")
+
+    async def main_trio() -> None:
+        busy = trio.Event()
+        ops.in_flight = busy.set
+        async with trio.open_nursery() as nursery:
+            async with pyfuse3.Mount(ops, mnt, []) as mount:
+                ops.mount = mount
+                nursery.start_soon(mount.serve)
+                out("mounted")
+                await busy.wait()
+            out(f"left the block: states {[mount.state]}")
+
+    try:
+        run(backend, main_trio if backend == "trio" else main_asyncio)
+    except ValueError as e:
+        out(f"caught ValueError: {e}")
 
 
 def close_races_main(mnt: str, rounds: str) -> None:
@@ -635,6 +725,7 @@ SCENARIOS = {
     "ctrl_c": ctrl_c,
     "ctrl_c_storm": ctrl_c_storm,
     "ctrl_c_two_mounts": ctrl_c_two_mounts,
+    "async_with_ends_serving": async_with_ends_serving,
     "exit_in_negotiation": exit_in_negotiation,
     "ctrl_c_in_close": ctrl_c_in_close,
     "ctrl_c_in_mount": ctrl_c_in_mount,

@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import stat
+import threading
 import time
 import warnings
 import weakref
@@ -132,7 +133,8 @@ class Mount:
     asyncio.run, whose first Ctrl-C cancels the main task, the Mount is returned). Several
     Mounts can serve concurrently in one event loop. The cache-control methods act on this
     mount only; their awaitable forms are ``mount.cache`` (a ``pyfuse3.cache.CacheControl``).
-    ``with Mount(...)`` closes it at the end of the block.
+    ``with Mount(...)`` closes it at the end of the block; ``async with Mount(...)`` first
+    ends a serve() still running in this loop (see ``__aexit__``).
     """
 
     _device: str | None  # this connection's "major:minor" once mounted
@@ -178,6 +180,7 @@ class Mount:
         self._dispatcher: Dispatcher | None = None
         self._cache = CacheControl(self)
         self._attached = False  # served over a socket (the harness), not mounted
+        self._when_served: list[Callable[[None], None]] = []  # called as serve() returns
 
     @classmethod
     def current(cls) -> Mount:
@@ -279,6 +282,9 @@ class Mount:
             if session.life.calls:
                 # close() aborts if this gives up
                 _release_threads(session, self._device, None, ABORT_AFTER)
+            waiters, self._when_served = self._when_served, []
+            for deliver in waiters:
+                deliver(None)
         if session.request_timeout and not dispatcher.stops and self._device is not None and \
                 _sysutil.is_mounted(self._device):
             # Serving ended by itself, and not by an unmount: the kernel aborted the connection.
@@ -371,6 +377,38 @@ class Mount:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Mount:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Leave ``async with``: if serve() is running in this event loop, terminate() it and
+        wait until it returned; then close().
+
+        So a program that serves several Mounts in one ``asyncio.gather`` and leaves the block
+        because one serve() raised ends the others first instead of having close() refuse.
+        Requests in flight are answered first; if the wait itself is cancelled, the handlers
+        still running are cancelled too (terminate() again) and the Mount is left open (close
+        it once serve() returned). RuntimeError inside a handler of this Mount (the wait would
+        never end), and as close()'s while serve() runs in another thread.
+        """
+        dispatcher = self._dispatcher
+        loop = self._loop
+        if dispatcher is not None and loop is not None and loop.running() and \
+                dispatcher.loop_thread == threading.get_ident():
+            if handler_owner() is self:
+                raise RuntimeError(
+                    "leaving 'async with' of a Mount inside one of its own handlers: it waits "
+                    "for serve() to return, which waits for this handler. Call terminate() "
+                    "here and close the Mount where serve() was awaited")
+            if self._session.life.state is State.SERVING:
+                self.terminate()  # (STOPPING: a terminate() came already; a second cancels)
+            try:
+                await current().wait_for_callback(self._when_served.append)
+            except BaseException:
+                self.terminate()  # the second: handlers still running are cancelled
+                raise
         self.close()
 
     # -- cache control of this mount --------------------------------------------------------

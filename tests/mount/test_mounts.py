@@ -235,6 +235,69 @@ def test_a_failing_init_connection_ends_only_its_own_mount(backend: str) -> None
     assert results[1] is None
 
 
+class LeavesItsOwnBlock(MemFS):
+    """A lookup that leaves its own Mount's ``async with`` (awaits its __aexit__)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[BaseException] = []
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name == b"leave":
+            try:
+                await pyfuse3.Mount.current().__aexit__(None, None, None)
+            except RuntimeError as e:
+                self.errors.append(e)
+        return await super().lookup(parent_inode, name, ctx)
+
+
+def test_async_with_refuses_to_be_left_inside_its_own_handler(backend: str) -> None:
+    """It would wait for serve() to return, which waits for the handler: refused, and the
+    mount serves on."""
+    with mounts(1, lambda i: LeavesItsOwnBlock()) as made:
+        def client() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                os.stat(os.path.join(made[0].mountpoint, "leave"))
+            assert os.listdir(made[0].mountpoint) == []  # still served
+
+        assert serve_all(backend, made, client) == [None]
+        errors = made[0].ops.errors
+        assert len(errors) == 1 and "inside one of its own handlers" in str(errors[0])
+        assert made[0].state == "stopped"
+
+
+def test_async_with_closes_a_mount_not_served_and_refuses_one_served_elsewhere(
+        backend: str) -> None:
+    """Not serving: leaving the block just closes. Served by another thread's loop: it cannot
+    wait for that loop, so it refuses as close() does (the mount serves on)."""
+    import threading
+
+    with mounts(2) as made:
+        run(backend, made[0].__aexit__, None, None, None)
+        assert made[0].state == "closed" and mount_of(made[0].mountpoint) is None
+
+        served = threading.Event()
+
+        async def serve() -> None:
+            served.set()
+            await made[1].serve()
+
+        thread = threading.Thread(target=run, args=(backend, serve))
+        thread.start()
+        try:
+            assert served.wait(10)
+            os.listdir(made[1].mountpoint)  # answered: serving
+            with pytest.raises(RuntimeError, match="terminate"):
+                run(backend, made[1].__aexit__, None, None, None)
+            assert os.listdir(made[1].mountpoint) == []
+        finally:
+            made[1].terminate()
+            thread.join(10)
+        assert not thread.is_alive()
+        run(backend, made[1].__aexit__, None, None, None)
+        assert made[1].state == "closed" and mount_of(made[1].mountpoint) is None
+
+
 def test_mount_refuses_bad_arguments_and_reports_its_state(mnt: Any) -> None:
     with pytest.raises(TypeError, match="mountpoint must be str"):
         pyfuse3.Mount(MemFS(), 42)  # type: ignore[arg-type]
