@@ -3,6 +3,7 @@ a thin facade over one default ``Mount`` (see ``_mount`` for what each call does
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -53,20 +54,23 @@ def current_session() -> Session:
     return current_mount().session
 
 
-def init(ops: Any, mountpoint: str, options: Iterable[str] = default_options) -> None:
+def init(ops: Any, mountpoint: str | os.PathLike[str],
+         options: Iterable[str] = default_options) -> None:
     """Mount ``ops`` at ``mountpoint`` with the given mount options; serve it with main().
 
-    ``mountpoint`` must be a directory that is not a mount point already (unless the option
-    ``allow_stacked_mount`` is given). RuntimeError if a file system is already initialised
-    or mounting fails; TypeError for arguments of the wrong type. For several file systems in
-    one process, use ``pyfuse3.Mount``.
+    ``mountpoint`` (str or os.PathLike) must be a directory that is not a mount point already
+    (unless the option ``allow_stacked_mount`` is given); ``options`` is a collection of str.
+    RuntimeError if a file system is already initialised or mounting fails; TypeError for
+    arguments of the wrong type. For several file systems in one process, use
+    ``pyfuse3.Mount``.
     """
     if init_if_free(ops, mountpoint, options) is None:
         raise RuntimeError("pyfuse3.init() was already called: call pyfuse3.close() first, "
                            "or use pyfuse3.Mount for another file system")
 
 
-def init_if_free(ops: Any, mountpoint: str, options: Iterable[str]) -> Mount | None:
+def init_if_free(ops: Any, mountpoint: str | os.PathLike[str],
+                 options: Iterable[str]) -> Mount | None:
     """init() and its Mount, or None (nothing mounted) if an init() file system is in use;
     for pyfuse3.testing, which mounts several."""
     global _default

@@ -68,12 +68,18 @@ def parse_options(options: Iterable[str],
     ``request_timeout=`` or ``io_uring_q_depth=`` (or that one without ``io_uring``).
     ``FUSE_URING_ENABLE=1`` in ``environ`` (default: the process's) turns ``io_uring`` on
     and ``FUSE_URING_QUEUE_DEPTH`` sets its depth, as for libfuse's own examples."""
+    if isinstance(options, (str, bytes)) or not isinstance(options, Iterable):
+        # (a str would be taken letter by letter, and libfuse would refuse "options" d, e, f...)
+        raise TypeError(f"mount options must be a collection of str such as "
+                        f"{{'fsname=myfs', 'ro'}}, not {type(options).__name__} {options!r}")
+    given = list(options)
+    for opt in given:
+        if not isinstance(opt, str):
+            raise TypeError(f"mount options must be str, got {opt!r}")
     libfuse = []
     readdirplus, max_read, stacked, request_timeout = "yes", 0, False, 0
     io_uring, depth = False, 0
-    for opt in sorted(frozenset(options), key=str):
-        if not isinstance(opt, str):
-            raise TypeError(f"mount options must be str, got {opt!r}")
+    for opt in sorted(frozenset(given)):
         key, _, value = opt.partition("=")
         if opt == STACK_OPTION:
             stacked = True
@@ -139,10 +145,13 @@ class Mount:
 
     _device: str | None  # this connection's "major:minor" once mounted
 
-    def __init__(self, ops: Any, mountpoint: str,
+    def __init__(self, ops: Any, mountpoint: str | os.PathLike[str],
                  options: Iterable[str] = default_options) -> None:
+        if isinstance(mountpoint, os.PathLike):
+            mountpoint = os.fspath(mountpoint)
         if not isinstance(mountpoint, str):
-            raise TypeError(f"mountpoint must be str, not {type(mountpoint).__name__}")
+            raise TypeError(f"mountpoint must be str or os.PathLike (a pathlib.Path), not "
+                            f"{type(mountpoint).__name__}")
         opts = parse_options(options)
         _refuse_inside_own_mount(os.path.abspath(mountpoint), "creating a Mount")
         # Resolved once: the mount table, the refusals and the clean-up after an abort all

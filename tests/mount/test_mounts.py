@@ -298,9 +298,30 @@ def test_async_with_closes_a_mount_not_served_and_refuses_one_served_elsewhere(
         assert made[1].state == "closed" and mount_of(made[1].mountpoint) is None
 
 
+def test_a_mountpoint_may_be_a_path(backend: str) -> None:
+    import pathlib
+
+    path = pathlib.Path(tempfile.mkdtemp(prefix="pyfuse3-test-"))
+    try:
+        with pyfuse3.Mount(MemFS(), path, []) as m:
+            assert m.mountpoint == str(path) and mount_of(str(path)) is not None
+
+            def client() -> None:
+                (path / "f").write_bytes(b"through a Path")
+                assert (path / "f").read_bytes() == b"through a Path"
+
+            assert serve_all(backend, [m], client) == [None]
+        assert mount_of(str(path)) is None
+    finally:
+        path.rmdir()
+
+
 def test_mount_refuses_bad_arguments_and_reports_its_state(mnt: Any) -> None:
-    with pytest.raises(TypeError, match="mountpoint must be str"):
+    with pytest.raises(TypeError, match=r"mountpoint must be str or os.PathLike "
+                       r"\(a pathlib.Path\), not int"):
         pyfuse3.Mount(MemFS(), 42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="mount options must be a collection of str"):
+        pyfuse3.Mount(MemFS(), str(mnt), "ro")  # nothing mounted: checked first
     with pytest.raises(RuntimeError, match="already a mount point"):
         pyfuse3.Mount(MemFS(), str(mnt))
     with mounts(1) as (m,):

@@ -41,6 +41,26 @@ def test_malformed_options_name_themselves(option: object, error: type[Exception
         assert option.partition("=")[0] in str(info.value)
 
 
+@pytest.mark.parametrize(("options", "text"), [
+    ("default_permissions", "not str 'default_permissions'"),  # was: options d, e, f, ...
+    (b"ro", "not bytes b'ro'"),
+    (None, "not NoneType None"),
+    (7, "not int 7"),
+])
+def test_options_that_are_not_a_collection_of_str(options: object, text: str) -> None:
+    with pytest.raises(TypeError) as info:
+        parse_options(options, {})  # type: ignore[arg-type]
+    assert str(info.value).startswith("mount options must be a collection of str such as")
+    assert text in str(info.value)
+
+
+def test_options_may_be_any_iterable_of_str() -> None:
+    expected = parse_options(["ro", "fsname=x"], {})
+    assert parse_options(("fsname=x", "ro"), {}) == expected
+    assert parse_options(iter(["ro", "fsname=x", "ro"]), {}) == expected
+    assert parse_options({"ro": 1, "fsname=x": 2}, {}) == expected
+
+
 def test_io_uring_takes_a_depth_per_cpu_queue() -> None:
     assert parse_options(["io_uring"], {}).io_uring == 8  # libfuse's default too
     opts = parse_options(["io_uring", "io_uring_q_depth=32"], {})
