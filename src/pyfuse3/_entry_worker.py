@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from ._notify import invalidate_entry
+from ._notify import check_inode, check_name, invalidate_entry
 
 log = logging.getLogger("pyfuse3")
 
@@ -106,21 +106,12 @@ class EntryWorker:
             self._thread.join(timeout)
 
 
-def _check_inode(value: object, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{what} must be int, not {type(value).__name__}")
-    if not 0 <= value < 2**64:
-        raise OverflowError(f"{what} must be in 0..2**64-1, got {value}")
-    return value
-
-
 def check_entry_args(session: Any, inode_p: int, name: bytes, deleted: int) -> None:
     """Raise now what is known now about an entry invalidation: TypeError/OverflowError for
     bad arguments, OSError(ENOSYS) before the kernel's INIT."""
-    _check_inode(inode_p, "inode_p")
-    _check_inode(deleted, "deleted")
-    if not isinstance(name, bytes):
-        raise TypeError(f"name must be bytes, not {type(name).__name__}")
+    check_inode(inode_p, "inode_p")
+    check_inode(deleted, "deleted")
+    check_name(name)
     if not session.initialized:
         raise OSError(errno.ENOSYS, "the kernel connection is not initialised yet "
                       "(main() has not answered the kernel's INIT request)")

@@ -21,6 +21,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
 )
 from pyfuse3._session cimport Session
 
+import operator
 import os
 
 #: The capability bit of the writeback cache (Session.want).
@@ -46,29 +47,61 @@ def check_name(name):
         raise TypeError(f"name must be bytes, not {type(name).__name__}")
 
 
-def invalidate_inode(Session session not None, fuse_ino_t inode, attr_only=False, *,
-                     off_t offset=0, off_t length=0):
+cdef object _int(object value, str what):
+    # any integer (numpy's too, through __index__), but not a bool
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    return operator.index(value)
+
+
+cdef fuse_ino_t _inode(object value, str what) except? 0:
+    value = _int(value, what)
+    if not 0 <= value <= 0xFFFFFFFFFFFFFFFF:
+        raise OverflowError(f"{what} must be between 0 and 2**64-1, got {value}")
+    return value
+
+
+cdef off_t _offset(object value, str what) except? -1:
+    value = _int(value, what)
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    if value > 0x7FFFFFFFFFFFFFFF:
+        raise OverflowError(f"{what} must be at most 2**63-1, got {value}")
+    return value
+
+
+def check_inode(value, what):
+    """``value`` if it is an inode number (an int from 0 to 2**64-1); else TypeError or
+    OverflowError naming ``what``."""
+    _inode(value, what)
+    return value
+
+
+def invalidate_inode(Session session not None, object inode, attr_only=False, *,
+                     object offset=0, object length=0):
     """Drop the kernel's cached attributes and, unless ``attr_only``, cached data of an inode.
 
     ``offset``/``length`` limit the data invalidation to a byte range (length 0: to the end).
-    Blocks the calling thread. OSError carries the kernel's errno (ENOENT: nothing cached).
+    Blocks the calling thread. OSError carries the kernel's errno (ENOENT: nothing cached);
+    TypeError, ValueError (negative) or OverflowError for an argument the kernel cannot take.
     """
     cdef int rc
-    if offset < 0 or length < 0:
-        raise ValueError("offset and length must not be negative")
+    cdef fuse_ino_t c_inode = _inode(inode, "inode")
+    cdef off_t c_offset = _offset(offset, "offset")
+    cdef off_t c_length = _offset(length, "length")
     if attr_only:
-        offset = -1
-    session.fills.inode_changed(inode)  # before the kernel: a reply computed earlier sees it
+        c_offset = -1
+    session.fills.inode_changed(c_inode)  # before the kernel: a reply computed earlier sees it
     session.life.enter_call("invalidate_inode")
     try:
         with nogil:
-            rc = fuse_lowlevel_notify_inval_inode(session.se, inode, offset, length)
-        if rc == -ENOENT and session.fills.may_be_landing(inode):
-            rc = _repeat_while_landing(session, inode, offset, length)
+            rc = fuse_lowlevel_notify_inval_inode(session.se, c_inode, c_offset, c_length)
+        if rc == -ENOENT and session.fills.may_be_landing(c_inode):
+            rc = _repeat_while_landing(session, c_inode, c_offset, c_length)
     finally:
         session.life.leave_call()
     if rc != 0:
-        raise _error(rc, "invalidate_inode", f"{inode}", session)
+        raise _error(rc, "invalidate_inode", f"{c_inode}", session)
 
 
 cdef int _repeat_while_landing(Session session, fuse_ino_t inode, off_t offset, off_t length):
@@ -85,48 +118,51 @@ cdef int _repeat_while_landing(Session session, fuse_ino_t inode, off_t offset, 
     return rc
 
 
-def invalidate_entry(Session session not None, fuse_ino_t inode_p, bytes name,
-                     fuse_ino_t deleted=0):
+def invalidate_entry(Session session not None, object inode_p, bytes name,
+                     object deleted=0):
     """Drop the kernel's cached entry ``name`` in directory ``inode_p``; blocks the caller.
 
     A non-zero ``deleted`` sends a delete notification for that child inode instead, which
     also tells inotify watchers that the file is gone. The kernel first waits for requests in
     flight on that directory. OSError carries the kernel's errno (ENOENT: not cached).
     """
+    cdef fuse_ino_t c_inode_p = _inode(inode_p, "inode_p")
+    cdef fuse_ino_t c_deleted = _inode(deleted, "deleted")
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
     cdef int rc
-    session.fills.entry_changed(inode_p, hash(name))
-    if deleted:
-        session.fills.inode_changed(deleted)  # its link count
+    session.fills.entry_changed(c_inode_p, hash(name))
+    if c_deleted:
+        session.fills.inode_changed(c_deleted)  # its link count
     session.life.enter_call("invalidate_entry")
     try:
         with nogil:
-            if deleted:
-                rc = fuse_lowlevel_notify_delete(session.se, inode_p, deleted, c_name, n)
+            if c_deleted:
+                rc = fuse_lowlevel_notify_delete(session.se, c_inode_p, c_deleted, c_name, n)
             else:
-                rc = fuse_lowlevel_notify_inval_entry(session.se, inode_p, c_name, n)
+                rc = fuse_lowlevel_notify_inval_entry(session.se, c_inode_p, c_name, n)
     finally:
         session.life.leave_call()
     if rc != 0:
-        raise _error(rc, "invalidate_entry", f"{inode_p}, {name!r}", session)
+        raise _error(rc, "invalidate_entry", f"{c_inode_p}, {name!r}", session)
 
 
-def expire_entry(Session session not None, fuse_ino_t inode_p, bytes name):
+def expire_entry(Session session not None, object inode_p, bytes name):
     """Mark a cached entry expired (kept for open files, revalidated on next use); waits like
     invalidate_entry()."""
+    cdef fuse_ino_t c_inode_p = _inode(inode_p, "inode_p")
     cdef const char* c_name = _name(name)
     cdef size_t n = PyBytes_GET_SIZE(name)
     cdef int rc
-    session.fills.entry_changed(inode_p, hash(name))
+    session.fills.entry_changed(c_inode_p, hash(name))
     session.life.enter_call("expire_entry")
     try:
         with nogil:
-            rc = pyfuse3_expire_entry(session.se, inode_p, c_name, n)
+            rc = pyfuse3_expire_entry(session.se, c_inode_p, c_name, n)
     finally:
         session.life.leave_call()
     if rc != 0:
-        raise _error(rc, "expire_entry", f"{inode_p}, {name!r}", session)
+        raise _error(rc, "expire_entry", f"{c_inode_p}, {name!r}", session)
 
 
 #: Whether the libfuse compiled against has epoch invalidation (3.18+).
@@ -159,7 +195,7 @@ def invalidate_all(Session session not None):
         raise _error(rc, "invalidate_all", "", session)
 
 
-def notify_store(Session session not None, fuse_ino_t inode, off_t offset, data):
+def notify_store(Session session not None, object inode, object offset, data):
     """Put ``data`` (any bytes-like object, not copied) into the kernel page cache at offset.
 
     Written with one write (no splice: a splice pipe per calling thread would outlive the
@@ -168,8 +204,8 @@ def notify_store(Session session not None, fuse_ino_t inode, off_t offset, data)
     cdef fuse_bufvec bufv
     cdef Py_buffer view
     cdef int rc
-    if offset < 0:
-        raise ValueError(f"offset must not be negative, got {offset}")
+    cdef fuse_ino_t c_inode = _inode(inode, "inode")
+    cdef off_t c_offset = _offset(offset, "offset")
     if isinstance(data, str):
         raise TypeError("data must be a bytes-like object, not str")
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
@@ -179,22 +215,22 @@ def notify_store(Session session not None, fuse_ino_t inode, off_t offset, data)
         bufv.buf[0].mem = view.buf
         bufv.buf[0].size = view.len
         bufv.buf[0].fd = -1
-        session.fills.inode_changed(inode)
+        session.fills.inode_changed(c_inode)
         session.life.enter_call("notify_store")
         try:
             with nogil:
-                rc = fuse_lowlevel_notify_store(session.se, inode, offset, &bufv,
+                rc = fuse_lowlevel_notify_store(session.se, c_inode, c_offset, &bufv,
                                                 FUSE_BUF_NO_SPLICE)
         finally:
             session.life.leave_call()
     finally:
         PyBuffer_Release(&view)
     if rc != 0:
-        raise _error(rc, "notify_store", f"{inode}, {offset}, <{view.len} bytes>", session)
+        raise _error(rc, "notify_store", f"{c_inode}, {c_offset}, <{view.len} bytes>", session)
 
 
-def request_retrieve(Session session not None, fuse_ino_t inode, off_t offset, size_t size,
-                     on_reply):
+def request_retrieve(Session session not None, object inode, object offset,
+                     object size, on_reply):
     """Ask the kernel for its cached bytes of a range; ``on_reply(data)`` runs on the loop.
 
     The kernel answers with the cached pages from ``offset`` up to the first one it does not
@@ -203,19 +239,20 @@ def request_retrieve(Session session not None, fuse_ino_t inode, off_t offset, s
     """
     cdef unsigned long long cookie
     cdef int rc
-    if offset < 0:
-        raise ValueError(f"offset must not be negative, got {offset}")
+    cdef fuse_ino_t c_inode = _inode(inode, "inode")
+    cdef off_t c_offset = _offset(offset, "offset")
+    cdef size_t c_size = _offset(size, "size")
     session.life.enter_call("notify_retrieve")
     try:
         cookie = session.add_retrieval(on_reply)
         with nogil:
-            rc = fuse_lowlevel_notify_retrieve(session.se, inode, size, offset,
+            rc = fuse_lowlevel_notify_retrieve(session.se, c_inode, c_size, c_offset,
                                                <void*><size_t>cookie)
     finally:
         session.life.leave_call()
     if rc != 0:
         session.pop_retrieval(cookie)
-        raise _error(rc, "notify_retrieve", f"{inode}, {offset}, {size}", session)
+        raise _error(rc, "notify_retrieve", f"{c_inode}, {c_offset}, {c_size}", session)
 
 
 cdef class PollHandle:

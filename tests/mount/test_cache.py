@@ -451,6 +451,37 @@ def test_bad_arguments(fs: MountedFS) -> None:
         pyfuse3.notify_store(ino, -1, b"x")
     with pytest.raises(ValueError):
         pyfuse3.invalidate_inode(ino, offset=-5)
+    # each error names its argument (it said "an integer is required")
+    for call, error, text in (
+            (lambda: pyfuse3.invalidate_inode("1"), TypeError, "inode must be an int, not str"),
+            (lambda: pyfuse3.invalidate_entry("1", b"f"), TypeError,
+             "inode_p must be an int, not str"),
+            (lambda: pyfuse3.invalidate_entry(ROOT, b"f", deleted=True), TypeError,
+             "deleted must be an int, not bool"),
+            (lambda: pyfuse3.invalidate_inode(ino, length="5"), TypeError,
+             "length must be an int, not str"),
+            (lambda: pyfuse3.notify_store(ino, 1.0, b"x"), TypeError,
+             "offset must be an int, not float"),
+            (lambda: pyfuse3.invalidate_inode(-1), OverflowError,
+             "inode must be between 0 and 2**64-1, got -1"),
+            (lambda: pyfuse3.invalidate_entry_async(2**64, b"f"), OverflowError,
+             "inode_p must be between 0 and 2**64-1, got 18446744073709551616"),
+            (lambda: pyfuse3.invalidate_inode(ino, offset=2**63), OverflowError,
+             "offset must be at most 2**63-1"),
+            (lambda: pyfuse3.notify_store(ino, -1, b"x"), ValueError,
+             "offset must not be negative, got -1")):
+        with pytest.raises(error) as info:
+            call()
+        assert text in str(info.value)
+
+    class Index:  # an integer type of another library (numpy's, say)
+        def __init__(self, value: int) -> None:
+            self.value = value
+
+        def __index__(self) -> int:
+            return self.value
+
+    pyfuse3.notify_store(Index(ino), Index(0), b"x")  # taken, as the C conversion did
 
 
 def test_calls_before_init_answered_and_after_close(tmp_path: Any) -> None:
