@@ -411,11 +411,16 @@ cdef inline int _check_read_size(size_t size, Py_ssize_t got) except -1:
 
 
 cdef int _reply_write(fuse_req_t req, size_t size, object count) except -1:
-    cdef size_t n = _as_int(count)
-    if n > size:
-        raise HandlerResultError(
-            f"write() handler reported {n} bytes written, but only {size} were given")
-    fuse_reply_write(req, n)
+    cdef long long n = -1
+    _as_int(count)
+    try:
+        n = count  # (no Python int made for the comparison below)
+    except OverflowError:
+        pass
+    if n < 0 or <unsigned long long>n > size:
+        raise HandlerResultError(f"write() handler reported {count} bytes written, but "
+                                 f"{size} were given (expected 0 to {size})")
+    fuse_reply_write(req, <size_t>n)
     return 0
 
 

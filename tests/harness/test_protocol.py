@@ -144,6 +144,42 @@ def test_error_policy(fuse_harness: Any, caplog: pytest.LogCaptureFixture) -> No
                if r.exc_info)
 
 
+class WriteCountFS(MemFS):
+    """write() reports ``self.count`` bytes written."""
+
+    count: object = 0
+
+    async def write(self, fh: Any, off: int, buf: bytes) -> Any:
+        return self.count
+
+
+@pytest.mark.fuse_errors_expected
+def test_a_write_count_outside_what_was_given_is_named(fuse_harness: Any,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A negative count said only "can't convert negative value to size_t"."""
+    ops = WriteCountFS()
+    ino = ops.add(ROOT, b"f", Node(stat.S_IFREG | 0o644, data=b"abc")).st_ino
+
+    async def check(h: Harness) -> None:
+        fh = (await h.open(ino, os.O_WRONLY)).fh
+        for count in (-1, 4, 2**70, 1.0):
+            ops.count = count
+            with pytest.raises(OSError) as info:
+                await h.write(ino, fh, 0, b"xyz")
+            assert info.value.errno == errno.EIO, count
+        for count in (0, 3):
+            ops.count = count
+            assert await h.write(ino, fh, 0, b"xyz") == count  # still serving
+
+    fuse_harness(ops, check)
+    errors = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert errors == [
+        "write() handler reported -1 bytes written, but 3 were given (expected 0 to 3)",
+        "write() handler reported 4 bytes written, but 3 were given (expected 0 to 3)",
+        f"write() handler reported {2**70} bytes written, but 3 were given (expected 0 to 3)",
+        "write() handler returned float, expected int"]
+
+
 class SlowFS(MemFS):
     def __init__(self) -> None:
         super().__init__()
