@@ -334,44 +334,12 @@ def test_first_terminate_says_what_it_waits_for(fuse_harness: Any,
         in caplog.text
 
 
-def test_leaving_async_with_waits_for_the_request_in_flight(fuse_harness: Any) -> None:
+@pytest.mark.parametrize("cancelled", [False, True])
+def test_leaving_async_with_while_serving(fuse_harness: Any, cancelled: bool) -> None:
     """``Mount.__aexit__`` while serve() runs in the loop: terminate(), the handler in flight
-    finishes and is answered, serve() returns, then the Mount is closed."""
-    import anyio
-
-    ops = GateFS()
-    left: list[str] = []
-
-    async def check(h: Harness) -> None:
-        mount = h.mount
-        assert mount is not None
-
-        async def leave() -> None:
-            await mount.__aexit__(None, None, None)
-            left.append(mount.state)
-
-        with anyio.fail_after(10):
-            gate = h.send("LOOKUP", ROOT, b"gate\0")
-            while not ops.waiting:
-                await current().sleep(0.005)
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(leave)
-                while mount.state == "serving":
-                    await current().sleep(0.005)
-                assert mount.state == "stopping" and not left  # waits for the gate
-                ops.opened = True
-            with pytest.raises(OSError) as info:
-                await gate.reply()
-            assert info.value.errno == errno.ENOENT  # answered, not EINTR
-
-    fuse_harness(ops, check)
-    assert left == ["closed"]
-
-
-def test_leaving_async_with_cancelled_while_waiting_cancels_the_handlers(
-        fuse_harness: Any) -> None:
-    """Cancelled in its wait, ``__aexit__`` terminates again (the handler still running is
-    cancelled: EINTR) and leaves the Mount open instead of closing it under serve()."""
+    finishes and is answered (ENOENT, not EINTR), serve() returns, then the Mount is closed.
+    Cancelled in its wait, it terminates again (the handler is cancelled: EINTR) and leaves
+    the Mount open instead of closing it under serve() (the harness closes it)."""
     import anyio
 
     ops = GateFS()
@@ -395,13 +363,20 @@ def test_leaving_async_with_cancelled_while_waiting_cancels_the_handlers(
                 tasks.start_soon(leave)
                 while mount.state == "serving":
                     await current().sleep(0.005)
-                scope.cancel()
+                assert mount.state == "stopping" and not left  # waits for the gate
+                if cancelled:
+                    scope.cancel()
+                else:
+                    ops.opened = True
             with pytest.raises(OSError) as info:
                 await gate.reply()
-            assert info.value.errno == errno.EINTR
-            assert left and left[0] in ("stopping", "stopped")
+            assert info.value.errno == (errno.EINTR if cancelled else errno.ENOENT)
 
-    fuse_harness(ops, check)  # (the harness closes the Mount)
+    fuse_harness(ops, check)
+    if cancelled:
+        assert len(left) == 1 and left[0] in ("stopping", "stopped")
+    else:
+        assert left == ["closed"]
 
 
 class StrNameFS(MemFS):

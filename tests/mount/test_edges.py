@@ -151,6 +151,18 @@ def child(scenario: str, *args: str) -> Iterator[Child]:
         c.cleanup()
 
 
+@contextlib.contextmanager
+def second_mountpoint() -> Iterator[str]:
+    """A directory for a child's second Mount: detached (if still mounted) and removed after."""
+    other = tempfile.mkdtemp(prefix="pyfuse3-child-")
+    try:
+        yield other
+    finally:
+        if _fuse_mounted(other):
+            lazy_unmount(other)
+        os.rmdir(other)
+
+
 def assert_clean_exit(rc: int, stdout: str, stderr: str, mountpoint: str) -> None:
     assert rc == 0, f"child exited with {rc}:\n{stdout}\n{stderr}"
     assert "Fatal Python error" not in stderr and "Traceback" not in stderr, stderr
@@ -212,23 +224,17 @@ def test_ctrl_c_with_two_mounts_serving_closes_both(backend: str, style: str) ->
     """One Ctrl-C ends both serve()s and the program's ``with`` (or ``async with``) closes both
     mounts. On 3.10, with pyfuse3's handler cancelling both, the first KeyboardInterrupt
     stopped the loop before the other unwound: both mounts were left to the garbage collector."""
-    other = tempfile.mkdtemp(prefix="pyfuse3-child-")
-    try:
-        with child("ctrl_c_two_mounts", backend, other, style) as c:
-            assert c.line(timeout=20) == "mounted"
-            assert eventually(lambda: _fuse_mounted(other) and c.idle(), 10)
-            c.proc.send_signal(signal.SIGINT)
-            rc, stdout, stderr = c.finish()
-            expected = "states ['stopped', 'stopped']" if style == "with" else \
-                "after the block ['closed', 'closed']"
-            assert expected in stdout.split("\n"), f"{stdout}\n{stderr}"
-            assert "caught KeyboardInterrupt" in stdout.split("\n"), f"{stdout}\n{stderr}"
-            assert_clean_exit(rc, stdout, stderr, c.mountpoint)
-            assert not _fuse_mounted(other)
-    finally:
-        if _fuse_mounted(other):
-            lazy_unmount(other)
-        os.rmdir(other)
+    with second_mountpoint() as other, child("ctrl_c_two_mounts", backend, other, style) as c:
+        assert c.line(timeout=20) == "mounted"
+        assert eventually(lambda: _fuse_mounted(other) and c.idle(), 10)
+        c.proc.send_signal(signal.SIGINT)
+        rc, stdout, stderr = c.finish()
+        expected = "states ['stopped', 'stopped']" if style == "with" else \
+            "after the block ['closed', 'closed']"
+        assert expected in stdout.split("\n"), f"{stdout}\n{stderr}"
+        assert "caught KeyboardInterrupt" in stdout.split("\n"), f"{stdout}\n{stderr}"
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        assert not _fuse_mounted(other)
 
 
 def test_async_with_ends_a_serve_still_running_then_closes(backend: str) -> None:
@@ -236,28 +242,22 @@ def test_async_with_ends_a_serve_still_running_then_closes(backend: str) -> None
     another Mount's serve() in the same gather raised. The request in flight is answered (not
     EINTR), serve() ends, both are closed and the error reaches the top. With ``with``, close()
     refused (RuntimeError, serve() still running) and the mount was left behind."""
-    other = tempfile.mkdtemp(prefix="pyfuse3-child-")
-    try:
-        with child("async_with_ends_serving", backend, other) as c:
-            assert c.line(timeout=20) == "mounted"
-            client = c.client("slow")
-            assert c.line(timeout=20) == "handler-suspended"
-            assert client.communicate(timeout=20)[0].strip() == "ENOENT"
-            rc, stdout, stderr = c.finish()
-            lines = stdout.split("\n")
-            assert "answering while stopping" in lines, f"{stdout}\n{stderr}"
-            if backend == "trio":
-                assert "left the block: states ['closed']" in lines, f"{stdout}\n{stderr}"
-            else:
-                assert "states ['serving', 'stopped']" in lines, f"{stdout}\n{stderr}"
-                assert "caught ValueError: this file system refuses to start" in lines, \
-                    f"{stdout}\n{stderr}"
-            assert_clean_exit(rc, stdout, stderr, c.mountpoint)
-            assert not _fuse_mounted(other)
-    finally:
-        if _fuse_mounted(other):
-            lazy_unmount(other)
-        os.rmdir(other)
+    with second_mountpoint() as other, child("async_with_ends_serving", backend, other) as c:
+        assert c.line(timeout=20) == "mounted"
+        client = c.client("slow")
+        assert c.line(timeout=20) == "handler-suspended"
+        assert client.communicate(timeout=20)[0].strip() == "ENOENT"
+        rc, stdout, stderr = c.finish()
+        lines = stdout.split("\n")
+        assert "answering while stopping" in lines, f"{stdout}\n{stderr}"
+        if backend == "trio":
+            assert "left the block: states ['closed']" in lines, f"{stdout}\n{stderr}"
+        else:
+            assert "states ['serving', 'stopped']" in lines, f"{stdout}\n{stderr}"
+            assert "caught ValueError: this file system refuses to start" in lines, \
+                f"{stdout}\n{stderr}"
+        assert_clean_exit(rc, stdout, stderr, c.mountpoint)
+        assert not _fuse_mounted(other)
 
 
 # -- 2, 11: cache calls from inside a handler's task tree ----------------------------------
