@@ -70,6 +70,12 @@ cdef off_t _offset(object value, str what) except? -1:
     return value
 
 
+def as_int(value, what):
+    """``value`` as an int (any integer type: __index__), or TypeError naming ``what``; a bool
+    is refused."""
+    return _int(value, what)
+
+
 def check_inode(value, what):
     """``value`` if it is an inode number (an int from 0 to 2**64-1); else TypeError or
     OverflowError naming ``what``."""

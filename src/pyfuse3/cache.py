@@ -19,6 +19,7 @@ from ._backends import current
 from ._cache_control import CacheControl
 from ._entry_worker import InvalidationHandle
 from ._module_api import current_mount
+from ._notify import as_int
 from ._state import CALLS_ALLOWED
 
 if TYPE_CHECKING:
@@ -104,21 +105,23 @@ OFF_MAX = (1 << 63) - 1
 _INO_MAX = (1 << 64) - 1
 
 
-def _check_inode(inode: int, what: str) -> None:
-    if not isinstance(inode, int) or isinstance(inode, bool):
-        raise TypeError(f"{what} must be an int, not {type(inode).__name__}")
+def _check_inode(inode: int, what: str) -> int:
+    inode = as_int(inode, what)
     if not 0 < inode <= _INO_MAX:
         raise ValueError(f"{what} must be between 1 and 2**64-1, got {inode}")
+    return inode
+
+
+def _check_offset(value: int, what: str) -> int:
+    value = as_int(value, what)
+    if not 0 <= value <= OFF_MAX:
+        raise ValueError(f"{what} must be between 0 and 2**63-1, got {value}")
+    return value
 
 
 def _range_end(offset: int, length: int) -> int | None:
     """The end of [offset, offset+length), None for "to the end of the file" (length 0, or a
-    range reaching past the largest offset). ValueError for what the kernel cannot take."""
-    for what, value in (("offset", offset), ("length", length)):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-        if not 0 <= value <= OFF_MAX:
-            raise ValueError(f"{what} must be between 0 and 2**63-1, got {value}")
+    range reaching past the largest offset); both already checked."""
     if length == 0 or offset + length > OFF_MAX:
         return None
     return offset + length
@@ -172,7 +175,8 @@ class Invalidator:
         covering them all. ValueError for an inode, offset or length the kernel cannot take
         (a range past the largest offset, 2**63-1, means to the end of the file).
         """
-        _check_inode(inode, "inode")
+        inode = _check_inode(inode, "inode")
+        offset, length = _check_offset(offset, "offset"), _check_offset(length, "length")
         end = _range_end(offset, length)
         queued = self._inodes.get(inode, ...)
         if queued is not ...:
@@ -190,9 +194,10 @@ class Invalidator:
 
         TypeError/ValueError for an argument the kernel cannot take (checked here, so a flush
         never meets it)."""
-        _check_inode(inode_p, "inode_p")
+        inode_p = _check_inode(inode_p, "inode_p")
+        deleted = as_int(deleted, "deleted")
         if deleted:
-            _check_inode(deleted, "deleted")
+            deleted = _check_inode(deleted, "deleted")
         if not isinstance(name, bytes):
             raise TypeError(f"name must be bytes, not {type(name).__name__}")
         if not 0 < len(name) <= 255 or b"/" in name or b"\0" in name:

@@ -110,6 +110,29 @@ def test_invalid_inode_requests_are_refused_when_queued(args: tuple[object, ...]
     assert inv.pending() == 0 and inv.statistics().requested == 0
 
 
+class Index:
+    """An integer type of another library (numpy's, say)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+def test_integers_of_other_types_are_taken_as_ints() -> None:
+    """As the direct calls take them (numpy's integers among them); a bool is refused."""
+    inv = pyfuse3.cache.Invalidator()
+    inv.inode(Index(5), offset=Index(0), length=Index(10))  # type: ignore[arg-type]
+    inv.inode(5, offset=10, length=5)
+    assert inv._inodes == {5: [(0, 15)]} and type(next(iter(inv._inodes))) is int
+    inv.entry(Index(1), b"x", Index(0))  # type: ignore[arg-type]
+    inv.entry(1, b"x", Index(7))  # type: ignore[arg-type]
+    assert inv._entries == {(1, b"x"): 7}
+    with pytest.raises(TypeError, match="inode must be an int, not bool"):
+        inv.inode(True)
+
+
 @pytest.mark.parametrize(("args", "error"), [
     ((1 << 64, b"x"), ValueError), ((1, b""), ValueError), ((1, b"a/b"), ValueError),
     ((1, b"a\0"), ValueError), ((1, b"x" * 256), ValueError), ((1, "x"), TypeError),
