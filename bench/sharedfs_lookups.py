@@ -29,11 +29,11 @@ from sharedfs_bench import server  # noqa: E402
 
 from tests.sharedfs.conftest import SHAREDFS, sharedfs  # noqa: E402
 
-# sharedfs.py with Operations' init_connection (pyfuse3's defaults: no parallel_dirops)
+# sharedfs.py without parallel_dirops (pyfuse3's default)
 SERIAL = f"""import sys
 sys.path.insert(0, {str(SHAREDFS.parent)!r})
-import pyfuse3, sharedfs
-sharedfs.SharedFS.init_connection = pyfuse3.Operations.init_connection
+import sharedfs
+sharedfs.SharedFS.enable_parallel_dirops = False
 sharedfs.main()
 """
 

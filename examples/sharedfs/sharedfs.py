@@ -125,6 +125,11 @@ class _Errors:
 class SharedFS(pyfuse3.Operations):
     """The FUSE side: each handler is one store call; the follower keeps the kernel coherent."""
 
+    # A lookup waits for Redis: the kernel may send those of one directory at once (without
+    # this, one at a time). readdir() hands out a listing read at opendir without suspending,
+    # so no lookup runs in the middle of one.
+    enable_parallel_dirops = True
+
     def __init__(self, store: Store, *, timeout: float = 3600.0,
                  close_to_open: bool = True) -> None:
         super().__init__()
@@ -168,13 +173,6 @@ class SharedFS(pyfuse3.Operations):
         self.other_store_said = False  # another file system under our prefix: logged once
         self.mount: pyfuse3.Mount | None = None  # for invalidations of this mount's own cache
         self._errors = _Errors(self)
-
-    def init_connection(self, conn: pyfuse3.ConnectionInfo) -> None:
-        # A lookup waits for Redis: the kernel may send those of one directory at once (off,
-        # it sends them one at a time). readdir() hands out a listing read at opendir without
-        # suspending, so no lookup runs in the middle of one.
-        if "parallel_dirops" in conn.capable:
-            conn.want.add("parallel_dirops")
 
     # ---- errors
     def errors(self) -> _Errors:

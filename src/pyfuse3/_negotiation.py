@@ -38,6 +38,7 @@ EXCLUSIVE = {
 WANTED_BY_ATTRIBUTE = (("export_support", "supports_dot_lookup"),
                        ("writeback_cache", "enable_writeback_cache"),
                        ("posix_acl", "enable_acl"),
+                       ("parallel_dirops", "enable_parallel_dirops"),
                        ("passthrough", "enable_passthrough"))
 
 

@@ -122,6 +122,12 @@ class Operations:
     enable_acl: bool = False
     """Let the kernel enforce POSIX ACLs stored in ``system.posix_acl_*`` xattrs."""
 
+    enable_parallel_dirops: bool = False
+    """Let the kernel send several lookups and readdirs of one directory at once (without it,
+    one at a time). For file systems whose lookup() waits on a network or a database; a
+    lookup may then run while a readdir of the same directory is suspended. libfuse 3.17+
+    (older ones never pass it on: then it is left out of ``ConnectionInfo.want``)."""
+
     enable_passthrough: bool = False
     """Ask for kernel passthrough: an open() or create() returning ``FileInfo(...,
     backing_fd=fd)`` has its reads and writes done by the kernel on that file (libfuse 3.18,

@@ -550,8 +550,9 @@ class ConnectionInfo:
     (``"writeback_cache"``, ``"posix_acl"``, ``"readdirplus"``, ``"readdirplus_auto"``,
     ``"flock_locks"``, ``"posix_locks"``, ``"parallel_dirops"``, ``"cache_symlinks"``,
     ``"auto_inval_data"``, ``"explicit_inval_data"``, ...: see ``pyfuse3.CAPABILITIES``).
-    ``"parallel_dirops"`` (off by default) lets lookups and readdirs of one directory run at
-    once; libfuse before 3.17 never passes it on, so there it is neither offered nor accepted.
+    ``"parallel_dirops"`` (off by default; ``Operations.enable_parallel_dirops`` asks for it)
+    lets lookups and readdirs of one directory run at once; libfuse before 3.17 never passes it
+    on, so there it is neither offered nor accepted.
     """
 
     proto_major: int

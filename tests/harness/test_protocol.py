@@ -64,6 +64,9 @@ def test_parallel_dirops_is_sent_only_when_wanted(fuse_harness: Any) -> None:
 
     fuse_harness(_fs(), off)
     fuse_harness(ParallelDirops(), on)
+    by_attribute = _fs()
+    by_attribute.enable_parallel_dirops = True
+    fuse_harness(by_attribute, on)
 
 
 def test_every_reply_kind(fuse_harness: Any) -> None:

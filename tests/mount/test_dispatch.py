@@ -38,6 +38,7 @@ class FaultyFS(MemFS):
     in_flight = peak = 0  # "slow-*" lookups handled now, and at most at once
     scope_fired = False
     wanted: frozenset[str] = frozenset()  # capabilities asked for at INIT
+    offered: frozenset[str] = frozenset()  # ConnectionInfo.want as init_connection() got it
 
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         if name == b"raises":
@@ -61,6 +62,7 @@ class FaultyFS(MemFS):
         return await super().lookup(parent_inode, b"ok", ctx)
 
     def init_connection(self, conn: pyfuse3.ConnectionInfo) -> None:
+        self.offered = frozenset(conn.want)  # what pyfuse3 and the attributes chose
         conn.want |= self.wanted
 
     async def _wait_for_company(self) -> None:
@@ -181,17 +183,27 @@ def test_suspending_handlers_run_concurrently(faulty: MountedFS) -> None:
     assert slow_lookups_at_once(faulty, dirs) == SLOW_LOOKUPS
 
 
-def test_lookups_in_one_directory_overlap_with_parallel_dirops(backend: str) -> None:
+@pytest.mark.parametrize("how", ["init_connection", "attribute"])
+def test_lookups_in_one_directory_overlap_with_parallel_dirops(backend: str, how: str) -> None:
     """Off by default (libfuse 3.18's default): a file system must be ready for a lookup and
-    a readdir of one directory at once. Wanted, one directory's lookups run concurrently."""
+    a readdir of one directory at once. Wanted (in init_connection(), or by the Operations
+    attribute), one directory's lookups run concurrently."""
     ops = FaultyFS()
-    ops.wanted = frozenset({"parallel_dirops"})
-    if undelivered(pyfuse3.LIBFUSE_VERSION):  # the wish would be dropped on the way: refused
-        with pytest.raises(RuntimeError, match=r"parallel_dirops: libfuse .* never passes it"):
+    if how == "attribute":
+        ops.enable_parallel_dirops = True
+    else:
+        ops.wanted = frozenset({"parallel_dirops"})
+    if undelivered(pyfuse3.LIBFUSE_VERSION):
+        if how == "attribute":  # asked for where it arrives, like the other attributes
             with mounted(ops, backend=backend, options=[]):
-                pass
+                assert "parallel_dirops" not in ops.offered
+        else:  # the wish would be dropped on the way: refused
+            with pytest.raises(RuntimeError, match=r"parallel_dirops: libfuse .* never passes"):
+                with mounted(ops, backend=backend, options=[]):
+                    pass
         return
     with mounted(ops, backend=backend, options=[]) as fs:
+        assert ("parallel_dirops" in ops.offered) == (how == "attribute")
         assert slow_lookups_at_once(fs, [(".", pyfuse3.ROOT_INODE)] * SLOW_LOOKUPS) == SLOW_LOOKUPS
 
 

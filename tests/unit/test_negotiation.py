@@ -58,6 +58,20 @@ def test_lock_handlers_and_attributes_ask_for_what_the_kernel_offers() -> None:
     assert "writeback_cache" not in names(default_want(Locking(), offered, 0, "no", CAPS), CAPS)
 
 
+def test_parallel_dirops_is_asked_for_by_its_attribute_only() -> None:
+    class Parallel(pyfuse3.Operations):
+        enable_parallel_dirops = True
+
+    # (libfuse 3.14 has it in its default want; 3.18 not)
+    for default in (0, bits("parallel_dirops")):
+        assert "parallel_dirops" in names(default_want(Parallel(), ALL, default, "no", CAPS),
+                                          CAPS)
+        assert "parallel_dirops" not in names(
+            default_want(pyfuse3.Operations(), ALL, default, "no", CAPS), CAPS)
+    offered = ALL & ~CAPS["parallel_dirops"]
+    assert "parallel_dirops" not in names(default_want(Parallel(), offered, 0, "no", CAPS), CAPS)
+
+
 def _info(proto_minor: int = 39, **kw: Any) -> pyfuse3.ConnectionInfo:
     return pyfuse3.ConnectionInfo(7, proto_minor, frozenset({"readdirplus", "posix_acl"}),
                                   {"readdirplus"}, 1 << 20, 0, 1 << 17, 12, 9, 1, **kw)
