@@ -282,18 +282,20 @@ class Mount:
         try:
             await dispatcher.run()
         finally:
-            session.fail_retrievals()
-            with session.life.lock:
-                if session.life.state in (State.SERVING, State.STOPPING):
-                    session.life.fire("served")
-                if self._dispatcher is dispatcher:
-                    self._loop = self._dispatcher = None
-            if session.life.calls:
-                # close() aborts if this gives up
-                _release_threads(session, self._device, None, ABORT_AFTER)
-            waiters, self._when_served = self._when_served, []
-            for deliver in waiters:
-                deliver(None)
+            try:
+                session.fail_retrievals()
+                with session.life.lock:
+                    if session.life.state in (State.SERVING, State.STOPPING):
+                        session.life.fire("served")
+                    if self._dispatcher is dispatcher:
+                        self._loop = self._dispatcher = None
+                if session.life.calls:
+                    # close() aborts if this gives up
+                    _release_threads(session, self._device, None, ABORT_AFTER)
+            finally:  # (an __aexit__ waiting for this must never wait for ever)
+                waiters, self._when_served = self._when_served, []
+                for deliver in waiters:
+                    deliver(None)
         if session.request_timeout and not dispatcher.stops and self._device is not None and \
                 _sysutil.is_mounted(self._device):
             # Serving ended by itself, and not by an unmount: the kernel aborted the connection.
