@@ -19,7 +19,7 @@ from ._backends import current
 from ._cache_control import CacheControl
 from ._entry_worker import InvalidationHandle
 from ._module_api import current_mount
-from ._notify import as_int
+from ._notify import as_int, check_name
 from ._state import CALLS_ALLOWED
 
 if TYPE_CHECKING:
@@ -198,8 +198,7 @@ class Invalidator:
         deleted = as_int(deleted, "deleted")
         if deleted:
             deleted = _check_inode(deleted, "deleted")
-        if not isinstance(name, bytes):
-            raise TypeError(f"name must be bytes, not {type(name).__name__}")
+        check_name(name)
         if not 0 < len(name) <= 255 or b"/" in name or b"\0" in name:
             raise ValueError(f"name must be 1 to 255 bytes without '/' or NUL, got {name!r}")
         key = (inode_p, name)
