@@ -190,6 +190,11 @@ cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object
             _close(result)
             e = HandlerResultError(f"{OP_NAMES[op]}() handler returned a coroutine: "
                                    "is an 'await' missing?")
+        elif isinstance(e, ValueError) and REPLY_OF[op] in INT_RESULT:
+            e = HandlerResultError(f"{OP_NAMES[op]}() handler returned {e}")
+        elif isinstance(e, OverflowError):  # a number a C field cannot hold
+            e = HandlerResultError(f"{OP_NAMES[op]}() handler returned a number out of range "
+                                   f"for {RESULT_OF_REPLY[REPLY_OF[op]]} ({e})")
         elif isinstance(e, TypeError) and not isinstance(e, HandlerResultError):
             detail = str(e)  # our own "expected X, got Y" would only repeat the sentence
             e = HandlerResultError(f"{OP_NAMES[op]}() handler returned "
@@ -232,7 +237,7 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
         if type(result) is FileInfo:
             (<FileInfo>result).fill(&fi)
         else:
-            fi.fh = _as_int(result)
+            fi.fh = _ranged(result, R_OPENDIR)
         fills.listing_opened(fi.fh, since)
         fuse_reply_open(req, &fi)
     elif kind == R_CREATE:
@@ -252,13 +257,13 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
             raise TypeError("coroutine")
         fuse_reply_err(req, 0 if result else EACCES)
     elif kind == R_POLL:
-        fuse_reply_poll(req, <unsigned>_as_int(result))
+        fuse_reply_poll(req, <unsigned>_ranged(result, R_POLL))
     elif kind == R_LSEEK:
-        fuse_reply_lseek(req, <off_t>_as_int(result))
+        fuse_reply_lseek(req, <off_t>_ranged(result, R_LSEEK))
     elif kind == R_LOCK:
         _reply_lock(req, result)
     elif kind == R_BMAP:
-        fuse_reply_bmap(req, <uint64_t>_as_int(result))
+        fuse_reply_bmap(req, <uint64_t>_ranged(result, R_BMAP))
     elif kind == R_STATX:
         statx_of(<EntryAttributes?>result, &stx)
         pyfuse3_reply_statx(req, &stx, fills.attr_timeout(
@@ -275,10 +280,10 @@ cdef int _reply_ioctl(fuse_req_t req, size_t size, object result) except -1:
     if isinstance(result, tuple):
         if len(result) != 2:
             raise TypeError("expected a 2-tuple")
-        rc = _as_int(result[0])
+        rc = _ranged(result[0], R_IOCTL)
         result = result[1]
     elif isinstance(result, int) and not isinstance(result, bool):
-        fuse_reply_ioctl(req, <int>result, NULL, 0)
+        fuse_reply_ioctl(req, <int>_ranged(result, R_IOCTL), NULL, 0)
         return 0
     PyObject_GetBuffer(result, &view, PyBUF_SIMPLE)
     try:
@@ -309,6 +314,22 @@ cdef int _reply_lock(fuse_req_t req, object result) except -1:
 cdef inline object _as_int(object val):
     if not isinstance(val, int) or isinstance(val, bool):
         raise TypeError(f"expected int, got {type(val).__name__}")
+    return val
+
+
+#: Replies that carry one C integer of the handler's: what it is, and the range it must be in.
+INT_RESULT = {R_POLL: ("ready events", 0, 2**32 - 1), R_LSEEK: ("an offset", 0, 2**63 - 1),
+              R_BMAP: ("a block number", 0, 2**64 - 1),
+              R_OPENDIR: ("a file handle", 0, 2**64 - 1),
+              R_IOCTL: ("a result", -2**31, 2**31 - 1)}
+
+
+cdef object _ranged(object val, Reply kind):
+    # A ValueError here is reported by reply_result as "<op>() handler returned <message>".
+    _as_int(val)
+    what, lo, hi = INT_RESULT[kind]
+    if not lo <= val <= hi:
+        raise ValueError(f"{val}, expected {what} from {lo} to {hi}")
     return val
 
 

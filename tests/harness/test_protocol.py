@@ -4,7 +4,9 @@ system is served over a socket pair by pyfuse3.testing.Harness (no /dev/fuse, no
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import select
 import socket
 import stat
 from typing import Any
@@ -181,6 +183,78 @@ def test_a_write_count_outside_what_was_given_is_named(fuse_harness: Any,
         "write() handler reported 4 bytes written, but 3 were given (expected 0 to 3)",
         f"write() handler reported {2**70} bytes written, but 3 were given (expected 0 to 3)",
         "write() handler returned float, expected int"]
+
+
+class NumberFS(MemFS):
+    """lseek, poll, bmap, opendir, ioctl and getlk answer with ``self.value``."""
+
+    value: object = 0
+
+    async def lseek(self, fh: Any, offset: int, whence: int) -> Any:
+        return self.value
+
+    async def poll(self, inode: Any, fh: Any, poll_handle: Any, events: int) -> Any:
+        return self.value
+
+    async def bmap(self, inode: Any, blocksize: int, idx: int) -> Any:
+        return self.value
+
+    async def opendir(self, inode: Any, ctx: Any) -> Any:
+        return self.value
+
+    async def ioctl(self, fh: Any, cmd: int, arg: int, in_data: bytes, out_size: int,
+                    flags: int) -> Any:
+        return self.value
+
+    async def getlk(self, fh: Any, owner: int, lock: Any) -> Any:
+        return pyfuse3.FileLock(fcntl.F_WRLCK, self.value, 1, 1)  # type: ignore[arg-type]
+
+
+@pytest.mark.fuse_errors_expected
+def test_a_number_a_reply_cannot_carry_is_named(fuse_harness: Any,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Said only "can't convert negative value to uint64_t" (bmap, opendir) or "Python int too
+    large to convert to C long" (lseek, ioctl), without the handler; a negative offset from
+    lseek() went to the kernel."""
+    ops = NumberFS()
+    ino = ops.add(ROOT, b"f", Node(stat.S_IFREG | 0o644, data=b"abc")).st_ino
+
+    async def check(h: Harness) -> None:
+        fh = (await h.open(ino, os.O_RDONLY)).fh
+        calls = {"lseek": lambda: h.lseek(ino, fh, 0, os.SEEK_DATA),
+                 "poll": lambda: h.poll(ino, fh, select.POLLIN),
+                 "bmap": lambda: h.bmap(ino, 0, 512),
+                 "opendir": lambda: h.opendir(ROOT),
+                 "ioctl": lambda: h.ioctl(ino, fh, 0x5401),
+                 "getlk": lambda: h.getlk(ino, fh, 1, fcntl.F_WRLCK)}
+        for value in (-1, 2**64, 2**70):
+            ops.value = value
+            for name, call in calls.items():
+                if value == -1 and name in ("ioctl", "getlk"):
+                    continue  # a negative ioctl result is the caller's errno; off_t is signed
+                with pytest.raises(OSError) as info:
+                    await call()
+                assert info.value.errno == errno.EIO, (name, value)
+        ops.value = 2
+        assert await h.lseek(ino, fh, 0, os.SEEK_DATA) == 2  # still serving
+        assert await h.bmap(ino, 0, 512) == 2
+        assert (await h.ioctl(ino, fh, 0x5401))[0] == 2
+
+    fuse_harness(ops, check)
+    errors = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    ranges = {"lseek": "an offset from 0 to 9223372036854775807",
+              "poll": "ready events from 0 to 4294967295",
+              "bmap": "a block number from 0 to 18446744073709551615",
+              "opendir": "a file handle from 0 to 18446744073709551615",
+              "ioctl": "a result from -2147483648 to 2147483647"}
+    expected = []
+    for value in (-1, 2**64, 2**70):
+        for name, allowed in ranges.items():
+            if not (name == "ioctl" and value == -1):
+                expected.append(f"{name}() handler returned {value}, expected {allowed}")
+        if value != -1:
+            expected.append("getlk() handler returned a number out of range for FileLock")
+    assert [e.split(" (")[0] for e in errors] == expected
 
 
 class SlowFS(MemFS):

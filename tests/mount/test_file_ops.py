@@ -33,6 +33,7 @@ class FileOpsFS(MemFS):
         self.calls_seen: list[str] = []
         self.locks: dict[int, tuple[int, int]] = {}  # inode -> (owner, LOCK_SH/LOCK_EX)
         self.waiting = 0  # flock() calls that began to wait for a lock
+        self.lseek_answer: int | None = None  # what lseek() returns instead of searching
 
     async def fallocate(self, fh: Any, mode: int, offset: int, length: int) -> None:
         self.calls_seen.append("fallocate")
@@ -47,6 +48,8 @@ class FileOpsFS(MemFS):
 
     async def lseek(self, fh: Any, offset: int, whence: int) -> int:
         self.calls_seen.append("lseek")
+        if self.lseek_answer is not None:
+            return self.lseek_answer
         data = self.node(fh).data
         if offset >= len(data):
             raise FUSEError(errno.ENXIO)
@@ -133,6 +136,24 @@ def test_lseek_finds_data_and_holes(fs: Any) -> None:
     finally:
         os.close(fd)
     assert "lseek" in fs.ops.calls_seen
+
+
+@pytest.mark.fuse_errors_expected
+def test_a_negative_offset_from_lseek_is_a_handler_failure(
+        fs: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """It went to the kernel, whose caller got EINVAL as if the call had been wrong."""
+    fd = os.open(fs.path("f"), os.O_RDONLY)
+    try:
+        fs.ops.lseek_answer = -1
+        with pytest.raises(OSError) as info:
+            os.lseek(fd, 0, os.SEEK_DATA)
+        assert info.value.errno == errno.EIO
+        fs.ops.lseek_answer = PAGE
+        assert os.lseek(fd, 0, os.SEEK_DATA) == PAGE  # still serving
+    finally:
+        os.close(fd)
+    assert [str(r.exc_info[1]) for r in caplog.records if r.exc_info] == [
+        "lseek() handler returned -1, expected an offset from 0 to 9223372036854775807"]
 
 
 def test_copy_file_range_is_done_by_the_file_system(fs: Any) -> None:
