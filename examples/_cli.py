@@ -25,6 +25,9 @@ def parse_args(description: str, with_source: bool = False, default_timeout: flo
     if with_passthrough:
         parser.add_argument("--no-passthrough", action="store_true",
                             help="serve reads and writes here, not by kernel passthrough")
+        parser.add_argument("--no-xattrs", action="store_true",
+                            help="keep no extended attributes (the kernel then stops asking "
+                            "for security.capability before each write)")
     parser.add_argument("-o", dest="options", default="",
                         help="comma-separated mount options, e.g. allow_other")
     parser.add_argument("--debug", action="store_true", help="log every request")

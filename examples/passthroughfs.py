@@ -9,7 +9,10 @@ symlink is ever followed out of the source. Calls that can block on the disk (re
 fsync, open, create, readdir) run on worker threads, so the event loop keeps serving other
 requests. Inode numbers are the source's own (a file on another file system below the source
 gets a number of its own); the kernel's cache timeouts are 0 by default (``--timeout`` to
-change), so changes made directly in the source are always seen. Ctrl-C or SIGTERM unmounts.
+change), so changes made directly in the source are always seen. ``--no-xattrs`` hides
+extended attributes (callers get EOPNOTSUPP), as libfuse's passthrough_hp does by default: the
+kernel then stops asking, also for the ``security.capability`` it checks before every write.
+Ctrl-C or SIGTERM unmounts.
 """
 
 from __future__ import annotations
@@ -66,10 +69,12 @@ class Node:
 class PassthroughFS(pyfuse3.Operations):
     """Forwards every operation to the source's inode the kernel's inode stands for."""
 
-    def __init__(self, source: str, timeout: float = 0.0, passthrough: bool = True) -> None:
+    def __init__(self, source: str, timeout: float = 0.0, passthrough: bool = True,
+                 xattrs: bool = True) -> None:
         super().__init__()
         self.source = os.path.abspath(source)
         self.timeout = timeout
+        self.xattrs = xattrs
         # Kernel passthrough: reads and writes of open files go to the source file without
         # this process (where libfuse, the kernel and privileges allow; else read()/write()).
         self.enable_passthrough = passthrough
@@ -342,29 +347,37 @@ class PassthroughFS(pyfuse3.Operations):
         return out
 
     # ---- extended attributes
+    def xattr_path(self, inode: int, call: str) -> str:
+        """Where an xattr call on ``inode`` acts. Without xattrs ENOSYS, after which the
+        kernel answers that call itself (EOPNOTSUPP) and never sends it again."""
+        self.calls[call] += 1
+        if not self.xattrs:
+            raise FUSEError(errno.ENOSYS)
+        return self.node(inode).proc
+
     @pyfuse3.errors_as_fuse
     async def setxattr(self, inode: Any, name: Any, value: Any, ctx: Any) -> None:
-        os.setxattr(self.node(inode).proc, name, value)
+        os.setxattr(self.xattr_path(inode, "setxattr"), name, value)
 
     @pyfuse3.errors_as_fuse
     async def getxattr(self, inode: Any, name: Any, ctx: Any) -> bytes:
-        return os.getxattr(self.node(inode).proc, name)
+        return os.getxattr(self.xattr_path(inode, "getxattr"), name)
 
     @pyfuse3.errors_as_fuse
     async def listxattr(self, inode: Any, ctx: Any) -> list[bytes]:
-        return [os.fsencode(n) for n in os.listxattr(self.node(inode).proc)]
+        return [os.fsencode(n) for n in os.listxattr(self.xattr_path(inode, "listxattr"))]
 
     @pyfuse3.errors_as_fuse
     async def removexattr(self, inode: Any, name: Any, ctx: Any) -> None:
-        os.removexattr(self.node(inode).proc, name)
+        os.removexattr(self.xattr_path(inode, "removexattr"), name)
 
 
 def main() -> None:
     from _cli import parse_args, serve
 
     args = parse_args(__doc__ or "", with_source=True, with_passthrough=True)
-    serve(PassthroughFS(args.source, timeout=args.timeout,
-                        passthrough=not args.no_passthrough), args, "passthroughfs")
+    serve(PassthroughFS(args.source, timeout=args.timeout, passthrough=not args.no_passthrough,
+                        xattrs=not args.no_xattrs), args, "passthroughfs")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,20 @@ def test_passthrough_sees_source_changes_at_once(passthrough: Example) -> None:
     assert (passthrough.mountpoint / "f").read_bytes() == b"two"
 
 
+def test_passthrough_no_xattrs_option(dirs: tuple[Path, Path]) -> None:
+    src, mnt = dirs
+    (src / "f").write_bytes(b"x")
+    os.setxattr(src / "f", "user.a", b"1")
+    fs = Example("passthroughfs.py", src, mnt, "--no-xattrs")
+    try:
+        assert (mnt / "f").read_bytes() == b"x"
+        with pytest.raises(OSError) as info:
+            os.getxattr(mnt / "f", "user.a")
+        assert info.value.errno == errno.EOPNOTSUPP
+    finally:
+        fs.stop()
+
+
 def wait_for(check: Callable[[], bool]) -> float:
     start = time.monotonic()
     assert eventually(check, timeout=STALENESS_LIMIT), "the mount stayed stale"

@@ -310,3 +310,36 @@ def test_passthrough_with_handle_killpriv_fails_main(backend: str, tmp_path: Pat
     chain = [info.value, info.value.__cause__]
     assert any("passthrough and handle_killpriv exclude each other" in str(e)
                for e in chain if e is not None), chain
+
+
+@pytest.mark.parametrize("xattrs", [True, False], ids=["xattrs", "no-xattrs"])
+def test_without_xattrs_writes_are_not_preceded_by_a_getxattr(backend: str, tmp_path: Path,
+                                                              xattrs: bool) -> None:
+    """passthroughfs --no-xattrs: the kernel asks for security.capability before every write
+    (whether or not passthrough is used) unless the file system answered ENOSYS once. With
+    xattrs kept, that is the control: one GETXATTR per write."""
+    src = _source(tmp_path)
+    ops = PassthroughFS(str(src), xattrs=xattrs)
+    with mounted(ops, backend=backend) as fs:
+        data = Path(fs.mountpoint) / "data"
+        fd = os.open(data, os.O_WRONLY)
+        try:
+            for i in range(8):
+                os.pwrite(fd, b"%d" % i * 4096, i * 4096)
+        finally:
+            os.close(fd)
+        if xattrs:
+            assert ops.calls["getxattr"] >= 8
+            os.setxattr(data, "user.kept", b"1")
+            assert os.getxattr(data, "user.kept") == b"1"
+            return
+        assert ops.calls["getxattr"] <= 1
+        for call in (lambda: os.getxattr(data, "user.x"), lambda: os.listxattr(data),
+                     lambda: os.setxattr(data, "user.x", b"1"),
+                     lambda: os.removexattr(data, "user.x")):
+            with pytest.raises(OSError) as info:
+                call()
+            assert info.value.errno == errno.EOPNOTSUPP
+    assert (src / "data").read_bytes()[:8 * 4096] == b"".join(b"%d" % i * 4096
+                                                               for i in range(8))
+    assert "user.x" not in os.listxattr(src / "data")
