@@ -13,7 +13,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_add_direntry, fuse_add_direntry_plus, fuse_entry_param, fuse_ino_t, fuse_req_t,
 )
 from pyfuse3._fills cimport Fills
-from pyfuse3._types cimport EntryAttributes
+from pyfuse3._types cimport EntryAttributes, has_file_type, no_file_type
 
 
 @cython.final
@@ -86,6 +86,8 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
             raise MemoryError()
     room = token.size - token.used
     if token.plus:
+        if not has_file_type(attr.fuse_param.attr.st_mode) and attr.fuse_param.ino:
+            no_file_type(attr.fuse_param.attr.st_mode, name)  # the kernel fails the listing
         n = fuse_add_direntry_plus(token.req, token.buf + token.used, room, c_name,
                                    token.fills.entry(token.since, token.directory, name,
                                                      &attr.fuse_param, &copy), next_id)

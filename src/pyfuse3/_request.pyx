@@ -39,7 +39,8 @@ from pyfuse3._opcodes cimport (
     R_READDIR, R_READLINK, R_STATFS, R_STATX, R_WRITE, R_XATTR, Reply,
 )
 from pyfuse3._types cimport (
-    EntryAttributes, FileInfo, FileRange, FUSEError, StatvfsData, statx_of,
+    EntryAttributes, FileInfo, FileRange, FUSEError, StatvfsData, has_file_type, no_file_type,
+    statx_of,
 )
 from pyfuse3._fills cimport Fills
 from pyfuse3._readdir cimport ReaddirToken, finish_token
@@ -190,7 +191,7 @@ cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object
             _close(result)
             e = HandlerResultError(f"{OP_NAMES[op]}() handler returned a coroutine: "
                                    "is an 'await' missing?")
-        elif isinstance(e, ValueError) and REPLY_OF[op] in INT_RESULT:
+        elif isinstance(e, ValueError):  # its message names what was returned, and why not
             e = HandlerResultError(f"{OP_NAMES[op]}() handler returned {e}")
         elif isinstance(e, OverflowError):  # a number a C field cannot hold
             e = HandlerResultError(f"{OP_NAMES[op]}() handler returned a number out of range "
@@ -210,11 +211,13 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
     cdef fuse_entry_param copy
     cdef struct_statx stx
     if kind == R_ATTR:
-        fuse_reply_attr(req, &(<EntryAttributes?>result).fuse_param.attr, fills.attr_timeout(
+        _check_type(<EntryAttributes?>result, True)
+        fuse_reply_attr(req, &(<EntryAttributes>result).fuse_param.attr, fills.attr_timeout(
             since, node, (<EntryAttributes>result).fuse_param.attr_timeout))
     elif kind == R_ENTRY:
+        _check_type(<EntryAttributes?>result, False)
         fuse_reply_entry(req, fills.entry(since, node, None,
-                                          &(<EntryAttributes?>result).fuse_param, &copy))
+                                          &(<EntryAttributes>result).fuse_param, &copy))
     elif kind == R_NONE:
         if PyCoro_CheckExact(result):
             raise TypeError("coroutine")
@@ -265,11 +268,19 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
     elif kind == R_BMAP:
         fuse_reply_bmap(req, <uint64_t>_ranged(result, R_BMAP))
     elif kind == R_STATX:
-        statx_of(<EntryAttributes?>result, &stx)
+        _check_type(<EntryAttributes?>result, True)
+        statx_of(<EntryAttributes>result, &stx)
         pyfuse3_reply_statx(req, &stx, fills.attr_timeout(
             since, node, (<EntryAttributes>result).fuse_param.attr_timeout))
     elif kind == R_IOCTL:
         _reply_ioctl(req, size, result)
+    return 0
+
+
+cdef inline int _check_type(EntryAttributes attr, bint always) except -1:
+    # (an entry with inode 0 is a negative one: the kernel ignores its attributes)
+    if not has_file_type(attr.fuse_param.attr.st_mode) and (always or attr.fuse_param.ino):
+        no_file_type(attr.fuse_param.attr.st_mode, None)
     return 0
 
 
@@ -325,7 +336,6 @@ INT_RESULT = {R_POLL: ("ready events", 0, 2**32 - 1), R_LSEEK: ("an offset", 0, 
 
 
 cdef object _ranged(object val, Reply kind):
-    # A ValueError here is reported by reply_result as "<op>() handler returned <message>".
     _as_int(val)
     what, lo, hi = INT_RESULT[kind]
     if not lo <= val <= hi:
@@ -468,6 +478,7 @@ cdef int _reply_create(fuse_req_t req, object result, Fills fills, unsigned long
     cdef fuse_entry_param copy
     if not isinstance(result, tuple) or len(result) != 2:
         raise TypeError("expected a 2-tuple")
+    _check_type(<EntryAttributes?>result[1], True)
     memset(&fi, 0, sizeof(fi))
     (<FileInfo?>result[0]).fill(&fi)
     if (<FileInfo>result[0]).backing_fd >= 0:

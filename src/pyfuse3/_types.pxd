@@ -56,6 +56,19 @@ cdef class FUSEError(Exception):
     cdef readonly int errno_
 
 
+#: Bit n is set for the file types (st_mode >> 12) the kernel accepts in attributes: FIFO,
+#: CHR, DIR, BLK, REG, LNK, SOCK. Any other makes it answer EIO (and mark a known inode bad).
+cdef enum:
+    FILE_TYPES = 0x1556
+
+
+cdef inline bint has_file_type(unsigned int mode) noexcept nogil:
+    return (FILE_TYPES >> ((mode >> 12) & 15)) & 1
+
+
+cdef int no_file_type(unsigned int mode, object name) except -1
+
+
 cdef RequestContext context_of(fuse_req_t req)
 cdef SetattrFields setattr_fields(int to_set)
 cdef EntryAttributes attr_from_stat(fuse_ino_t ino, struct_stat* stat, int to_set)

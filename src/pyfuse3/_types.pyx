@@ -6,7 +6,7 @@ left to do. Setters convert once, at assignment, and refuse values the C field c
 (OverflowError) instead of truncating them.
 """
 cimport cython
-from libc.stdint cimport int64_t
+from libc.stdint cimport UINT32_MAX, int64_t
 from libc.string cimport memset
 from posix.fcntl cimport flock as c_flock
 from posix.stat cimport S_IFREG, struct_stat
@@ -129,7 +129,7 @@ cdef class EntryAttributes:
 
     @st_nlink.setter
     def st_nlink(self, val):
-        self.fuse_param.attr.st_nlink = val
+        self.fuse_param.attr.st_nlink = _kernel_u32(val, "st_nlink")
 
     @property
     def st_uid(self):
@@ -156,7 +156,7 @@ cdef class EntryAttributes:
 
     @st_rdev.setter
     def st_rdev(self, val):
-        self.fuse_param.attr.st_rdev = val
+        self.fuse_param.attr.st_rdev = _kernel_u32(val, "st_rdev")
 
     @property
     def st_size(self):
@@ -183,7 +183,7 @@ cdef class EntryAttributes:
 
     @st_blksize.setter
     def st_blksize(self, val):
-        self.fuse_param.attr.st_blksize = _non_negative(val)
+        self.fuse_param.attr.st_blksize = _kernel_u32(val, "st_blksize")
 
     @property
     def st_atime_ns(self):
@@ -246,6 +246,30 @@ cdef inline double _timeout(object val) except? -1:
     if not t >= 0:  # also refuses NaN
         raise ValueError(f"timeout must be a non-negative number of seconds, not {val!r}")
     return t
+
+
+cdef inline unsigned int _kernel_u32(object val, str name) except? 0xFFFFFFFF:
+    # Fields the kernel keeps in 32 bits (struct fuse_attr): libfuse would cut larger values.
+    cdef unsigned long long v = val  # (negative: OverflowError from the conversion)
+    if v > UINT32_MAX:
+        if name == "st_rdev":
+            raise OverflowError(f"st_rdev must be a device number the kernel can carry "
+                                f"(os.makedev(major, minor) with major < 4096 and minor < "
+                                f"1048576), got {val}")
+        raise OverflowError(f"{name} must be 0 to 4294967295 (the kernel keeps 32 bits), "
+                            f"got {val}")
+    return <unsigned int>v
+
+
+def _file_type_problem(mode):
+    return (f"st_mode {mode:#o}, which names no file type (stat.S_IFREG | {mode & 0o7777:#o} "
+            f"for a regular file, S_IFDIR for a directory, ...; the kernel answers EIO)")
+
+
+cdef int no_file_type(unsigned int mode, object name) except -1:
+    if name is None:
+        raise ValueError(_file_type_problem(mode))
+    raise ValueError(f"readdir_reply(): {name!r} has {_file_type_problem(mode)}")
 
 
 cdef inline int64_t _non_negative(object val) except? -1:

@@ -176,7 +176,7 @@ def test_create_computed_before_a_change_is_not_cached(fuse_harness: Any) -> Non
     fs = HeldFS()
 
     async def check(h: Harness) -> None:
-        body = layout("fuse_create_in").pack(flags=0o2 | 0o100, mode=0o644) + b"new\0"
+        body = layout("fuse_create_in").pack(flags=0o2 | 0o100, mode=0o100644) + b"new\0"
         send = lambda: h.send("CREATE", ROOT, body)  # noqa: E731
         # the new file's inode is the next one: the invalidation names it before it is known
         data = await _held_reply(h, fs, "create", send,

@@ -257,6 +257,47 @@ def test_a_number_a_reply_cannot_carry_is_named(fuse_harness: Any,
     assert [e.split(" (")[0] for e in errors] == expected
 
 
+class UntypedFS(MemFS):
+    """Node ``u`` has st_mode 0o644 (no file type); ``neg`` looks up as a negative entry
+    (inode 0, no mode); create() drops the file type the kernel sent."""
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> Any:
+        if name == b"neg":
+            entry = pyfuse3.EntryAttributes()
+            entry.st_ino, entry.st_mode = 0, 0
+            return entry
+        return await super().lookup(parent_inode, name, ctx)
+
+    async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
+                     ctx: Any) -> Any:
+        return await super().create(parent_inode, name, stat.S_IMODE(mode), flags, ctx)
+
+
+@pytest.mark.fuse_errors_expected
+def test_attributes_without_a_file_type_are_named(fuse_harness: Any,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """The kernel answers EIO for them (and marks a known inode bad), so a handler that set
+    st_mode = 0o644 failed with nothing logged."""
+    ops = UntypedFS()
+    ino = ops.add(ROOT, b"u", Node(0o644)).st_ino
+
+    async def check(h: Harness) -> None:
+        for call in (lambda: h.lookup(ROOT, b"u"), lambda: h.getattr(ino),
+                     lambda: h.create(ROOT, b"new"), lambda: h.listdir(ROOT)):
+            with pytest.raises(OSError) as info:
+                await call()
+            assert info.value.errno == errno.EIO
+        assert (await h.lookup(ROOT, b"neg")).nodeid == 0  # a negative entry has no mode
+        assert {e.name for e in await h.listdir(ROOT, plus=False)} == {b"u", b"new"}
+
+    fuse_harness(ops, check)
+    problem = ("st_mode 0o644, which names no file type (stat.S_IFREG | 0o644 for a regular "
+               "file, S_IFDIR for a directory, ...; the kernel answers EIO)")
+    assert [str(r.exc_info[1]) for r in caplog.records if r.exc_info] == [
+        f"lookup() handler returned {problem}", f"getattr() handler returned {problem}",
+        f"create() handler returned {problem}", f"readdir_reply(): b'new' has {problem}"]
+
+
 class SlowFS(MemFS):
     def __init__(self) -> None:
         super().__init__()

@@ -49,6 +49,10 @@ class FaultyFS(MemFS):
             return self.lookup(parent_inode, b"ok", ctx)  # type: ignore[return-value]
         if name == b"fuse-error":
             raise pyfuse3.FUSEError(errno.EROFS)
+        if name == b"untyped":  # the kernel answers EIO itself: only pyfuse3 can say why
+            entry = await super().lookup(parent_inode, b"ok", ctx)
+            entry.st_mode = 0o755
+            return entry
         if name == b"raises-late":
             await current().sleep(0.01)
             raise KeyError("late")
@@ -114,7 +118,8 @@ def faulty(backend: str) -> Any:
 
 
 @pytest.mark.fuse_errors_expected
-@pytest.mark.parametrize("name", ["raises", "wrong-type", "no-await", "raises-late"])
+@pytest.mark.parametrize("name", ["raises", "wrong-type", "no-await", "raises-late",
+                                  "untyped"])
 def test_handler_fault_answers_eio_and_fs_keeps_serving(faulty: MountedFS, name: str,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="pyfuse3"):
@@ -127,6 +132,9 @@ def test_handler_fault_answers_eio_and_fs_keeps_serving(faulty: MountedFS, name:
     assert errors[0].exc_info is not None  # with its traceback
     if name == "no-await":
         assert "missing" in str(errors[0].exc_info[1])
+    if name == "untyped":
+        assert str(errors[0].exc_info[1]).startswith(
+            "lookup() handler returned st_mode 0o755, which names no file type")
 
 
 def test_fuse_error_becomes_errno_without_logging(faulty: MountedFS,

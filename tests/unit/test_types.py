@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import os
 import pickle
 
 import pytest
@@ -46,8 +47,8 @@ def test_times_round_trip_exactly(atime: int, mtime: int, ctime: int) -> None:
     assert (a.st_atime_ns, a.st_mtime_ns, a.st_ctime_ns) == (atime, mtime, ctime)
 
 
-@given(ino=U64, gen=U64, mode=U32, nlink=U64, uid=U32, gid=U32, rdev=U64, size=I64,
-       blocks=I64, blksize=I64, t=TIME_NS, timeout=st.floats(0, 1e9))
+@given(ino=U64, gen=U64, mode=U32, nlink=U32, uid=U32, gid=U32, rdev=U32, size=I64,
+       blocks=I64, blksize=U32, t=TIME_NS, timeout=st.floats(0, 1e9))
 def test_entry_attributes_pickle_and_copy(ino: int, gen: int, mode: int, nlink: int, uid: int,
                                           gid: int, rdev: int, size: int, blocks: int,
                                           blksize: int, t: int, timeout: float) -> None:
@@ -70,6 +71,19 @@ def test_out_of_range_values_are_refused(field: str, value: int) -> None:
     a = EntryAttributes()
     with pytest.raises(OverflowError):
         setattr(a, field, value)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("st_nlink", 2**32), ("st_blksize", 2**32), ("st_blksize", -1), ("st_rdev", 2**32),
+    ("st_rdev", os.makedev(4096, 0)), ("st_rdev", os.makedev(0, 2**20)), ("st_rdev", -1),
+])
+def test_values_the_kernel_would_cut_to_32_bits_are_refused(field: str, value: int) -> None:
+    """struct fuse_attr keeps nlink, blksize and rdev in 32 bits: libfuse cut larger values
+    silently (2**32 links became 0)."""
+    a = EntryAttributes()
+    with pytest.raises(OverflowError, match=f"^{field} must be" if value >= 0 else None):
+        setattr(a, field, value)
+    setattr(a, field, 2**32 - 1 if field != "st_rdev" else os.makedev(4095, 2**20 - 1))
 
 
 @pytest.mark.parametrize("value", [-1.0, float("nan")])

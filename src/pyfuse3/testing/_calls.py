@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterable
 from types import SimpleNamespace
 
@@ -79,7 +80,8 @@ class Calls:
         return await self.call("READLINK", nodeid)
 
     async def mkdir(self, parent: int, name: bytes, mode: int = 0o755) -> SimpleNamespace:
-        body = layout("fuse_mkdir_in").pack(mode=mode) + name + b"\0"
+        """MKDIR: the ``fuse_entry_out``; ``mode`` gets S_IFDIR as from the kernel."""
+        body = layout("fuse_mkdir_in").pack(mode=_typed(mode, stat.S_IFDIR)) + name + b"\0"
         return layout("fuse_entry_out").unpack(await self.call("MKDIR", parent, body))
 
     async def mknod(self, parent: int, name: bytes, mode: int, rdev: int = 0) -> SimpleNamespace:
@@ -113,8 +115,10 @@ class Calls:
     async def create(self, parent: int, name: bytes, mode: int = 0o644,
                      flags: int = os.O_RDWR | os.O_CREAT) -> tuple[SimpleNamespace,
                                                                    SimpleNamespace]:
-        """CREATE: (``fuse_entry_out``, ``fuse_open_out``)."""
-        body = layout("fuse_create_in").pack(flags=flags, mode=mode) + name + b"\0"
+        """CREATE: (``fuse_entry_out``, ``fuse_open_out``); ``mode`` gets S_IFREG as from the
+        kernel."""
+        body = layout("fuse_create_in").pack(flags=flags, mode=_typed(mode, stat.S_IFREG))
+        body += name + b"\0"
         data = await self.call("CREATE", parent, body)
         entry = layout("fuse_entry_out")
         return entry.unpack(data), layout("fuse_open_out").unpack(data, entry.size)
@@ -304,3 +308,8 @@ def _dirents(data: bytes, plus: bool) -> list[SimpleNamespace]:
         entries.append(d)
         pos = start + ((pos - start + dirent.size + d.namelen + 7) & ~7)
     return entries
+
+
+def _typed(mode: int, file_type: int) -> int:
+    """``mode`` with ``file_type`` where it names none, as the kernel sends it."""
+    return mode if stat.S_IFMT(mode) else file_type | mode
