@@ -27,6 +27,8 @@ from ._cache_control import CacheControl
 from ._callbacks import lowlevel_ops
 from ._dispatch import Dispatcher, handler_owner, served_by_this_thread
 from ._entry_worker import EntryWorker, InvalidationHandle
+from ._opcodes import OP_NAMES
+from ._pyfuse3 import Operations
 from ._session import Session
 from ._state import State
 
@@ -129,6 +131,19 @@ def _ring_depth(value: str, what: str) -> int:
     return int(value)
 
 
+def _check_operations(ops: Any) -> None:
+    """TypeError unless ``ops`` can serve: an Operations instance, or an object with all its
+    handlers (a class passed instead of an instance would fail every request)."""
+    if isinstance(ops, Operations):
+        return
+    if isinstance(ops, type):
+        raise TypeError(f"ops must be an instance: pass {ops.__name__}(), not the class itself")
+    missing = [name for name in OP_NAMES if not hasattr(ops, name)]
+    if missing:
+        raise TypeError(f"ops must be a pyfuse3.Operations instance, not "
+                        f"{type(ops).__name__} (it has no {missing[0]}() handler)")
+
+
 class Mount:
     """One ``Operations`` mounted at one mountpoint; serve it with ``await serve()``.
 
@@ -147,6 +162,7 @@ class Mount:
 
     def __init__(self, ops: Any, mountpoint: str | os.PathLike[str],
                  options: Iterable[str] = default_options) -> None:
+        _check_operations(ops)
         if isinstance(mountpoint, os.PathLike):
             mountpoint = os.fspath(mountpoint)
         if not isinstance(mountpoint, str):

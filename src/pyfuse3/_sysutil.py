@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import operator
 import os
 import re
 import signal
@@ -85,8 +86,9 @@ def getxattr(path: str, name: str, size_guess: int = 128, namespace: str = "user
 
 
 def get_sup_groups(pid: int) -> set[int]:
-    """Supplementary group ids of a process, read from /proc/PID/status."""
-    with open(f"/proc/{int(pid)}/status") as fh:  # no loop inside: docs/design.md
+    """Supplementary group ids of a process, read from /proc/PID/status (TypeError unless
+    ``pid`` is an int; FileNotFoundError when no such process exists)."""
+    with open(f"/proc/{operator.index(pid)}/status") as fh:  # no loop inside: docs/design.md
         lines = fh.readlines()
     for line in lines:
         if line.startswith("Groups:"):

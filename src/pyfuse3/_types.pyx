@@ -309,9 +309,9 @@ cdef class FileInfo:
         self.noflush = noflush
         self.cache_readdir = cache_readdir
         self.changed = changed
-        if backing_fd < -1:
-            raise ValueError(f"backing_fd must be an open file descriptor (or -1), not {backing_fd}")
         self.backing_fd = backing_fd
+        if self.backing_fd < -1:
+            raise ValueError(f"backing_fd must be an open file descriptor (or -1), not {backing_fd}")
 
     cdef void fill(self, fuse_file_info* out) noexcept:
         out.fh = self.fh

@@ -322,6 +322,14 @@ def test_mount_refuses_bad_arguments_and_reports_its_state(mnt: Any) -> None:
         pyfuse3.Mount(MemFS(), 42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="mount options must be a collection of str"):
         pyfuse3.Mount(MemFS(), str(mnt), "ro")  # nothing mounted: checked first
+    # a class instead of an instance mounted, and failed every request (its unbound handlers
+    # lacked an argument); None failed with "'NoneType' object has no attribute 'lookup'"
+    with pytest.raises(TypeError, match=r"^ops must be an instance: pass MemFS\(\), not the "
+                       r"class itself$"):
+        pyfuse3.Mount(MemFS, str(mnt))
+    with pytest.raises(TypeError, match=r"^ops must be a pyfuse3.Operations instance, not "
+                       r"NoneType \(it has no lookup\(\) handler\)$"):
+        pyfuse3.init(None, str(mnt))  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="already a mount point"):
         pyfuse3.Mount(MemFS(), str(mnt))
     with mounts(1) as (m,):

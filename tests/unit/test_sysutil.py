@@ -132,3 +132,18 @@ def test_interrupts_held_leaves_ignored_ctrl_c_and_other_threads_alone() -> None
     thread.start()
     thread.join()
     assert handlers == [signal.default_int_handler]
+
+
+def test_get_sup_groups_wants_a_pid() -> None:
+    """A str pid was turned into a number by int() ('12' read process 12's groups, 'x' said
+    "invalid literal for int() with base 10")."""
+    import os
+
+    import pyfuse3
+
+    assert pyfuse3.get_sup_groups(os.getpid()) == set(os.getgroups())
+    for pid in ("12", 1.0, None):
+        with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
+            pyfuse3.get_sup_groups(pid)  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError):
+        pyfuse3.get_sup_groups(-1)
