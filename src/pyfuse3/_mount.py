@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import errno
+import inspect
 import logging
 import os
 import stat
@@ -133,15 +134,39 @@ def _ring_depth(value: str, what: str) -> int:
 
 def _check_operations(ops: Any) -> None:
     """TypeError unless ``ops`` can serve: an Operations instance, or an object with all its
-    handlers (a class passed instead of an instance would fail every request)."""
-    if isinstance(ops, Operations):
+    handlers (a class passed instead of an instance would fail every request); a warning for
+    each handler that cannot take its arguments."""
+    if not isinstance(ops, Operations):
+        if isinstance(ops, type):
+            raise TypeError(f"ops must be an instance: pass {ops.__name__}(), not the class "
+                            f"itself")
+        missing = [name for name in OP_NAMES if not hasattr(ops, name)]
+        if missing:
+            raise TypeError(f"ops must be a pyfuse3.Operations instance, not "
+                            f"{type(ops).__name__} (it has no {missing[0]}() handler)")
+    for name in OP_NAMES:
+        _check_signature(ops, name)
+
+
+def _check_signature(ops: Any, name: str) -> None:
+    """Warn when the ``name`` handler cannot take the arguments pyfuse3 passes (those of
+    Operations' own): every such request would fail. A warning, not an error: a file system
+    that never gets that request works as before."""
+    handler = getattr(ops, name)
+    base = getattr(Operations, name)
+    if getattr(handler, "__func__", None) is base:
         return
-    if isinstance(ops, type):
-        raise TypeError(f"ops must be an instance: pass {ops.__name__}(), not the class itself")
-    missing = [name for name in OP_NAMES if not hasattr(ops, name)]
-    if missing:
-        raise TypeError(f"ops must be a pyfuse3.Operations instance, not "
-                        f"{type(ops).__name__} (it has no {missing[0]}() handler)")
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):  # nothing to read (e.g. a C function)
+        return
+    params = list(inspect.signature(base).parameters)[1:]
+    try:
+        signature.bind(*params)
+    except TypeError as e:
+        log.warning("%s.%s%s cannot be called as %s(%s) (%s): every %s request will be "
+                    "answered with EIO", type(ops).__name__, name, signature, name,
+                    ", ".join(params), e, name)
 
 
 class Mount:
@@ -223,6 +248,7 @@ class Mount:
     def _over_fd(cls, ops: Any, fd: int, options: Iterable[str] = ()) -> Mount:
         """A Mount that speaks the FUSE protocol over ``fd`` (a SOCK_SEQPACKET socket)
         instead of /dev/fuse: nothing is mounted (pyfuse3.testing.Harness)."""
+        _check_operations(ops)
         opts = parse_options(options)
         session = Session(ops, "<harness>", opts, lowlevel_ops)
         try:

@@ -149,6 +149,47 @@ def test_error_policy(fuse_harness: Any, caplog: pytest.LogCaptureFixture) -> No
                if r.exc_info)
 
 
+class MisnamedFS(MemFS):
+    """getattr() without ctx; poll() with other arguments; lookup wrapped
+    by errors_as_fuse and flush() taking anything: both fine."""
+
+    async def getattr(self, inode: Any) -> Any:  # type: ignore[override]
+        return await super().getattr(inode, None)
+
+    async def poll(self, fh: Any, events: int, handle: Any = None) -> Any:  # type: ignore[override]
+        return select.POLLIN
+
+    @pyfuse3.errors_as_fuse
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> Any:
+        return await super().lookup(parent_inode, name, ctx)
+
+    async def flush(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.fuse_errors_expected
+def test_a_handler_that_cannot_take_its_arguments_is_named_at_mount(
+        fuse_harness: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Each request to it failed with a TypeError in the log, and nothing earlier said so."""
+    ops = MisnamedFS()
+
+    async def check(h: Harness) -> None:
+        assert (await h.lookup(ROOT, b".")).nodeid == ROOT  # the others serve
+        with pytest.raises(OSError) as info:
+            await h.getattr(ROOT)
+        assert info.value.errno == errno.EIO
+
+    fuse_harness(ops, check)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+                and "cannot be called" in r.getMessage()]
+    assert warnings == [
+        "MisnamedFS.getattr(inode: 'Any') -> 'Any' cannot be called as getattr(inode, ctx) "
+        "(too many positional arguments): every getattr request will be answered with EIO",
+        "MisnamedFS.poll(fh: 'Any', events: 'int', handle: 'Any' = None) -> 'Any' cannot be "
+        "called as poll(inode, fh, poll_handle, ctx) (too many positional arguments): "
+        "every poll request will be answered with EIO"]
+
+
 class WriteCountFS(MemFS):
     """write() reports ``self.count`` bytes written."""
 
