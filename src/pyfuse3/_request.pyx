@@ -19,6 +19,7 @@ from cpython.ref cimport PyObject, Py_XDECREF
 from libc.errno cimport EACCES, EINTR, EIO, ERANGE, errno
 from libc.string cimport memchr, memset
 from posix.fcntl cimport flock as c_flock
+from posix.stat cimport S_IFMT
 from posix.types cimport off_t
 from libc.stdint cimport uint64_t
 from libc.stdio cimport SEEK_SET
@@ -34,7 +35,8 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
 )
 from pyfuse3._libfuse.stat cimport struct_statx
 from pyfuse3._opcodes cimport (
-    OP_COUNT, R_ACCESS, R_ATTR, R_BMAP, R_CREATE, R_ENTRY,
+    OP_COUNT, OP_CREATE, OP_LINK, OP_MKDIR, OP_MKNOD, OP_SYMLINK, OP_TMPFILE, R_ACCESS, R_ATTR,
+    R_BMAP, R_CREATE, R_ENTRY,
     R_IOCTL, R_LISTXATTR, R_LOCK, R_LSEEK, R_NONE, R_NOREPLY, R_OPEN, R_OPENDIR, R_POLL, R_READ,
     R_READDIR, R_READLINK, R_STATFS, R_STATX, R_WRITE, R_XATTR, Reply,
 )
@@ -46,6 +48,7 @@ from pyfuse3._fills cimport Fills
 from pyfuse3._readdir cimport ReaddirToken, finish_token
 
 import errno as errno_module
+import stat as stat_module
 import logging
 from asyncio import CancelledError
 
@@ -68,6 +71,19 @@ for _e in errno_module.errorcode:
         KNOWN_ERRNO[_e] = 1
 LARGEST_ERRNO = max(e for e in errno_module.errorcode if e < 512)
 del _e
+
+#: Operations whose reply is a new entry, which the kernel refuses (EIO) with inode 0 or 1, or
+#: of another file type than the one made: the type required (ANY_TYPE: the request's, or the
+#: linked inode's, which pyfuse3 does not keep).
+cdef enum:
+    ANY_TYPE = 1
+NEW_ENTRY_TYPES = {OP_MKNOD: ANY_TYPE, OP_MKDIR: stat_module.S_IFDIR,
+                   OP_SYMLINK: stat_module.S_IFLNK, OP_LINK: ANY_TYPE,
+                   OP_CREATE: stat_module.S_IFREG, OP_TMPFILE: stat_module.S_IFREG}
+cdef unsigned int NEW_ENTRY[<int>OP_COUNT]
+for _o, _t in NEW_ENTRY_TYPES.items():
+    NEW_ENTRY[<int>_o] = _t
+del _o, _t
 
 
 class HandlerResultError(TypeError):
@@ -185,7 +201,7 @@ cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
 cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object result,
                        Fills fills, unsigned long long since, fuse_ino_t node) noexcept:
     try:
-        _reply(req, REPLY_OF[op], size, extra, result, fills, since, node)
+        _reply(req, op, size, extra, result, fills, since, node)
     except Exception as e:
         if PyCoro_CheckExact(result):
             _close(result)
@@ -205,17 +221,20 @@ cdef void reply_result(fuse_req_t req, int op, size_t size, object extra, object
         reply_failure(req, op, e, extra)
 
 
-cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object result,
+cdef int _reply(fuse_req_t req, int op, size_t size, object extra, object result,
                 Fills fills, unsigned long long since, fuse_ino_t node) except -1:
     cdef fuse_file_info fi
     cdef fuse_entry_param copy
     cdef struct_statx stx
+    cdef Reply kind = REPLY_OF[op]
     if kind == R_ATTR:
         _check_type(<EntryAttributes?>result, True)
         fuse_reply_attr(req, &(<EntryAttributes>result).fuse_param.attr, fills.attr_timeout(
             since, node, (<EntryAttributes>result).fuse_param.attr_timeout))
     elif kind == R_ENTRY:
         _check_type(<EntryAttributes?>result, False)
+        if NEW_ENTRY[op]:
+            _check_new_entry(<EntryAttributes>result, op)
         fuse_reply_entry(req, fills.entry(since, node, None,
                                           &(<EntryAttributes>result).fuse_param, &copy))
     elif kind == R_NONE:
@@ -244,7 +263,7 @@ cdef int _reply(fuse_req_t req, Reply kind, size_t size, object extra, object re
         fills.listing_opened(fi.fh, since)
         fuse_reply_open(req, &fi)
     elif kind == R_CREATE:
-        _reply_create(req, result, fills, since, node)
+        _reply_create(req, op, result, fills, since, node)
     elif kind == R_READDIR:
         _reply_readdir(req, <ReaddirToken>extra, result)
     elif kind == R_READLINK:
@@ -282,6 +301,22 @@ cdef inline int _check_type(EntryAttributes attr, bint always) except -1:
     if not has_file_type(attr.fuse_param.attr.st_mode) and (always or attr.fuse_param.ino):
         no_file_type(attr.fuse_param.attr.st_mode, None)
     return 0
+
+
+cdef int _check_new_entry(EntryAttributes attr, int op) except -1:
+    cdef unsigned int required = NEW_ENTRY[op]
+    cdef unsigned int mode = attr.fuse_param.attr.st_mode
+    if attr.fuse_param.ino < 2:
+        raise ValueError(f"st_ino {attr.fuse_param.ino} for the new entry, which the kernel "
+                         "refuses (EIO): 0 names no inode and 1 is the root")
+    if required != ANY_TYPE and (mode & S_IFMT) != required:
+        raise ValueError(f"st_mode {mode:#o} for the new entry, which the kernel refuses "
+                         f"(EIO): a {OP_NAMES[op]}() entry is stat.{TYPE_NAMES[required]}")
+    return 0
+
+
+TYPE_NAMES = {stat_module.S_IFDIR: "S_IFDIR", stat_module.S_IFLNK: "S_IFLNK",
+              stat_module.S_IFREG: "S_IFREG"}
 
 
 cdef int _reply_ioctl(fuse_req_t req, size_t size, object result) except -1:
@@ -472,13 +507,14 @@ cdef int _passthrough(fuse_req_t req, fuse_file_info* fi, Fills fills, fuse_ino_
     return 0
 
 
-cdef int _reply_create(fuse_req_t req, object result, Fills fills, unsigned long long since,
-                       fuse_ino_t parent) except -1:
+cdef int _reply_create(fuse_req_t req, int op, object result, Fills fills,
+                       unsigned long long since, fuse_ino_t parent) except -1:
     cdef fuse_file_info fi
     cdef fuse_entry_param copy
     if not isinstance(result, tuple) or len(result) != 2:
         raise TypeError("expected a 2-tuple")
     _check_type(<EntryAttributes?>result[1], True)
+    _check_new_entry(<EntryAttributes>result[1], op)
     memset(&fi, 0, sizeof(fi))
     (<FileInfo?>result[0]).fill(&fi)
     if (<FileInfo>result[0]).backing_fd >= 0:

@@ -171,6 +171,64 @@ def test_write_reporting_more_than_given_answers_eio(faulty: MountedFS) -> None:
         os.close(fd)
 
 
+class NewEntryFS(MemFS):
+    """mkdir(), create(), symlink() and link() answer with ``self.change`` applied to the
+    entry they made."""
+
+    change: dict[str, int] = {}
+
+    def _changed(self, entry: pyfuse3.EntryAttributes) -> pyfuse3.EntryAttributes:
+        for field, value in self.change.items():
+            setattr(entry, field, value)
+        return entry
+
+    async def mkdir(self, *args: Any) -> pyfuse3.EntryAttributes:
+        return self._changed(await super().mkdir(*args))
+
+    async def create(self, *args: Any) -> Any:
+        info, entry = await super().create(*args)
+        return info, self._changed(entry)
+
+    async def symlink(self, *args: Any) -> pyfuse3.EntryAttributes:
+        return self._changed(await super().symlink(*args))
+
+    async def link(self, *args: Any) -> pyfuse3.EntryAttributes:
+        return self._changed(await super().link(*args))
+
+
+@pytest.mark.fuse_errors_expected
+@pytest.mark.parametrize(("call", "change", "problem"), [
+    ("mkdir", {"st_ino": 0}, "st_ino 0 for the new entry, which the kernel refuses (EIO): 0 "
+     "names no inode and 1 is the root"),
+    ("link", {"st_ino": 1}, "st_ino 1 for the new entry"),
+    ("create", {"st_ino": 0}, "st_ino 0 for the new entry"),
+    ("mkdir", {"st_mode": stat.S_IFREG | 0o755}, "st_mode 0o100755 for the new entry, which "
+     "the kernel refuses (EIO): a mkdir() entry is stat.S_IFDIR"),
+    ("create", {"st_mode": stat.S_IFDIR | 0o755}, "a create() entry is stat.S_IFREG"),
+    ("symlink", {"st_mode": stat.S_IFREG | 0o644}, "a symlink() entry is stat.S_IFLNK"),
+])
+def test_a_new_entry_the_kernel_refuses_is_named(backend: str, call: str,
+                                                 change: dict[str, int], problem: str,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """The kernel answered these with EIO, and nothing said why."""
+    ops = NewEntryFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    with mounted(ops, backend=backend) as fs:
+        make = {"mkdir": lambda name: os.mkdir(fs.path(name)),
+                "create": lambda name: os.close(os.open(fs.path(name), os.O_CREAT)),
+                "symlink": lambda name: os.symlink("f", fs.path(name)),
+                "link": lambda name: os.link(fs.path("f"), fs.path(name))}[call]
+        ops.change = change
+        with pytest.raises(OSError) as info:
+            make("bad")
+        assert info.value.errno == errno.EIO
+        ops.change = {}
+        make("good")  # still serving
+    errors = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert len(errors) == 1 and errors[0].startswith(f"{call}() handler returned st_")
+    assert problem in errors[0]
+
+
 def slow_lookups_at_once(fs: MountedFS, directories: list[tuple[str, int]]) -> int:
     """Look up a new name in each (path, inode) directory from its own thread; each lookup
     waits until all are in flight (2 s at most). Returns how many were handled at once."""
