@@ -8,6 +8,7 @@ class Operation(NamedTuple):
     reply: int
     default: int
     lowlevel: tuple[str, ...]
+    makes: int
     @property
     def result(self) -> str: ...
 
@@ -17,4 +18,5 @@ Reply: type[IntEnum]  # cpdef enum: R_NONE ...
 OPERATIONS: tuple[Operation, ...]
 OP_NAMES: tuple[str, ...]
 RESULT_OF_REPLY: dict[int, str]
+ANY_TYPE: int
 def filled_fields(lowlevel_ops: object) -> frozenset[str]: ...

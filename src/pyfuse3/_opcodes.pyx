@@ -21,6 +21,10 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
 )
 
 from collections import namedtuple
+from stat import S_IFDIR, S_IFLNK, S_IFREG
+
+#: Operation.makes for an operation whose new entry may be of any type.
+ANY_TYPE = 1
 
 #: reply kind -> the result a handler must return (None for R_NONE: anything but a coroutine)
 RESULT_OF_REPLY = {
@@ -36,13 +40,16 @@ RESULT_OF_REPLY = {
 }
 
 
-class Operation(namedtuple("Operation", "op name opcodes reply default lowlevel")):
+class Operation(namedtuple("Operation", "op name opcodes reply default lowlevel makes",
+                           defaults=(0,))):
     """One row of the operation table.
 
     op: index in every derived table (the Op enum of _request.pxd); name: the Operations
     method that handles it; opcodes: what the kernel sends (_libfuse/kernel.h); reply: how a
     result is answered (Reply); default: the errno Operations' default answers (0: it does
-    nothing); lowlevel: the fuse_lowlevel_ops fields its trampoline fills.
+    nothing); lowlevel: the fuse_lowlevel_ops fields its trampoline fills; makes: for an
+    operation whose reply is a new entry, the file type it must have (S_IFMT bits), or
+    ANY_TYPE (the request's, or the linked inode's); 0 for the others.
     """
 
     __slots__ = ()
@@ -63,13 +70,13 @@ OPERATIONS = tuple(Operation(*row) for row in (
     (OP_GETATTR, "getattr", (FUSE_GETATTR,), R_ATTR, ENOSYS, ("getattr",)),
     (OP_SETATTR, "setattr", (FUSE_SETATTR,), R_ATTR, ENOSYS, ("setattr",)),
     (OP_READLINK, "readlink", (FUSE_READLINK,), R_READLINK, ENOSYS, ("readlink",)),
-    (OP_MKNOD, "mknod", (FUSE_MKNOD,), R_ENTRY, ENOSYS, ("mknod",)),
-    (OP_MKDIR, "mkdir", (FUSE_MKDIR,), R_ENTRY, ENOSYS, ("mkdir",)),
+    (OP_MKNOD, "mknod", (FUSE_MKNOD,), R_ENTRY, ENOSYS, ("mknod",), ANY_TYPE),
+    (OP_MKDIR, "mkdir", (FUSE_MKDIR,), R_ENTRY, ENOSYS, ("mkdir",), S_IFDIR),
     (OP_UNLINK, "unlink", (FUSE_UNLINK,), R_NONE, ENOSYS, ("unlink",)),
     (OP_RMDIR, "rmdir", (FUSE_RMDIR,), R_NONE, ENOSYS, ("rmdir",)),
-    (OP_SYMLINK, "symlink", (FUSE_SYMLINK,), R_ENTRY, ENOSYS, ("symlink",)),
+    (OP_SYMLINK, "symlink", (FUSE_SYMLINK,), R_ENTRY, ENOSYS, ("symlink",), S_IFLNK),
     (OP_RENAME, "rename", (FUSE_RENAME, FUSE_RENAME2), R_NONE, ENOSYS, ("rename",)),
-    (OP_LINK, "link", (FUSE_LINK,), R_ENTRY, ENOSYS, ("link",)),
+    (OP_LINK, "link", (FUSE_LINK,), R_ENTRY, ENOSYS, ("link",), ANY_TYPE),
     (OP_OPEN, "open", (FUSE_OPEN,), R_OPEN, ENOSYS, ("open",)),
     (OP_READ, "read", (FUSE_READ,), R_READ, ENOSYS, ("read",)),
     (OP_WRITE, "write", (FUSE_WRITE,), R_WRITE, ENOSYS, ("write",)),
@@ -87,7 +94,7 @@ OPERATIONS = tuple(Operation(*row) for row in (
     (OP_LISTXATTR, "listxattr", (FUSE_LISTXATTR,), R_LISTXATTR, ENOSYS, ("listxattr",)),
     (OP_REMOVEXATTR, "removexattr", (FUSE_REMOVEXATTR,), R_NONE, ENOSYS, ("removexattr",)),
     (OP_ACCESS, "access", (FUSE_ACCESS,), R_ACCESS, ENOSYS, ("access",)),
-    (OP_CREATE, "create", (FUSE_CREATE,), R_CREATE, ENOSYS, ("create",)),
+    (OP_CREATE, "create", (FUSE_CREATE,), R_CREATE, ENOSYS, ("create",), S_IFREG),
     (OP_POLL, "poll", (FUSE_POLL,), R_POLL, ENOSYS, ("poll",)),
     (OP_FLOCK, "flock", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("flock",)),
     (OP_FALLOCATE, "fallocate", (FUSE_FALLOCATE,), R_NONE, ENOSYS, ("fallocate",)),
@@ -101,7 +108,7 @@ OPERATIONS = tuple(Operation(*row) for row in (
     (OP_IOCTL, "ioctl", (FUSE_IOCTL,), R_IOCTL, ENOSYS, ("ioctl",)),
     # libfuse 3.18 (O_TMPFILE; Linux 6.1): not in libfuse's table when built against an older one
     (OP_TMPFILE, "tmpfile", (FUSE_TMPFILE,), R_CREATE, ENOSYS,
-     ("tmpfile",) if PYFUSE3_HAVE_TMPFILE else ()),
+     ("tmpfile",) if PYFUSE3_HAVE_TMPFILE else (), S_IFREG),
     # libfuse 3.18 (birth time; Linux 6.6): likewise
     (OP_STATX, "statx", (FUSE_STATX,), R_STATX, ENOSYS, ("statx",) if PYFUSE3_HAVE_STATX else ()),
 ))

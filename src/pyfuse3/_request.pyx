@@ -35,8 +35,7 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
 )
 from pyfuse3._libfuse.stat cimport struct_statx
 from pyfuse3._opcodes cimport (
-    OP_COUNT, OP_CREATE, OP_LINK, OP_MKDIR, OP_MKNOD, OP_SYMLINK, OP_TMPFILE, R_ACCESS, R_ATTR,
-    R_BMAP, R_CREATE, R_ENTRY,
+    OP_COUNT, R_ACCESS, R_ATTR, R_BMAP, R_CREATE, R_ENTRY,
     R_IOCTL, R_LISTXATTR, R_LOCK, R_LSEEK, R_NONE, R_NOREPLY, R_OPEN, R_OPENDIR, R_POLL, R_READ,
     R_READDIR, R_READLINK, R_STATFS, R_STATX, R_WRITE, R_XATTR, Reply,
 )
@@ -52,7 +51,7 @@ import stat as stat_module
 import logging
 from asyncio import CancelledError
 
-from pyfuse3._opcodes import OP_NAMES, OPERATIONS, RESULT_OF_REPLY
+from pyfuse3._opcodes import ANY_TYPE, OP_NAMES, OPERATIONS, RESULT_OF_REPLY
 from pyfuse3._pyfuse3 import FileLock
 
 log = logging.getLogger("pyfuse3")
@@ -72,18 +71,13 @@ for _e in errno_module.errorcode:
 LARGEST_ERRNO = max(e for e in errno_module.errorcode if e < 512)
 del _e
 
-#: Operations whose reply is a new entry, which the kernel refuses (EIO) with inode 0 or 1, or
-#: of another file type than the one made: the type required (ANY_TYPE: the request's, or the
-#: linked inode's, which pyfuse3 does not keep).
-cdef enum:
-    ANY_TYPE = 1
-NEW_ENTRY_TYPES = {OP_MKNOD: ANY_TYPE, OP_MKDIR: stat_module.S_IFDIR,
-                   OP_SYMLINK: stat_module.S_IFLNK, OP_LINK: ANY_TYPE,
-                   OP_CREATE: stat_module.S_IFREG, OP_TMPFILE: stat_module.S_IFREG}
+#: The file type a new entry of each Op must have (Operation.makes; 0: not a new entry), which
+#: the kernel refuses (EIO) otherwise, and with inode 0 or 1 (a C array: read per request).
 cdef unsigned int NEW_ENTRY[<int>OP_COUNT]
-for _o, _t in NEW_ENTRY_TYPES.items():
-    NEW_ENTRY[<int>_o] = _t
-del _o, _t
+for _o in OPERATIONS:
+    NEW_ENTRY[<int>_o.op] = _o.makes
+del _o
+cdef unsigned int ANY = ANY_TYPE
 
 
 class HandlerResultError(TypeError):
@@ -309,7 +303,7 @@ cdef int _check_new_entry(EntryAttributes attr, int op) except -1:
     if attr.fuse_param.ino < 2:
         raise ValueError(f"st_ino {attr.fuse_param.ino} for the new entry, which the kernel "
                          "refuses (EIO): 0 names no inode and 1 is the root")
-    if required != ANY_TYPE and (mode & S_IFMT) != required:
+    if required != ANY and (mode & S_IFMT) != required:
         raise ValueError(f"st_mode {mode:#o} for the new entry, which the kernel refuses "
                          f"(EIO): a {OP_NAMES[op]}() entry is stat.{TYPE_NAMES[required]}")
     return 0
