@@ -9,7 +9,7 @@ from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport uint64_t
 from libc.errno cimport ENOSYS
 from libc.string cimport memset
-from posix.stat cimport S_IFDIR, struct_stat
+from posix.stat cimport S_IFDIR, S_IFMT, struct_stat
 from posix.fcntl cimport flock as c_flock
 from posix.types cimport dev_t, mode_t, off_t
 from pyfuse3._libfuse.fuse_lowlevel cimport (
@@ -142,7 +142,7 @@ cdef void _cb_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t 
     except BaseException as e:
         _fail(s, req, OP_MKNOD, e)
     else:
-        _run(s, req, OP_MKNOD, 0, None, coro, parent)
+        _run(s, req, OP_MKNOD, mode & S_IFMT, None, coro, parent)  # size: the type asked
 
 
 cdef void _cb_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) noexcept:
@@ -334,7 +334,7 @@ cdef void _readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
     cdef Session s = _s(req)
     token = None
     try:
-        token = new_token(req, size, plus, s.fills, fi.fh, ino)
+        token = new_token(req, size, off, plus, s.fills, fi.fh, ino)
         coro = s.handler(OP_READDIR)(fi.fh, off, token)
     except BaseException as e:
         _fail(s, req, OP_READDIR, e, token)

@@ -49,7 +49,8 @@ class Operation(namedtuple("Operation", "op name opcodes reply default lowlevel 
     result is answered (Reply); default: the errno Operations' default answers (0: it does
     nothing); lowlevel: the fuse_lowlevel_ops fields its trampoline fills; makes: for an
     operation whose reply is a new entry, the file type it must have (S_IFMT bits), or
-    ANY_TYPE (the request's, or the linked inode's); 0 for the others.
+    ANY_TYPE (the request's, which mknod's trampoline hands _request, or the linked
+    inode's, which pyfuse3 does not know); 0 for the others.
     """
 
     __slots__ = ()

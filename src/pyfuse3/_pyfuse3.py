@@ -155,7 +155,10 @@ class Operations:
         the name for ``entry_timeout`` and the attributes for ``attr_timeout`` seconds of the
         result; invalidate_entry()/invalidate_inode() end that early. ``name`` may be ``.``
         or ``..`` when :attr:`supports_dot_lookup` is set. Errors: ENOENT if there is no such
-        entry, ENOTDIR, EACCES, ENAMETOOLONG.
+        entry, ENOTDIR, EACCES, ENAMETOOLONG. A result with ``st_ino`` 0 is a negative entry:
+        the kernel caches the name's absence for ``entry_timeout`` (``EntryAttributes()``
+        with only ``entry_timeout`` set; other attributes in it are logged as a forgotten
+        ``st_ino``).
         """
         raise _nosys()
 
@@ -321,8 +324,10 @@ class Operations:
         Call :func:`readdir_reply` for each entry, giving each a ``next_id`` that marks the
         position after it (``start_id`` is 0 on the first call, then the ``next_id`` of the
         last entry the kernel kept); stop and return when it returns False (the reply buffer
-        is full, the kernel asks again). Include ``.`` and ``..`` if you want them listed.
-        With READDIRPLUS (``token.plus``) every entry counts as a lookup.
+        is full, the kernel asks again). A ``next_id`` of 0 or equal to ``start_id`` would make
+        the listing start over forever, so readdir_reply() refuses it (ValueError). Include
+        ``.`` and ``..`` if you want them listed. With READDIRPLUS (``token.plus``) every entry
+        counts as a lookup.
         """
         raise _nosys()
 

@@ -43,11 +43,12 @@ cdef void finish_token(object extra) noexcept:
         token.buf = NULL
 
 
-cdef ReaddirToken new_token(fuse_req_t req, size_t size, bint plus, Fills fills,
+cdef ReaddirToken new_token(fuse_req_t req, size_t size, off_t start, bint plus, Fills fills,
                             unsigned long long fh, fuse_ino_t directory):
     cdef ReaddirToken t = ReaddirToken.__new__(ReaddirToken)
     t.req = req
     t.size = size
+    t.start = start
     t.plus = plus
     if plus:  # the listing may be as old as its opendir(): count changes from there
         t.fills = fills
@@ -63,6 +64,9 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
     After False the handler must return; further calls keep returning False. For a plain
     READDIR (``token.plus`` False) only ``attr.st_ino`` and the file type in ``attr.st_mode``
     are sent; for READDIRPLUS the kernel caches all of ``attr`` as if looked up.
+
+    ValueError for a ``next_id`` of 0 or equal to the handler's ``start_id``: the kernel
+    would ask for the same entries again, and a listing (``ls``) would never end.
     """
     if not isinstance(name, bytes):
         raise TypeError(f"readdir_reply(): name must be bytes (os.fsencode() turns a str into "
@@ -70,6 +74,7 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
     cdef const char* c_name = PyBytes_AS_STRING(name)
     cdef Py_ssize_t length = PyBytes_GET_SIZE(name)
     cdef size_t n, room
+    cdef off_t off = next_id
     cdef fuse_entry_param copy
     if token.finished:
         raise RuntimeError("readdir_reply() called after its readdir request was answered")
@@ -78,6 +83,8 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
     if memchr(c_name, 0, length) != NULL or memchr(c_name, b"/", length) != NULL:
         # NUL would truncate the name; '/' makes the kernel fail the whole listing with EIO
         raise ValueError(f"file name {name!r} contains a NUL byte or '/'")
+    if off == 0 or off == token.start:
+        _loops(off, token.start)
     if token.full:
         return False
     if token.buf == NULL:
@@ -90,12 +97,19 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
             no_file_type(attr.fuse_param.attr.st_mode, name)  # the kernel fails the listing
         n = fuse_add_direntry_plus(token.req, token.buf + token.used, room, c_name,
                                    token.fills.entry(token.since, token.directory, name,
-                                                     &attr.fuse_param, &copy), next_id)
+                                                     &attr.fuse_param, &copy), off)
     else:
         n = fuse_add_direntry(token.req, token.buf + token.used, room, c_name,
-                              &attr.fuse_param.attr, next_id)
+                              &attr.fuse_param.attr, off)
     if n > room:
         token.full = True
         return False
     token.used += n
     return True
+
+
+cdef int _loops(off_t off, off_t start) except -1:
+    where = "its first entry" if off == 0 else f"start_id {start}, where this call began"
+    raise ValueError(f"readdir_reply(): next_id {off} would make the kernel list the directory "
+                     f"again from {where}, and a listing would never end: next_id is the "
+                     "position after this entry (for example its index + 1)")

@@ -19,7 +19,7 @@ from cpython.ref cimport PyObject, Py_XDECREF
 from libc.errno cimport EACCES, EINTR, EIO, ERANGE, errno
 from libc.string cimport memchr, memset
 from posix.fcntl cimport flock as c_flock
-from posix.stat cimport S_IFMT
+from posix.stat cimport S_IFMT, S_IFREG
 from posix.types cimport off_t
 from libc.stdint cimport uint64_t
 from libc.stdio cimport SEEK_SET
@@ -89,7 +89,8 @@ cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra
     """Run a handler's coroutine inline: answer it, or return a Pending if it suspended.
 
     ``node`` is the request's inode (the directory for requests that create an entry); with
-    ``fills`` it tells which kernel caches the reply fills (see ``_fills``).
+    ``fills`` it tells which kernel caches the reply fills (see ``_fills``). ``size`` is the
+    most the reply may carry (read, xattrs, ioctl), or for mknod the file type asked for.
 
     A BaseException that is not an Exception (KeyboardInterrupt, ...) is answered with EINTR and
     returned, for the caller to raise once libfuse has returned.
@@ -228,7 +229,10 @@ cdef int _reply(fuse_req_t req, int op, size_t size, object extra, object result
     elif kind == R_ENTRY:
         _check_type(<EntryAttributes?>result, False)
         if NEW_ENTRY[op]:
-            _check_new_entry(<EntryAttributes>result, op)
+            _check_new_entry(<EntryAttributes>result, op, size)
+        elif (<EntryAttributes>result).fuse_param.ino == 0 and \
+                (<EntryAttributes>result).fuse_param.attr.st_mode & ~S_IFREG:  # (a lookup)
+            _forgot_inode((<EntryAttributes>result).fuse_param.attr.st_mode)
         fuse_reply_entry(req, fills.entry(since, node, None,
                                           &(<EntryAttributes>result).fuse_param, &copy))
     elif kind == R_NONE:
@@ -297,20 +301,37 @@ cdef inline int _check_type(EntryAttributes attr, bint always) except -1:
     return 0
 
 
-cdef int _check_new_entry(EntryAttributes attr, int op) except -1:
+cdef void _forgot_inode(unsigned int mode) noexcept:
+    # Deliberate negative entries keep EntryAttributes()' mode (S_IFREG, no permissions);
+    # this one has another, so st_ino was most likely forgotten. The answer stays a negative
+    # entry (upstream's contract), hence a warning and not EIO.
+    log.warning("lookup() handler returned st_ino 0 with st_mode %#o: inode 0 makes it a "
+                "negative entry (the kernel takes the name as absent, and caches that for "
+                "entry_timeout); set st_ino, or leave st_mode as EntryAttributes() has it in a "
+                "negative entry", mode)
+
+
+cdef int _check_new_entry(EntryAttributes attr, int op, size_t asked) except -1:
+    # asked: the file type the request asked for where it names one (mknod), else 0
     cdef unsigned int required = NEW_ENTRY[op]
     cdef unsigned int mode = attr.fuse_param.attr.st_mode
     if attr.fuse_param.ino < 2:
         raise ValueError(f"st_ino {attr.fuse_param.ino} for the new entry, which the kernel "
                          "refuses (EIO): 0 names no inode and 1 is the root")
-    if required != ANY and (mode & S_IFMT) != required:
+    if required == ANY:
+        required = asked  # (0 for a link: pyfuse3 does not know the linked inode's type)
+        if required and (mode & S_IFMT) != required:
+            raise ValueError(f"st_mode {mode:#o} for the new entry, which the kernel refuses "
+                             f"(EIO): the {OP_NAMES[op]}() request asked for "
+                             f"stat.{TYPE_NAMES[required]}")
+    elif (mode & S_IFMT) != required:
         raise ValueError(f"st_mode {mode:#o} for the new entry, which the kernel refuses "
                          f"(EIO): a {OP_NAMES[op]}() entry is stat.{TYPE_NAMES[required]}")
     return 0
 
 
-TYPE_NAMES = {stat_module.S_IFDIR: "S_IFDIR", stat_module.S_IFLNK: "S_IFLNK",
-              stat_module.S_IFREG: "S_IFREG"}
+TYPE_NAMES = {getattr(stat_module, n): n for n in (
+    "S_IFBLK", "S_IFCHR", "S_IFDIR", "S_IFIFO", "S_IFLNK", "S_IFREG", "S_IFSOCK")}
 
 
 cdef int _reply_ioctl(fuse_req_t req, size_t size, object result) except -1:
@@ -508,7 +529,7 @@ cdef int _reply_create(fuse_req_t req, int op, object result, Fills fills,
     if not isinstance(result, tuple) or len(result) != 2:
         raise TypeError("expected a 2-tuple")
     _check_type(<EntryAttributes?>result[1], True)
-    _check_new_entry(<EntryAttributes>result[1], op)
+    _check_new_entry(<EntryAttributes>result[1], op, 0)
     memset(&fi, 0, sizeof(fi))
     (<FileInfo?>result[0]).fill(&fi)
     if (<FileInfo>result[0]).backing_fd >= 0:

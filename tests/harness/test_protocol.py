@@ -558,6 +558,49 @@ def test_readdir_reply_names_its_argument(fuse_harness: Any,
         "not str" in caplog.text
 
 
+class LoopingFS(MemFS):
+    """readdir() gives the entry at index i the next_id ``self.cookie(i)``."""
+
+    cookie = staticmethod(lambda i: i + 1)
+    names = [b"a", b"b", b"c"]
+
+    async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
+        attr = await self.getattr(ROOT, None)
+        for i in range(start_id, len(self.names)):
+            if not pyfuse3.readdir_reply(token, self.names[i], attr, self.cookie(i)):
+                break
+
+
+@pytest.mark.fuse_errors_expected
+@pytest.mark.parametrize(("cookie", "offset", "problem"), [
+    (lambda i: i, 0, "next_id 0 would make the kernel list the directory again from its "
+     "first entry"),
+    (lambda i: i + 1 if i < 2 else i, 2, "next_id 2 would make the kernel list the directory "
+     "again from start_id 2, where this call began"),
+    (lambda i: (i + 1) % 3, 0, "next_id 0 would make"),  # (the last entry's)
+])
+def test_readdir_reply_refuses_a_next_id_that_never_ends(
+        fuse_harness: Any, caplog: pytest.LogCaptureFixture, cookie: Any, offset: int,
+        problem: str) -> None:
+    """The kernel asks again from the last entry's next_id: with one that leads back there,
+    `ls` listed the same entries forever (measured on 6.18: 66,000 READDIRs in 3 s)."""
+    async def check(h: Harness) -> None:
+        fh = (await h.opendir(ROOT)).fh
+        if offset:
+            assert [e.off for e in await h.readdir(ROOT, fh, 0)][:offset] == \
+                list(range(1, offset + 1))
+        with pytest.raises(OSError) as info:
+            await h.readdir(ROOT, fh, offset)
+        assert info.value.errno == errno.EIO
+        ops.cookie = staticmethod(lambda i: i + 1)  # type: ignore[assignment]
+        assert [e.name for e in await h.listdir(ROOT)] == LoopingFS.names  # still serving
+
+    ops = LoopingFS()
+    ops.cookie = staticmethod(cookie)  # type: ignore[assignment]
+    fuse_harness(ops, check)
+    assert problem in caplog.text
+
+
 def test_a_mount_over_a_socket_says_attached_not_mounted() -> None:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     mount = pyfuse3.Mount._over_fd(MemFS(), theirs.detach())

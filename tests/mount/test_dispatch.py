@@ -172,8 +172,8 @@ def test_write_reporting_more_than_given_answers_eio(faulty: MountedFS) -> None:
 
 
 class NewEntryFS(MemFS):
-    """mkdir(), create(), symlink() and link() answer with ``self.change`` applied to the
-    entry they made."""
+    """mkdir(), mknod(), create(), symlink() and link() answer with ``self.change`` applied
+    to the entry they made."""
 
     change: dict[str, int] = {}
 
@@ -184,6 +184,9 @@ class NewEntryFS(MemFS):
 
     async def mkdir(self, *args: Any) -> pyfuse3.EntryAttributes:
         return self._changed(await super().mkdir(*args))
+
+    async def mknod(self, *args: Any) -> pyfuse3.EntryAttributes:
+        return self._changed(await super().mknod(*args))
 
     async def create(self, *args: Any) -> Any:
         info, entry = await super().create(*args)
@@ -206,6 +209,9 @@ class NewEntryFS(MemFS):
      "the kernel refuses (EIO): a mkdir() entry is stat.S_IFDIR"),
     ("create", {"st_mode": stat.S_IFDIR | 0o755}, "a create() entry is stat.S_IFREG"),
     ("symlink", {"st_mode": stat.S_IFREG | 0o644}, "a symlink() entry is stat.S_IFLNK"),
+    ("mkfifo", {"st_mode": stat.S_IFREG | 0o644}, "st_mode 0o100644 for the new entry, which "
+     "the kernel refuses (EIO): the mknod() request asked for stat.S_IFIFO"),
+    ("mkfifo", {"st_ino": 1}, "st_ino 1 for the new entry"),
 ])
 def test_a_new_entry_the_kernel_refuses_is_named(backend: str, call: str,
                                                  change: dict[str, int], problem: str,
@@ -217,7 +223,8 @@ def test_a_new_entry_the_kernel_refuses_is_named(backend: str, call: str,
         make = {"mkdir": lambda name: os.mkdir(fs.path(name)),
                 "create": lambda name: os.close(os.open(fs.path(name), os.O_CREAT)),
                 "symlink": lambda name: os.symlink("f", fs.path(name)),
-                "link": lambda name: os.link(fs.path("f"), fs.path(name))}[call]
+                "link": lambda name: os.link(fs.path("f"), fs.path(name)),
+                "mkfifo": lambda name: os.mkfifo(fs.path(name))}[call]
         ops.change = change
         with pytest.raises(OSError) as info:
             make("bad")
@@ -225,8 +232,37 @@ def test_a_new_entry_the_kernel_refuses_is_named(backend: str, call: str,
         ops.change = {}
         make("good")  # still serving
     errors = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
-    assert len(errors) == 1 and errors[0].startswith(f"{call}() handler returned st_")
+    op = "mknod" if call == "mkfifo" else call
+    assert len(errors) == 1 and errors[0].startswith(f"{op}() handler returned st_")
     assert problem in errors[0]
+
+
+class ForgetfulFS(MemFS):
+    """lookup() answers ``b"forgot"`` with attributes but st_ino 0, ``b"absent"`` with a
+    deliberate negative entry."""
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name in (b"forgot", b"absent"):
+            entry = pyfuse3.EntryAttributes()
+            if name == b"forgot":
+                entry.st_mode = stat.S_IFREG | 0o644
+            return entry
+        return await super().lookup(parent_inode, name, ctx)
+
+
+def test_a_lookup_that_forgot_st_ino_is_named(backend: str,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Inode 0 makes a negative entry: the kernel answered ENOENT and nothing said why. The
+    answer stays (a negative entry is upstream's contract); the log says what happened."""
+    with caplog.at_level(logging.WARNING, logger="pyfuse3"):
+        with mounted(ForgetfulFS(), backend=backend) as fs:
+            for name in ("absent", "forgot"):
+                with pytest.raises(FileNotFoundError):
+                    os.stat(fs.path(name))
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("lookup() handler returned st_ino 0 with st_mode 0o100644: "
+                                  "inode 0 makes it a negative entry")
 
 
 def slow_lookups_at_once(fs: MountedFS, directories: list[tuple[str, int]]) -> int:

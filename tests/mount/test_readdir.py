@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from typing import Any
 
 import pytest
@@ -61,3 +62,27 @@ def test_readdir_reply_copies_the_attributes(backend: str) -> None:
             s = os.stat(fs.path(f"f{i}"))  # from the attributes READDIRPLUS cached
             assert (s.st_ino, s.st_size) == (i + 10, i * 7)
         assert ops.getattr_calls == calls
+
+
+class OffByOneFS(ReusingFS):
+    """readdir gives each entry its own index as next_id instead of the position after it."""
+
+    N = 3
+
+    async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
+        a = await self.getattr(pyfuse3.ROOT_INODE + 1)
+        for i in range(start_id, self.N):
+            if not pyfuse3.readdir_reply(token, f"f{i}".encode(), a, i):
+                return
+
+
+@pytest.mark.fuse_errors_expected
+def test_a_listing_that_would_never_end_fails(backend: str) -> None:
+    """With next_id pointing back where readdir began, `ls` got the same entries forever
+    (66,000 READDIRs in 3 s on 6.18); now it fails with EIO. `ls` runs in a child process
+    with a timeout, so the broken behaviour fails the test instead of hanging it."""
+    with mounted(OffByOneFS(), backend=backend) as fs:
+        ls = subprocess.run(["ls", "-f", fs.mountpoint], capture_output=True, timeout=30)
+        assert ls.returncode != 0
+        assert b"Input/output error" in ls.stderr
+        assert os.stat(fs.mountpoint).st_ino == pyfuse3.ROOT_INODE  # still serving

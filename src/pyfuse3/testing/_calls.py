@@ -85,7 +85,8 @@ class Calls:
         return layout("fuse_entry_out").unpack(await self.call("MKDIR", parent, body))
 
     async def mknod(self, parent: int, name: bytes, mode: int, rdev: int = 0) -> SimpleNamespace:
-        body = layout("fuse_mknod_in").pack(mode=mode, rdev=rdev) + name + b"\0"
+        body = layout("fuse_mknod_in").pack(mode=_typed(mode, stat.S_IFREG), rdev=rdev)
+        body += name + b"\0"
         return layout("fuse_entry_out").unpack(await self.call("MKNOD", parent, body))
 
     async def symlink(self, parent: int, name: bytes, target: bytes) -> SimpleNamespace:
