@@ -60,7 +60,11 @@ cdef void _cb_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexce
     except BaseException as e:
         _fail(s, req, OP_LOOKUP, e)
     else:
-        _run(s, req, OP_LOOKUP, 0, None, coro, parent)
+        _run(s, req, OP_LOOKUP, _dot(name), None, coro, parent)  # size: see start()
+
+
+cdef inline size_t _dot(const char* name) noexcept:
+    return name[0] == c'.' and (name[1] == 0 or (name[1] == c'.' and name[2] == 0))
 
 
 cdef void _forget(Session s, fuse_req_t req, list forgets) noexcept:

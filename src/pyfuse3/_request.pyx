@@ -19,15 +19,15 @@ from cpython.ref cimport PyObject, Py_XDECREF
 from libc.errno cimport EACCES, EINTR, EIO, ERANGE, errno
 from libc.string cimport memchr, memset
 from posix.fcntl cimport flock as c_flock
-from posix.stat cimport S_IFMT, S_IFREG
+from posix.stat cimport S_IFDIR, S_IFMT, S_IFREG
 from posix.types cimport off_t
 from libc.stdint cimport uint64_t
 from libc.stdio cimport SEEK_SET
 from posix.unistd cimport _SC_PAGESIZE, pread, sysconf
 from pyfuse3._libfuse.cpython cimport PyCoro_CheckExact, PyIter_Send
 from pyfuse3._libfuse.fuse_lowlevel cimport (
-    FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, fuse_buf_copy_flags, fuse_buf_flags, fuse_bufvec,
-    fuse_entry_param, fuse_file_info, fuse_ino_t, fuse_reply_attr, fuse_reply_buf,
+    FUSE_BUF_FD_SEEK, FUSE_BUF_IS_FD, FUSE_ROOT_ID, fuse_buf_copy_flags, fuse_buf_flags,
+    fuse_bufvec, fuse_entry_param, fuse_file_info, fuse_ino_t, fuse_reply_attr, fuse_reply_buf,
     fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
     fuse_reply_bmap, fuse_reply_ioctl, fuse_reply_lock, fuse_reply_lseek, fuse_reply_poll,
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
@@ -90,7 +90,8 @@ cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra
 
     ``node`` is the request's inode (the directory for requests that create an entry); with
     ``fills`` it tells which kernel caches the reply fills (see ``_fills``). ``size`` is the
-    most the reply may carry (read, xattrs, ioctl), or for mknod the file type asked for.
+    most the reply may carry (read, xattrs, ioctl), for mknod the file type asked for, for
+    lookup 1 if the name is ``.`` or ``..``.
 
     A BaseException that is not an Exception (KeyboardInterrupt, ...) is answered with EINTR and
     returned, for the caller to raise once libfuse has returned.
@@ -224,15 +225,17 @@ cdef int _reply(fuse_req_t req, int op, size_t size, object extra, object result
     cdef Reply kind = REPLY_OF[op]
     if kind == R_ATTR:
         _check_type(<EntryAttributes?>result, True)
+        if node == FUSE_ROOT_ID:
+            _check_root(<EntryAttributes>result)
         fuse_reply_attr(req, &(<EntryAttributes>result).fuse_param.attr, fills.attr_timeout(
             since, node, (<EntryAttributes>result).fuse_param.attr_timeout))
     elif kind == R_ENTRY:
         _check_type(<EntryAttributes?>result, False)
         if NEW_ENTRY[op]:
-            _check_new_entry(<EntryAttributes>result, op, size)
-        elif (<EntryAttributes>result).fuse_param.ino == 0 and \
-                (<EntryAttributes>result).fuse_param.attr.st_mode & ~S_IFREG:  # (a lookup)
-            _forgot_inode((<EntryAttributes>result).fuse_param.attr.st_mode)
+            _check_new_entry(<EntryAttributes>result, op, size, node)
+        elif (<EntryAttributes>result).fuse_param.ino < 2 or \
+                (<EntryAttributes>result).fuse_param.ino == node:  # (a lookup)
+            _check_lookup(<EntryAttributes>result, node, size)
         fuse_reply_entry(req, fills.entry(since, node, None,
                                           &(<EntryAttributes>result).fuse_param, &copy))
     elif kind == R_NONE:
@@ -286,6 +289,8 @@ cdef int _reply(fuse_req_t req, int op, size_t size, object extra, object result
         fuse_reply_bmap(req, <uint64_t>_ranged(result, R_BMAP))
     elif kind == R_STATX:
         _check_type(<EntryAttributes?>result, True)
+        if node == FUSE_ROOT_ID:
+            _check_root(<EntryAttributes>result)
         statx_of(<EntryAttributes>result, &stx)
         pyfuse3_reply_statx(req, &stx, fills.attr_timeout(
             since, node, (<EntryAttributes>result).fuse_param.attr_timeout))
@@ -301,6 +306,34 @@ cdef inline int _check_type(EntryAttributes attr, bint always) except -1:
     return 0
 
 
+cdef int _check_root(EntryAttributes attr) except -1:
+    cdef unsigned int mode = attr.fuse_param.attr.st_mode
+    if (mode & S_IFMT) != S_IFDIR:
+        raise ValueError(f"st_mode {mode:#o} for the root, which must be a directory "
+                         "(stat.S_IFDIR): the kernel would mark the root bad and answer every "
+                         "later call on the mount with EIO")
+    return 0
+
+
+cdef int _check_lookup(EntryAttributes attr, fuse_ino_t parent, bint dot) except -1:
+    # an answer with inode 0, 1 or the parent's; dot: the name is . or .. (export lookups)
+    cdef fuse_ino_t ino = attr.fuse_param.ino
+    if ino == 0:
+        if attr.fuse_param.attr.st_mode & ~S_IFREG:
+            _forgot_inode(attr.fuse_param.attr.st_mode)
+    elif dot:
+        pass
+    elif ino == FUSE_ROOT_ID:
+        raise ValueError("st_ino 1 (the root) for a name in a directory, which the kernel "
+                         "refuses (EIO), and would mark the root bad if the type is not a "
+                         "directory")
+    else:
+        raise ValueError(f"st_ino {ino}, the directory the name was looked up in (its "
+                         "attributes instead of the entry's?), which the kernel refuses "
+                         "(ELOOP), or takes as a new type of that directory and marks it bad")
+    return 0
+
+
 cdef void _forgot_inode(unsigned int mode) noexcept:
     # Deliberate negative entries keep EntryAttributes()' mode (S_IFREG, no permissions);
     # this one has another, so st_ino was most likely forgotten. The answer stays a negative
@@ -311,13 +344,18 @@ cdef void _forgot_inode(unsigned int mode) noexcept:
                 "negative entry", mode)
 
 
-cdef int _check_new_entry(EntryAttributes attr, int op, size_t asked) except -1:
+cdef int _check_new_entry(EntryAttributes attr, int op, size_t asked,
+                          fuse_ino_t parent) except -1:
     # asked: the file type the request asked for where it names one (mknod), else 0
     cdef unsigned int required = NEW_ENTRY[op]
     cdef unsigned int mode = attr.fuse_param.attr.st_mode
     if attr.fuse_param.ino < 2:
         raise ValueError(f"st_ino {attr.fuse_param.ino} for the new entry, which the kernel "
                          "refuses (EIO): 0 names no inode and 1 is the root")
+    if attr.fuse_param.ino == parent:
+        raise ValueError(f"st_ino {parent} for the new entry, the directory it is made in, "
+                         "which the kernel refuses (ELOOP), or takes as a new type of that "
+                         "directory and marks it bad")
     if required == ANY:
         required = asked  # (0 for a link: pyfuse3 does not know the linked inode's type)
         if required and (mode & S_IFMT) != required:
@@ -529,7 +567,7 @@ cdef int _reply_create(fuse_req_t req, int op, object result, Fills fills,
     if not isinstance(result, tuple) or len(result) != 2:
         raise TypeError("expected a 2-tuple")
     _check_type(<EntryAttributes?>result[1], True)
-    _check_new_entry(<EntryAttributes>result[1], op, 0)
+    _check_new_entry(<EntryAttributes>result[1], op, 0, parent)
     memset(&fi, 0, sizeof(fi))
     (<FileInfo?>result[0]).fill(&fi)
     if (<FileInfo>result[0]).backing_fd >= 0:

@@ -171,6 +171,9 @@ def test_write_reporting_more_than_given_answers_eio(faulty: MountedFS) -> None:
         os.close(fd)
 
 
+PARENT = -1  # (in NewEntryFS.change: the inode of the directory the entry is made in)
+
+
 class NewEntryFS(MemFS):
     """mkdir(), mknod(), create(), symlink() and link() answer with ``self.change`` applied
     to the entry they made."""
@@ -179,7 +182,8 @@ class NewEntryFS(MemFS):
 
     def _changed(self, entry: pyfuse3.EntryAttributes) -> pyfuse3.EntryAttributes:
         for field, value in self.change.items():
-            setattr(entry, field, value)
+            setattr(entry, field, self.child(pyfuse3.ROOT_INODE, b"d") if value == PARENT
+                    else value)
         return entry
 
     async def mkdir(self, *args: Any) -> pyfuse3.EntryAttributes:
@@ -212,6 +216,10 @@ class NewEntryFS(MemFS):
     ("mkfifo", {"st_mode": stat.S_IFREG | 0o644}, "st_mode 0o100644 for the new entry, which "
      "the kernel refuses (EIO): the mknod() request asked for stat.S_IFIFO"),
     ("mkfifo", {"st_ino": 1}, "st_ino 1 for the new entry"),
+    ("mkdir", {"st_ino": PARENT}, "for the new entry, the directory it is made in, which "
+     "the kernel refuses (ELOOP), or takes as a new type of that directory and marks it bad"),
+    ("mkfifo", {"st_ino": PARENT}, "for the new entry, the directory it is made in"),
+    ("create", {"st_ino": PARENT}, "for the new entry, the directory it is made in"),
 ])
 def test_a_new_entry_the_kernel_refuses_is_named(backend: str, call: str,
                                                  change: dict[str, int], problem: str,
@@ -219,6 +227,7 @@ def test_a_new_entry_the_kernel_refuses_is_named(backend: str, call: str,
     """The kernel answered these with EIO, and nothing said why."""
     ops = NewEntryFS()
     ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    ops.add(pyfuse3.ROOT_INODE, b"d", Node(stat.S_IFDIR | 0o755, nlink=2))
     with mounted(ops, backend=backend) as fs:
         make = {"mkdir": lambda name: os.mkdir(fs.path(name)),
                 "create": lambda name: os.close(os.open(fs.path(name), os.O_CREAT)),
@@ -227,10 +236,11 @@ def test_a_new_entry_the_kernel_refuses_is_named(backend: str, call: str,
                 "mkfifo": lambda name: os.mkfifo(fs.path(name))}[call]
         ops.change = change
         with pytest.raises(OSError) as info:
-            make("bad")
+            make("d/bad")
         assert info.value.errno == errno.EIO
         ops.change = {}
-        make("good")  # still serving
+        make("d/good")  # still serving, also in that directory
+        assert "good" in os.listdir(fs.path("d"))
     errors = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
     op = "mknod" if call == "mkfifo" else call
     assert len(errors) == 1 and errors[0].startswith(f"{op}() handler returned st_")
@@ -239,7 +249,8 @@ def test_a_new_entry_the_kernel_refuses_is_named(backend: str, call: str,
 
 class ForgetfulFS(MemFS):
     """lookup() answers ``b"forgot"`` with attributes but st_ino 0, ``b"absent"`` with a
-    deliberate negative entry."""
+    deliberate negative entry; ``b"root-*"`` with the root's inode, ``b"parent-*"`` with the
+    parent directory's (``*-dir`` as a directory, ``*-file`` as a regular file)."""
 
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         if name in (b"forgot", b"absent"):
@@ -247,7 +258,76 @@ class ForgetfulFS(MemFS):
             if name == b"forgot":
                 entry.st_mode = stat.S_IFREG | 0o644
             return entry
+        if name.startswith((b"root-", b"parent-")):
+            entry = self.attr(pyfuse3.ROOT_INODE if name.startswith(b"root-") else parent_inode)
+            if name.endswith(b"-file"):
+                entry.st_mode = stat.S_IFREG | 0o644
+            return entry
         return await super().lookup(parent_inode, name, ctx)
+
+
+@pytest.mark.fuse_errors_expected
+@pytest.mark.parametrize(("name", "problem"), [
+    ("root-dir", "st_ino 1 (the root) for a name in a directory, which the kernel refuses"),
+    ("root-file", "st_ino 1 (the root) for a name"),
+    ("d/parent-dir", "the directory the name was looked up in (its attributes instead of the "
+     "entry's?), which the kernel refuses (ELOOP), or takes as a new type of that directory "
+     "and marks it bad"),
+    ("d/parent-file", "the directory the name was looked up in"),
+])
+def test_a_lookup_answering_the_root_or_its_directory_is_refused(
+        backend: str, name: str, problem: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The kernel refused these (EIO, ELOOP), or took the file as a new type of the inode and
+    marked the directory bad: with the root, every later call on the mount failed."""
+    ops = ForgetfulFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(stat.S_IFDIR | 0o755, nlink=2)).st_ino
+    ops.add(d, b"g", Node(stat.S_IFREG | 0o644))
+    with mounted(ops, backend=backend) as fs:
+        with pytest.raises(OSError) as info:
+            os.stat(fs.path(name))
+        assert info.value.errno == errno.EIO
+        assert stat.S_ISDIR(os.stat(fs.path("d")).st_mode)  # nothing marked bad
+        assert os.path.isfile(fs.path("d/g")) and os.path.isfile(fs.path("f"))
+        assert os.stat(fs.path("d/.")).st_ino == d  # (no lookup: the kernel's own)
+    errors = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert len(errors) == 1 and errors[0].startswith("lookup() handler returned st_ino ")
+    assert problem in errors[0]
+
+
+class RootFileFS(MemFS):
+    """getattr() of the root answers a regular file while ``self.wrong`` is set."""
+
+    wrong = False
+
+    async def getattr(self, inode: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        attr = await super().getattr(inode, ctx)
+        attr.attr_timeout = 0  # every stat asks
+        if self.wrong and inode == pyfuse3.ROOT_INODE:
+            attr.st_mode = stat.S_IFREG | 0o755
+        return attr
+
+
+@pytest.mark.fuse_errors_expected
+def test_a_root_that_is_not_a_directory_is_refused(backend: str,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """One getattr() answering the root as a file made the kernel mark the root bad: every
+    later call on the mount failed with EIO, also once the file system answered right."""
+    ops = RootFileFS()
+    ops.add(pyfuse3.ROOT_INODE, b"f", Node(stat.S_IFREG | 0o644))
+    with mounted(ops, backend=backend) as fs:
+        os.stat(fs.mountpoint)
+        ops.wrong = True
+        with pytest.raises(OSError) as info:
+            os.stat(fs.mountpoint)
+        assert info.value.errno == errno.EIO
+        ops.wrong = False
+        assert stat.S_ISDIR(os.stat(fs.mountpoint).st_mode)
+        assert os.path.isfile(fs.path("f"))
+    errors = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert errors == ["getattr() handler returned st_mode 0o100755 for the root, which must "
+                      "be a directory (stat.S_IFDIR): the kernel would mark the root bad and "
+                      "answer every later call on the mount with EIO"]
 
 
 def test_a_lookup_that_forgot_st_ino_is_named(backend: str,
