@@ -268,7 +268,7 @@ cdef int _reply(fuse_req_t req, int op, size_t size, object extra, object result
     elif kind == R_READDIR:
         _reply_readdir(req, <ReaddirToken>extra, result)
     elif kind == R_READLINK:
-        fuse_reply_readlink(req, _c_name(result, "symlink target"))
+        _reply_readlink(req, result)
     elif kind == R_STATFS:
         fuse_reply_statfs(req, &(<StatvfsData?>result).stat)
     elif kind == R_XATTR:
@@ -442,6 +442,16 @@ cdef const char* _c_name(object val, str what) except NULL:
     if memchr(PyBytes_AS_STRING(b), 0, PyBytes_GET_SIZE(b)) != NULL:
         raise HandlerResultError(f"{what} {b!r} contains a NUL byte")
     return PyBytes_AS_STRING(b)
+
+
+cdef int _reply_readlink(fuse_req_t req, object result) except -1:
+    cdef const char* target = _c_name(result, "symlink target")
+    cdef size_t n = PyBytes_GET_SIZE(_as_bytes(result))
+    if n >= PAGE_SIZE:  # the kernel's buffer is a page with room for the NUL
+        raise ValueError(f"a symlink target of {n} bytes, more than the kernel takes "
+                         f"({PAGE_SIZE - 1})")
+    fuse_reply_readlink(req, target)
+    return 0
 
 
 cdef int _reply_read(fuse_req_t req, size_t size, object data) except -1:

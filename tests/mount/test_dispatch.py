@@ -646,3 +646,34 @@ def test_trio_never_reuses_the_task_of_an_interrupted_handler() -> None:
             pool.shutdown(wait=False)  # a stat left hanging ends when the mount is aborted
     assert len(ops.tasks) >= 20  # (over io_uring the kernel asks once more)
     assert not set(map(id, ops.tasks)) & set(map(id, ops.interrupted))
+
+
+class LongLinkFS(MemFS):
+    """readlink() answers a target of ``self.length`` bytes."""
+
+    length = 1
+
+    async def readlink(self, inode: Any, ctx: Any) -> bytes:
+        return b"t" * self.length
+
+
+@pytest.mark.fuse_errors_expected
+def test_a_symlink_target_longer_than_the_kernel_takes_is_named(
+        backend: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The kernel refused the reply (libfuse printed "writing device: Invalid argument") and
+    the caller got EIO, with nothing in the log. A page minus one byte still works."""
+    ops = LongLinkFS()
+    ops.add(pyfuse3.ROOT_INODE, b"l", Node(stat.S_IFLNK | 0o777))
+    limit = os.sysconf("SC_PAGESIZE") - 1
+    with mounted(ops, backend=backend) as fs:
+        ops.length = limit
+        assert len(os.readlink(fs.path("l"))) == limit
+        ops.length = limit + 1
+        with pytest.raises(OSError) as info:
+            os.readlink(fs.path("l"))
+        assert info.value.errno == errno.EIO
+        ops.length = 3
+        assert os.readlink(fs.path("l")) == "ttt"  # still serving
+    errors = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert errors == [f"readlink() handler returned a symlink target of {limit + 1} bytes, "
+                      f"more than the kernel takes ({limit})"]
