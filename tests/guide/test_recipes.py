@@ -63,3 +63,31 @@ def test_without_the_invalidations_the_cache_would_stay(tmp_path: Path) -> None:
                          stop_signal=signal.SIGTERM):
         first = (mnt / "count").read_text()
         assert not eventually(lambda: (mnt / "count").read_text() != first, 1.0)
+
+
+def test_a_file_made_when_it_is_read(tmp_path: Path) -> None:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with serving_process([sys.executable, str(recipe(2, tmp_path)), str(mnt)], str(mnt),
+                         stop_signal=signal.SIGINT) as proc:
+        assert (mnt / "report").stat().st_size == 0
+        assert (mnt / "report").read_text() == "opened 1 times\n"
+        with open(mnt / "report", "rb", buffering=0) as fh:  # in pieces, as one open made it
+            assert fh.read(3) + fh.read(100) + fh.read(100) == b"opened 2 times\n"
+        assert (mnt / "report").read_text() == "opened 3 times\n"  # never cached
+    assert proc.returncode == 0
+    assert mount_of(str(mnt)) is None
+
+
+def test_without_direct_io_a_file_of_size_0_reads_empty(tmp_path: Path) -> None:
+    """The control: the kernel reads no further than st_size."""
+    script = recipe(2, tmp_path)
+    text = script.read_text()
+    assert "FileInfo(fh=fh, direct_io=True)" in text
+    script.write_text(text.replace("FileInfo(fh=fh, direct_io=True)", "FileInfo(fh=fh)"))
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with serving_process([sys.executable, str(script), str(mnt)], str(mnt),
+                         stop_signal=signal.SIGINT) as proc:
+        assert (mnt / "report").read_text() == ""
+    assert proc.returncode == 0
