@@ -194,6 +194,34 @@ def test_statx_replies_carry_the_birth_time_and_every_basic_field(fuse_harness: 
     assert ops.seen[1] == (ROOT, pyfuse3.STATX_BTIME, 0, None)
 
 
+@pytest.mark.fuse_errors_expected
+@pytest.mark.parametrize("call", ["getattr", pytest.param("statx", marks=needs_statx)])
+def test_a_root_that_is_not_a_directory_is_refused(fuse_harness: Any, caplog: Any,
+                                                   call: str) -> None:
+    """Sent on, the kernel marks the root bad and fails every later call on the mount (the
+    mount test shows it); pyfuse3 answers EIO instead, and other inodes' are unaffected."""
+    class RootFile(BirthFS):
+        async def getattr(self, inode: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+            attr = await super().getattr(inode, ctx)
+            attr.st_mode = stat.S_IFREG | (attr.st_mode & 0o7777)
+            return attr
+
+    ops = RootFile()
+
+    async def check(h: Harness) -> None:
+        f = ops.add(ROOT, b"f", Node(stat.S_IFREG | 0o640)).st_ino
+        ask = (lambda ino: h.getattr(ino)) if call == "getattr" else \
+            (lambda ino: h.statx(ino, pyfuse3.STATX_BTIME))
+        with pytest.raises(OSError) as info:
+            await ask(ROOT)
+        assert info.value.errno == errno.EIO
+        await ask(f)  # a regular file may be one
+
+    fuse_harness(ops, check)
+    assert f"{call}() handler returned st_mode 0o100777 for the root, which must be a " \
+        "directory (stat.S_IFDIR)" in caplog.text
+
+
 @needs_statx
 @pytest.mark.fuse_errors_expected
 def test_statx_default_and_wrong_results(fuse_harness: Any, caplog: Any) -> None:

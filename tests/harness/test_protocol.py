@@ -610,3 +610,33 @@ def test_a_mount_over_a_socket_says_attached_not_mounted() -> None:
         mount.close()
         ours.close()
     assert mount.state == "closed"
+
+
+class DotsFS(MemFS):
+    """lookup() answers ``..`` and ``...`` of any directory with the root."""
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name in (b"..", b"..."):
+            return self.entry(ROOT)
+        return await super().lookup(parent_inode, name, ctx)
+
+
+@pytest.mark.fuse_errors_expected
+def test_only_dot_names_may_answer_the_root_or_their_directory(
+        fuse_harness: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """``.`` and ``..`` (looked up for NFS export) may name the directory or the root; any
+    other name naming them the kernel refuses, or marks the inode bad."""
+    ops = DotsFS()
+
+    async def check(h: Harness) -> None:
+        d = ops.add(ROOT, b"d", Node(stat.S_IFDIR | 0o755, nlink=2)).st_ino
+        assert (await h.lookup(d, b".")).nodeid == d
+        assert (await h.lookup(d, b"..")).nodeid == ROOT
+        assert (await h.lookup(ROOT, b"..")).nodeid == ROOT
+        for parent in (d, ROOT):
+            with pytest.raises(OSError) as info:
+                await h.lookup(parent, b"...")
+            assert info.value.errno == errno.EIO
+
+    fuse_harness(ops, check)
+    assert caplog.text.count("lookup() handler returned st_ino 1 (the root) for a name") == 2
