@@ -11,6 +11,7 @@ cdef class ReaddirToken:
     cdef size_t used
     cdef bint full
     cdef bint finished
+    cdef bint hid                        # an entry with inode 0 was named in the log
     cdef readonly bint plus              # READDIRPLUS: the kernel caches the attributes
     cdef Fills fills                     # (READDIRPLUS only) changes since the listing began
     cdef unsigned long long since

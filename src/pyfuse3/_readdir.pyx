@@ -15,6 +15,10 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
 from pyfuse3._fills cimport Fills
 from pyfuse3._types cimport EntryAttributes, has_file_type, no_file_type
 
+import logging
+
+log = logging.getLogger("pyfuse3")
+
 
 @cython.final
 cdef class ReaddirToken:
@@ -66,7 +70,9 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
     are sent; for READDIRPLUS the kernel caches all of ``attr`` as if looked up.
 
     ValueError for a ``next_id`` of 0 or equal to the handler's ``start_id``: the kernel
-    would ask for the same entries again, and a listing (``ls``) would never end.
+    would ask for the same entries again, and a listing (``ls``) would never end. An entry
+    with ``st_ino`` 0 other than ``.`` and ``..`` is sent, but the C library hides it from
+    listings: logged as a warning, once per request.
     """
     if not isinstance(name, bytes):
         raise TypeError(f"readdir_reply(): name must be bytes (os.fsencode() turns a str into "
@@ -85,6 +91,8 @@ def readdir_reply(ReaddirToken token not None, name, EntryAttributes attr not No
         raise ValueError(f"file name {name!r} contains a NUL byte or '/'")
     if off == 0 or off == token.start:
         _loops(off, token.start)
+    if attr.fuse_param.ino == 0 and not token.hid:
+        _hidden(token, name)
     if token.full:
         return False
     if token.buf == NULL:
@@ -113,3 +121,11 @@ cdef int _loops(off_t off, off_t start) except -1:
     raise ValueError(f"readdir_reply(): next_id {off} would make the kernel list the directory "
                      f"again from {where}, and a listing would never end: next_id is the "
                      "position after this entry (for example its index + 1)")
+
+
+cdef void _hidden(ReaddirToken token, bytes name) noexcept:
+    if name != b"." and name != b"..":
+        token.hid = True
+        log.warning("readdir_reply(): entry %r has st_ino 0, which hides it from listings "
+                    "(the C library skips entries with inode 0): set attr.st_ino (logged "
+                    "once per readdir request)", name)

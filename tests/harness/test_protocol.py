@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import select
 import socket
@@ -640,3 +641,33 @@ def test_only_dot_names_may_answer_the_root_or_their_directory(
 
     fuse_harness(ops, check)
     assert caplog.text.count("lookup() handler returned st_ino 1 (the root) for a name") == 2
+
+
+class HiddenFS(MemFS):
+    """readdir() lists ``.`` and ``..`` with inode 0, then ``a`` and ``b`` with inode 0 (their
+    st_ino forgotten) and ``c`` with its own."""
+
+    async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
+        entries = [(b".", 0), (b"..", 0), (b"a", 0), (b"b", 0), (b"c", 5)]
+        for i in range(start_id, len(entries)):
+            attr = pyfuse3.EntryAttributes()
+            attr.st_ino, attr.st_mode = entries[i][1], stat.S_IFREG | 0o644
+            if not pyfuse3.readdir_reply(token, entries[i][0], attr, i + 1):
+                break
+
+
+@pytest.mark.parametrize("plus", [True, False])
+def test_an_entry_without_an_inode_is_named_once_per_request(
+        fuse_harness: Any, caplog: pytest.LogCaptureFixture, plus: bool) -> None:
+    """The kernel passes it on, and the C library hides it from listings: the name was
+    missing from `ls` with nothing in the log."""
+    async def check(h: Harness) -> None:
+        fh = (await h.opendir(ROOT)).fh
+        entries = await h.readdir(ROOT, fh, 0, plus=plus)
+        assert [(e.name, e.ino) for e in entries][2:] == [(b"a", 0), (b"b", 0), (b"c", 5)]
+
+    with caplog.at_level(logging.WARNING, logger="pyfuse3"):
+        fuse_harness(HiddenFS(), check)
+    assert [r.getMessage() for r in caplog.records] == [
+        "readdir_reply(): entry b'a' has st_ino 0, which hides it from listings (the C library "
+        "skips entries with inode 0): set attr.st_ino (logged once per readdir request)"]

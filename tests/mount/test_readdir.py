@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import subprocess
@@ -86,3 +87,28 @@ def test_a_listing_that_would_never_end_fails(backend: str) -> None:
         assert ls.returncode != 0
         assert b"Input/output error" in ls.stderr
         assert os.stat(fs.mountpoint).st_ino == pyfuse3.ROOT_INODE  # still serving
+
+
+class HiddenFS(ReusingFS):
+    """readdir lists ``f0`` with inode 0 (its st_ino forgotten) and ``f1`` with its own."""
+
+    N = 2
+
+    async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
+        for i in range(start_id, self.N):
+            a = await self.getattr(i + 10)
+            a.st_ino = i and i + 10
+            if not pyfuse3.readdir_reply(token, f"f{i}".encode(), a, i + 1):
+                return
+
+
+def test_an_entry_without_an_inode_is_hidden_and_named(
+        backend: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The C library skips directory entries with inode 0: `ls` missed the name, and nothing
+    said why."""
+    with caplog.at_level(logging.WARNING, logger="pyfuse3"):
+        with mounted(HiddenFS(), backend=backend) as fs:
+            assert os.listdir(fs.mountpoint) == ["f1"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "readdir_reply(): entry b'f0' has st_ino 0, which hides it from listings (the C library "
+        "skips entries with inode 0): set attr.st_ino (logged once per readdir request)"]
