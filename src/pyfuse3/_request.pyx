@@ -445,8 +445,8 @@ cdef const char* _c_name(object val, str what) except NULL:
 
 
 cdef int _reply_readlink(fuse_req_t req, object result) except -1:
-    cdef const char* target = _c_name(result, "symlink target")
-    cdef size_t n = PyBytes_GET_SIZE(_as_bytes(result))
+    cdef const char* target = _c_name(result, "symlink target")  # (bytes, then)
+    cdef size_t n = PyBytes_GET_SIZE(result)
     if n >= PAGE_SIZE:  # the kernel's buffer is a page with room for the NUL
         raise ValueError(f"a symlink target of {n} bytes, more than the kernel takes "
                          f"({PAGE_SIZE - 1})")
