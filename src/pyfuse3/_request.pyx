@@ -329,9 +329,13 @@ cdef int _check_lookup(EntryAttributes attr, fuse_ino_t parent, bint dot) except
                          "directory")
     else:
         raise ValueError(f"st_ino {ino}, the directory the name was looked up in (its "
-                         "attributes instead of the entry's?), which the kernel refuses "
-                         "(ELOOP), or takes as a new type of that directory and marks it bad")
+                         f"attributes instead of the entry's?), {OWN_DIRECTORY}")
     return 0
+
+
+#: What the kernel does with an entry answering the inode of its own directory.
+OWN_DIRECTORY = ("which the kernel refuses (ELOOP), or takes as a new type of that directory "
+                 "and marks it bad")
 
 
 cdef void _forgot_inode(unsigned int mode) noexcept:
@@ -354,8 +358,7 @@ cdef int _check_new_entry(EntryAttributes attr, int op, size_t asked,
                          "refuses (EIO): 0 names no inode and 1 is the root")
     if attr.fuse_param.ino == parent:
         raise ValueError(f"st_ino {parent} for the new entry, the directory it is made in, "
-                         "which the kernel refuses (ELOOP), or takes as a new type of that "
-                         "directory and marks it bad")
+                         f"{OWN_DIRECTORY}")
     if required == ANY:
         required = asked  # (0 for a link: pyfuse3 does not know the linked inode's type)
         if required and (mode & S_IFMT) != required:
