@@ -12,6 +12,9 @@ gets a number of its own); the kernel's cache timeouts are 0 by default (``--tim
 change), so changes made directly in the source are always seen. ``--no-xattrs`` hides
 extended attributes (callers get EOPNOTSUPP), as libfuse's passthrough_hp does by default: the
 kernel then stops asking, also for the ``security.capability`` it checks before every write.
+Descriptors are bounded: the server raises its soft ``RLIMIT_NOFILE`` to the hard limit and
+holds at most about three quarters of it as inodes; past that it asks the kernel to forget the
+entries looked up longest ago (``invalidate_entry_async``), so a tree of any size can be walked.
 Ctrl-C or SIGTERM unmounts.
 """
 
@@ -21,10 +24,13 @@ import ctypes
 import errno
 import functools
 import itertools
+import logging
 import os
+import resource
 import stat
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,6 +40,7 @@ import pyfuse3
 from pyfuse3 import FUSEError
 
 T = TypeVar("T")
+log = logging.getLogger("passthroughfs")
 _libc = ctypes.CDLL(None, use_errno=True)
 ROOT = pyfuse3.ROOT_INODE
 
@@ -44,6 +51,26 @@ def renameat2(old_dir: int, old: bytes, new_dir: int, new: bytes, flags: int) ->
     if _libc.renameat2(old_dir, old, new_dir, new, flags) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), os.fsdecode(old))
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit, as a server holding a
+    descriptor per inode should; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard != resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
+def node_budget() -> int:
+    """How many inodes to hold open: the soft RLIMIT_NOFILE less a reserve for open files,
+    listings and the inodes that arrive while the kernel has yet to forget others (it is
+    asked asynchronously: up to ~700 more during a ``find``, measured)."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY:
+        return 1 << 40
+    return max(limit - max(limit // 4, 1024), 64)
 
 
 async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -66,11 +93,35 @@ class Node:
         return f"/proc/self/fd/{self.fd}"
 
 
+class OutOfDescriptors:
+    """``with fs.descriptors:`` around a call that opens a descriptor: running out (EMFILE,
+    ENFILE) is logged once, with what holds them; the caller still gets the error."""
+
+    def __init__(self, fs: PassthroughFS) -> None:
+        self.fs = fs
+        self.logged = False
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if (isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE)
+                and not self.logged):
+            self.logged = True
+            log.warning("out of file descriptors (RLIMIT_NOFILE %d): %d inodes held for the "
+                        "kernel (the budget is %d; the kernel keeps those of open files and "
+                        "working directories) and %d open directories; callers get %s until "
+                        "some are closed (raise the limit with ulimit -n; logged once)",
+                        resource.getrlimit(resource.RLIMIT_NOFILE)[0], len(self.fs.nodes),
+                        self.fs.max_nodes, len(self.fs.listings),
+                        errno.errorcode[exc.errno])
+
+
 class PassthroughFS(pyfuse3.Operations):
     """Forwards every operation to the source's inode the kernel's inode stands for."""
 
     def __init__(self, source: str, timeout: float = 0.0, passthrough: bool = True,
-                 xattrs: bool = True) -> None:
+                 xattrs: bool = True, max_nodes: int | None = None) -> None:
         super().__init__()
         self.source = os.path.abspath(source)
         self.timeout = timeout
@@ -85,6 +136,11 @@ class PassthroughFS(pyfuse3.Operations):
         self.dev = st.st_dev
         self.spare_numbers = itertools.count(1 << 48)  # for inodes whose own number is taken
         self.listings: dict[int, tuple[int, list[str]]] = {}  # dir fd -> (inode, names)
+        # Held at most; then the kernel is asked to forget the entries looked up longest ago.
+        self.max_nodes = node_budget() if max_nodes is None else max_nodes
+        self.recent: OrderedDict[int, tuple[int, bytes]] = OrderedDict()  # inode -> its name
+        self.asked = self.answered = 0  # forgets asked of the kernel; answered (its thread)
+        self.descriptors = OutOfDescriptors(self)
         self.calls: Counter[str] = Counter()
 
     # ---- inodes
@@ -122,9 +178,10 @@ class PassthroughFS(pyfuse3.Operations):
         inode = self.by_key.get((st.st_dev, st.st_ino))
         if inode is not None:  # held open, so it is that very inode: no need to open it
             self.nodes[inode].lookups += 1
-            self.remember(parent, name, inode, st)
+            self.found(parent, name, inode, st)
             return self.attr(st, inode)
-        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dir_fd)
+        with self.descriptors:
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dir_fd)
         try:
             st = os.fstat(fd)
             inode = self.number(st)
@@ -135,11 +192,42 @@ class PassthroughFS(pyfuse3.Operations):
                 self.nodes[inode] = Node(fd, (st.st_dev, st.st_ino), st.st_mode)
                 self.by_key[st.st_dev, st.st_ino] = inode
                 fd = -1  # kept by the node
-            self.remember(parent, name, inode, st)
+            self.found(parent, name, inode, st)
+            if len(self.nodes) > self.max_nodes:
+                self.trim()
             return self.attr(st, inode)
         finally:
             if fd >= 0:
                 os.close(fd)
+
+    def found(self, parent: int, name: bytes, inode: int, st: os.stat_result) -> None:
+        """The kernel now knows ``inode`` as ``name`` in ``parent``: the most recently used."""
+        if inode != ROOT and name not in (b".", b".."):
+            self.recent[inode] = (parent, name)
+            self.recent.move_to_end(inode)
+        self.remember(parent, name, inode, st)
+
+    def trim(self) -> None:
+        """Ask the kernel to forget the entries looked up longest ago, a tenth of the budget
+        more than needed so that this runs once per batch. The kernel keeps what is in use
+        (open files, working directories) and sends forget() for the rest, which closes
+        their descriptors. Never waits, so it is safe inside a handler."""
+        excess = len(self.nodes) - (self.asked - self.answered) - self.max_nodes
+        if excess <= 0:  # enough asked already: the kernel has yet to answer
+            return
+        mount = pyfuse3.Mount.current()  # (also when served by a Mount, not by init())
+        for _ in range(min(excess + self.max_nodes // 10, len(self.recent))):
+            parent, name = self.recent.popitem(last=False)[1]
+            self.asked += 1
+            mount.invalidate_entry_async(parent, name, ignore_enoent=True).add_done_callback(
+                self.answer)
+
+    def answer(self, handle: Future[None]) -> None:
+        """The kernel answered one of trim()'s requests (on pyfuse3's invalidation thread)."""
+        self.answered += 1
+        exc = handle.exception()
+        if exc is not None and not isinstance(exc, RuntimeError):  # (unmounting: never ran)
+            log.warning("asking the kernel to forget an entry failed: %s", exc)
 
     def remember(self, parent: int, name: bytes, inode: int, st: os.stat_result) -> None:
         """Called for every lookup the kernel now counts (a hook for subclasses)."""
@@ -151,6 +239,7 @@ class PassthroughFS(pyfuse3.Operations):
         node.lookups -= n
         if node.lookups <= 0:
             del self.nodes[inode], self.by_key[node.key]
+            self.recent.pop(inode, None)
             os.close(node.fd)
 
     # ---- ownership
@@ -256,8 +345,9 @@ class PassthroughFS(pyfuse3.Operations):
         # Reopened through /proc: this very inode, whatever its names are now.
         # Without O_DIRECT: read() and write() use buffers of any alignment. (The kernel opens
         # its own file with the caller's flags for passthrough, O_DIRECT included.)
-        fd = await blocking(os.open, self.node(inode).proc,
-                            flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_DIRECT))
+        with self.descriptors:
+            fd = await blocking(os.open, self.node(inode).proc,
+                                flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_DIRECT))
         return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0, backing_fd=self._backing(fd))
 
     def _backing(self, fd: int) -> int:
@@ -268,8 +358,10 @@ class PassthroughFS(pyfuse3.Operations):
                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         dir_fd = self.node(parent_inode).fd
         # O_NOFOLLOW: a symlink put at the name meanwhile is not followed out of the source.
-        fd = await blocking(os.open, name, (flags | os.O_CREAT | os.O_NOFOLLOW) & ~os.O_DIRECT,
-                            stat.S_IMODE(mode), dir_fd=dir_fd)
+        with self.descriptors:
+            fd = await blocking(os.open, name,
+                                (flags | os.O_CREAT | os.O_NOFOLLOW) & ~os.O_DIRECT,
+                                stat.S_IMODE(mode), dir_fd=dir_fd)
         try:
             self._give(dir_fd, None, ctx, fd)
             return pyfuse3.FileInfo(fh=fd, keep_cache=self.timeout > 0,
@@ -303,7 +395,8 @@ class PassthroughFS(pyfuse3.Operations):
     # ---- directories
     @pyfuse3.errors_as_fuse
     async def opendir(self, inode: Any, ctx: Any) -> int:
-        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.node(inode).fd)
+        with self.descriptors:
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.node(inode).fd)
         self.listings[fd] = (inode, [])
         return fd
 
@@ -327,6 +420,8 @@ class PassthroughFS(pyfuse3.Operations):
                 if token.plus:
                     self.drop(attr.st_ino, 1)  # not sent after all
                 break
+            if token.plus and len(self.nodes) > self.max_nodes:
+                break  # the rest in the next call, once the kernel has forgotten some
 
     @pyfuse3.errors_as_fuse
     async def releasedir(self, fh: Any) -> None:
@@ -376,6 +471,7 @@ def main() -> None:
     from _cli import parse_args, serve
 
     args = parse_args(__doc__ or "", with_source=True, with_passthrough=True)
+    raise_fd_limit()
     serve(PassthroughFS(args.source, timeout=args.timeout, passthrough=not args.no_passthrough,
                         xattrs=not args.no_xattrs), args, "passthroughfs")
 

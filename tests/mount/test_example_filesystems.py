@@ -5,12 +5,15 @@ from __future__ import annotations
 import errno
 import json
 import os
+import resource
 import signal
 import stat
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,11 +29,12 @@ STALENESS_LIMIT = 1.0  # seconds; generous for CI, the benchmark reports the rea
 class Example:
     """A running example file system over a source directory."""
 
-    def __init__(self, script: str, source: Path, mountpoint: Path, *args: str) -> None:
+    def __init__(self, script: str, source: Path, mountpoint: Path, *args: str,
+                 **popen_kwargs: Any) -> None:
         self.source, self.mountpoint = source, mountpoint
         self._running = serving_process(
             [sys.executable, str(EXAMPLES / script), str(source), str(mountpoint), *args],
-            str(mountpoint), stop_signal=signal.SIGTERM)
+            str(mountpoint), stop_signal=signal.SIGTERM, **popen_kwargs)
         self.proc = self._running.__enter__()
 
     def stop(self) -> None:
@@ -298,3 +302,82 @@ def test_passthrough_lets_go_of_what_the_kernel_forgets(passthrough: Example) ->
     with open("/proc/sys/vm/drop_caches", "w") as fh:
         fh.write("2")
     assert eventually(lambda: len(os.listdir(fds)) <= baseline + 5), len(os.listdir(fds))
+
+
+def descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def fd_limit(soft: int, hard: int) -> Callable[[], None]:
+    """A preexec_fn that starts the file system with these RLIMIT_NOFILE limits."""
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def tree(src: Path, dirs: int, files: int) -> int:
+    for d in range(dirs):
+        (src / f"d{d}").mkdir()
+        for i in range(files):
+            (src / f"d{d}" / f"f{i}").write_bytes(b"%d" % i)
+    return 1 + dirs * (1 + files)
+
+
+def test_passthrough_walks_a_tree_larger_than_its_descriptor_limit(
+        dirs: tuple[Path, Path]) -> None:
+    """Each inode the kernel knows holds a descriptor in passthroughfs: `find` over a tree
+    with more inodes than RLIMIT_NOFILE failed with EMFILE ("Too many open files") once the
+    limit was reached. Now the soft limit is raised to the hard one and, past its budget,
+    passthroughfs asks the kernel to forget the entries looked up longest ago."""
+    src, mnt = dirs
+    names = tree(src, 3, 600)  # 1,804 inodes for a limit of 1,200
+    fs = Example("passthroughfs.py", src, mnt, preexec_fn=fd_limit(1100, 1200))
+    try:
+        with open(f"/proc/{fs.proc.pid}/limits") as fh:
+            assert [line.split()[3:5] for line in fh if line.startswith("Max open files")] \
+                == [["1200", "1200"]]  # the soft limit raised to the hard one
+        with open(mnt / "d0" / "f7", "rb") as held:  # in use: the kernel keeps it
+            walk = subprocess.run(["find", str(mnt)], capture_output=True, timeout=60)
+            assert walk.stderr == b""
+            assert len(walk.stdout.splitlines()) == names
+            assert eventually(lambda: descriptors(fs.proc.pid) < 300), \
+                descriptors(fs.proc.pid)  # the budget is 176 inodes
+            assert held.read() == b"7"
+        assert (mnt / "d2" / "f599").read_bytes() == b"599"
+    finally:
+        fs.stop()
+    fs = Example("passthroughfs.py", src, mnt)  # control: a budget larger than the tree
+    try:
+        subprocess.run(["find", str(mnt)], capture_output=True, timeout=60, check=True)
+        assert descriptors(fs.proc.pid) > names  # the kernel kept every inode it was sent
+    finally:
+        fs.stop()
+
+
+def test_passthrough_out_of_descriptors_says_so_once(dirs: tuple[Path, Path],
+                                                     tmp_path: Path) -> None:
+    """More files held open than the limit allows: opens fail with EMFILE, the log says why
+    once, and the file system serves again once they are closed."""
+    src, mnt = dirs
+    tree(src, 1, 1200)
+    with open(tmp_path / "log", "wb") as log:
+        fs = Example("passthroughfs.py", src, mnt, preexec_fn=fd_limit(1100, 1100),
+                     stderr=log)
+    held, failed = [], 0
+    try:
+        for i in range(1200):
+            try:
+                held.append(open(mnt / "d0" / f"f{i}", "rb"))
+            except OSError as e:
+                assert e.errno == errno.EMFILE
+                failed += 1
+        assert failed > 0
+        for fh in held:
+            fh.close()
+        assert (mnt / "d0" / "f1199").read_bytes() == b"1199"
+    finally:
+        for fh in held:
+            fh.close()
+        fs.stop()
+    warnings = [line for line in (tmp_path / "log").read_text().splitlines()
+                if "out of file descriptors" in line]
+    assert len(warnings) == 1, warnings
+    assert "RLIMIT_NOFILE 1100" in warnings[0] and "EMFILE" in warnings[0]
