@@ -13,8 +13,9 @@ change), so changes made directly in the source are always seen. ``--no-xattrs``
 extended attributes (callers get EOPNOTSUPP), as libfuse's passthrough_hp does by default: the
 kernel then stops asking, also for the ``security.capability`` it checks before every write.
 Descriptors are bounded: the server raises its soft ``RLIMIT_NOFILE`` to the hard limit and
-holds at most about three quarters of it as inodes; past that it asks the kernel to forget the
-entries looked up longest ago (``invalidate_entry_async``), so a tree of any size can be walked.
+holds as many inodes as that less a reserve (a quarter, at least 1,024); past that it asks the
+kernel to forget the entries looked up longest ago (``invalidate_entry_async``), so a tree of
+any size can be walked. An open directory holds no descriptor of its own.
 Ctrl-C or SIGTERM unmounts.
 """
 
@@ -73,6 +74,15 @@ def node_budget() -> int:
     return max(limit - max(limit // 4, 1024), 64)
 
 
+def in_directory(dir_fd: int, fn: Callable[[int], T]) -> T:
+    """``fn`` on a descriptor of the directory ``dir_fd`` (an O_PATH one) opened for it."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+    try:
+        return fn(fd)
+    finally:
+        os.close(fd)
+
+
 async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a call that may block on the disk in a worker thread."""
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
@@ -110,11 +120,10 @@ class OutOfDescriptors:
             self.logged = True
             log.warning("out of file descriptors (RLIMIT_NOFILE %d): %d inodes held for the "
                         "kernel (the budget is %d; the kernel keeps those of open files and "
-                        "working directories) and %d open directories; callers get %s until "
+                        "working directories), the rest open files; callers get %s until "
                         "some are closed (raise the limit with ulimit -n; logged once)",
                         resource.getrlimit(resource.RLIMIT_NOFILE)[0], len(self.fs.nodes),
-                        self.fs.max_nodes, len(self.fs.listings),
-                        errno.errorcode[exc.errno])
+                        self.fs.max_nodes, errno.errorcode[exc.errno])
 
 
 class PassthroughFS(pyfuse3.Operations):
@@ -135,7 +144,8 @@ class PassthroughFS(pyfuse3.Operations):
         self.by_key: dict[tuple[int, int], int] = {(st.st_dev, st.st_ino): ROOT}
         self.dev = st.st_dev
         self.spare_numbers = itertools.count(1 << 48)  # for inodes whose own number is taken
-        self.listings: dict[int, tuple[int, list[str]]] = {}  # dir fd -> (inode, names)
+        self.listings: dict[int, tuple[int, list[str]]] = {}  # dir handle -> (inode, names)
+        self.handles = itertools.count(1)
         # Held at most; then the kernel is asked to forget the entries looked up longest ago.
         self.max_nodes = node_budget() if max_nodes is None else max_nodes
         self.recent: OrderedDict[int, tuple[int, bytes]] = OrderedDict()  # inode -> its name
@@ -393,19 +403,24 @@ class PassthroughFS(pyfuse3.Operations):
         await blocking(os.fdatasync if datasync else os.fsync, fh)
 
     # ---- directories
+    # An open directory holds no descriptor: its listing is read at the first readdir(), through
+    # the inode's own (which the kernel keeps while the directory is open).
     @pyfuse3.errors_as_fuse
     async def opendir(self, inode: Any, ctx: Any) -> int:
         with self.descriptors:
-            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.node(inode).fd)
-        self.listings[fd] = (inode, [])
-        return fd
+            os.close(os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.node(inode).fd))
+        fh = next(self.handles)  # (the open above: opendir()'s errors, e.g. EACCES, stay here)
+        self.listings[fh] = (inode, [])
+        return fh
 
     @pyfuse3.errors_as_fuse
     async def readdir(self, fh: Any, start_id: int, token: Any) -> None:
         self.calls["readdir"] += 1
         parent, names = self.listings[fh]
+        dir_fd = self.node(parent).fd
         if start_id == 0 or not names:  # sorted: next_id values stay valid between calls
-            names = sorted(await blocking(os.listdir, fh))
+            with self.descriptors:
+                names = sorted(await blocking(in_directory, dir_fd, os.listdir))
             self.listings[fh] = (parent, names)
         for i, name in enumerate(names[start_id:], start_id):
             raw = os.fsencode(name)
@@ -413,7 +428,7 @@ class PassthroughFS(pyfuse3.Operations):
                 if token.plus:  # the kernel counts a lookup for each entry it is sent
                     attr = self.find(parent, raw)
                 else:
-                    attr = self.attr(os.stat(name, dir_fd=fh, follow_symlinks=False))
+                    attr = self.attr(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
             except FileNotFoundError:
                 continue
             if not pyfuse3.readdir_reply(token, raw, attr, i + 1):
@@ -423,14 +438,14 @@ class PassthroughFS(pyfuse3.Operations):
             if token.plus and len(self.nodes) > self.max_nodes:
                 break  # the rest in the next call, once the kernel has forgotten some
 
-    @pyfuse3.errors_as_fuse
     async def releasedir(self, fh: Any) -> None:
         del self.listings[fh]
-        os.close(fh)
 
     @pyfuse3.errors_as_fuse
     async def fsyncdir(self, fh: Any, datasync: bool) -> None:
-        await blocking(os.fdatasync if datasync else os.fsync, fh)
+        with self.descriptors:
+            await blocking(in_directory, self.node(self.listings[fh][0]).fd,
+                           os.fdatasync if datasync else os.fsync)
 
     @pyfuse3.errors_as_fuse
     async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:

@@ -381,3 +381,26 @@ def test_passthrough_out_of_descriptors_says_so_once(dirs: tuple[Path, Path],
                 if "out of file descriptors" in line]
     assert len(warnings) == 1, warnings
     assert "RLIMIT_NOFILE 1100" in warnings[0] and "EMFILE" in warnings[0]
+
+
+def test_passthrough_open_directories_hold_no_descriptor(dirs: tuple[Path, Path]) -> None:
+    """An open directory held a descriptor in passthroughfs besides its inode's, so 700 open
+    directories needed 1,400 and failed under a limit of 1,100 (stress-ng's chdir stressor,
+    which holds 16,384, failed under 20,000). Now the listing is read when asked for."""
+    src, mnt = dirs
+    for i in range(700):
+        (src / f"d{i}").mkdir()
+        (src / f"d{i}" / "f").write_bytes(b"")
+    fs = Example("passthroughfs.py", src, mnt, preexec_fn=fd_limit(1100, 1100))
+    held: list[int] = []
+    try:
+        for i in range(700):
+            held.append(os.open(mnt / f"d{i}", os.O_RDONLY | os.O_DIRECTORY))
+        for fd in held:
+            assert os.listdir(fd) == ["f"]
+            os.fsync(fd)  # fsyncdir()
+        assert os.listdir(held[0]) == ["f"]  # listed again from its start
+    finally:
+        for fd in held:
+            os.close(fd)
+        fs.stop()
