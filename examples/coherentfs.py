@@ -5,8 +5,8 @@
 
 Like passthroughfs, but the kernel may cache entries, attributes and file data for a long time
 (``--timeout``, default 1 hour; files are opened with keep_cache). An inotify watch on every
-directory the kernel has seen reports changes made directly in SOURCE, and each one is turned
-into the matching cache invalidation:
+directory the kernel knows (removed when the kernel forgets it) reports changes made directly
+in SOURCE, and each one is turned into the matching cache invalidation:
 
 ==============================  =======================================================
 source event                    invalidation
@@ -75,6 +75,10 @@ class Inotify:
             raise OSError(err, os.strerror(err), path)
         return int(wd)
 
+    def unwatch(self, wd: int) -> None:
+        """Remove a watch (an error means the directory and its watch are gone already)."""
+        _libc.inotify_rm_watch(self.fd, wd)
+
     def read(self) -> list[tuple[int, int, bytes]]:
         try:
             data = os.read(self.fd, 1 << 16)
@@ -103,7 +107,7 @@ class CoherentFS(PassthroughFS):
         self.invalidate = invalidate
         self.inotify = Inotify()
         self.dirs: dict[int, int] = {}  # watch descriptor -> directory inode
-        self.watched: set[int] = set()
+        self.watched: dict[int, int] = {}  # directory inode -> watch descriptor
         # What the kernel may have cached: (directory inode, name) -> inode, and back.
         self.entries: dict[tuple[int, bytes], int] = {}
         self.names: dict[int, set[tuple[int, bytes]]] = {}
@@ -112,8 +116,9 @@ class CoherentFS(PassthroughFS):
 
     def watch_dir(self, inode: int) -> None:
         if inode not in self.watched:
-            self.dirs[self.inotify.watch(self.node(inode).proc)] = inode
-            self.watched.add(inode)
+            wd = self.inotify.watch(self.node(inode).proc)
+            self.dirs[wd] = inode
+            self.watched[inode] = wd
 
     def remember(self, parent: int, name: bytes, inode: int, st: os.stat_result) -> None:
         if name not in (b".", b".."):
@@ -128,6 +133,10 @@ class CoherentFS(PassthroughFS):
             for key in self.names.pop(inode, ()):
                 if self.entries.get(key) == inode:
                     del self.entries[key]
+            wd = self.watched.pop(inode, None)
+            if wd is not None:  # nothing cached below it either: no watch needed
+                self.dirs.pop(wd, None)
+                self.inotify.unwatch(wd)
 
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         try:
@@ -166,8 +175,10 @@ class CoherentFS(PassthroughFS):
         while True:
             await trio.lowlevel.wait_readable(self.inotify.fd)
             for wd, mask, name in self.inotify.read():
-                if mask & IN_IGNORED:
-                    self.watched.discard(self.dirs.pop(wd, 0))
+                if mask & IN_IGNORED:  # the directory was removed (or unwatched above)
+                    inode = self.dirs.pop(wd, 0)
+                    if self.watched.get(inode) == wd:
+                        del self.watched[inode]
                     continue
                 try:
                     self.on_event(wd, mask, name)

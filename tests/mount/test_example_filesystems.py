@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -404,3 +405,38 @@ def test_passthrough_open_directories_hold_no_descriptor(dirs: tuple[Path, Path]
         for fd in held:
             os.close(fd)
         fs.stop()
+
+
+def inotify_watches(pid: int) -> int:
+    """How many inotify watches process ``pid`` holds (from /proc/PID/fdinfo)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify":
+                with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
+                    count += sum(line.startswith("inotify wd:") for line in fh)
+    return count
+
+
+def test_coherent_lets_go_of_watches_the_kernel_no_longer_needs(coherent: Example) -> None:
+    """coherentfs watches every directory the kernel has seen; once the kernel forgets one,
+    it has nothing cached below it, so the watch goes too. Kept, the watches grew with every
+    directory ever seen until inotify's max_user_watches made lookups fail with ENOSPC."""
+    src, mnt = coherent.source, coherent.mountpoint
+    for i in range(50):
+        (src / f"d{i}").mkdir()
+
+    def look_up_all() -> bool:  # (again while invalidations of their creation still land)
+        for i in range(50):
+            os.stat(mnt / f"d{i}")
+        return inotify_watches(coherent.proc.pid) == 51  # the root's and one per directory
+    assert eventually(look_up_all), inotify_watches(coherent.proc.pid)
+    with open("/proc/sys/vm/drop_caches", "w") as fh:
+        fh.write("2")
+    assert eventually(lambda: inotify_watches(coherent.proc.pid) == 1), \
+        inotify_watches(coherent.proc.pid)
+    (src / "d3" / "new").write_bytes(b"x")  # looked up again: watched again, and coherent
+    assert os.listdir(mnt / "d3") == ["new"]
+    assert inotify_watches(coherent.proc.pid) == 2
+    (src / "d3" / "new").unlink()
+    wait_for(lambda: os.listdir(mnt / "d3") == [])
