@@ -67,7 +67,7 @@ def raise_fd_limit() -> int:
 def node_budget() -> int:
     """How many inodes to hold open: the soft RLIMIT_NOFILE less a reserve for open files,
     listings and the inodes that arrive while the kernel has yet to forget others (it is
-    asked asynchronously: up to ~700 more during a ``find``, measured)."""
+    asked asynchronously: up to ~620 more during `find` and `ls -lR`, measured)."""
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if limit == resource.RLIM_INFINITY:
         return 1 << 40
