@@ -14,10 +14,8 @@ an hour and still show other mounts' changes within milliseconds. See README.md 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import errno
-import functools
 import importlib.util
 import logging
 import os
@@ -27,16 +25,15 @@ import stat
 import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import anyio
 import coredis
 import coredis.exceptions
-import sniffio
 from coredis.connection import TCPLocation
 from coredis.retry import NoRetryPolicy
 
@@ -56,7 +53,6 @@ import pyfuse3
 from pyfuse3 import FUSEError
 
 log = logging.getLogger("sharedfs")
-H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 HOLD_IDLE = 1.0  # seconds a closed file stays held (a reopen needs no round trip)
 REDIS_TIMEOUT = 5.0  # seconds a store call may take before it answers EIO
 FALLOC_KNOWN = 0x01 | 0x02 | 0x10  # KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE
@@ -126,29 +122,13 @@ class _Errors:
         return False
 
 
-def uninterruptible(handler: H) -> H:
-    """A change runs to its end once begun, even if its caller is interrupted (a signal): the
-    store's script may have run already, and a caller told EINTR must find nothing changed
-    (2,075 of 3,000 mkdirs interrupted by a timer returned EINTR, and 386 of those had made the
-    directory). The store's own timeouts still bound it."""
-    @functools.wraps(handler)
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        if sniffio.current_async_library() == "trio":
-            with anyio.CancelScope(shield=True):
-                return await handler(*args, **kwargs)
-        # asyncio: pyfuse3 interrupts with Task.cancel(), which no anyio scope shields
-        change = asyncio.ensure_future(handler(*args, **kwargs))
-        while True:
-            try:
-                return await asyncio.shield(change)
-            except asyncio.CancelledError:
-                if change.cancelled():
-                    raise
-    return cast(H, run)
-
-
 class SharedFS(pyfuse3.Operations):
-    """The FUSE side: each handler is one store call; the follower keeps the kernel coherent."""
+    """The FUSE side: each handler is one store call; the follower keeps the kernel coherent.
+
+    Handlers that change the store are ``pyfuse3.uninterruptible``: once begun, the store's
+    script may have run, and a caller told EINTR must find nothing changed (2,075 of 3,000
+    mkdirs interrupted by a timer returned EINTR, and 386 of those had made the directory).
+    The store's own timeouts still bound them."""
 
     # A lookup waits for Redis: the kernel may send those of one directory at once (without
     # this, one at a time). readdir() hands out a listing read at opendir without suspending,
@@ -392,7 +372,7 @@ class SharedFS(pyfuse3.Operations):
                 return self.entry(known[1])
             return self.entry(await self.store.getattr(inode))
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def setattr(self, inode: Any, attr: Any, fields: Any, fh: Any,
                       ctx: Any) -> pyfuse3.EntryAttributes:
         change: dict[str, int] = {}
@@ -424,31 +404,31 @@ class SharedFS(pyfuse3.Operations):
             self.learned(alone, ticket, after)
             return self.entry(a, parent, name)
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def mknod(self, parent_inode: Any, name: Any, mode: Any, rdev: Any,
                     ctx: Any) -> pyfuse3.EntryAttributes:
         return await self._make(parent_inode, name, mode, ctx, rdev)
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
                     ctx: Any) -> pyfuse3.EntryAttributes:
         return await self._make(parent_inode, name, mode, ctx)
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def symlink(self, parent_inode: Any, name: Any, target: Any,
                       ctx: Any) -> pyfuse3.EntryAttributes:
         if len(target) > 4095:
             raise FUSEError(errno.ENAMETOOLONG)
         return await self._make(parent_inode, name, stat.S_IFLNK | 0o777, ctx, target=target)
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def link(self, inode: Any, new_parent_inode: Any, new_name: Any,
                    ctx: Any) -> pyfuse3.EntryAttributes:
         with self.errors():
             a = await self.store.link(inode, new_parent_inode, check_name(new_name))
             return self.entry(a, new_parent_inode, new_name)
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def unlink(self, parent_inode: Any, name: Any, ctx: Any) -> None:
         alone, ticket = not self.store.changing, self.store.changes_started + 1
         with self.errors():
@@ -457,7 +437,7 @@ class SharedFS(pyfuse3.Operations):
         self.unname(ino, parent_inode, name)
         await self.release_idle(0.0, only=ino)  # an idle hold must not keep it alive
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def rmdir(self, parent_inode: Any, name: Any, ctx: Any) -> None:
         alone, ticket = not self.store.changing, self.store.changes_started + 1
         with self.errors():
@@ -466,7 +446,7 @@ class SharedFS(pyfuse3.Operations):
         self.learned(alone, ticket, after)
         self.dir_attrs.pop(ino, None)
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def rename(self, parent_inode_old: Any, name_old: Any, parent_inode_new: Any,
                      name_new: Any, flags: Any, ctx: Any) -> None:
         if flags & ~(pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE):
@@ -496,7 +476,7 @@ class SharedFS(pyfuse3.Operations):
                                     changed=changed)
         return pyfuse3.FileInfo(fh=ino, keep_cache=True, changed=changed)
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def open(self, inode: Any, flags: Any, ctx: Any) -> pyfuse3.FileInfo:
         if inode in self.releasing:  # a release in flight: hold again only after it
             await self.releasing[inode].wait()
@@ -537,7 +517,7 @@ class SharedFS(pyfuse3.Operations):
             k.served = version
         return self._info(inode, flags, changed)
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         try:
@@ -602,7 +582,7 @@ class SharedFS(pyfuse3.Operations):
             ino = fh & ~APPENDING
             return await self.store.read(ino, off, size, self.crtimes.get(ino, b""))
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def write(self, fh: Any, off: int, buf: bytes) -> int:
         ino = fh & ~APPENDING
         with self.errors():
@@ -623,7 +603,7 @@ class SharedFS(pyfuse3.Operations):
     # answer ENOSYS, which the kernel takes as success and remembers: no request per close
     # (creates 1,458-1,574/s -> 1,616-1,740/s, 3 interleaved rounds).
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def fallocate(self, fh: Any, mode: int, offset: int, length: int) -> None:
         if mode & ~FALLOC_KNOWN:
             raise FUSEError(errno.EOPNOTSUPP)
@@ -636,7 +616,7 @@ class SharedFS(pyfuse3.Operations):
         with self.errors():
             return await self.store.seek(fh & ~APPENDING, offset, whence)
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def copy_file_range(self, fh_in: Any, off_in: int, fh_out: Any, off_out: int,
                               length: int, flags: int) -> int:
         with self.errors():
@@ -682,7 +662,7 @@ class SharedFS(pyfuse3.Operations):
         return s
 
     # ---- extended attributes
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def setxattr(self, inode: Any, name: Any, value: Any, ctx: Any) -> None:
         unsupported(name)
         if len(name) > XATTR_NAME_MAX:
@@ -706,7 +686,7 @@ class SharedFS(pyfuse3.Operations):
         with self.errors():  # (names stored before they were refused are not shown)
             return [n for n in await self.store.listxattr(inode) if not n.startswith(NOT_KEPT)]
 
-    @uninterruptible
+    @pyfuse3.uninterruptible
     async def removexattr(self, inode: Any, name: Any, ctx: Any) -> None:
         unsupported(name)
         with self.errors():

@@ -41,6 +41,7 @@ from ._pyfuse3 import (
     Operations,
     XAttrNameT,
     errors_as_fuse,
+    uninterruptible,
 )
 from ._readdir import ReaddirToken, readdir_reply
 from ._sysutil import get_sup_groups, getxattr, listdir, setxattr, syncfs
@@ -127,6 +128,7 @@ __all__ = [
     "terminate",
     "trio",
     "trio_token",
+    "uninterruptible",
 ]
 
 

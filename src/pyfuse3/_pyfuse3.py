@@ -16,8 +16,9 @@ import logging
 import sys
 import threading
 import traceback
+import types
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NewType, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NewType, ParamSpec, TypeVar, cast, overload
 
 from ._opcodes import OP_NAMES
 from ._types import ConnectionInfo, FileLock, FUSEError
@@ -50,6 +51,7 @@ __all__ = [
     "Operations",
     "XAttrNameT",
     "errors_as_fuse",
+    "uninterruptible",
 ]
 
 FileHandleT = int  # plain aliases since upstream 3.5
@@ -100,6 +102,36 @@ def errors_as_fuse(target: Any) -> Any:
             raise FUSEError(e.errno or errno.EIO) from e
 
     return handler
+
+
+#: The attribute uninterruptible() sets on a handler; the session reads it once per operation.
+UNINTERRUPTIBLE = "pyfuse3_uninterruptible"
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+
+
+def uninterruptible(handler: H) -> H:
+    """Let a handler run to its end when the kernel interrupts its request.
+
+    By default, when the caller of a waiting handler gets a signal, the kernel's INTERRUPT
+    cancels the handler and the caller gets EINTR. A handler that makes a change it cannot take
+    back (a remote mkdir, rename or write) may have made it already, and EINTR would tell the
+    caller it did not: decorated, it is not cancelled, and the caller gets its real answer.
+    The caller waits for that answer, even through SIGKILL, so bound the handler's waits with
+    timeouts. pyfuse3's own stop (terminate(), an unmount) still cancels it.
+
+    Returns a marked copy of ``handler`` (no wrapper: ``mkdir = uninterruptible(Base.mkdir)``
+    leaves Base's unmarked); pyfuse3 reads the mark once per operation at init(), so it costs
+    nothing per request. Also under errors_as_fuse, in either order. TypeError if ``handler``
+    is not an ``async def`` function.
+    """
+    if not (isinstance(handler, types.FunctionType) and inspect.iscoroutinefunction(handler)):
+        raise TypeError(f"uninterruptible() decorates an async def handler, not {handler!r}")
+    marked = types.FunctionType(handler.__code__, handler.__globals__, handler.__name__,
+                                handler.__defaults__, handler.__closure__)
+    functools.update_wrapper(marked, handler)
+    marked.__kwdefaults__ = handler.__kwdefaults__
+    setattr(marked, UNINTERRUPTIBLE, True)
+    return cast(H, marked)
 
 
 def _nosys() -> FUSEError:

@@ -27,6 +27,6 @@ cdef class Pending:
 
 
 cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra, object coro,
-                  fuse_ino_t node)
+                  fuse_ino_t node, bint interruptible)
 cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
                           bint cancel_expected=*)

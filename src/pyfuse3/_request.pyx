@@ -85,13 +85,14 @@ class HandlerResultError(TypeError):
 
 
 cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra, object coro,
-                  fuse_ino_t node):
+                  fuse_ino_t node, bint interruptible):
     """Run a handler's coroutine inline: answer it, or return a Pending if it suspended.
 
     ``node`` is the request's inode (the directory for requests that create an entry); with
     ``fills`` it tells which kernel caches the reply fills (see ``_fills``). ``size`` is the
     most the reply may carry (read, xattrs, ioctl), for mknod the file type asked for, for
-    lookup 1 if the name is ``.`` or ``..``.
+    lookup 1 if the name is ``.`` or ``..``. ``interruptible``: a kernel INTERRUPT cancels the
+    handler if it suspends (false for handlers marked ``uninterruptible``).
 
     A BaseException that is not an Exception (KeyboardInterrupt, ...) is answered with EINTR and
     returned, for the caller to raise once libfuse has returned.
@@ -123,7 +124,7 @@ cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra
     p.fills = fills
     p.since = since
     p.node = node
-    if REPLY_OF[op] != R_NOREPLY:  # a forget's request is already gone
+    if interruptible and REPLY_OF[op] != R_NOREPLY:  # a forget's request is already gone
         # libfuse forgets this registration when the request is answered, and the Pending
         # answers before it dies, so the pointer stays valid for as long as libfuse uses it.
         fuse_req_interrupt_func(req, _on_interrupt, <void*>p)

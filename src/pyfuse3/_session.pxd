@@ -20,6 +20,7 @@ cdef class Session:
     cdef RingState* rs                   # ring's state (NULL: /dev/fuse only)
     cdef readonly unsigned int ring_depth  # io_uring entries per CPU queue asked for (0: none)
     cdef tuple handlers
+    cdef readonly unsigned long long uninterruptible  # bit op: the handler is marked so
     cdef object pending                  # the Pending of a handler that suspended in drain()
     cdef object raised                   # a BaseException an inline handler let out
     cdef set live                        # Pendings not answered yet

@@ -25,6 +25,7 @@ class Session:
     request_timeout: int
     ring: Ring | None
     ring_depth: int
+    uninterruptible: int  # bit op set: the handler is marked uninterruptible
     def __init__(self, ops: Any, mountpoint: str, options: Any, lowlevel_ops: object) -> None: ...
     def mount(self) -> None: ...
     @property

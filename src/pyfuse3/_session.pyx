@@ -38,6 +38,7 @@ from pyfuse3._libfuse.fuse_kernel cimport (
 )
 from pyfuse3._request cimport Pending
 from pyfuse3._opcodes import OP_NAMES
+from pyfuse3._pyfuse3 import UNINTERRUPTIBLE
 
 import logging
 import os
@@ -55,6 +56,9 @@ DRAIN_BUSY = 2     # the batch limit was reached: let other tasks run, then drai
 DRAIN_EXIT = 3     # the session ended (terminate() or unmount)
 
 log = logging.getLogger("pyfuse3")
+
+if len(OP_NAMES) > 64:
+    raise ImportError("pyfuse3: Session.uninterruptible holds one bit per operation (64 at most)")
 
 
 @cython.final
@@ -79,6 +83,10 @@ cdef class Session:
         self.ops = ops
         self.mountpoint = mountpoint
         self.handlers = tuple([getattr(ops, name) for name in OP_NAMES])
+        self.uninterruptible = 0
+        for op, handler in enumerate(self.handlers):
+            if getattr(handler, UNINTERRUPTIBLE, False) is True:
+                self.uninterruptible |= 1ULL << op
         self.readdirplus = options.readdirplus
         self.max_read = options.max_read
         self.request_timeout = options.request_timeout

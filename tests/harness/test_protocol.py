@@ -373,6 +373,56 @@ def test_interrupt_cancels_the_handler(fuse_harness: Any) -> None:
     assert ops.cancelled == 1
 
 
+class ChangeFS(SlowFS):
+    """SlowFS whose mkdir, marked uninterruptible, waits for ``go`` before making the directory
+    (a change that may have begun remotely); its lookup of ``slow`` stays interruptible."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = self.waiting = False
+
+    @pyfuse3.uninterruptible
+    async def mkdir(self, parent_inode: Any, name: Any, mode: Any, ctx: Any) -> Any:
+        self.waiting = True
+        try:
+            while not self.go:
+                await current().sleep(0.005)
+        except BaseException:
+            self.cancelled += 1
+            raise
+        return await super().mkdir(parent_inode, name, mode, ctx)
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "errors_as_fuse"])
+def test_an_uninterruptible_handler_runs_to_its_end(fuse_harness: Any, wrapped: bool) -> None:
+    """The caller of a change told EINTR must find nothing changed: a handler marked
+    uninterruptible is not cancelled by the kernel's INTERRUPT, and its answer goes out."""
+    ops = (pyfuse3.errors_as_fuse(type("Wrapped", (ChangeFS,), {"mkdir": ChangeFS.mkdir}))()
+           if wrapped else ChangeFS())
+
+    async def check(h: Harness) -> None:
+        body = layout("fuse_mkdir_in").pack(mode=stat.S_IFDIR | 0o755) + b"new\0"
+        req = h.send("MKDIR", ROOT, body)
+        while not ops.waiting:
+            await current().sleep(0.005)
+        h.interrupt(req)
+        with pytest.raises(OSError):
+            await h.lookup(ROOT, b"other")  # ENOENT, answered after the INTERRUPT was read
+        assert not req.answered
+        ops.go = True
+        made = layout("fuse_entry_out").unpack(await req.reply())
+        assert (await h.lookup(ROOT, b"new")).nodeid == made.nodeid
+        slow = h.send("LOOKUP", ROOT, b"slow\0")  # the other handlers stay interruptible
+        await current().sleep(0.05)
+        h.interrupt(slow)
+        with pytest.raises(OSError) as info:
+            await slow.reply()
+        assert info.value.errno == errno.EINTR
+
+    fuse_harness(ops, check)
+    assert ops.cancelled == 1  # the lookup only
+
+
 class GateFS(MemFS):
     """lookup of ``gate`` waits until ``opened``."""
 

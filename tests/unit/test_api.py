@@ -204,6 +204,30 @@ def test_errors_as_fuse_answers_an_oserror_with_its_errno() -> None:
         pyfuse3.errors_as_fuse(lambda: None)  # type: ignore[arg-type,return-value]
 
 
+def test_uninterruptible_marks_a_copy_of_the_handler() -> None:
+    from pyfuse3._pyfuse3 import UNINTERRUPTIBLE
+
+    class Base(pyfuse3.Operations):
+        async def mkdir(self, parent_inode: Any, name: Any, mode: Any, ctx: Any) -> Any:
+            return (parent_inode, name, __class__)  # zero-argument super() still works
+
+    class FS(Base):
+        mkdir = pyfuse3.uninterruptible(Base.mkdir)
+
+    assert getattr(FS().mkdir, UNINTERRUPTIBLE) is True
+    assert not hasattr(Base().mkdir, UNINTERRUPTIBLE)  # the base's handler stays as it was
+    assert FS.mkdir.__qualname__ == Base.mkdir.__qualname__ and FS.mkdir is not Base.mkdir
+    with pytest.raises(StopIteration) as done:
+        FS().mkdir(1, b"d", 0, None).send(None)
+    assert done.value.value == (1, b"d", Base)
+    wrapped = pyfuse3.errors_as_fuse(FS.mkdir)  # keeps the mark; so does the reverse order
+    assert getattr(wrapped, UNINTERRUPTIBLE) is True
+    assert getattr(pyfuse3.uninterruptible(pyfuse3.errors_as_fuse(Base.mkdir)), UNINTERRUPTIBLE)
+    for wrong in (lambda: None, Base().mkdir, Base):
+        with pytest.raises(TypeError, match="async def handler"):
+            pyfuse3.uninterruptible(wrong)  # type: ignore[type-var]
+
+
 def test_the_testing_guide_quotes_its_example_verbatim() -> None:
     from pathlib import Path
 
