@@ -46,7 +46,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
 
 .PHONY: demo test test-slow test-io-uring suite test-newer test-kernel-free matrix wheel wheel-check build tools \
         test-system-libfuse \
-        docs system-deps lint typecheck clash-check bench profile soak sanitize upstream-tests clean
+        docs system-deps lint typecheck clash-check bench profile soak stress sanitize upstream-tests clean
 
 demo: build $(EXAMPLE_STAMP)
 	$(PY) examples/demo.py
@@ -197,6 +197,13 @@ bench: tools
 profile: tools
 	$(PY) -m pip install -q py-spy
 	$(PY) bench/profile.py trio asyncio uvloop upstream-trio
+
+# stress-ng's file-system and I/O stressors against tmpfs, passthroughfs and sharedfs (about 12
+# minutes; not in CI: stress-ng is no part of the project, and the run takes too long).
+stress: tools $(EXAMPLE_STAMP)
+	@command -v stress-ng >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng; }
+	$(PY) bench/stress_ng.py
 
 soak: tools
 	$(PY) bench/soak.py

@@ -18,7 +18,7 @@ import threading
 import traceback
 import types
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NewType, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, NewType, ParamSpec, TypeVar, overload
 
 from ._opcodes import OP_NAMES
 from ._types import ConnectionInfo, FileLock, FUSEError
@@ -109,7 +109,13 @@ UNINTERRUPTIBLE = "pyfuse3_uninterruptible"
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 
-def uninterruptible(handler: H) -> H:
+@overload
+def uninterruptible(handler: C) -> C: ...
+@overload
+def uninterruptible(handler: H) -> H: ...
+
+
+def uninterruptible(handler: Any) -> Any:
     """Let a handler run to its end when the kernel interrupts its request.
 
     By default, when the caller of a waiting handler gets a signal, the kernel's INTERRUPT
@@ -119,19 +125,33 @@ def uninterruptible(handler: H) -> H:
     The caller waits for that answer, even through SIGKILL, so bound the handler's waits with
     timeouts. pyfuse3's own stop (terminate(), an unmount) still cancels it.
 
+    The kernel interrupts on any signal the caller gets, also one its program handles and
+    would restart the call after (SA_RESTART): the kernel restarts no call a file system
+    answered, so the program sees EINTR where a local file system never gives it (from
+    stat(), open(), ...). Programs that take signals all the time (Go's runtime preempts
+    goroutines with SIGURG; profilers) then fail. For such clients decorate the whole
+    ``Operations`` subclass: every request handler it defines is marked.
+
     Returns a marked copy of ``handler`` (no wrapper: ``mkdir = uninterruptible(Base.mkdir)``
-    leaves Base's unmarked); pyfuse3 reads the mark once per operation at init(), so it costs
-    nothing per request. Also under errors_as_fuse, in either order. TypeError if ``handler``
-    is not an ``async def`` function.
+    leaves Base's unmarked), or the class; pyfuse3 reads the mark once per operation at
+    init(), so it costs nothing per request. Also under errors_as_fuse, in either order.
+    TypeError if ``handler`` is neither an ``async def`` function nor a class.
     """
+    if isinstance(handler, type):
+        for name in OP_NAMES:
+            fn = handler.__dict__.get(name)
+            if isinstance(fn, types.FunctionType) and inspect.iscoroutinefunction(fn):
+                setattr(handler, name, uninterruptible(fn))
+        return handler
     if not (isinstance(handler, types.FunctionType) and inspect.iscoroutinefunction(handler)):
-        raise TypeError(f"uninterruptible() decorates an async def handler, not {handler!r}")
+        raise TypeError(f"uninterruptible() decorates an async def handler or an Operations "
+                        f"subclass, not {handler!r}")
     marked = types.FunctionType(handler.__code__, handler.__globals__, handler.__name__,
                                 handler.__defaults__, handler.__closure__)
     functools.update_wrapper(marked, handler)
     marked.__kwdefaults__ = handler.__kwdefaults__
     setattr(marked, UNINTERRUPTIBLE, True)
-    return cast(H, marked)
+    return marked
 
 
 def _nosys() -> FUSEError:

@@ -174,6 +174,74 @@ def test_an_uninterruptible_handler_runs_to_its_end(backend: str, marked: bool,
         assert ops.cancelled == (not marked)
 
 
+class SlowLookupFS(MemFS):
+    """Looking up b"slow" waits for ``go`` (a remote store taking its time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = self.waiting = False
+        self.cancelled = 0
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name == b"slow":
+            self.waiting = True
+            try:
+                while not self.go:
+                    await current().sleep(0.005)
+            except BaseException:
+                self.cancelled += 1
+                raise
+        return await super().lookup(parent_inode, name, ctx)
+
+
+@pyfuse3.uninterruptible  # every handler the class defines
+class UninterruptibleLookupFS(SlowLookupFS):
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        return await super().lookup(parent_inode, name, ctx)
+
+
+#: access() through libc under a SIGUSR1 handler with SA_RESTART: prints "ok" or the errno name
+RESTARTING_CLIENT = """
+import ctypes, errno, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+signal.signal(signal.SIGUSR1, lambda *_: None)
+signal.siginterrupt(signal.SIGUSR1, False)  # SA_RESTART, as Go's runtime installs SIGURG's
+found = libc.access(sys.argv[1].encode(), 0) == 0
+print("ok" if found else errno.errorcode[ctypes.get_errno()], flush=True)
+"""
+
+
+@pytest.mark.parametrize("marked", [False, True], ids=["interruptible", "uninterruptible-class"])
+def test_a_handled_signal_interrupts_unless_the_class_is_uninterruptible(backend: str,
+                                                                         marked: bool) -> None:
+    """The kernel interrupts on a signal the caller handles with SA_RESTART too, and restarts
+    no call a file system answered: the caller's access() gets EINTR, which no local file
+    system gives (Go programs take SIGURG all the time). With the class marked, lookup runs
+    on and access() answers."""
+    ops = UninterruptibleLookupFS() if marked else SlowLookupFS()
+    d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
+    ops.add(d.st_ino, b"slow", Node(0o100644))
+    with mounted(ops, backend=backend) as fs:
+        client = subprocess.Popen([sys.executable, "-c", RESTARTING_CLIENT, fs.path("d/slow")],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert eventually(lambda: ops.waiting, timeout=10)
+            client.send_signal(signal.SIGUSR1)
+            if marked:  # as above (not in d: without parallel_dirops its lookups queue)
+                assert eventually(lambda: _state(client.pid) == "D", timeout=10)
+                assert not run_with_timeout(lambda: os.path.exists(fs.path("other")))
+                assert client.poll() is None
+                ops.go = True
+            out, _ = client.communicate(timeout=10)
+        finally:
+            ops.go = True
+            if client.poll() is None:
+                client.kill()
+                client.wait(10)
+        assert out == ("ok\n" if marked else "EINTR\n")
+        assert ops.cancelled == (not marked)
+
+
 def test_second_terminate_cancels_handlers_that_never_finish(backend: str) -> None:
     ops = slow_fs()
     with mounted(ops, backend=backend) as fs:

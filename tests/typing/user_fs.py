@@ -31,6 +31,11 @@ class TypedFS(pyfuse3.Operations):
         handle.add_done_callback(lambda h: None)
         return pyfuse3.FileInfo(fh=pyfuse3.FileHandleT(inode), keep_cache=False)
 
+    @pyfuse3.uninterruptible
+    async def unlink(self, parent_inode: pyfuse3.InodeT, name: pyfuse3.FileNameT,
+                     ctx: pyfuse3.RequestContext) -> None:
+        await trio.sleep(0)
+
     async def read(self, fh: pyfuse3.FileHandleT, off: int,
                    size: int) -> bytes | pyfuse3.FileRange:
         if size > 8192:
@@ -44,3 +49,11 @@ def run(mountpoint: str) -> None:
         trio.run(pyfuse3.main)
     finally:
         pyfuse3.close(unmount=True)
+
+
+@pyfuse3.uninterruptible
+class SteadyFS(TypedFS):
+    """Every handler it defines runs to its end when the kernel interrupts."""
+
+
+steady: TypedFS = SteadyFS()

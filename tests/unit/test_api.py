@@ -223,9 +223,21 @@ def test_uninterruptible_marks_a_copy_of_the_handler() -> None:
     wrapped = pyfuse3.errors_as_fuse(FS.mkdir)  # keeps the mark; so does the reverse order
     assert getattr(wrapped, UNINTERRUPTIBLE) is True
     assert getattr(pyfuse3.uninterruptible(pyfuse3.errors_as_fuse(Base.mkdir)), UNINTERRUPTIBLE)
-    for wrong in (lambda: None, Base().mkdir, Base):
+    for wrong in (lambda: None, Base().mkdir, Base.mkdir.__get__):
         with pytest.raises(TypeError, match="async def handler"):
             pyfuse3.uninterruptible(wrong)  # type: ignore[type-var]
+
+    @pyfuse3.uninterruptible  # a class: every request handler it defines, nothing else
+    class Marked(Base):
+        async def rmdir(self, parent_inode: Any, name: Any, ctx: Any) -> None:
+            pass
+
+        async def helper(self) -> None:
+            pass
+
+    assert getattr(Marked.rmdir, UNINTERRUPTIBLE) is True
+    assert not hasattr(Marked.helper, UNINTERRUPTIBLE)
+    assert not hasattr(Marked.mkdir, UNINTERRUPTIBLE)  # Base's: not defined by Marked
 
 
 def test_the_testing_guide_quotes_its_example_verbatim() -> None:
