@@ -12,6 +12,7 @@ from typing import Any
 
 import pyfuse3
 from pyfuse3 import FUSEError
+from pyfuse3._backends import current
 
 
 @dataclass
@@ -274,3 +275,22 @@ class MemFS(pyfuse3.Operations):
     async def access(self, inode: Any, mode: Any, ctx: Any) -> bool:
         self.calls["access"] += 1
         return not (mode & os.W_OK and self.node(inode).mode & 0o222 == 0)
+
+
+class GatedMemFS(MemFS):
+    """MemFS whose handlers may wait in ``gate()`` until the test sets ``go`` (a remote store
+    taking its time): ``waiting`` once one waits; ``cancelled`` counts the waits cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = self.waiting = False
+        self.cancelled = 0
+
+    async def gate(self) -> None:
+        self.waiting = True
+        try:
+            while not self.go:
+                await current().sleep(0.005)
+        except BaseException:
+            self.cancelled += 1
+            raise

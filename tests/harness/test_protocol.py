@@ -21,7 +21,7 @@ from pyfuse3._negotiation import undelivered
 from pyfuse3.testing import Harness
 from pyfuse3.testing._harness import layout
 
-from ..memfs import MemFS, Node
+from ..memfs import GatedMemFS, MemFS, Node
 
 ROOT = pyfuse3.ROOT_INODE
 
@@ -373,23 +373,13 @@ def test_interrupt_cancels_the_handler(fuse_harness: Any) -> None:
     assert ops.cancelled == 1
 
 
-class ChangeFS(SlowFS):
+class ChangeFS(SlowFS, GatedMemFS):
     """SlowFS whose mkdir, marked uninterruptible, waits for ``go`` before making the directory
     (a change that may have begun remotely); its lookup of ``slow`` stays interruptible."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.go = self.waiting = False
-
     @pyfuse3.uninterruptible
     async def mkdir(self, parent_inode: Any, name: Any, mode: Any, ctx: Any) -> Any:
-        self.waiting = True
-        try:
-            while not self.go:
-                await current().sleep(0.005)
-        except BaseException:
-            self.cancelled += 1
-            raise
+        await self.gate()
         return await super().mkdir(parent_inode, name, mode, ctx)
 
 

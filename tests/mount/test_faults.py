@@ -21,7 +21,7 @@ import pyfuse3
 from pyfuse3._backends import current
 from pyfuse3.testing import abort_connection, lazy_unmount, mounted, wait_mounted
 
-from ..memfs import MemFS, Node
+from ..memfs import GatedMemFS, MemFS, Node
 from ..util import RINGS, eventually, run_with_timeout
 
 pytestmark = pytest.mark.fuse
@@ -98,23 +98,12 @@ def test_interrupt_cancels_the_handler(backend: str, signum: int, client_kind: s
             assert fh.read() == b"fast"
 
 
-class ChangeFS(MemFS):
+class ChangeFS(GatedMemFS):
     """mkdir waits for ``go`` before it makes the directory (a remote change under way)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.go = self.waiting = False
-        self.cancelled = 0
 
     async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
                     ctx: Any) -> pyfuse3.EntryAttributes:
-        self.waiting = True
-        try:
-            while not self.go:
-                await current().sleep(0.005)
-        except BaseException:
-            self.cancelled += 1
-            raise
+        await self.gate()
         return await super().mkdir(parent_inode, name, mode, ctx)
 
 
@@ -138,6 +127,33 @@ def _state(pid: int) -> str:
         return f.read().rpartition(")")[2].split()[0]
 
 
+def _signal_a_waiting_client(fs: Any, ops: GatedMemFS, script: str, path: str, signum: int,
+                             marked: bool) -> str:
+    """Run ``script`` on ``path`` (in d), send ``signum`` once its request waits in the gate;
+    for a marked handler open the gate once the INTERRUPT was read. The client's output."""
+    client = subprocess.Popen([sys.executable, "-c", script, fs.path(path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert eventually(lambda: ops.waiting, timeout=10)
+        client.send_signal(signum)
+        if marked:
+            # The kernel has sent INTERRUPT once it holds the caller in an uninterruptible
+            # wait ('D'); a lookup answered after that was read after the INTERRUPT (FUSE
+            # over io_uring carries it apart from requests: there this holds in practice, not
+            # by order). Not in d: a mkdir holds d's lock, and without parallel_dirops d's
+            # lookups queue.
+            assert eventually(lambda: _state(client.pid) == "D", timeout=10)
+            assert not run_with_timeout(lambda: os.path.exists(fs.path("other")))
+            assert client.poll() is None and ops.cancelled == 0
+            ops.go = True
+        return client.communicate(timeout=10)[0]
+    finally:
+        ops.go = True
+        if client.poll() is None:
+            client.kill()
+            client.wait(10)
+
+
 @pytest.mark.parametrize(("marked", "signum"), [
     (False, signal.SIGUSR1), (True, signal.SIGUSR1), (True, signal.SIGKILL)],
     ids=["interruptible", "uninterruptible", "uninterruptible-killed"])
@@ -149,48 +165,18 @@ def test_an_uninterruptible_handler_runs_to_its_end(backend: str, marked: bool,
     ops = UninterruptibleChangeFS() if marked else ChangeFS()
     ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
     with mounted(ops, backend=backend) as fs:
-        client = subprocess.Popen([sys.executable, "-c", MKDIR_CLIENT, fs.path("d/new")],
-                                  stdout=subprocess.PIPE, text=True)
-        try:
-            assert eventually(lambda: ops.waiting, timeout=10)
-            client.send_signal(signum)
-            if marked:
-                # The kernel has sent INTERRUPT once it holds the caller in an uninterruptible
-                # wait ('D'); a lookup answered after that was read after the INTERRUPT
-                # (FUSE over io_uring carries it apart from requests: there this holds in
-                # practice, not by order). Not in d: the mkdir holds d's lock.
-                assert eventually(lambda: _state(client.pid) == "D", timeout=10)
-                assert not run_with_timeout(lambda: os.path.exists(fs.path("other")))
-                assert client.poll() is None and ops.cancelled == 0
-                ops.go = True
-            out, _ = client.communicate(timeout=10)
-        finally:
-            ops.go = True
-            if client.poll() is None:
-                client.kill()
-                client.wait(10)
+        out = _signal_a_waiting_client(fs, ops, MKDIR_CLIENT, "d/new", signum, marked)
         assert out == ("EINTR\n" if not marked else "made\n" if signum != signal.SIGKILL else "")
         assert os.path.isdir(fs.path("d/new")) == marked
         assert ops.cancelled == (not marked)
 
 
-class SlowLookupFS(MemFS):
-    """Looking up b"slow" waits for ``go`` (a remote store taking its time)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.go = self.waiting = False
-        self.cancelled = 0
+class SlowLookupFS(GatedMemFS):
+    """Looking up b"slow" waits for ``go``."""
 
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         if name == b"slow":
-            self.waiting = True
-            try:
-                while not self.go:
-                    await current().sleep(0.005)
-            except BaseException:
-                self.cancelled += 1
-                raise
+            await self.gate()
         return await super().lookup(parent_inode, name, ctx)
 
 
@@ -222,22 +208,8 @@ def test_a_handled_signal_interrupts_unless_the_class_is_uninterruptible(backend
     d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
     ops.add(d.st_ino, b"slow", Node(0o100644))
     with mounted(ops, backend=backend) as fs:
-        client = subprocess.Popen([sys.executable, "-c", RESTARTING_CLIENT, fs.path("d/slow")],
-                                  stdout=subprocess.PIPE, text=True)
-        try:
-            assert eventually(lambda: ops.waiting, timeout=10)
-            client.send_signal(signal.SIGUSR1)
-            if marked:  # as above (not in d: without parallel_dirops its lookups queue)
-                assert eventually(lambda: _state(client.pid) == "D", timeout=10)
-                assert not run_with_timeout(lambda: os.path.exists(fs.path("other")))
-                assert client.poll() is None
-                ops.go = True
-            out, _ = client.communicate(timeout=10)
-        finally:
-            ops.go = True
-            if client.poll() is None:
-                client.kill()
-                client.wait(10)
+        out = _signal_a_waiting_client(fs, ops, RESTARTING_CLIENT, "d/slow", signal.SIGUSR1,
+                                       marked)
         assert out == ("ok\n" if marked else "EINTR\n")
         assert ops.cancelled == (not marked)
 
