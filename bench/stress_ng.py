@@ -102,7 +102,7 @@ def verdict(rc: int, flagged: list[str], trouble: list[str]) -> tuple[str, str]:
         return "skip", skipping[0] if skipping else SKIPPED[rc]
     if rc == 0:
         return "ok", ""
-    failures = [line for line in flagged if line.startswith("fail:") or "fail" in line[:12]]
+    failures = [line for line in flagged if line.startswith("fail:")]
     if failures and all("errno=4 " in line for line in failures):
         return "eintr", failures[0]
     return "FAIL", f"stress-ng exit {rc}: " + " | ".join(flagged[-4:])
@@ -110,8 +110,8 @@ def verdict(rc: int, flagged: list[str], trouble: list[str]) -> tuple[str, str]:
 
 def problems_in(log: Path, start: int) -> list[str]:
     text = log.read_text(errors="replace")[start:]
-    return [line for line in text.splitlines()
-            if "Traceback" in line or " ERROR " in line or line.startswith("ERROR")]
+    return [line for line in text.splitlines()  # the examples log "... name ERROR: ..."
+            if "Traceback" in line or " ERROR:" in line or " CRITICAL:" in line]
 
 
 def main() -> int:
