@@ -126,9 +126,9 @@ class SharedFS(pyfuse3.Operations):
     """The FUSE side: each handler is one store call; the follower keeps the kernel coherent.
 
     Handlers that change the store are ``pyfuse3.uninterruptible``: once begun, the store's
-    script may have run, and a caller told EINTR must find nothing changed (2,075 of 3,000
-    mkdirs interrupted by a timer returned EINTR, and 386 of those had made the directory).
-    The store's own timeouts still bound them."""
+    script may have run, so they run to their end even for a caller being killed (the only
+    ones pyfuse3 cancels by default) and answer what happened. The store's own timeouts
+    still bound them."""
 
     # A lookup waits for Redis: the kernel may send those of one directory at once (without
     # this, one at a time). readdir() hands out a listing read at opendir without suspending,

@@ -41,6 +41,7 @@ from ._pyfuse3 import (
     Operations,
     XAttrNameT,
     errors_as_fuse,
+    interruptible,
     uninterruptible,
 )
 from ._readdir import ReaddirToken, readdir_reply
@@ -115,6 +116,7 @@ __all__ = [
     "get_sup_groups",
     "getxattr",
     "init",
+    "interruptible",
     "invalidate_all",
     "invalidate_entry",
     "invalidate_entry_async",

@@ -46,7 +46,7 @@ cdef inline Session _s(fuse_req_t req):
 
 cdef inline void _run(Session s, fuse_req_t req, int op, size_t size, extra, coro,
                       fuse_ino_t node) noexcept:  # node: see _request.start
-    s.took(start(s.fills, req, op, size, extra, coro, node, not s.uninterruptible >> op & 1))
+    s.took(start(s.fills, req, op, size, extra, coro, node, s.interrupts))
 
 
 cdef inline void _fail(Session s, fuse_req_t req, int op, exc, extra=None) noexcept:

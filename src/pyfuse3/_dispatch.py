@@ -22,9 +22,11 @@ import threading
 from contextvars import ContextVar
 
 from ._backends import Closed, EventLoop, Scope
+from ._request import Pending
 from ._session import DRAIN_BUSY, DRAIN_EMPTY, DRAIN_EXIT, DRAIN_PENDING, Session
 
 BATCH = 64  # requests per drain before letting suspended handlers run
+CALLER_CHECK = 0.2  # seconds between looks at the callers of held INTERRUPTs
 log = logging.getLogger("pyfuse3")
 
 #: Set in every task that runs handlers (inherited by the tasks they start).
@@ -80,13 +82,15 @@ class Dispatcher:
         self.owner = owner  # the Mount served (Mount.current() returns it to its handlers)
         self.session = session
         self.loop = loop
-        session.served_by(loop.shutting_down)
+        session.served_by(loop.shutting_down, self._hold)
         self.loop_thread = threading.get_ident()
         self.max_suspended = max(max_tasks - 1, 1)
         self.suspended = 0
         self.unparking = False  # a task runs parked requests
         self.stops = 0
         self.finished = False
+        self.held: set[Pending] = set()  # INTERRUPTed handlers whose callers were not dying
+        self.watching = False  # a task watches their callers
 
     async def run(self) -> None:
         """Serve requests until the session ends and every handler has answered."""
@@ -222,9 +226,39 @@ class Dispatcher:
         try:
             await self.loop.serve(pending, scope)
         finally:
+            if self.held:
+                self.held.discard(pending)
             self.suspended -= 1
             self.session.park(self.suspended >= self.max_suspended)
             self._unpark_soon()
+
+    def _hold(self, pending: Pending) -> None:
+        """The session held ``pending``'s INTERRUPT (its caller was not dying): watch it."""
+        self.held.add(pending)
+        if not self.watching:
+            self.watching = True
+            self.loop.spawn(self._watch_callers)
+
+    async def _watch_callers(self) -> None:
+        """Cancel each held handler once its caller is being killed. The kernel sends one
+        INTERRUPT per request, none for a kill that follows a handled signal."""
+        try:
+            await self._look_while_held()
+        finally:
+            self.watching = False
+
+    async def _look_while_held(self) -> None:
+        # _watch_callers' loop, in a function of its own: see "Loops and signals" in
+        # docs/design.md
+        dying = self.session.interrupts.caller_dying
+        while self.held:
+            await self.loop.sleep(CALLER_CHECK)
+            for pending in tuple(self.held):
+                if pending.replied:
+                    self.held.discard(pending)
+                elif dying(pending.caller):
+                    self.held.discard(pending)
+                    pending.interrupt()
 
     def _unpark_soon(self) -> None:
         """Start a task for the parked requests if there are any, room, and none runs."""

@@ -245,12 +245,14 @@ class Mount:
         return mount
 
     @classmethod
-    def _over_fd(cls, ops: Any, fd: int, options: Iterable[str] = ()) -> Mount:
+    def _over_fd(cls, ops: Any, fd: int, options: Iterable[str] = (),
+                 caller_dying: Callable[[int], bool] = _sysutil.caller_dying) -> Mount:
         """A Mount that speaks the FUSE protocol over ``fd`` (a SOCK_SEQPACKET socket)
-        instead of /dev/fuse: nothing is mounted (pyfuse3.testing.Harness)."""
+        instead of /dev/fuse: nothing is mounted (pyfuse3.testing.Harness, which tells
+        which callers it plays as killed with ``caller_dying(pid)``)."""
         _check_operations(ops)
         opts = parse_options(options)
-        session = Session(ops, "<harness>", opts, lowlevel_ops)
+        session = Session(ops, "<harness>", opts, lowlevel_ops, caller_dying)
         try:
             session.attach(fd)
         except BaseException:

@@ -48,3 +48,11 @@ cpdef enum Reply:
     R_NONE, R_NOREPLY, R_ENTRY, R_ATTR, R_READLINK, R_OPEN, R_OPENDIR, R_CREATE, R_READ,
     R_WRITE, R_STATFS, R_XATTR, R_LISTXATTR, R_ACCESS, R_READDIR, R_POLL, R_LSEEK, R_LOCK,
     R_BMAP, R_IOCTL, R_STATX
+
+
+# Which of the caller's signals cancel a handler that waits (Operation.interrupt; the kernel
+# sends INTERRUPT for any of them); also what the interruptible/uninterruptible marks choose.
+cpdef enum Interrupt:
+    INTERRUPT_NEVER  # none: the handler runs to its end
+    INTERRUPT_FATAL  # one the caller dies of (SIGKILL, a SIGTERM it does not handle, ...)
+    INTERRUPT_ANY    # any, also one the caller handles (POSIX lock waits end with EINTR)

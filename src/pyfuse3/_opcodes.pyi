@@ -9,11 +9,16 @@ class Operation(NamedTuple):
     default: int
     lowlevel: tuple[str, ...]
     makes: int
+    interrupt: int
     @property
     def result(self) -> str: ...
 
 Op: type[IntEnum]  # cpdef enum: OP_LOOKUP ... OP_COUNT
 Reply: type[IntEnum]  # cpdef enum: R_NONE ...
+class Interrupt(IntEnum):  # cpdef enum
+    INTERRUPT_NEVER = 0
+    INTERRUPT_FATAL = 1
+    INTERRUPT_ANY = 2
 
 OPERATIONS: tuple[Operation, ...]
 OP_NAMES: tuple[str, ...]

@@ -40,8 +40,9 @@ RESULT_OF_REPLY = {
 }
 
 
-class Operation(namedtuple("Operation", "op name opcodes reply default lowlevel makes",
-                           defaults=(0,))):
+class Operation(namedtuple("Operation",
+                           "op name opcodes reply default lowlevel makes interrupt",
+                           defaults=(0, INTERRUPT_FATAL))):
     """One row of the operation table.
 
     op: index in every derived table (the Op enum of _request.pxd); name: the Operations
@@ -50,7 +51,8 @@ class Operation(namedtuple("Operation", "op name opcodes reply default lowlevel 
     nothing); lowlevel: the fuse_lowlevel_ops fields its trampoline fills; makes: for an
     operation whose reply is a new entry, the file type it must have (S_IFMT bits), or
     ANY_TYPE (the request's, which mknod's trampoline hands _request, or the linked
-    inode's, which pyfuse3 does not know); 0 for the others.
+    inode's, which pyfuse3 does not know); 0 for the others. interrupt: the signals that
+    cancel its handler by default (INTERRUPT_FATAL but for lock waits).
     """
 
     __slots__ = ()
@@ -97,14 +99,16 @@ OPERATIONS = tuple(Operation(*row) for row in (
     (OP_ACCESS, "access", (FUSE_ACCESS,), R_ACCESS, ENOSYS, ("access",)),
     (OP_CREATE, "create", (FUSE_CREATE,), R_CREATE, ENOSYS, ("create",), S_IFREG),
     (OP_POLL, "poll", (FUSE_POLL,), R_POLL, ENOSYS, ("poll",)),
-    (OP_FLOCK, "flock", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("flock",)),
+    (OP_FLOCK, "flock", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("flock",), 0,
+     INTERRUPT_ANY),
     (OP_FALLOCATE, "fallocate", (FUSE_FALLOCATE,), R_NONE, ENOSYS, ("fallocate",)),
     (OP_LSEEK, "lseek", (FUSE_LSEEK,), R_LSEEK, ENOSYS, ("lseek",)),
     (OP_COPY_FILE_RANGE, "copy_file_range", (FUSE_COPY_FILE_RANGE,), R_WRITE, ENOSYS,
      ("copy_file_range",)),
     # flock() and setlk() share the kernel's SETLK/SETLKW (FUSE_LK_FLOCK tells them apart)
     (OP_GETLK, "getlk", (FUSE_GETLK,), R_LOCK, ENOSYS, ("getlk",)),
-    (OP_SETLK, "setlk", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("setlk",)),
+    (OP_SETLK, "setlk", (FUSE_SETLK, FUSE_SETLKW), R_NONE, ENOSYS, ("setlk",), 0,
+     INTERRUPT_ANY),
     (OP_BMAP, "bmap", (FUSE_BMAP,), R_BMAP, ENOSYS, ("bmap",)),
     (OP_IOCTL, "ioctl", (FUSE_IOCTL,), R_IOCTL, ENOSYS, ("ioctl",)),
     # libfuse 3.18 (O_TMPFILE; Linux 6.1): not in libfuse's table when built against an older one

@@ -20,7 +20,7 @@ import types
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, NewType, ParamSpec, TypeVar, overload
 
-from ._opcodes import OP_NAMES
+from ._opcodes import OP_NAMES, Interrupt
 from ._types import ConnectionInfo, FileLock, FUSEError
 
 if f"{__package__}._install_check" not in sys.modules:  # not imported by our __init__
@@ -51,6 +51,7 @@ __all__ = [
     "Operations",
     "XAttrNameT",
     "errors_as_fuse",
+    "interruptible",
     "uninterruptible",
 ]
 
@@ -104,8 +105,9 @@ def errors_as_fuse(target: Any) -> Any:
     return handler
 
 
-#: The attribute uninterruptible() sets on a handler; the session reads it once per operation.
-UNINTERRUPTIBLE = "pyfuse3_uninterruptible"
+#: The attribute interruptible() and uninterruptible() set on a handler (an Interrupt); the
+#: session reads it once per operation.
+INTERRUPT_MARK = "pyfuse3_interrupt"
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 
@@ -116,41 +118,62 @@ def uninterruptible(handler: H) -> H: ...
 
 
 def uninterruptible(handler: Any) -> Any:
-    """Let a handler run to its end when the kernel interrupts its request.
+    """Let a handler run to its end whatever signal its caller gets.
 
-    By default, when the caller of a waiting handler gets a signal, the kernel's INTERRUPT
-    cancels the handler and the caller gets EINTR. A handler that makes a change it cannot take
-    back (a remote mkdir, rename or write) may have made it already, and EINTR would tell the
-    caller it did not: decorated, it is not cancelled, and the caller gets its real answer.
-    The caller waits for that answer, even through SIGKILL, so bound the handler's waits with
-    timeouts. pyfuse3's own stop (terminate(), an unmount) still cancels it.
+    By default the kernel's INTERRUPT cancels a waiting handler (its caller gets EINTR) only
+    when the caller is being killed, or for a lock wait. A handler that makes a change in
+    several steps (a remote rename, a write and its metadata) would then stop halfway:
+    decorated, it is never cancelled for an INTERRUPT. The killed caller waits for its end,
+    so bound the handler's waits with timeouts. pyfuse3's own stop (terminate(), an unmount)
+    still cancels it.
 
-    The kernel interrupts on any signal the caller gets, also one its program handles and
-    would restart the call after (SA_RESTART): the kernel restarts no call a file system
-    answered, so the program sees EINTR where a local file system never gives it (from
-    stat(), open(), ...). Programs that take signals all the time (Go's runtime preempts
-    goroutines with SIGURG; profilers) then fail. For such clients decorate the whole
-    ``Operations`` subclass: every request handler it defines is marked.
-
+    On an ``Operations`` subclass, marks every request handler the class itself defines.
     Returns a marked copy of ``handler`` (no wrapper: ``mkdir = uninterruptible(Base.mkdir)``
     leaves Base's unmarked), or the class; pyfuse3 reads the mark once per operation at
     init(), so it costs nothing per request. Also under errors_as_fuse, in either order.
     TypeError if ``handler`` is neither an ``async def`` function nor a class.
     """
+    return _mark(handler, Interrupt.INTERRUPT_NEVER, "uninterruptible")
+
+
+@overload
+def interruptible(handler: C) -> C: ...
+@overload
+def interruptible(handler: H) -> H: ...
+
+
+def interruptible(handler: Any) -> Any:
+    """Cancel a waiting handler on any signal its caller gets, also one it handles.
+
+    The caller then gets EINTR, and a program's own signal handler runs (Ctrl-C reaches a
+    Python program as KeyboardInterrupt). For handlers that wait without bound for something
+    to happen: a read of a stream, a wait for a change. Not for handlers of calls that never
+    fail with EINTR on a local file system (stat(), open(), mkdir()): the kernel restarts no
+    call a file system answered, so programs that take signals all the time (Go's runtime
+    preempts goroutines with SIGURG; profilers) would fail. Lock waits (setlk, flock) are
+    interruptible without the mark.
+
+    Marks as uninterruptible() does (a copy, or every request handler a class defines);
+    TypeError likewise.
+    """
+    return _mark(handler, Interrupt.INTERRUPT_ANY, "interruptible")
+
+
+def _mark(handler: Any, mode: int, decorator: str) -> Any:
     if isinstance(handler, type):
         for name in OP_NAMES:
             fn = handler.__dict__.get(name)
             if isinstance(fn, types.FunctionType) and inspect.iscoroutinefunction(fn):
-                setattr(handler, name, uninterruptible(fn))
+                setattr(handler, name, _mark(fn, mode, decorator))
         return handler
     if not (isinstance(handler, types.FunctionType) and inspect.iscoroutinefunction(handler)):
-        raise TypeError(f"uninterruptible() decorates an async def handler or an Operations "
+        raise TypeError(f"{decorator}() decorates an async def handler or an Operations "
                         f"subclass, not {handler!r}")
     marked = types.FunctionType(handler.__code__, handler.__globals__, handler.__name__,
                                 handler.__defaults__, handler.__closure__)
     functools.update_wrapper(marked, handler)
     marked.__kwdefaults__ = handler.__kwdefaults__
-    setattr(marked, UNINTERRUPTIBLE, True)
+    setattr(marked, INTERRUPT_MARK, mode)
     return marked
 
 

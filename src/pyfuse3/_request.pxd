@@ -1,5 +1,16 @@
 from pyfuse3._libfuse.fuse_lowlevel cimport fuse_ino_t, fuse_req_t
 from pyfuse3._fills cimport Fills
+from pyfuse3._opcodes cimport OP_COUNT
+
+
+cdef class Interrupts:
+    cdef unsigned char mode[<int>OP_COUNT]  # an Interrupt per Op
+    cdef readonly object caller_dying       # pid -> whether that caller is being killed
+    cdef object on_held                     # called with a Pending whose INTERRUPT was held
+    cdef frozenset any_opcodes              # opcodes whose parked requests any signal ends
+
+    cdef bint ends_parked(self, unsigned int opcode, int pid) except -1
+
 
 cdef class Pending:
     cdef fuse_req_t req
@@ -8,9 +19,12 @@ cdef class Pending:
     cdef object extra
     cdef object coro
     cdef object first
-    cdef bint replied
+    cdef readonly bint replied
     cdef bint started
-    cdef readonly bint interrupted
+    cdef readonly bint interrupted       # cancelled for a kernel INTERRUPT
+    cdef readonly bint held              # INTERRUPTed, but its caller was not dying then
+    cdef readonly int caller             # the caller's thread id, read when INTERRUPTed
+    cdef Interrupts interrupts           # its session's, if an INTERRUPT may cancel it
     cdef public bint cancel_expected     # pyfuse3 itself is cancelling this handler
     cdef public object on_interrupt
     cdef set live                        # the session's set of unanswered Pendings
@@ -23,10 +37,11 @@ cdef class Pending:
     cdef _done(self, object result)
     cdef _fail(self, BaseException exc)
     cpdef abandon(self)
+    cpdef interrupt(self)
     cpdef unwind(self, BaseException exc)
 
 
 cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra, object coro,
-                  fuse_ino_t node, bint interruptible)
+                  fuse_ino_t node, Interrupts interrupts)
 cdef object reply_failure(fuse_req_t req, int op, object exc, object extra,
                           bint cancel_expected=*)

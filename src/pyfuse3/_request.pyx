@@ -31,11 +31,11 @@ from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_reply_create, fuse_reply_data, fuse_reply_entry, fuse_reply_err, fuse_reply_open,
     fuse_reply_bmap, fuse_reply_ioctl, fuse_reply_lock, fuse_reply_lseek, fuse_reply_poll,
     fuse_reply_readlink, fuse_reply_statfs, fuse_reply_write, fuse_reply_xattr,
-    fuse_req_interrupt_func, pyfuse3_reply_statx, pyfuse3_set_backing_id,
+    fuse_req_ctx, fuse_req_interrupt_func, pyfuse3_reply_statx, pyfuse3_set_backing_id,
 )
 from pyfuse3._libfuse.stat cimport struct_statx
 from pyfuse3._opcodes cimport (
-    OP_COUNT, R_ACCESS, R_ATTR, R_BMAP, R_CREATE, R_ENTRY,
+    INTERRUPT_ANY, INTERRUPT_FATAL, OP_COUNT, R_ACCESS, R_ATTR, R_BMAP, R_CREATE, R_ENTRY,
     R_IOCTL, R_LISTXATTR, R_LOCK, R_LSEEK, R_NONE, R_NOREPLY, R_OPEN, R_OPENDIR, R_POLL, R_READ,
     R_READDIR, R_READLINK, R_STATFS, R_STATX, R_WRITE, R_XATTR, Reply,
 )
@@ -52,7 +52,7 @@ import logging
 from asyncio import CancelledError
 
 from pyfuse3._opcodes import ANY_TYPE, OP_NAMES, OPERATIONS, RESULT_OF_REPLY
-from pyfuse3._pyfuse3 import FileLock
+from pyfuse3._pyfuse3 import INTERRUPT_MARK, FileLock
 
 log = logging.getLogger("pyfuse3")
 
@@ -85,14 +85,14 @@ class HandlerResultError(TypeError):
 
 
 cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra, object coro,
-                  fuse_ino_t node, bint interruptible):
+                  fuse_ino_t node, Interrupts interrupts):
     """Run a handler's coroutine inline: answer it, or return a Pending if it suspended.
 
     ``node`` is the request's inode (the directory for requests that create an entry); with
     ``fills`` it tells which kernel caches the reply fills (see ``_fills``). ``size`` is the
     most the reply may carry (read, xattrs, ioctl), for mknod the file type asked for, for
-    lookup 1 if the name is ``.`` or ``..``. ``interruptible``: a kernel INTERRUPT cancels the
-    handler if it suspends (false for handlers marked ``uninterruptible``).
+    lookup 1 if the name is ``.`` or ``..``. ``interrupts``: the session's, telling whether a
+    kernel INTERRUPT may cancel the handler if it suspends.
 
     A BaseException that is not an Exception (KeyboardInterrupt, ...) is answered with EINTR and
     returned, for the caller to raise once libfuse has returned.
@@ -124,7 +124,8 @@ cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra
     p.fills = fills
     p.since = since
     p.node = node
-    if interruptible and REPLY_OF[op] != R_NOREPLY:  # a forget's request is already gone
+    if interrupts.mode[op] and REPLY_OF[op] != R_NOREPLY:  # a forget's request is gone
+        p.interrupts = interrupts
         # libfuse forgets this registration when the request is answered, and the Pending
         # answers before it dies, so the pointer stays valid for as long as libfuse uses it.
         fuse_req_interrupt_func(req, _on_interrupt, <void*>p)
@@ -132,16 +133,73 @@ cdef object start(Fills fills, fuse_req_t req, int op, size_t size, object extra
 
 
 cdef void _on_interrupt(fuse_req_t req, void* data) noexcept with gil:
-    # The kernel interrupted the request (its caller got a signal). Runs on the loop thread
-    # inside fuse_session_process_buf: only ask for cancellation here, the handler's task
-    # answers EINTR when the cancellation reaches it.
+    # The kernel interrupted the request: its caller got a signal, any signal. Runs on the
+    # loop thread inside fuse_session_process_buf (or inside start(), for an INTERRUPT that
+    # came first). Only asks for cancellation: the handler's task answers EINTR when it
+    # reaches it. The kernel sends one INTERRUPT per request: a held one is watched.
     cdef Pending p = <Pending>data
-    p.interrupted = True
-    if p.on_interrupt is not None:
+    cdef Interrupts interrupts = p.interrupts
+    if interrupts.mode[p.op] == INTERRUPT_FATAL:
+        p.caller = fuse_req_ctx(req).pid
         try:
-            p.on_interrupt()
+            dying = interrupts.caller_dying(p.caller)
         except BaseException:
-            log.exception("cancelling an interrupted %s() handler failed", OP_NAMES[p.op])
+            log.exception("telling whether the caller of an interrupted %s() is being killed "
+                          "failed: cancelling the handler", OP_NAMES[p.op])
+            dying = True
+        if not dying:
+            p.held = True
+            if interrupts.on_held is not None:
+                try:
+                    interrupts.on_held(p)
+                except BaseException:
+                    log.exception("watching the caller of an interrupted %s() failed",
+                                  OP_NAMES[p.op])
+            return
+    p.interrupt()
+
+
+@cython.final
+cdef class Interrupts:
+    """Which of its caller's signals cancel each operation's waiting handler (an Interrupt:
+    the operation table's column, or the handler's mark), and how a caller is seen dying.
+
+    ``caller_dying(pid)``: whether that thread is being killed (``_sysutil.caller_dying``; the
+    harness plays the kernel with its own).
+    """
+
+    def __init__(self, tuple handlers, caller_dying):
+        any_opcodes = set()
+        for o in OPERATIONS:
+            mode = getattr(handlers[o.op], INTERRUPT_MARK, o.interrupt)
+            self.mode[<int>o.op] = mode
+            if mode == INTERRUPT_ANY:
+                any_opcodes.update(o.opcodes)
+        self.any_opcodes = frozenset(any_opcodes)
+        self.caller_dying = caller_dying
+        self.on_held = None
+
+    def watched_by(self, on_held):
+        """Call ``on_held(pending)`` for each handler whose INTERRUPT was held (its caller was
+        not dying then), to call ``pending.interrupt()`` once it is."""
+        self.on_held = on_held
+
+    def of(self, int op):
+        """The Interrupt of operation ``op``."""
+        if not 0 <= op < OP_COUNT:
+            raise ValueError(f"no operation {op}")
+        return self.mode[op]
+
+    cdef bint ends_parked(self, unsigned int opcode, int pid) except -1:
+        # An INTERRUPT of a parked request (its handler not started): answer EINTR now?
+        if opcode in self.any_opcodes:
+            return True
+        try:
+            return bool(self.caller_dying(pid))
+        except BaseException:
+            log.exception("telling whether the caller of a parked request is being killed "
+                          "failed: answering EINTR")
+            return True
 
 
 cdef object _as_iterator(int op, object aw):
@@ -718,6 +776,19 @@ cdef class Pending:
         if reply_failure(req, self.op, exc, self.extra, expected) is not None:
             raise exc  # cancellation and other BaseExceptions keep propagating
         raise StopIteration
+
+    cpdef interrupt(self):
+        """Cancel the handler for its kernel INTERRUPT (it answers EINTR); once only, and
+        not once answered."""
+        if self.interrupted or self.replied:
+            return
+        self.interrupted = True
+        if self.on_interrupt is not None:
+            try:
+                self.on_interrupt()
+            except BaseException:
+                log.exception("cancelling an interrupted %s() handler failed",
+                              OP_NAMES[self.op])
 
     cpdef abandon(self):
         """Answer EINTR now (the session is closing); whatever the handler does later is dropped."""

@@ -1,7 +1,7 @@
 from pyfuse3._libfuse.fuse_lowlevel cimport (
     fuse_buf, fuse_conn_info_opts, fuse_session,
 )
-from pyfuse3._request cimport Pending
+from pyfuse3._request cimport Interrupts, Pending
 from pyfuse3._fills cimport Fills
 from pyfuse3._ring cimport Ring, RingState
 from cpython.tuple cimport PyTuple_GET_ITEM
@@ -20,7 +20,7 @@ cdef class Session:
     cdef RingState* rs                   # ring's state (NULL: /dev/fuse only)
     cdef readonly unsigned int ring_depth  # io_uring entries per CPU queue asked for (0: none)
     cdef tuple handlers
-    cdef readonly unsigned long long uninterruptible  # bit op: the handler is marked so
+    cdef readonly Interrupts interrupts  # which signals cancel each operation's handler
     cdef object pending                  # the Pending of a handler that suspended in drain()
     cdef object raised                   # a BaseException an inline handler let out
     cdef set live                        # Pendings not answered yet

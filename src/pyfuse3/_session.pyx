@@ -36,9 +36,9 @@ from pyfuse3._libfuse.fuse_kernel cimport (
     FUSE_NOTIFY_REPLY, FUSE_RELEASE, FUSE_RELEASEDIR, FUSE_SETLK, FUSE_SETLKW, fuse_in_header,
     fuse_interrupt_in, fuse_lk_in,
 )
-from pyfuse3._request cimport Pending
+from pyfuse3._request cimport Interrupts, Pending
 from pyfuse3._opcodes import OP_NAMES
-from pyfuse3._pyfuse3 import UNINTERRUPTIBLE
+from pyfuse3._sysutil import caller_dying as _caller_dying
 
 import logging
 import os
@@ -57,9 +57,6 @@ DRAIN_EXIT = 3     # the session ended (terminate() or unmount)
 
 log = logging.getLogger("pyfuse3")
 
-if len(OP_NAMES) > 64:
-    raise ImportError("pyfuse3: Session.uninterruptible holds one bit per operation (64 at most)")
-
 
 @cython.final
 cdef class Session:
@@ -76,17 +73,16 @@ cdef class Session:
         self.fills = Fills()
         memset(&self.buf, 0, sizeof(self.buf))
 
-    def __init__(self, ops, str mountpoint, options, lowlevel_ops):
-        """A libfuse session for ``ops`` with ``options`` (a _mount.MountOptions, checked)."""
+    def __init__(self, ops, str mountpoint, options, lowlevel_ops,
+                 caller_dying=_caller_dying):
+        """A libfuse session for ``ops`` with ``options`` (a _mount.MountOptions, checked);
+        ``caller_dying(pid)``: whether a request's caller is being killed (see Interrupts)."""
         cdef const fuse_lowlevel_ops* table = <const fuse_lowlevel_ops*>PyCapsule_GetPointer(
             lowlevel_ops, "pyfuse3.lowlevel_ops")
         self.ops = ops
         self.mountpoint = mountpoint
         self.handlers = tuple([getattr(ops, name) for name in OP_NAMES])
-        self.uninterruptible = 0
-        for op, handler in enumerate(self.handlers):
-            if getattr(handler, UNINTERRUPTIBLE, False) is True:
-                self.uninterruptible |= 1ULL << op
+        self.interrupts = Interrupts(self.handlers, caller_dying)
         self.readdirplus = options.readdirplus
         self.max_read = options.max_read
         self.request_timeout = options.request_timeout
@@ -336,12 +332,14 @@ cdef class Session:
 
     cdef bint _parked_instead(self, const char* mem, size_t size) except -1:
         """Park the request in the receive buffer unless it must run now; True if parked (or
-        answered: an INTERRUPT of a parked request answers that one with EINTR).
+        answered: an INTERRUPT of a parked request answers that one with EINTR if any signal
+        ends its operation or its caller is being killed).
 
         What handlers may be waiting for runs at once: FORGETs, closes (FLUSH, RELEASE,
         RELEASEDIR), unlocks, INTERRUPTs, and the protocol's own requests.
         """
         cdef const fuse_in_header* hdr = <const fuse_in_header*>mem
+        cdef const fuse_in_header* head
         cdef unsigned int op = hdr.opcode
         cdef unsigned long long target
         if size < sizeof(fuse_in_header) or op in (
@@ -358,7 +356,10 @@ cdef class Session:
                 return False
             target = (<const fuse_interrupt_in*>(mem + sizeof(fuse_in_header))).unique
             for request in self.parked:
-                if (<const fuse_in_header*><const char*>(<bytes>request)).unique == target:
+                head = <const fuse_in_header*><const char*>(<bytes>request)
+                if head.unique == target:
+                    if not self.interrupts.ends_parked(head.opcode, head.pid):
+                        return False  # libfuse keeps it and delivers it once it runs
                     self.parked.remove(request)
                     self._park_while_any()
                     self._process_copy(request, _INTERRUPTED)
@@ -393,10 +394,12 @@ cdef class Session:
         p.loop_shutting_down = self.loop_shutting_down
         return p
 
-    def served_by(self, loop_shutting_down):
+    def served_by(self, loop_shutting_down, on_held):
         """A dispatcher serves this session; ``loop_shutting_down()`` says whether its event
-        loop is cancelling everything (a handler's CancelledError then is no failure)."""
+        loop is cancelling everything (a handler's CancelledError then is no failure);
+        ``on_held(pending)``: a handler's INTERRUPT was held, its caller is to be watched."""
         self.loop_shutting_down = loop_shutting_down
+        self.interrupts.watched_by(on_held)
 
     def expect_cancellation(self):
         """The live handlers are about to be cancelled by pyfuse3 (their EINTR is expected)."""

@@ -96,6 +96,45 @@ def get_sup_groups(pid: int) -> set[int]:
     raise RuntimeError(f"no Groups: line in /proc/{pid}/status")
 
 
+#: Signals whose default action does not end a process (stop, continue, ignore).
+_SPARED_BY_DEFAULT = sum(1 << (sig - 1) for sig in (
+    signal.SIGCHLD, signal.SIGCONT, signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN,
+    signal.SIGTTOU, signal.SIGURG, signal.SIGWINCH))
+
+
+def dies_of_pending_signal(status: str) -> bool:
+    """Whether the process or thread whose /proc/PID/status text is ``status`` has a signal
+    pending that ends it: SIGKILL (the kernel adds it to every thread of a process a fatal
+    signal ends), or one neither blocked, caught nor ignored whose default action ends it
+    (a core dump's signal is not turned into SIGKILL)."""
+    masks = {}
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"):
+            masks[key] = int(value, 16)
+    if len(masks) != 5:
+        raise ValueError("not the text of a /proc/PID/status file")
+    pending = masks["SigPnd"] | masks["ShdPnd"]
+    kill = 1 << (signal.SIGKILL - 1)
+    fatal = pending & ~(masks["SigBlk"] | masks["SigIgn"] | masks["SigCgt"] | _SPARED_BY_DEFAULT)
+    return bool(pending & kill or fatal)
+
+
+def caller_dying(pid: int) -> bool:
+    """Whether the thread ``pid`` (a request's caller) is being killed, read from /proc.
+
+    True also when that cannot be told (pid 0: a caller outside the mount's pid namespace;
+    no such /proc entry, or one this kernel writes otherwise): the interrupt is then
+    honoured, as for a dying caller."""
+    if pid <= 0:
+        return True
+    try:
+        with open(f"/proc/{pid}/status") as fh:  # a thread id: /proc has every thread's entry
+            return dies_of_pending_signal(fh.read())
+    except (OSError, ValueError):
+        return True
+
+
 # -- mounts: read from /proc/self/mountinfo, never stat() (a hung FUSE mount hangs stat) -----
 
 FUSECTL = "/sys/fs/fuse/connections"

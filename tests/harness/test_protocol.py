@@ -355,62 +355,91 @@ class SlowFS(MemFS):
         return await super().lookup(parent_inode, name, ctx)
 
 
-def test_interrupt_cancels_the_handler(fuse_harness: Any) -> None:
+def test_an_interrupt_cancels_a_handler_once_its_caller_is_killed(fuse_harness: Any) -> None:
+    """A caller's signal sends INTERRUPT, but only a caller being killed has its handler
+    cancelled: one that handles the signal is watched, and cancelled once it is killed,
+    although the kernel sends no second INTERRUPT."""
+    import anyio
+
     ops = SlowFS()
 
     async def check(h: Harness) -> None:
-        req = h.send("LOOKUP", ROOT, b"slow\0")
-        await current().sleep(0.05)
-        assert not req.answered
-        h.interrupt(req)
-        with pytest.raises(OSError) as info:
-            await req.reply()
-        assert info.value.errno == errno.EINTR
-        with pytest.raises(OSError):
-            await h.lookup(ROOT, b"other")  # ENOENT: still serving
+        with anyio.fail_after(10):
+            h.pid = 1001
+            killed = h.send("LOOKUP", ROOT, b"slow\0")
+            h.pid = 1002
+            signalled = h.send("LOOKUP", ROOT, b"slow\0")
+            await current().sleep(0.05)
+            h.kill(killed)
+            h.interrupt(signalled)
+            with pytest.raises(OSError) as info:
+                await killed.reply()
+            assert info.value.errno == errno.EINTR
+            with pytest.raises(OSError):
+                await h.lookup(ROOT, b"other")  # ENOENT: still serving, after both INTERRUPTs
+            assert not signalled.answered and ops.cancelled == 1
+            h.kill(signalled)  # no INTERRUPT: one was sent already
+            with pytest.raises(OSError) as info:
+                await signalled.reply()
+            assert info.value.errno == errno.EINTR
 
     fuse_harness(ops, check)
-    assert ops.cancelled == 1
+    assert ops.cancelled == 2
 
 
 class ChangeFS(SlowFS, GatedMemFS):
-    """SlowFS whose mkdir, marked uninterruptible, waits for ``go`` before making the directory
-    (a change that may have begun remotely); its lookup of ``slow`` stays interruptible."""
+    """mkdir waits for ``go`` before making the directory (a change that may have begun
+    remotely)."""
 
-    @pyfuse3.uninterruptible
     async def mkdir(self, parent_inode: Any, name: Any, mode: Any, ctx: Any) -> Any:
         await self.gate()
         return await super().mkdir(parent_inode, name, mode, ctx)
 
 
+class UninterruptibleChangeFS(ChangeFS):
+    mkdir = pyfuse3.uninterruptible(ChangeFS.mkdir)
+
+
+class InterruptibleChangeFS(ChangeFS):
+    mkdir = pyfuse3.interruptible(ChangeFS.mkdir)
+
+
+@pytest.mark.parametrize(("fs", "how", "made"), [
+    (ChangeFS, "interrupt", True), (ChangeFS, "kill", False),
+    (UninterruptibleChangeFS, "kill", True), (InterruptibleChangeFS, "interrupt", False)],
+    ids=["default-handled", "default-killed", "uninterruptible-killed",
+         "interruptible-handled"])
 @pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "errors_as_fuse"])
-def test_an_uninterruptible_handler_runs_to_its_end(fuse_harness: Any, wrapped: bool) -> None:
-    """The caller of a change told EINTR must find nothing changed: a handler marked
-    uninterruptible is not cancelled by the kernel's INTERRUPT, and its answer goes out."""
-    ops = (pyfuse3.errors_as_fuse(type("Wrapped", (ChangeFS,), {"mkdir": ChangeFS.mkdir}))()
-           if wrapped else ChangeFS())
+def test_which_signals_cancel_a_handler(fuse_harness: Any, fs: type[ChangeFS], how: str,
+                                        made: bool, wrapped: bool) -> None:
+    """By default the INTERRUPT of a caller that handles its signal is held: the handler runs
+    to its end and its answer goes out; a killed caller's handler is cancelled (EINTR).
+    Marked uninterruptible, no signal cancels it; marked interruptible, any does."""
+    ops = pyfuse3.errors_as_fuse(type("Wrapped", (fs,), {"mkdir": fs.mkdir}))() \
+        if wrapped else fs()
 
     async def check(h: Harness) -> None:
         body = layout("fuse_mkdir_in").pack(mode=stat.S_IFDIR | 0o755) + b"new\0"
         req = h.send("MKDIR", ROOT, body)
         while not ops.waiting:
             await current().sleep(0.005)
-        h.interrupt(req)
+        getattr(h, how)(req)
+        if not made:
+            with pytest.raises(OSError) as info:
+                await req.reply()
+            assert info.value.errno == errno.EINTR
+            with pytest.raises(OSError):
+                await h.lookup(ROOT, b"new")
+            return
         with pytest.raises(OSError):
             await h.lookup(ROOT, b"other")  # ENOENT, answered after the INTERRUPT was read
         assert not req.answered
         ops.go = True
-        made = layout("fuse_entry_out").unpack(await req.reply())
-        assert (await h.lookup(ROOT, b"new")).nodeid == made.nodeid
-        slow = h.send("LOOKUP", ROOT, b"slow\0")  # the other handlers stay interruptible
-        await current().sleep(0.05)
-        h.interrupt(slow)
-        with pytest.raises(OSError) as info:
-            await slow.reply()
-        assert info.value.errno == errno.EINTR
+        entry = layout("fuse_entry_out").unpack(await req.reply())
+        assert (await h.lookup(ROOT, b"new")).nodeid == entry.nodeid
 
     fuse_harness(ops, check)
-    assert ops.cancelled == 1  # the lookup only
+    assert ops.cancelled == (not made)
 
 
 class GateFS(MemFS):
@@ -437,7 +466,8 @@ class GateFS(MemFS):
 def test_at_max_tasks_requests_are_parked_in_order(fuse_harness: Any) -> None:
     """At max_tasks pyfuse3 stopped reading, so nothing reached the file system, not even the
     interrupt of a request that waited. Now requests that can wait are parked in order, an
-    INTERRUPT of a parked one answers it, and FORGET runs at once."""
+    INTERRUPT of a parked one answers it if its caller is being killed (else it stays parked),
+    and FORGET runs at once."""
     import anyio
 
     ops = GateFS()
@@ -448,20 +478,26 @@ def test_at_max_tasks_requests_are_parked_in_order(fuse_harness: Any) -> None:
             gate = h.send("LOOKUP", ROOT, b"gate\0")  # suspends: with the reader, 2 tasks
             while not ops.waiting:
                 await current().sleep(0.005)
+            h.pid = 1001
             given_up = h.send("LOOKUP", ROOT, b"f\0")
+            h.pid = 1002
             kept = h.send("LOOKUP", ROOT, b"f\0")
+            signalled = h.send("LOOKUP", ROOT, b"f\0")
             h.send("FORGET", f.nodeid, layout("fuse_forget_in").pack(nlookup=1),
                    expect_reply=False)
-            h.interrupt(given_up)
+            h.interrupt(signalled)  # a signal its caller handles: it stays parked
+            h.kill(given_up)
             with pytest.raises(OSError) as info:
                 await given_up.reply()
             assert info.value.errno == errno.EINTR
             assert ops.forgotten == [f.nodeid]  # run although later than kept
-            assert not kept.answered and not gate.answered  # kept waits for room
+            # kept and signalled wait for room
+            assert not (kept.answered or signalled.answered or gate.answered)
             ops.opened = True
             with pytest.raises(OSError):
                 await gate.reply()  # ENOENT: no such name
             await kept.reply()
+            await signalled.reply()
 
     fuse_harness(ops, check, max_tasks=2)
 

@@ -63,8 +63,8 @@ class SlowFS(MemFS):
         return await super().read(fh, off, size)
 
 
-def slow_fs() -> SlowFS:
-    ops = SlowFS()
+def slow_fs(fs: type[SlowFS] = SlowFS) -> SlowFS:
+    ops = fs()
     ops.add(pyfuse3.ROOT_INODE, b"slow", Node(0o100644, data=b"slow"))
     ops.add(pyfuse3.ROOT_INODE, b"fast", Node(0o100644, data=b"fast"))
     return ops
@@ -77,10 +77,25 @@ CLIENTS = {
 CLIENT = CLIENTS["read"]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
+@pyfuse3.interruptible
+class InterruptibleSlowFS(SlowFS):
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        return await super().lookup(parent_inode, name, ctx)
+
+    async def read(self, fh: Any, off: int, size: int) -> bytes:
+        return await super().read(fh, off, size)
+
+
+@pytest.mark.parametrize(("signum", "fs"), [
+    (signal.SIGKILL, SlowFS), (signal.SIGTERM, SlowFS), (signal.SIGINT, InterruptibleSlowFS)],
+    ids=["kill", "term", "int-interruptible"])
 @pytest.mark.parametrize("client_kind", ["stat", "read"])
-def test_interrupt_cancels_the_handler(backend: str, signum: int, client_kind: str) -> None:
-    ops = slow_fs()
+def test_interrupt_cancels_the_handler(backend: str, signum: int, fs: type[SlowFS],
+                                       client_kind: str) -> None:
+    """A client killed (SIGKILL, or SIGTERM it does not handle) has its handler cancelled at
+    once; one that handles its signal (Python's SIGINT) only if the handler is interruptible.
+    """
+    ops = slow_fs(fs)
     with mounted(ops, backend=backend) as fs:
         client = subprocess.Popen([sys.executable, "-c", CLIENTS[client_kind], fs.mountpoint],
                                   stderr=subprocess.DEVNULL)
@@ -111,6 +126,10 @@ class UninterruptibleChangeFS(ChangeFS):
     mkdir = pyfuse3.uninterruptible(ChangeFS.mkdir)  # a marked copy: ChangeFS's stays as it is
 
 
+class InterruptibleChangeFS(ChangeFS):
+    mkdir = pyfuse3.interruptible(ChangeFS.mkdir)
+
+
 #: mkdir through libc, a signal handler without SA_RESTART: prints "made" or the errno's name
 MKDIR_CLIENT = """
 import ctypes, errno, signal, sys
@@ -128,15 +147,16 @@ def _state(pid: int) -> str:
 
 
 def _signal_a_waiting_client(fs: Any, ops: GatedMemFS, script: str, path: str, signum: int,
-                             marked: bool) -> str:
+                             held: bool, then: int = 0) -> str:
     """Run ``script`` on ``path`` (in d), send ``signum`` once its request waits in the gate;
-    for a marked handler open the gate once the INTERRUPT was read. The client's output."""
+    for a handler that is ``held`` (not cancelled), send ``then`` (a second signal) or open
+    the gate once the INTERRUPT was read. The client's output."""
     client = subprocess.Popen([sys.executable, "-c", script, fs.path(path)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert eventually(lambda: ops.waiting, timeout=10)
         client.send_signal(signum)
-        if marked:
+        if held:
             # The kernel has sent INTERRUPT once it holds the caller in an uninterruptible
             # wait ('D'); a lookup answered after that was read after the INTERRUPT (FUSE
             # over io_uring carries it apart from requests: there this holds in practice, not
@@ -145,7 +165,10 @@ def _signal_a_waiting_client(fs: Any, ops: GatedMemFS, script: str, path: str, s
             assert eventually(lambda: _state(client.pid) == "D", timeout=10)
             assert not run_with_timeout(lambda: os.path.exists(fs.path("other")))
             assert client.poll() is None and ops.cancelled == 0
-            ops.go = True
+            if then:
+                client.send_signal(then)  # the kernel sends no second INTERRUPT
+            else:
+                ops.go = True
         return client.communicate(timeout=10)[0]
     finally:
         ops.go = True
@@ -154,21 +177,24 @@ def _signal_a_waiting_client(fs: Any, ops: GatedMemFS, script: str, path: str, s
             client.wait(10)
 
 
-@pytest.mark.parametrize(("marked", "signum"), [
-    (False, signal.SIGUSR1), (True, signal.SIGUSR1), (True, signal.SIGKILL)],
-    ids=["interruptible", "uninterruptible", "uninterruptible-killed"])
-def test_an_uninterruptible_handler_runs_to_its_end(backend: str, marked: bool,
-                                                    signum: int) -> None:
-    """A change told EINTR has not happened: unmarked, the kernel's INTERRUPT cancels mkdir
-    and the caller gets EINTR; marked, mkdir runs to its end and the caller gets its answer
-    (a killed caller is held until then: the directory is made all the same)."""
-    ops = UninterruptibleChangeFS() if marked else ChangeFS()
+@pytest.mark.parametrize(("fs", "signum", "made"), [
+    (ChangeFS, signal.SIGUSR1, True), (ChangeFS, signal.SIGKILL, False),
+    (InterruptibleChangeFS, signal.SIGUSR1, False),
+    (UninterruptibleChangeFS, signal.SIGKILL, True)],
+    ids=["default-handled", "default-killed", "interruptible-handled", "uninterruptible-killed"])
+def test_which_signals_cancel_a_change(backend: str, fs: type[ChangeFS], signum: int,
+                                       made: bool) -> None:
+    """A change told EINTR has not happened. By default a signal the caller handles (SIGUSR1,
+    no SA_RESTART) leaves mkdir running: the caller gets its answer; a killed caller's mkdir
+    is cancelled. Marked interruptible, the handled signal cancels it (EINTR, nothing made);
+    marked uninterruptible, a killed caller is held until mkdir ends (the directory is made)."""
+    ops = fs()
     ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
-    with mounted(ops, backend=backend) as fs:
-        out = _signal_a_waiting_client(fs, ops, MKDIR_CLIENT, "d/new", signum, marked)
-        assert out == ("EINTR\n" if not marked else "made\n" if signum != signal.SIGKILL else "")
-        assert os.path.isdir(fs.path("d/new")) == marked
-        assert ops.cancelled == (not marked)
+    with mounted(ops, backend=backend) as fs_:
+        out = _signal_a_waiting_client(fs_, ops, MKDIR_CLIENT, "d/new", signum, made)
+        assert out == ("" if signum == signal.SIGKILL else "made\n" if made else "EINTR\n")
+        assert os.path.isdir(fs_.path("d/new")) == made
+        assert ops.cancelled == (not made)
 
 
 class SlowLookupFS(GatedMemFS):
@@ -180,8 +206,8 @@ class SlowLookupFS(GatedMemFS):
         return await super().lookup(parent_inode, name, ctx)
 
 
-@pyfuse3.uninterruptible  # every handler the class defines
-class UninterruptibleLookupFS(SlowLookupFS):
+@pyfuse3.interruptible  # every handler the class defines
+class InterruptibleLookupFS(SlowLookupFS):
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         return await super().lookup(parent_inode, name, ctx)
 
@@ -197,21 +223,35 @@ print("ok" if found else errno.errorcode[ctypes.get_errno()], flush=True)
 """
 
 
-@pytest.mark.parametrize("marked", [False, True], ids=["interruptible", "uninterruptible-class"])
-def test_a_handled_signal_interrupts_unless_the_class_is_uninterruptible(backend: str,
-                                                                         marked: bool) -> None:
+@pytest.mark.parametrize("interruptible", [False, True], ids=["default", "interruptible-class"])
+def test_a_handled_signal_interrupts_only_an_interruptible_class(backend: str,
+                                                                 interruptible: bool) -> None:
     """The kernel interrupts on a signal the caller handles with SA_RESTART too, and restarts
-    no call a file system answered: the caller's access() gets EINTR, which no local file
-    system gives (Go programs take SIGURG all the time). With the class marked, lookup runs
-    on and access() answers."""
-    ops = UninterruptibleLookupFS() if marked else SlowLookupFS()
+    no call a file system answered: cancelled, access() gets EINTR, which no local file
+    system gives (Go programs take SIGURG all the time). By default lookup runs on and
+    access() answers; with the class marked interruptible it gets EINTR."""
+    ops = InterruptibleLookupFS() if interruptible else SlowLookupFS()
     d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
     ops.add(d.st_ino, b"slow", Node(0o100644))
     with mounted(ops, backend=backend) as fs:
         out = _signal_a_waiting_client(fs, ops, RESTARTING_CLIENT, "d/slow", signal.SIGUSR1,
-                                       marked)
-        assert out == ("ok\n" if marked else "EINTR\n")
-        assert ops.cancelled == (not marked)
+                                       held=not interruptible)
+        assert out == ("EINTR\n" if interruptible else "ok\n")
+        assert ops.cancelled == interruptible
+
+
+def test_a_caller_killed_after_a_handled_signal_is_not_left_waiting(backend: str) -> None:
+    """The kernel sends one INTERRUPT per request: a caller that handled a signal and is then
+    killed gets none, yet its handler is cancelled (pyfuse3 watches the callers of held
+    INTERRUPTs) and it ends, without the gate ever opening."""
+    ops = SlowLookupFS()
+    d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
+    ops.add(d.st_ino, b"slow", Node(0o100644))
+    with mounted(ops, backend=backend) as fs:
+        out = _signal_a_waiting_client(fs, ops, RESTARTING_CLIENT, "d/slow", signal.SIGUSR1,
+                                       held=True, then=signal.SIGKILL)
+        assert out == "" and ops.cancelled == 1
+        assert os.path.isdir(fs.path("d"))  # still serving
 
 
 def test_second_terminate_cancels_handlers_that_never_finish(backend: str) -> None:

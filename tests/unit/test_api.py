@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import pyfuse3
+from pyfuse3._opcodes import Interrupt
 
 FUNCTIONS = {
     "init": "(ops, mountpoint, options=default_options)",
@@ -204,40 +205,70 @@ def test_errors_as_fuse_answers_an_oserror_with_its_errno() -> None:
         pyfuse3.errors_as_fuse(lambda: None)  # type: ignore[arg-type,return-value]
 
 
-def test_uninterruptible_marks_a_copy_of_the_handler() -> None:
-    from pyfuse3._pyfuse3 import UNINTERRUPTIBLE
+def _interrupt_of(ops: Any, name: str) -> int:
+    """The Interrupt a session of ``ops`` applies to operation ``name``."""
+    from pyfuse3._opcodes import OP_NAMES
+    from pyfuse3._request import Interrupts
 
+    interrupts = Interrupts(tuple(getattr(ops, n) for n in OP_NAMES), lambda pid: False)
+    return interrupts.of(OP_NAMES.index(name))
+
+
+def test_by_default_only_lock_waits_are_interruptible_by_any_signal() -> None:
+    ops = pyfuse3.Operations()
+    assert {name: _interrupt_of(ops, name) for name in ("lookup", "mkdir", "read", "setlk",
+                                                         "flock")} == {
+        "lookup": Interrupt.INTERRUPT_FATAL, "mkdir": Interrupt.INTERRUPT_FATAL,
+        "read": Interrupt.INTERRUPT_FATAL, "setlk": Interrupt.INTERRUPT_ANY,
+        "flock": Interrupt.INTERRUPT_ANY}
+
+
+@pytest.mark.parametrize(("decorator", "mode"), [
+    (pyfuse3.uninterruptible, Interrupt.INTERRUPT_NEVER),
+    (pyfuse3.interruptible, Interrupt.INTERRUPT_ANY)], ids=["uninterruptible", "interruptible"])
+def test_an_interrupt_mark_marks_a_copy_of_the_handler(decorator: Any, mode: int) -> None:
     class Base(pyfuse3.Operations):
         async def mkdir(self, parent_inode: Any, name: Any, mode: Any, ctx: Any) -> Any:
             return (parent_inode, name, __class__)  # zero-argument super() still works
 
     class FS(Base):
-        mkdir = pyfuse3.uninterruptible(Base.mkdir)
+        mkdir = decorator(Base.mkdir)
 
-    assert getattr(FS().mkdir, UNINTERRUPTIBLE) is True
-    assert not hasattr(Base().mkdir, UNINTERRUPTIBLE)  # the base's handler stays as it was
+    assert _interrupt_of(FS(), "mkdir") == mode
+    assert _interrupt_of(Base(), "mkdir") == Interrupt.INTERRUPT_FATAL  # the base's stays
     assert FS.mkdir.__qualname__ == Base.mkdir.__qualname__ and FS.mkdir is not Base.mkdir
     with pytest.raises(StopIteration) as done:
         FS().mkdir(1, b"d", 0, None).send(None)
     assert done.value.value == (1, b"d", Base)
-    wrapped = pyfuse3.errors_as_fuse(FS.mkdir)  # keeps the mark; so does the reverse order
-    assert getattr(wrapped, UNINTERRUPTIBLE) is True
-    assert getattr(pyfuse3.uninterruptible(pyfuse3.errors_as_fuse(Base.mkdir)), UNINTERRUPTIBLE)
+
+    class Wrapped(Base):  # errors_as_fuse keeps the mark; so does the reverse order
+        mkdir = pyfuse3.errors_as_fuse(FS.mkdir)
+        rmdir = decorator(pyfuse3.errors_as_fuse(Base.mkdir))
+
+    assert (_interrupt_of(Wrapped(), "mkdir"), _interrupt_of(Wrapped(), "rmdir")) == (mode, mode)
+
+    class Remarked(Base):  # the outer mark wins
+        mkdir = pyfuse3.uninterruptible(pyfuse3.interruptible(Base.mkdir))
+
+    assert _interrupt_of(Remarked(), "mkdir") == Interrupt.INTERRUPT_NEVER
     for wrong in (lambda: None, Base().mkdir, Base.mkdir.__get__):
         with pytest.raises(TypeError, match="async def handler"):
-            pyfuse3.uninterruptible(wrong)  # type: ignore[type-var]
+            decorator(wrong)
 
-    @pyfuse3.uninterruptible  # a class: every request handler it defines, nothing else
+    @decorator  # a class: every request handler it defines, nothing else
     class Marked(Base):
         async def rmdir(self, parent_inode: Any, name: Any, ctx: Any) -> None:
+            pass
+
+        async def setlk(self, *args: Any) -> None:
             pass
 
         async def helper(self) -> None:
             pass
 
-    assert getattr(Marked.rmdir, UNINTERRUPTIBLE) is True
-    assert not hasattr(Marked.helper, UNINTERRUPTIBLE)
-    assert not hasattr(Marked.mkdir, UNINTERRUPTIBLE)  # Base's: not defined by Marked
+    assert [_interrupt_of(Marked(), n) for n in ("rmdir", "setlk")] == [mode, mode]
+    assert not vars(Marked.helper)  # not a handler: not marked
+    assert _interrupt_of(Marked(), "mkdir") == Interrupt.INTERRUPT_FATAL  # Base's, not Marked's
 
 
 def test_the_testing_guide_quotes_its_example_verbatim() -> None:

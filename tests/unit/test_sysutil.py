@@ -147,3 +147,61 @@ def test_get_sup_groups_wants_a_pid() -> None:
             pyfuse3.get_sup_groups(pid)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         pyfuse3.get_sup_groups(-1)
+
+
+def _status(pending: int = 0, shared: int = 0, blocked: int = 0, ignored: int = 0,
+            caught: int = 0) -> str:
+    """The signal lines of a /proc/PID/status file (bit n-1: signal n)."""
+    return "".join(f"{key}:\t{mask:016x}\n" for key, mask in (
+        ("Name", 0), ("SigQ", 0), ("SigPnd", pending), ("ShdPnd", shared), ("SigBlk", blocked),
+        ("SigIgn", ignored), ("SigCgt", caught))).replace("Name:\t0000000000000000", "Name:\tx")
+
+
+def _bit(sig: int) -> int:
+    return 1 << (sig - 1)
+
+
+@pytest.mark.parametrize(("status", "dying"), [
+    (_status(), False),
+    (_status(pending=_bit(signal.SIGKILL)), True),       # every thread of a killed process
+    (_status(shared=_bit(signal.SIGKILL)), True),
+    (_status(shared=_bit(signal.SIGTERM)), True),        # not handled: it ends the process
+    (_status(pending=_bit(signal.SIGQUIT)), True),       # a core dump's: never made SIGKILL
+    (_status(shared=_bit(signal.SIGTERM), caught=_bit(signal.SIGTERM)), False),  # handled
+    (_status(shared=_bit(signal.SIGINT), blocked=_bit(signal.SIGINT)), False),
+    (_status(shared=_bit(signal.SIGURG)), False),        # Go's preemption: ignored by default
+    (_status(shared=_bit(signal.SIGCHLD) | _bit(signal.SIGWINCH)), False),
+    (_status(shared=_bit(signal.SIGTSTP)), False),       # stops, does not end
+    (_status(shared=_bit(signal.SIGRTMIN + 1)), True),   # real-time: ends by default
+], ids=["none", "kill", "kill-shared", "term", "quit", "term-handled", "int-blocked", "urg",
+        "chld-winch", "tstp", "rt"])
+def test_a_caller_is_dying_when_a_signal_pending_ends_it(status: str, dying: bool) -> None:
+    assert _sysutil.dies_of_pending_signal(status) is dying
+
+
+def test_caller_dying_reads_the_thread_and_honours_what_it_cannot_tell() -> None:
+    with pytest.raises(ValueError, match="status"):
+        _sysutil.dies_of_pending_signal("Name:\tx\n")
+    assert _sysutil.caller_dying(0) is True  # outside the mount's pid namespace
+    # a child with SIGTERM blocked and pending: alive, not dying, until SIGKILL
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import signal, sys\n"
+                              "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\n"
+                              "print('ready', flush=True)\nsys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        assert _sysutil.caller_dying(child.pid) is False
+        child.send_signal(signal.SIGTERM)
+        with open(f"/proc/{child.pid}/status") as fh:
+            assert f"ShdPnd:\t{_bit(signal.SIGTERM):016x}\n" in fh.read()  # pending
+        assert _sysutil.caller_dying(child.pid) is False
+        threading_id = threading.get_native_id()
+        assert _sysutil.caller_dying(threading_id) is False  # this thread, by its own id
+    finally:
+        child.kill()
+        child.wait(10)
+        for f in (child.stdin, child.stdout):
+            assert f is not None
+            f.close()
+    assert _sysutil.caller_dying(child.pid) is True  # reaped: no /proc entry

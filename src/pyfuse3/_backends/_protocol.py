@@ -25,7 +25,7 @@ class Scope(Protocol):
 
 class Pending(Protocol):
     """What an EventLoop needs of ``_request.Pending`` (a suspended handler's request):
-    awaitable, interrupt hook."""
+    awaitable, interrupt hook (called when pyfuse3 cancels it for a kernel INTERRUPT)."""
 
     on_interrupt: Callable[[], None] | None
     interrupted: bool
@@ -78,6 +78,9 @@ class EventLoop(Protocol):
 
     async def checkpoint(self) -> None:
         """Let other tasks run."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep (cancelled by cancel_all())."""
 
     def task_scope(self) -> AbstractContextManager[Scope]:
         """A context manager for a worker's whole life, giving its cancel scope."""

@@ -201,6 +201,9 @@ class AsyncioLoop:
             return False
         return bool(task.result())
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
     async def checkpoint(self) -> None:
         await asyncio.sleep(0)
 

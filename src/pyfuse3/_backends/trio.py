@@ -143,6 +143,9 @@ class TrioLoop:
         except trio.ClosedResourceError:
             raise Closed from None
 
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
     async def checkpoint(self) -> None:
         await trio.lowlevel.checkpoint()
 

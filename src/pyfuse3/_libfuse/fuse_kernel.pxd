@@ -57,6 +57,10 @@ cdef extern from "_libfuse/kernel.h" nogil:
         unsigned int len
         unsigned int opcode
         unsigned long long unique
+        unsigned long long nodeid
+        unsigned int uid
+        unsigned int gid
+        unsigned int pid
 
     struct fuse_out_header:
         unsigned int len

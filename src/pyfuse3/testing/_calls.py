@@ -279,11 +279,6 @@ class Calls:
         revents: int = layout("fuse_poll_out").unpack(out).revents
         return revents
 
-    def interrupt(self, req: Request) -> None:
-        """INTERRUPT ``req`` (as the kernel does when its caller gets a signal)."""
-        self.send("INTERRUPT", 0, layout("fuse_interrupt_in").pack(unique=req.unique),
-                  expect_reply=False)
-
     def answer_retrieve(self, note: Notification, data: bytes) -> None:
         """Answer a ``retrieve`` notification with the cached bytes, as the kernel would."""
         f = note.fields

@@ -111,6 +111,8 @@ class Harness(Calls):
         self._out_lock = threading.Lock()
         self._stopping = False
         self._wake_r, self._wake_w = -1, -1
+        self._killed: set[int] = set()  # callers (pids) kill() played as being killed
+        self._interrupted: set[int] = set()  # requests (uniques) INTERRUPTed
 
     # -- the session ------------------------------------------------------------------------
 
@@ -119,7 +121,8 @@ class Harness(Calls):
         for s in (ours, theirs):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_buffer)
         try:
-            self.mount = Mount._over_fd(self.ops, theirs.detach(), self.options)
+            self.mount = Mount._over_fd(self.ops, theirs.detach(), self.options,
+                                        self._killed.__contains__)
         except BaseException:
             ours.close()
             theirs.close()
@@ -279,7 +282,7 @@ class Harness(Calls):
         if self._sock is None:
             raise RuntimeError("the harness is not running: use 'async with Harness(ops)'")
         op = K[f"FUSE_{opcode}"] if isinstance(opcode, str) else opcode
-        req = Request(next(self._uniques) if unique is None else unique, op)
+        req = Request(next(self._uniques) if unique is None else unique, op, self.pid)
         header = IN_HEADER.pack(len=IN_HEADER.size + len(body), opcode=op, unique=req.unique,
                                 nodeid=nodeid, uid=self.uid, gid=self.gid, pid=self.pid)
         if expect_reply:
@@ -294,6 +297,23 @@ class Harness(Calls):
                     self._outbox.append(header + body)
                     self._poke()
         return req
+
+    def interrupt(self, req: Request) -> None:
+        """INTERRUPT ``req``, as the kernel does when its caller gets a signal that it
+        handles: pyfuse3 cancels the handler only for a lock wait or one marked
+        ``interruptible``, and keeps watching the caller (see ``kill()``)."""
+        self._interrupted.add(req.unique)
+        self.send("INTERRUPT", 0, layout("fuse_interrupt_in").pack(unique=req.unique),
+                  expect_reply=False)
+
+    def kill(self, req: Request) -> None:
+        """Play ``req``'s caller killed: its pid counts as being killed from now on, and
+        ``req`` is INTERRUPTed unless it already was (the kernel sends one INTERRUPT per
+        request). pyfuse3 cancels every handler of that caller not marked
+        ``uninterruptible``, one whose INTERRUPT it held within a fraction of a second."""
+        self._killed.add(req.pid)
+        if req.unique not in self._interrupted:
+            self.interrupt(req)
 
     async def call(self, opcode: str | int, nodeid: int = 0, body: bytes = b"") -> bytes:
         """Send a request and return the body of its answer (OSError for an error answer)."""

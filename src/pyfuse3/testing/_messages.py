@@ -93,6 +93,7 @@ class Request:
 
     unique: int
     opcode: int
+    pid: int = 0  # the caller's (the harness's ``pid`` when it was sent)
     _result: tuple[int, bytes] | None = None
     _waiter: Callable[[tuple[int, bytes]], None] | None = field(default=None, repr=False)
 
