@@ -36,6 +36,7 @@ class TypedFS(pyfuse3.Operations):
                      ctx: pyfuse3.RequestContext) -> None:
         await trio.sleep(0)
 
+    @pyfuse3.interruptible
     async def read(self, fh: pyfuse3.FileHandleT, off: int,
                    size: int) -> bytes | pyfuse3.FileRange:
         if size > 8192:
@@ -56,4 +57,10 @@ class SteadyFS(TypedFS):
     """Every handler it defines runs to its end when the kernel interrupts."""
 
 
+@pyfuse3.interruptible
+class StreamFS(TypedFS):
+    """Any signal of its caller cancels a handler it defines."""
+
+
 steady: TypedFS = SteadyFS()
+stream: TypedFS = StreamFS()
