@@ -236,8 +236,8 @@ class Dispatcher:
         """The session held ``pending``'s INTERRUPT (its caller was not dying): watch it."""
         self.held.add(pending)
         if not self.watching:
-            self.watching = True
             self.loop.spawn(self._watch_callers)
+            self.watching = True  # (after: spawn() raises once the loop has ended)
 
     async def _watch_callers(self) -> None:
         """Cancel each held handler once its caller is being killed. The kernel sends one
