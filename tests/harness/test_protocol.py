@@ -442,6 +442,79 @@ def test_which_signals_cancel_a_handler(fuse_harness: Any, fs: type[ChangeFS], h
     assert ops.cancelled == (not made)
 
 
+class GatedLookupFS(GatedMemFS):
+    """Looking up ``gated`` waits for ``go``."""
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> Any:
+        if name == b"gated":
+            await self.gate()
+        return await super().lookup(parent_inode, name, ctx)
+
+
+#: What happens to a caller while its lookup waits: the outcome it must see.
+CALLER_FATES = {
+    "nothing": "answered", "handled": "answered", "killed": "EINTR",
+    "handled-then-killed": "EINTR", "handled-first": "answered", "killed-first": "EINTR",
+}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_interrupts_in_any_order_answer_each_caller_as_it_fares(fuse_harness: Any,
+                                                                seed: int) -> None:
+    """60 waiting lookups, each from a caller of its own, in random order: untouched, a handled
+    signal (INTERRUPT), killed, a handled signal and then killed (no second INTERRUPT), or the
+    INTERRUPT read before its request (libfuse keeps it and delivers it as the handler
+    suspends). The killed ones answer EINTR while the gate stays shut, the others once it
+    opens."""
+    import random
+
+    import anyio
+
+    from pyfuse3.testing import Request
+
+    rng = random.Random(seed)
+    ops = GatedLookupFS()
+    ops.add(ROOT, b"gated", Node(stat.S_IFREG | 0o644))
+    fates = [rng.choice(list(CALLER_FATES)) for _ in range(60)]
+
+    async def check(h: Harness) -> None:
+        requests: list[Request] = []
+        with anyio.fail_after(20):
+            for i, fate in enumerate(fates):
+                h.pid = 3000 + i
+                if fate.endswith("-first"):
+                    unique = 1_000_000 + i
+                    early = Request(unique, 0, h.pid)
+                    h.kill(early) if fate == "killed-first" else h.interrupt(early)
+                    requests.append(h.send("LOOKUP", ROOT, b"gated\0", unique=unique))
+                    continue
+                req = h.send("LOOKUP", ROOT, b"gated\0")
+                requests.append(req)
+                if rng.random() < 0.5:
+                    await current().sleep(0.001)  # the handler may have suspended, or not
+                if fate in ("handled", "handled-then-killed"):
+                    h.interrupt(req)
+                elif fate == "killed":
+                    h.kill(req)
+            for req, fate in zip(requests, fates, strict=True):
+                if fate == "handled-then-killed":
+                    h.kill(req)  # no INTERRUPT: one was sent
+            for req, fate in zip(requests, fates, strict=True):
+                if CALLER_FATES[fate] == "EINTR":
+                    with pytest.raises(OSError) as info:
+                        await req.reply()
+                    assert info.value.errno == errno.EINTR, fate
+            assert not any(r.answered for r, f in zip(requests, fates, strict=True)
+                           if CALLER_FATES[f] == "answered")
+            ops.go = True
+            for req, fate in zip(requests, fates, strict=True):
+                if CALLER_FATES[fate] == "answered":
+                    await req.reply()
+
+    fuse_harness(ops, check)
+    assert ops.cancelled == sum(CALLER_FATES[f] == "EINTR" for f in fates)
+
+
 class GateFS(MemFS):
     """lookup of ``gate`` waits until ``opened``."""
 
