@@ -84,7 +84,9 @@ def run_stressor(name: str, path: Path, seconds: float, workers: int) -> tuple[i
     argv = ["stress-ng", f"--{name}", str(workers), "--timeout", f"{seconds}s",
             "--temp-path", str(path)]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds * 4 + 120)
+        # cwd: some stressors (open) also make files in the current directory
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds * 4 + 120,
+                              cwd=path)
     except subprocess.TimeoutExpired as e:
         return -1, [f"did not end within {e.timeout:.0f} s"]
     flagged = [line.split("] ", 1)[-1] for line in (done.stdout + done.stderr).splitlines()
