@@ -232,9 +232,11 @@ class Dispatcher:
             self.session.park(self.suspended >= self.max_suspended)
             self._unpark_soon()
 
-    def _hold(self, pending: Pending) -> None:
-        """The session held ``pending``'s INTERRUPT (its caller was not dying): watch it."""
-        self.held.add(pending)
+    def _hold(self, pending: Pending | None) -> None:
+        """The session held ``pending``'s INTERRUPT (its caller was not dying), or a parked
+        request's (None): watch their callers."""
+        if pending is not None:
+            self.held.add(pending)
         if not self.watching:
             self.loop.spawn(self._watch_callers)
             self.watching = True  # (after: spawn() raises once the loop has ended)
@@ -250,8 +252,9 @@ class Dispatcher:
     async def _look_while_held(self) -> None:
         # _watch_callers' loop, in a function of its own: see "Loops and signals" in
         # docs/design.md
-        dying = self.session.interrupts.caller_dying
-        while self.held:
+        session = self.session
+        dying = session.interrupts.caller_dying
+        while self.held or session.parked_held:
             await self.loop.sleep(CALLER_CHECK)
             for pending in tuple(self.held):
                 if pending.replied:
@@ -259,6 +262,7 @@ class Dispatcher:
                 elif dying(pending.caller):
                     self.held.discard(pending)
                     pending.interrupt()
+            session.end_parked_of_dying(dying)
 
     def _unpark_soon(self) -> None:
         """Start a task for the parked requests if there are any, room, and none runs."""

@@ -2,14 +2,17 @@ from pyfuse3._libfuse.fuse_lowlevel cimport fuse_ino_t, fuse_req_t
 from pyfuse3._fills cimport Fills
 from pyfuse3._opcodes cimport OP_COUNT
 
+cdef class Pending
+
 
 cdef class Interrupts:
     cdef unsigned char mode[<int>OP_COUNT]  # an Interrupt per Op
     cdef readonly object caller_dying       # pid -> whether that caller is being killed
-    cdef object on_held                     # called with a Pending whose INTERRUPT was held
+    cdef object on_held                     # called when an INTERRUPT was held (see hold)
     cdef frozenset any_opcodes              # opcodes whose parked requests any signal ends
 
     cdef bint ends_parked(self, unsigned int opcode, int pid) except -1
+    cdef void hold(self, Pending p) noexcept
 
 
 cdef class Pending:

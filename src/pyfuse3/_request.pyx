@@ -149,12 +149,7 @@ cdef void _on_interrupt(fuse_req_t req, void* data) noexcept with gil:
             dying = True
         if not dying:
             p.held = True
-            if interrupts.on_held is not None:
-                try:
-                    interrupts.on_held(p)
-                except BaseException:
-                    log.exception("watching the caller of an interrupted %s() failed",
-                                  OP_NAMES[p.op])
+            interrupts.hold(p)
             return
     p.interrupt()
 
@@ -181,8 +176,16 @@ cdef class Interrupts:
 
     def watched_by(self, on_held):
         """Call ``on_held(pending)`` for each handler whose INTERRUPT was held (its caller was
-        not dying then), to call ``pending.interrupt()`` once it is."""
+        not dying then), to call ``pending.interrupt()`` once it is; ``on_held(None)`` for a
+        parked request's (see ``Session.end_parked_of_dying``)."""
         self.on_held = on_held
+
+    cdef void hold(self, Pending p) noexcept:
+        if self.on_held is not None:
+            try:
+                self.on_held(p)
+            except BaseException:
+                log.exception("watching the caller of an interrupted request failed")
 
     def of(self, int op):
         """The Interrupt of operation ``op``."""

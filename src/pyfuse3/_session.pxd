@@ -41,6 +41,7 @@ cdef class Session:
     cdef bint at_limit                   # at max_tasks: requests that can wait are parked
     cdef bint parking                    # at_limit, or some are parked (later ones queue up)
     cdef object parked                   # collections.deque of parked requests (bytes)
+    cdef dict held_parked                # unique -> caller pid: parked, its INTERRUPT held
 
     cdef fuse_session* c_session(self) except NULL
     cpdef int drain(self, int limit) except? -1

@@ -70,6 +70,7 @@ cdef class Session:
         self.life = Lifecycle()
         self.readdirplus = "yes"
         self.parked = deque()
+        self.held_parked = {}
         self.fills = Fills()
         memset(&self.buf, 0, sizeof(self.buf))
 
@@ -313,6 +314,33 @@ cdef class Session:
         """How many requests are parked (see ``park()``)."""
         return len(self.parked)
 
+    @property
+    def parked_held(self):
+        """Whether a parked request's INTERRUPT was held, its caller to be watched (once
+        the session ended, parked requests are refused: nothing to watch)."""
+        return bool(self.held_parked) and not self.exited
+
+    def end_parked_of_dying(self, caller_dying):
+        """Answer EINTR to each parked request whose INTERRUPT was held and whose caller
+        ``caller_dying(pid)`` says is being killed now; forget those that ran meanwhile."""
+        cdef const fuse_in_header* head
+        if not self.held_parked:
+            return
+        waiting = {}
+        for request in self.parked:
+            head = <const fuse_in_header*><const char*>(<bytes>request)
+            if head.unique in self.held_parked:
+                waiting[head.unique] = request
+        for unique, pid in list(self.held_parked.items()):
+            request = waiting.get(unique)
+            if request is not None and caller_dying(pid):
+                self.parked.remove(request)
+                self._park_while_any()
+                self._process_copy(request, _INTERRUPTED)
+            elif request is not None:
+                continue
+            del self.held_parked[unique]
+
     cpdef int drain_parked(self, int limit) except? -1:
         """Run parked requests in the order they came, like drain(): DRAIN_PENDING when a
         handler suspended, DRAIN_EMPTY when none is left, DRAIN_BUSY after ``limit``."""
@@ -359,7 +387,11 @@ cdef class Session:
                 head = <const fuse_in_header*><const char*>(<bytes>request)
                 if head.unique == target:
                     if not self.interrupts.ends_parked(head.opcode, head.pid):
-                        return False  # libfuse keeps it and delivers it once it runs
+                        # libfuse keeps it and delivers it once the request runs; until
+                        # then the dispatcher watches its caller (end_parked_of_dying)
+                        self.held_parked[target] = head.pid
+                        self.interrupts.hold(None)
+                        return False
                     self.parked.remove(request)
                     self._park_while_any()
                     self._process_copy(request, _INTERRUPTED)

@@ -575,6 +575,40 @@ def test_at_max_tasks_requests_are_parked_in_order(fuse_harness: Any) -> None:
     fuse_harness(ops, check, max_tasks=2)
 
 
+def test_a_parked_request_of_a_caller_killed_after_a_handled_signal_ends(
+        fuse_harness: Any) -> None:
+    """At max_tasks a request waits parked. The INTERRUPT of a signal its caller handles
+    leaves it there (libfuse keeps that INTERRUPT for when it runs); once the caller is
+    killed (the kernel sends no second INTERRUPT) pyfuse3 answers it EINTR, the gate shut."""
+    import anyio
+
+    ops = GateFS()
+
+    async def check(h: Harness) -> None:
+        with anyio.fail_after(10):
+            gate = h.send("LOOKUP", ROOT, b"gate\0")  # suspends: with the reader, 2 tasks
+            while not ops.waiting:
+                await current().sleep(0.005)
+            h.pid = 1001
+            late = h.send("LOOKUP", ROOT, b"f\0")
+            h.interrupt(late)
+            assert h.mount is not None
+            while not h.mount.session.parked_held:  # the INTERRUPT was read, and held
+                await current().sleep(0.005)
+            assert not late.answered
+            h.kill(late)
+            with pytest.raises(OSError) as info:
+                await late.reply()
+            assert info.value.errno == errno.EINTR
+            assert not gate.answered
+            ops.opened = True
+            with pytest.raises(OSError):
+                await gate.reply()  # ENOENT: no such name
+            await h.lookup(ROOT, b"f")
+
+    fuse_harness(ops, check, max_tasks=2)
+
+
 def test_readdir_paging_lists_each_entry_once(fuse_harness: Any) -> None:
     ops = MemFS()
     for i in range(500):

@@ -254,6 +254,41 @@ def test_a_caller_killed_after_a_handled_signal_is_not_left_waiting(backend: str
         assert os.path.isdir(fs.path("d"))  # still serving
 
 
+def test_a_parked_request_of_a_caller_killed_after_a_handled_signal_ends(backend: str) -> None:
+    """At max_tasks=2 a lookup waiting in the gate takes the only handler task, and a
+    client's access() waits parked. A SIGUSR1 it handles (SA_RESTART) leaves it parked; a
+    SIGKILL after it (the kernel sends no second INTERRUPT) ends the client, the gate shut."""
+    ops = SlowLookupFS()
+    d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
+    ops.add(d.st_ino, b"slow", Node(0o100644))
+    ops.add(pyfuse3.ROOT_INODE, b"other", Node(0o100644))
+    with mounted(ops, backend=backend, max_tasks=2) as fs:
+        assert fs.mount is not None
+        session = fs.mount.session
+        holder = subprocess.Popen([sys.executable, "-c", "import os, sys; os.stat(sys.argv[1])",
+                                   fs.path("d/slow")], stderr=subprocess.DEVNULL)
+        client = None
+        try:
+            assert eventually(lambda: ops.waiting, timeout=10)
+            client = subprocess.Popen([sys.executable, "-c", RESTARTING_CLIENT,
+                                       fs.path("other")], stdout=subprocess.PIPE, text=True)
+            assert eventually(lambda: session.parked_count == 1, timeout=10)
+            client.send_signal(signal.SIGUSR1)
+            assert eventually(lambda: session.parked_held, timeout=10)
+            assert client.poll() is None and session.parked_count == 1
+            client.send_signal(signal.SIGKILL)
+            assert client.communicate(timeout=10)[0] == ""
+            assert client.returncode == -signal.SIGKILL
+            assert holder.poll() is None and ops.cancelled == 0 and not ops.go
+        finally:
+            ops.go = True
+            for proc in (holder, client):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                if proc is not None:
+                    proc.wait(10)
+
+
 def test_second_terminate_cancels_handlers_that_never_finish(backend: str) -> None:
     ops = slow_fs()
     with mounted(ops, backend=backend) as fs:

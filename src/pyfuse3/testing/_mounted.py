@@ -72,6 +72,7 @@ class MountedFS:
     device: str | None = field(default=None, repr=False)  # this connection's "major:minor"
     mount: pyfuse3.Mount | None = field(default=None, repr=False)
     is_default: bool = field(default=False, repr=False)  # the file system of pyfuse3.init()
+    max_tasks: int = field(default=99, repr=False)
 
     def path(self, *parts: str) -> str:
         """A path inside the mount."""
@@ -114,10 +115,11 @@ def _serve(fs: MountedFS, backend: str) -> None:
         fs.loop = _library(backend).loop_handle()
         fs.started.set()
         if fs.is_default:
-            await pyfuse3.main()  # also sets pyfuse3.trio_token, as upstream's main() does
+            # also sets pyfuse3.trio_token, as upstream's main() does
+            await pyfuse3.main(max_tasks=fs.max_tasks)
         else:
             assert fs.mount is not None
-            await fs.mount.serve()
+            await fs.mount.serve(max_tasks=fs.max_tasks)
 
     try:
         run(backend, main)
@@ -127,10 +129,11 @@ def _serve(fs: MountedFS, backend: str) -> None:
 
 @contextlib.contextmanager
 def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = None,
-            timeout: float = 10.0) -> Iterator[MountedFS]:
+            timeout: float = 10.0, max_tasks: int = 99) -> Iterator[MountedFS]:
     """Serve ``ops`` on a fresh temporary mountpoint until the block ends.
 
     ``backend`` is "trio", "asyncio" or "uvloop" (asyncio on uvloop's event loop).
+    ``max_tasks``: as for ``Mount.serve()``.
 
     Several may be mounted at once, in any backends (each serves in a thread of its own).
     The block starts once the file system has answered the kernel's INIT; if serving fails
@@ -152,7 +155,8 @@ def mounted(ops: Any, *, backend: str = "trio", options: Iterable[str] | None = 
     except BaseException:
         os.rmdir(mountpoint)
         raise
-    fs = MountedFS(mountpoint, ops, backend, mount=mount, is_default=is_default)
+    fs = MountedFS(mountpoint, ops, backend, mount=mount, is_default=is_default,
+                   max_tasks=max_tasks)
     found = mount_of(mountpoint)
     fs.device = found[0] if found is not None else None
     fs.thread = threading.Thread(target=_serve, args=(fs, backend), name="pyfuse3-test-fs",
