@@ -294,3 +294,22 @@ class GatedMemFS(MemFS):
         except BaseException:
             self.cancelled += 1
             raise
+
+
+class GatedLookupFS(GatedMemFS):
+    """Looking up ``gated`` waits for ``go``."""
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        if name == b"gated":
+            await self.gate()
+        return await super().lookup(parent_inode, name, ctx)
+
+
+class ChangeFS(GatedMemFS):
+    """mkdir waits for ``go`` before it makes the directory (a change under way, perhaps begun
+    remotely)."""
+
+    async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        await self.gate()
+        return await super().mkdir(parent_inode, name, mode, ctx)

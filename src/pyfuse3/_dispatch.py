@@ -226,8 +226,6 @@ class Dispatcher:
         try:
             await self.loop.serve(pending, scope)
         finally:
-            if self.held:
-                self.held.discard(pending)
             self.suspended -= 1
             self.session.park(self.suspended >= self.max_suspended)
             self._unpark_soon()
@@ -253,7 +251,7 @@ class Dispatcher:
         # _watch_callers' loop, in a function of its own: see "Loops and signals" in
         # docs/design.md
         session = self.session
-        dying = session.interrupts.caller_dying
+        dying = session.interrupts.dying
         while self.held or session.parked_held:
             await self.loop.sleep(CALLER_CHECK)
             for pending in tuple(self.held):
@@ -262,7 +260,7 @@ class Dispatcher:
                 elif dying(pending.caller):
                     self.held.discard(pending)
                     pending.interrupt()
-            session.end_parked_of_dying(dying)
+            session.end_parked_of_dying()
 
     def _unpark_soon(self) -> None:
         """Start a task for the parked requests if there are any, room, and none runs."""

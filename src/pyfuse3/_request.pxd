@@ -11,7 +11,8 @@ cdef class Interrupts:
     cdef object on_held                     # called when an INTERRUPT was held (see hold)
     cdef frozenset any_opcodes              # opcodes whose parked requests any signal ends
 
-    cdef bint ends_parked(self, unsigned int opcode, int pid) except -1
+    cdef bint ends_parked(self, unsigned int opcode, int pid) noexcept
+    cpdef bint dying(self, int pid) noexcept
     cdef void hold(self, Pending p) noexcept
 
 

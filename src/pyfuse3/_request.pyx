@@ -141,13 +141,7 @@ cdef void _on_interrupt(fuse_req_t req, void* data) noexcept with gil:
     cdef Interrupts interrupts = p.interrupts
     if interrupts.mode[p.op] == INTERRUPT_FATAL:
         p.caller = fuse_req_ctx(req).pid
-        try:
-            dying = interrupts.caller_dying(p.caller)
-        except BaseException:
-            log.exception("telling whether the caller of an interrupted %s() is being killed "
-                          "failed: cancelling the handler", OP_NAMES[p.op])
-            dying = True
-        if not dying:
+        if not interrupts.dying(p.caller):
             p.held = True
             interrupts.hold(p)
             return
@@ -193,15 +187,20 @@ cdef class Interrupts:
             raise ValueError(f"no operation {op}")
         return self.mode[op]
 
-    cdef bint ends_parked(self, unsigned int opcode, int pid) except -1:
+    cdef bint ends_parked(self, unsigned int opcode, int pid) noexcept:
         # An INTERRUPT of a parked request (its handler not started): answer EINTR now?
         if opcode in self.any_opcodes:
             return True
+        return self.dying(pid)
+
+    cpdef bint dying(self, int pid) noexcept:
+        """Whether ``caller_dying(pid)``; True, logged, if it fails (the interrupt is then
+        honoured)."""
         try:
             return bool(self.caller_dying(pid))
         except BaseException:
-            log.exception("telling whether the caller of a parked request is being killed "
-                          "failed: answering EINTR")
+            log.exception("telling whether the caller %d of an interrupted request is being "
+                          "killed failed: honouring the interrupt", pid)
             return True
 
 

@@ -320,11 +320,11 @@ cdef class Session:
         the session ended, parked requests are refused: nothing to watch)."""
         return bool(self.held_parked) and not self.exited
 
-    def end_parked_of_dying(self, caller_dying):
-        """Answer EINTR to each parked request whose INTERRUPT was held and whose caller
-        ``caller_dying(pid)`` says is being killed now; forget those that ran meanwhile."""
+    def end_parked_of_dying(self):
+        """Answer EINTR to each parked request whose INTERRUPT was held and whose caller is
+        being killed now (``interrupts.dying``); forget those that ran meanwhile."""
         cdef const fuse_in_header* head
-        if not self.held_parked:
+        if not self.held_parked or self.se == NULL:
             return
         waiting = {}
         for request in self.parked:
@@ -333,7 +333,7 @@ cdef class Session:
                 waiting[head.unique] = request
         for unique, pid in list(self.held_parked.items()):
             request = waiting.get(unique)
-            if request is not None and caller_dying(pid):
+            if request is not None and self.interrupts.dying(pid):
                 self.parked.remove(request)
                 self._park_while_any()
                 self._process_copy(request, _INTERRUPTED)

@@ -85,12 +85,17 @@ def getxattr(path: str, name: str, size_guess: int = 128, namespace: str = "user
     return os.getxattr(path, name, follow_symlinks=True)
 
 
+def _status(pid: int) -> str:
+    # The text of /proc/PID/status: a process's, or a thread's (/proc has every thread's
+    # entry, and a request's pid is its caller's thread id).
+    with open(f"/proc/{pid}/status") as fh:  # no loop inside: docs/design.md
+        return fh.read()
+
+
 def get_sup_groups(pid: int) -> set[int]:
     """Supplementary group ids of a process, read from /proc/PID/status (TypeError unless
     ``pid`` is an int; FileNotFoundError when no such process exists)."""
-    with open(f"/proc/{operator.index(pid)}/status") as fh:  # no loop inside: docs/design.md
-        lines = fh.readlines()
-    for line in lines:
+    for line in _status(operator.index(pid)).splitlines():
         if line.startswith("Groups:"):
             return {int(g) for g in line.split()[1:]}
     raise RuntimeError(f"no Groups: line in /proc/{pid}/status")
@@ -129,8 +134,7 @@ def caller_dying(pid: int) -> bool:
     if pid <= 0:
         return True
     try:
-        with open(f"/proc/{pid}/status") as fh:  # a thread id: /proc has every thread's entry
-            return dies_of_pending_signal(fh.read())
+        return dies_of_pending_signal(_status(pid))
     except (OSError, ValueError):
         return True
 

@@ -21,7 +21,8 @@ from pyfuse3._negotiation import undelivered
 from pyfuse3.testing import Harness
 from pyfuse3.testing._harness import layout
 
-from ..memfs import GatedMemFS, MemFS, Node
+from .. import memfs
+from ..memfs import GatedLookupFS, MemFS, Node
 
 ROOT = pyfuse3.ROOT_INODE
 
@@ -387,13 +388,8 @@ def test_an_interrupt_cancels_a_handler_once_its_caller_is_killed(fuse_harness: 
     assert ops.cancelled == 2
 
 
-class ChangeFS(SlowFS, GatedMemFS):
-    """mkdir waits for ``go`` before making the directory (a change that may have begun
-    remotely)."""
-
-    async def mkdir(self, parent_inode: Any, name: Any, mode: Any, ctx: Any) -> Any:
-        await self.gate()
-        return await super().mkdir(parent_inode, name, mode, ctx)
+class ChangeFS(SlowFS, memfs.ChangeFS):
+    pass
 
 
 class UninterruptibleChangeFS(ChangeFS):
@@ -440,15 +436,6 @@ def test_which_signals_cancel_a_handler(fuse_harness: Any, fs: type[ChangeFS], h
 
     fuse_harness(ops, check)
     assert ops.cancelled == (not made)
-
-
-class GatedLookupFS(GatedMemFS):
-    """Looking up ``gated`` waits for ``go``."""
-
-    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> Any:
-        if name == b"gated":
-            await self.gate()
-        return await super().lookup(parent_inode, name, ctx)
 
 
 #: What happens to a caller while its lookup waits: the outcome it must see.

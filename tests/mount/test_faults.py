@@ -21,7 +21,7 @@ import pyfuse3
 from pyfuse3._backends import current
 from pyfuse3.testing import abort_connection, lazy_unmount, mounted, wait_mounted
 
-from ..memfs import GatedMemFS, MemFS, Node
+from ..memfs import ChangeFS, GatedLookupFS, GatedMemFS, MemFS, Node
 from ..util import RINGS, eventually, run_with_timeout
 
 pytestmark = pytest.mark.fuse
@@ -86,16 +86,16 @@ class InterruptibleSlowFS(SlowFS):
         return await super().read(fh, off, size)
 
 
-@pytest.mark.parametrize(("signum", "fs"), [
+@pytest.mark.parametrize(("signum", "fs_class"), [
     (signal.SIGKILL, SlowFS), (signal.SIGTERM, SlowFS), (signal.SIGINT, InterruptibleSlowFS)],
     ids=["kill", "term", "int-interruptible"])
 @pytest.mark.parametrize("client_kind", ["stat", "read"])
-def test_interrupt_cancels_the_handler(backend: str, signum: int, fs: type[SlowFS],
+def test_interrupt_cancels_the_handler(backend: str, signum: int, fs_class: type[SlowFS],
                                        client_kind: str) -> None:
     """A client killed (SIGKILL, or SIGTERM it does not handle) has its handler cancelled at
     once; one that handles its signal (Python's SIGINT) only if the handler is interruptible.
     """
-    ops = slow_fs(fs)
+    ops = slow_fs(fs_class)
     with mounted(ops, backend=backend) as fs:
         client = subprocess.Popen([sys.executable, "-c", CLIENTS[client_kind], fs.mountpoint],
                                   stderr=subprocess.DEVNULL)
@@ -111,15 +111,6 @@ def test_interrupt_cancels_the_handler(backend: str, signum: int, fs: type[SlowF
         assert eventually(lambda: ops.cancelled == 1)
         with open(fs.path("fast"), "rb") as fh:  # still serving
             assert fh.read() == b"fast"
-
-
-class ChangeFS(GatedMemFS):
-    """mkdir waits for ``go`` before it makes the directory (a remote change under way)."""
-
-    async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
-                    ctx: Any) -> pyfuse3.EntryAttributes:
-        await self.gate()
-        return await super().mkdir(parent_inode, name, mode, ctx)
 
 
 class UninterruptibleChangeFS(ChangeFS):
@@ -177,37 +168,28 @@ def _signal_a_waiting_client(fs: Any, ops: GatedMemFS, script: str, path: str, s
             client.wait(10)
 
 
-@pytest.mark.parametrize(("fs", "signum", "made"), [
+@pytest.mark.parametrize(("fs_class", "signum", "made"), [
     (ChangeFS, signal.SIGUSR1, True), (ChangeFS, signal.SIGKILL, False),
     (InterruptibleChangeFS, signal.SIGUSR1, False),
     (UninterruptibleChangeFS, signal.SIGKILL, True)],
     ids=["default-handled", "default-killed", "interruptible-handled", "uninterruptible-killed"])
-def test_which_signals_cancel_a_change(backend: str, fs: type[ChangeFS], signum: int,
+def test_which_signals_cancel_a_change(backend: str, fs_class: type[ChangeFS], signum: int,
                                        made: bool) -> None:
     """A change told EINTR has not happened. By default a signal the caller handles (SIGUSR1,
     no SA_RESTART) leaves mkdir running: the caller gets its answer; a killed caller's mkdir
     is cancelled. Marked interruptible, the handled signal cancels it (EINTR, nothing made);
     marked uninterruptible, a killed caller is held until mkdir ends (the directory is made)."""
-    ops = fs()
+    ops = fs_class()
     ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
-    with mounted(ops, backend=backend) as fs_:
-        out = _signal_a_waiting_client(fs_, ops, MKDIR_CLIENT, "d/new", signum, made)
+    with mounted(ops, backend=backend) as fs:
+        out = _signal_a_waiting_client(fs, ops, MKDIR_CLIENT, "d/new", signum, made)
         assert out == ("" if signum == signal.SIGKILL else "made\n" if made else "EINTR\n")
-        assert os.path.isdir(fs_.path("d/new")) == made
+        assert os.path.isdir(fs.path("d/new")) == made
         assert ops.cancelled == (not made)
 
 
-class SlowLookupFS(GatedMemFS):
-    """Looking up b"slow" waits for ``go``."""
-
-    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
-        if name == b"slow":
-            await self.gate()
-        return await super().lookup(parent_inode, name, ctx)
-
-
 @pyfuse3.interruptible  # every handler the class defines
-class InterruptibleLookupFS(SlowLookupFS):
+class InterruptibleLookupFS(GatedLookupFS):
     async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
         return await super().lookup(parent_inode, name, ctx)
 
@@ -230,25 +212,54 @@ def test_a_handled_signal_interrupts_only_an_interruptible_class(backend: str,
     no call a file system answered: cancelled, access() gets EINTR, which no local file
     system gives (Go programs take SIGURG all the time). By default lookup runs on and
     access() answers; with the class marked interruptible it gets EINTR."""
-    ops = InterruptibleLookupFS() if interruptible else SlowLookupFS()
+    ops = InterruptibleLookupFS() if interruptible else GatedLookupFS()
     d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
-    ops.add(d.st_ino, b"slow", Node(0o100644))
+    ops.add(d.st_ino, b"gated", Node(0o100644))
     with mounted(ops, backend=backend) as fs:
-        out = _signal_a_waiting_client(fs, ops, RESTARTING_CLIENT, "d/slow", signal.SIGUSR1,
+        out = _signal_a_waiting_client(fs, ops, RESTARTING_CLIENT, "d/gated", signal.SIGUSR1,
                                        held=not interruptible)
         assert out == ("EINTR\n" if interruptible else "ok\n")
         assert ops.cancelled == interruptible
+
+
+def test_the_watcher_forgets_an_answered_request_whose_caller_lives_on(backend: str) -> None:
+    """A held request answered while its caller lives on (a long-running program) leaves the
+    watched set, and the watcher task ends: nothing kept, nothing polled for ever."""
+    ops = GatedLookupFS()
+    d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
+    ops.add(d.st_ino, b"gated", Node(0o100644))
+    with mounted(ops, backend=backend) as fs:
+        assert fs.mount is not None
+        dispatcher = fs.mount._dispatcher
+        assert dispatcher is not None
+        client = subprocess.Popen(
+            [sys.executable, "-c", RESTARTING_CLIENT + "sys.stdin.readline()\n",
+             fs.path("d/gated")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert eventually(lambda: ops.waiting, timeout=10)
+            client.send_signal(signal.SIGUSR1)
+            assert eventually(lambda: bool(dispatcher.held), timeout=10)
+            ops.go = True
+            assert client.stdout is not None and client.stdout.readline() == "ok\n"
+            assert eventually(lambda: not dispatcher.held and not dispatcher.watching,
+                              timeout=10)
+            assert client.poll() is None  # it lived throughout
+        finally:
+            ops.go = True
+            if client.poll() is None:
+                client.kill()
+            client.communicate(timeout=10)
 
 
 def test_a_caller_killed_after_a_handled_signal_is_not_left_waiting(backend: str) -> None:
     """The kernel sends one INTERRUPT per request: a caller that handled a signal and is then
     killed gets none, yet its handler is cancelled (pyfuse3 watches the callers of held
     INTERRUPTs) and it ends, without the gate ever opening."""
-    ops = SlowLookupFS()
+    ops = GatedLookupFS()
     d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
-    ops.add(d.st_ino, b"slow", Node(0o100644))
+    ops.add(d.st_ino, b"gated", Node(0o100644))
     with mounted(ops, backend=backend) as fs:
-        out = _signal_a_waiting_client(fs, ops, RESTARTING_CLIENT, "d/slow", signal.SIGUSR1,
+        out = _signal_a_waiting_client(fs, ops, RESTARTING_CLIENT, "d/gated", signal.SIGUSR1,
                                        held=True, then=signal.SIGKILL)
         assert out == "" and ops.cancelled == 1
         assert os.path.isdir(fs.path("d"))  # still serving
@@ -258,15 +269,15 @@ def test_a_parked_request_of_a_caller_killed_after_a_handled_signal_ends(backend
     """At max_tasks=2 a lookup waiting in the gate takes the only handler task, and a
     client's access() waits parked. A SIGUSR1 it handles (SA_RESTART) leaves it parked; a
     SIGKILL after it (the kernel sends no second INTERRUPT) ends the client, the gate shut."""
-    ops = SlowLookupFS()
+    ops = GatedLookupFS()
     d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
-    ops.add(d.st_ino, b"slow", Node(0o100644))
+    ops.add(d.st_ino, b"gated", Node(0o100644))
     ops.add(pyfuse3.ROOT_INODE, b"other", Node(0o100644))
     with mounted(ops, backend=backend, max_tasks=2) as fs:
         assert fs.mount is not None
         session = fs.mount.session
         holder = subprocess.Popen([sys.executable, "-c", "import os, sys; os.stat(sys.argv[1])",
-                                   fs.path("d/slow")], stderr=subprocess.DEVNULL)
+                                   fs.path("d/gated")], stderr=subprocess.DEVNULL)
         client = None
         try:
             assert eventually(lambda: ops.waiting, timeout=10)

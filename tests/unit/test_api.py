@@ -214,6 +214,27 @@ def _interrupt_of(ops: Any, name: str) -> int:
     return interrupts.of(OP_NAMES.index(name))
 
 
+@pytest.mark.fuse_errors_expected
+def test_a_failing_caller_test_honours_the_interrupt_with_one_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """``Interrupts.dying``, which both the INTERRUPT callback and the parked requests' path
+    ask, answers True (cancel) when ``caller_dying`` raises, and logs it once."""
+    from pyfuse3._opcodes import OP_NAMES
+    from pyfuse3._request import Interrupts
+
+    def broken(pid: int) -> bool:
+        raise RuntimeError(f"cannot tell {pid}")
+
+    handlers = tuple(getattr(pyfuse3.Operations(), n) for n in OP_NAMES)
+    assert Interrupts(handlers, lambda pid: pid == 7).dying(7) is True
+    assert Interrupts(handlers, lambda pid: pid == 7).dying(8) is False
+    with caplog.at_level("ERROR", logger="pyfuse3"):
+        assert Interrupts(handlers, broken).dying(42) is True
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "42" in errors[0].getMessage()
+    assert errors[0].exc_info is not None and "cannot tell 42" in str(errors[0].exc_info[1])
+
+
 def test_by_default_only_lock_waits_are_interruptible_by_any_signal() -> None:
     ops = pyfuse3.Operations()
     assert {name: _interrupt_of(ops, name) for name in ("lookup", "mkdir", "read", "setlk",
