@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -113,6 +115,73 @@ def test_interrupt_cancels_the_handler(backend: str, signum: int, fs_class: type
             assert fh.read() == b"fast"
 
 
+#: Runs ``python ARGS...`` as a ptraced child (as under strace or a debugger), prints its pid,
+#: passes on every signal it stops for, and exits as the child did (128 + signal if killed).
+TRACER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+PTRACE_TRACEME, PTRACE_CONT = 0, 7
+pid = os.fork()
+if pid == 0:
+    if libc.ptrace(PTRACE_TRACEME, 0, None, None) != 0:
+        os._exit(99)
+    os.execv(sys.executable, [sys.executable] + sys.argv[1:])
+print(pid, flush=True)
+execed = False
+while True:
+    status = os.waitpid(pid, 0)[1]
+    if os.WIFSTOPPED(status):
+        sig = os.WSTOPSIG(status)
+        if sig == signal_SIGTRAP and not execed:  # the stop after execv
+            sig, execed = 0, True
+        libc.ptrace(PTRACE_CONT, pid, None, ctypes.c_void_p(sig))
+        continue
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(128 - code if code < 0 else code)
+""".replace("signal_SIGTRAP", str(int(signal.SIGTRAP)))
+
+#: CLIENTS["stat"], with no core file if a signal dumps core
+NO_CORE = "import resource; resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); "
+
+
+@pytest.mark.parametrize(("signum", "traced"), [(signal.SIGQUIT, False), (signal.SIGTERM, True)],
+                         ids=["core-dump-signal", "traced-term"])
+def test_a_caller_dying_of_a_signal_the_kernel_leaves_pending_is_not_left_waiting(
+        backend: str, signum: int, traced: bool) -> None:
+    """The kernel turns a fatal signal into SIGKILL for every thread at once, except a signal
+    that dumps core (SIGQUIT) and any signal of a ptraced caller (strace, a debugger): those
+    stay pending as themselves while the caller waits. pyfuse3 sees them (pending, neither
+    blocked, caught nor ignored, fatal by default) and cancels the handler; a test of
+    SIGKILL alone would leave the caller waiting ten minutes."""
+    ops = slow_fs()
+    with mounted(ops, backend=backend) as fs:
+        script = NO_CORE + CLIENTS["stat"]
+        argv = [sys.executable, "-c", script, fs.mountpoint]
+        if traced:
+            argv = [sys.executable, "-c", TRACER, "-c", script, fs.mountpoint]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        caller = proc.pid
+        try:
+            assert proc.stdout is not None
+            if traced:
+                caller = int(proc.stdout.readline())
+            assert eventually(lambda: ops.started == 1, timeout=10)
+            os.kill(caller, signum)
+            proc.wait(timeout=10)  # else: waiting for the handler for ten minutes
+            assert proc.returncode == (128 + signum if traced else -signum)
+        finally:
+            if proc.poll() is None:
+                if traced:  # the tracer has not reaped it: the pid is still the caller's
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(caller, signal.SIGKILL)
+                proc.kill()
+            proc.communicate(timeout=10)
+        assert eventually(lambda: ops.cancelled == 1)
+        with open(fs.path("fast"), "rb") as fh:  # still serving
+            assert fh.read() == b"fast"
+
+
 class UninterruptibleChangeFS(ChangeFS):
     mkdir = pyfuse3.uninterruptible(ChangeFS.mkdir)  # a marked copy: ChangeFS's stays as it is
 
@@ -138,26 +207,30 @@ def _state(pid: int) -> str:
 
 
 def _signal_a_waiting_client(fs: Any, ops: GatedMemFS, script: str, path: str, signum: int,
-                             held: bool, then: int = 0) -> str:
+                             held: bool, then: int = 0, prefix: Sequence[str] = ()) -> str:
     """Run ``script`` on ``path`` (in d), send ``signum`` once its request waits in the gate;
     for a handler that is ``held`` (not cancelled), send ``then`` (a second signal) or open
-    the gate once the INTERRUPT was read. The client's output."""
-    client = subprocess.Popen([sys.executable, "-c", script, fs.path(path)],
+    the gate once the INTERRUPT was read. The client's output. With ``prefix`` (a command
+    that forks the client, such as unshare), the signals go to that command's child."""
+    client = subprocess.Popen([*prefix, sys.executable, "-c", script, fs.path(path)],
                               stdout=subprocess.PIPE, text=True)
+    caller = client.pid
     try:
+        if prefix:
+            caller = _only_child(client.pid)
         assert eventually(lambda: ops.waiting, timeout=10)
-        client.send_signal(signum)
+        os.kill(caller, signum)
         if held:
             # The kernel has sent INTERRUPT once it holds the caller in an uninterruptible
             # wait ('D'); a lookup answered after that was read after the INTERRUPT (FUSE
             # over io_uring carries it apart from requests: there this holds in practice, not
             # by order). Not in d: a mkdir holds d's lock, and without parallel_dirops d's
             # lookups queue.
-            assert eventually(lambda: _state(client.pid) == "D", timeout=10)
+            assert eventually(lambda: _state(caller) == "D", timeout=10)
             assert not run_with_timeout(lambda: os.path.exists(fs.path("other")))
             assert client.poll() is None and ops.cancelled == 0
             if then:
-                client.send_signal(then)  # the kernel sends no second INTERRUPT
+                os.kill(caller, then)  # the kernel sends no second INTERRUPT
             else:
                 ops.go = True
         return client.communicate(timeout=10)[0]
@@ -249,6 +322,31 @@ def test_the_watcher_forgets_an_answered_request_whose_caller_lives_on(backend: 
             if client.poll() is None:
                 client.kill()
             client.communicate(timeout=10)
+
+
+def _only_child(pid: int) -> int:
+    """The one child of process ``pid``, once it has one."""
+    path = f"/proc/{pid}/task/{pid}/children"
+    assert eventually(lambda: bool(open(path).read().split()), timeout=10)
+    (child,) = open(path).read().split()
+    return int(child)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+@pytest.mark.parametrize("then", [0, signal.SIGKILL], ids=["answered", "killed-after"])
+def test_a_caller_in_a_child_pid_namespace_is_seen_as_it_fares(backend: str, then: int) -> None:
+    """A caller in a container (a pid namespace below the mount's) comes with its pid as the
+    mount sees it, so its /proc status is read like any other: a handled signal leaves its
+    lookup running (answered), a SIGKILL after it ends it with the gate shut."""
+    ops = GatedLookupFS()
+    d = ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
+    ops.add(d.st_ino, b"gated", Node(0o100644))
+    with mounted(ops, backend=backend) as fs:
+        out = _signal_a_waiting_client(fs, ops, RESTARTING_CLIENT, "d/gated", signal.SIGUSR1,
+                                       held=True, then=then,
+                                       prefix=["unshare", "--pid", "--kill-child"])
+        assert out == ("" if then else "ok\n")
+        assert ops.cancelled == bool(then)
 
 
 def test_a_caller_killed_after_a_handled_signal_is_not_left_waiting(backend: str) -> None:
