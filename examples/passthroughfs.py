@@ -14,8 +14,8 @@ extended attributes (callers get EOPNOTSUPP), as libfuse's passthrough_hp does b
 kernel then stops asking, also for the ``security.capability`` it checks before every write.
 Descriptors are bounded: the server raises its soft ``RLIMIT_NOFILE`` to the hard limit and
 holds as many inodes as that less a reserve (a quarter, at least 1,024); past that it asks the
-kernel to forget the entries looked up longest ago (``invalidate_entry_async``), so a tree of
-any size can be walked. An open directory holds no descriptor of its own.
+kernel to forget the entries looked up longest ago (``pyfuse3.cache.EntryBudget``), so a tree
+of any size can be walked. An open directory holds no descriptor of its own.
 Ctrl-C or SIGTERM unmounts.
 """
 
@@ -29,9 +29,8 @@ import logging
 import os
 import resource
 import stat
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -147,11 +146,15 @@ class PassthroughFS(pyfuse3.Operations):
         self.listings: dict[int, tuple[int, list[str]]] = {}  # dir handle -> (inode, names)
         self.handles = itertools.count(1)
         # Held at most; then the kernel is asked to forget the entries looked up longest ago.
-        self.max_nodes = node_budget() if max_nodes is None else max_nodes
-        self.recent: OrderedDict[int, tuple[int, bytes]] = OrderedDict()  # inode -> its name
-        self.asked = self.answered = 0  # forgets asked of the kernel; answered (its thread)
+        self.budget = pyfuse3.cache.EntryBudget(node_budget() if max_nodes is None
+                                                else max_nodes)
         self.descriptors = OutOfDescriptors(self)
         self.calls: Counter[str] = Counter()
+
+    @property
+    def max_nodes(self) -> int:
+        """How many inodes to hold for the kernel before asking it to forget some."""
+        return self.budget.limit
 
     # ---- inodes
     def node(self, inode: int) -> Node:
@@ -203,41 +206,19 @@ class PassthroughFS(pyfuse3.Operations):
                 self.by_key[st.st_dev, st.st_ino] = inode
                 fd = -1  # kept by the node
             self.found(parent, name, inode, st)
-            if len(self.nodes) > self.max_nodes:
-                self.trim()
             return self.attr(st, inode)
         finally:
             if fd >= 0:
                 os.close(fd)
 
     def found(self, parent: int, name: bytes, inode: int, st: os.stat_result) -> None:
-        """The kernel now knows ``inode`` as ``name`` in ``parent``: the most recently used."""
-        if inode != ROOT and name not in (b".", b".."):
-            self.recent[inode] = (parent, name)
-            self.recent.move_to_end(inode)
+        """The kernel now counts one more lookup of ``inode``, as ``name`` in ``parent``: past
+        the budget, the kernel is asked to forget the entries looked up longest ago (it
+        keeps what is in use, open files and working directories, and sends forget() for the
+        rest, which closes their descriptors; never waits, so safe inside a handler)."""
+        if inode != ROOT:  # (held for good: never forgotten)
+            self.budget.looked_up(parent, name, inode)
         self.remember(parent, name, inode, st)
-
-    def trim(self) -> None:
-        """Ask the kernel to forget the entries looked up longest ago, a tenth of the budget
-        more than needed so that this runs once per batch. The kernel keeps what is in use
-        (open files, working directories) and sends forget() for the rest, which closes
-        their descriptors. Never waits, so it is safe inside a handler."""
-        excess = len(self.nodes) - (self.asked - self.answered) - self.max_nodes
-        if excess <= 0:  # enough asked already: the kernel has yet to answer
-            return
-        mount = pyfuse3.Mount.current()  # (also when served by a Mount, not by init())
-        for _ in range(min(excess + self.max_nodes // 10, len(self.recent))):
-            parent, name = self.recent.popitem(last=False)[1]
-            self.asked += 1
-            mount.invalidate_entry_async(parent, name, ignore_enoent=True).add_done_callback(
-                self.answer)
-
-    def answer(self, handle: Future[None]) -> None:
-        """The kernel answered one of trim()'s requests (on pyfuse3's invalidation thread)."""
-        self.answered += 1
-        exc = handle.exception()
-        if exc is not None and not isinstance(exc, RuntimeError):  # (unmounting: never ran)
-            log.warning("asking the kernel to forget an entry failed: %s", exc)
 
     def remember(self, parent: int, name: bytes, inode: int, st: os.stat_result) -> None:
         """Called for every lookup the kernel now counts (a hook for subclasses)."""
@@ -249,7 +230,7 @@ class PassthroughFS(pyfuse3.Operations):
         node.lookups -= n
         if node.lookups <= 0:
             del self.nodes[inode], self.by_key[node.key]
-            self.recent.pop(inode, None)
+            self.budget.forgotten(inode)
             os.close(node.fd)
 
     # ---- ownership

@@ -1,4 +1,5 @@
-"""Kernel cache control that cannot deadlock: awaitable forms and a coalescing invalidator.
+"""Kernel cache control that cannot deadlock: awaitable forms, a coalescing invalidator, and a
+budget for the inodes the kernel holds.
 
 The plain functions (``pyfuse3.invalidate_inode`` ...) block the calling thread in the kernel,
 which may wait for requests only the event loop can answer: dirty pages to write back
@@ -11,22 +12,24 @@ from __future__ import annotations
 
 import errno
 import functools
+import logging
+from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _dispatch
 from ._backends import current
 from ._cache_control import CacheControl
 from ._entry_worker import InvalidationHandle
 from ._module_api import current_mount
+from ._mount import Mount
 from ._notify import as_int, check_name
 from ._state import CALLS_ALLOWED
 
-if TYPE_CHECKING:
-    from ._mount import Mount
-
 __all__ = [
     "CacheControl",
+    "EntryBudget",
     "InvalidationStats",
     "Invalidator",
     "expire_entry",
@@ -38,6 +41,8 @@ __all__ = [
     "notify_store",
 ]
 
+
+log = logging.getLogger("pyfuse3")
 
 #: Mount states that take cache calls (the lifecycle table's); Invalidator.run returns when a
 #: mount leaves them.
@@ -301,3 +306,84 @@ class Invalidator:
             k: getattr(s, k) + deltas.get(k, 0) for k in InvalidationStats.__dataclass_fields__
         })
 
+
+class EntryBudget:
+    """Keeps the inodes the kernel holds near ``limit``: past it, asks the kernel to forget the
+    entries looked up longest ago.
+
+    The kernel keeps every inode it was sent until memory runs short, whatever the timeouts,
+    so a file system that holds something per inode the kernel knows (a descriptor, a remote
+    handle) runs out of it on a large tree. Report each lookup the kernel counts with
+    ``looked_up()`` (from lookup, create, mknod, mkdir, symlink, link and readdirplus entries)
+    and each inode forget() brings to zero lookups with ``forgotten()``. Past ``limit``,
+    ``looked_up()`` queues ``invalidate_entry_async()`` for the names looked up longest ago
+    (a tenth of the budget more than needed, so that this happens once per batch): the kernel
+    drops those not in use and sends forget() for them; open files and working directories
+    stay. Never waits, so it is safe in handlers. Only the newest name of each inode is kept
+    (an inode renamed or linked away is asked again later, by then under its newest name).
+
+    ``mount``: the Mount to act on (default: the one whose request is being answered,
+    ``Mount.current()``). ValueError for a ``limit`` below 1.
+    """
+
+    def __init__(self, limit: int, *, mount: Mount | None = None) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive int, not {limit!r}")
+        self.limit = limit
+        self._mount = mount
+        self._names: OrderedDict[int, tuple[int, bytes]] = OrderedDict()  # oldest first
+        self._held: set[int] = set()
+        self._waiting: list[InvalidationHandle] = []  # asked, not yet answered
+        #: invalidations asked of the kernel so far
+        self.asked = 0
+        self._warned = False
+
+    @property
+    def held(self) -> int:
+        """Inodes the kernel holds: reported by ``looked_up()``, not yet ``forgotten()``."""
+        return len(self._held)
+
+    def looked_up(self, parent: int, name: bytes, inode: int) -> None:
+        """The kernel now knows ``inode`` as ``name`` in directory ``parent`` (one more lookup
+        of it); asks the kernel to forget old entries if the budget is exceeded."""
+        self._held.add(inode)
+        if name not in (b".", b".."):
+            self._names[inode] = (parent, name)
+            self._names.move_to_end(inode)
+        if len(self._held) > self.limit:
+            self._trim()
+
+    def forgotten(self, inode: int) -> None:
+        """forget() brought ``inode`` to zero lookups: the kernel no longer holds it."""
+        self._held.discard(inode)
+        self._names.pop(inode, None)
+
+    def _trim(self) -> None:
+        self._waiting = [h for h in self._waiting if not h.done()]
+        excess = len(self._held) - len(self._waiting) - self.limit
+        if excess <= 0:  # enough asked already: the kernel has yet to answer
+            return
+        mount = self._mount if self._mount is not None else Mount.current()
+        for _ in range(min(excess + self.limit // 10, len(self._names))):
+            inode, (parent, name) = self._names.popitem(last=False)
+            try:
+                handle = mount.invalidate_entry_async(parent, name, ignore_enoent=True)
+            except (OSError, RuntimeError) as e:  # closing, or before the kernel's INIT
+                self._names[inode] = (parent, name)
+                self._names.move_to_end(inode, last=False)
+                if not self._warned:
+                    self._warned = True
+                    log.warning("EntryBudget: asking the kernel to forget entries failed (%s); "
+                                "%d inodes held for a budget of %d (logged once)", e,
+                                len(self._held), self.limit)
+                return
+            self.asked += 1
+            handle.add_done_callback(_log_failure)
+            self._waiting.append(handle)
+
+
+def _log_failure(handle: Future[None]) -> None:
+    # On the mount's invalidation thread. RuntimeError: the mount closed first (never ran).
+    exc = handle.exception()
+    if exc is not None and not isinstance(exc, RuntimeError):
+        log.warning("EntryBudget: the kernel refused to forget an entry: %s", exc)

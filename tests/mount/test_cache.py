@@ -644,3 +644,68 @@ def test_invalidate_all_drops_every_cached_name(fs: MountedFS, how: str) -> None
         assert after[0] == str(fs.ops.nodes[ROOT].entries[b"a"])
     finally:
         reader.close()
+
+
+class BudgetFS(MemFS):
+    """MemFS that reports the lookups the kernel counts to an EntryBudget of ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.budget = pyfuse3.cache.EntryBudget(limit)
+
+    async def lookup(self, parent_inode: Any, name: Any, ctx: Any) -> pyfuse3.EntryAttributes:
+        entry = await super().lookup(parent_inode, name, ctx)
+        self.budget.looked_up(parent_inode, name, entry.st_ino)
+        return entry
+
+    async def forget(self, inode_list: Any) -> None:
+        await super().forget(inode_list)
+        for inode, _ in inode_list:
+            if self.lookups[inode] <= 0:
+                self.budget.forgotten(inode)
+
+
+#: stats every file of DIR/d while DIR/d/f7 is open, prints "walked", holds until stdin closes
+WALKER = """
+import os, sys
+d = sys.argv[1] + "/d"
+with open(d + "/f7", "rb") as held:
+    for i in range(int(sys.argv[2])):
+        os.stat(f"{d}/f{i}")
+    print("walked", flush=True)
+    sys.stdin.readline()
+    print(held.read().decode(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("limit", [40, 1000], ids=["budget", "control"])
+def test_an_entry_budget_keeps_the_kernels_inodes_near_its_limit(backend: str,
+                                                                 limit: int) -> None:
+    """The kernel keeps every inode it was sent (the control: all 401 held after a walk of
+    400 files). With a budget of 40 it is asked to forget the entries looked up longest ago
+    and does, sending forget(), down to the budget; the open file stays known and readable."""
+    files = 400
+    ops = BudgetFS(limit)
+    d = ops.add(ROOT, b"d", Node(stat.S_IFDIR | 0o755, nlink=2))
+    for i in range(files):
+        ops.add(d.st_ino, b"f%d" % i, Node(stat.S_IFREG | 0o644, data=b"%d" % i))
+    ops.lookups.clear()  # (add() counts as the kernel would; these were never sent)
+    with mounted(ops, backend=backend) as fs:
+        walker = subprocess.Popen([sys.executable, "-c", WALKER, fs.mountpoint, str(files)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert walker.stdout is not None and walker.stdout.readline() == "walked\n"
+            if limit > files:
+                assert ops.budget.held == files + 1 and ops.budget.asked == 0
+                assert ops.calls["forget"] == 0
+            else:
+                assert eventually(lambda: ops.budget.held <= limit, timeout=10), \
+                    ops.budget.held
+                assert ops.calls["forget"] > 0 and ops.budget.asked >= files - limit
+                assert ops.lookups[d.st_ino + 8] > 0  # f7: open, so kept
+            out, _ = walker.communicate("\n", timeout=10)
+            assert out == "7\n"
+        finally:
+            if walker.poll() is None:
+                walker.kill()
+                walker.communicate(timeout=10)
