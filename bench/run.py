@@ -68,14 +68,27 @@ def start(contender: str, mnt: str, env: dict[str, str] | None = None
         proc.kill()  # (it may still be starting) ended by its PID
         proc.wait(10)
         raise SystemExit(f"{contender} did not mount: {e}") from None
-    if contender.startswith("c-uring") and not ring_threads(proc.pid):
+    # libfuse starts its ring threads (and pyfuse3 its ring) after the kernel's INIT, which
+    # may come after the mount shows: give them a moment
+    if contender.startswith("c-uring") and not soon(lambda: ring_threads(proc.pid) > 0):
         stop(proc, mnt)
         raise SystemExit("c-uring mounted without io_uring (libfuse < 3.18 or built without "
                          "liburing, or the kernel lacks CONFIG_FUSE_IO_URING)")
-    if contender.endswith("-uring") and contender != "c-uring" and not has_ring(proc.pid):
+    if contender.endswith("-uring") and contender != "c-uring" and \
+            not soon(lambda: has_ring(proc.pid)):
         stop(proc, mnt)
         raise SystemExit(f"{contender} mounted without io_uring (see its warning above)")
     return proc
+
+
+def soon(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``check()`` comes true within ``timeout`` seconds (polled)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def has_ring(pid: int) -> bool:

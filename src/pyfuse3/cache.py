@@ -319,8 +319,9 @@ class EntryBudget:
     ``looked_up()`` queues ``invalidate_entry_async()`` for the names looked up longest ago
     (a tenth of the budget more than needed, so that this happens once per batch): the kernel
     drops those not in use and sends forget() for them; open files and working directories
-    stay. Never waits, so it is safe in handlers. Only the newest name of each inode is kept
-    (an inode renamed or linked away is asked again later, by then under its newest name).
+    stay. Never waits, so it is safe in handlers. Only the newest name reported for each inode
+    is kept: one renamed since is asked under a name the kernel no longer has, and stays held
+    (and counted) until it is looked up again, the budget asking for others meanwhile.
 
     ``mount``: the Mount to act on (default: the one whose request is being answered,
     ``Mount.current()``). ValueError for a ``limit`` below 1.
