@@ -45,7 +45,7 @@ NEWER  := $(shell for c in python3.12 python3.13 python3.14 \
           done; echo $$best)
 
 .PHONY: demo test test-slow test-io-uring suite test-newer test-kernel-free matrix wheel wheel-check build tools \
-        test-system-libfuse \
+        test-system-libfuse test-system-deps \
         docs system-deps lint typecheck clash-check bench profile soak stress sanitize upstream-tests clean
 
 demo: build $(EXAMPLE_STAMP)
@@ -168,7 +168,13 @@ $(EXAMPLE_STAMP): $(STAMP) Makefile
 	touch $@
 
 # build plus the test and lint tools
-tools: build $(TEST_STAMP)
+tools: build test-system-deps $(TEST_STAMP)
+
+# Debian packages only the tests use: Go builds a client whose runtime preempts goroutines with
+# SIGURG and retries EINTR, as every Go program does (the test skips, saying so, without it)
+test-system-deps:
+	@dpkg -s golang-go >/dev/null 2>&1 || { echo "Installing Debian packages: golang-go"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; }
 
 $(LIBFUSE_DIR)/prefix/lib/libfuse3.so: tools/build-libfuse | $(STAMP)
 	PATH=$(abspath $(VENV))/bin:$$PATH tools/build-libfuse $(LIBFUSE) $(LIBFUSE_SHA256) $(LIBFUSE_DIR)

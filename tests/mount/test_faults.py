@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
@@ -347,6 +348,97 @@ def test_a_caller_in_a_child_pid_namespace_is_seen_as_it_fares(backend: str, the
                                        prefix=["unshare", "--pid", "--kill-child"])
         assert out == ("" if then else "ok\n")
         assert ops.cancelled == bool(then)
+
+
+#: mkdir through Go's os package, as any Go program makes one: prints "made" or the error
+GO_MKDIR = """package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if err := os.Mkdir(os.Args[1], 0o755); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("made")
+}
+"""
+SYS_TGKILL = 234  # x86_64
+SYS_MKDIRAT = 258
+
+
+class MadeThenAckFS(GatedMemFS):
+    """mkdir makes the directory, then waits for ``go`` (a remote store acknowledging it)."""
+
+    async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        entry = await super().mkdir(parent_inode, name, mode, ctx)
+        await self.gate()
+        return entry
+
+
+@pyfuse3.interruptible
+class InterruptibleMadeThenAckFS(MadeThenAckFS):
+    async def mkdir(self, parent_inode: Any, name: Any, mode: Any,
+                    ctx: Any) -> pyfuse3.EntryAttributes:
+        return await super().mkdir(parent_inode, name, mode, ctx)
+
+
+def _thread_in(pid: int, syscall: int) -> int:
+    """The thread of ``pid`` waiting in system call number ``syscall`` (0 if none)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/syscall") as fh:
+            if fh.read().split()[0] == str(syscall):
+                return int(tid)
+    return 0
+
+
+@pytest.mark.skipif(shutil.which("go") is None or os.uname().machine != "x86_64",
+                    reason="needs a Go toolchain (Debian: golang-go) on x86_64")
+@pytest.mark.parametrize(("fs_class", "expected"), [
+    (MadeThenAckFS, "made\n"), (InterruptibleMadeThenAckFS, "file exists\n")],
+    ids=["default", "interruptible"])
+def test_a_go_program_preempted_in_a_change_gets_its_answer(
+        backend: str, tmp_path: Any, fs_class: type[MadeThenAckFS], expected: str) -> None:
+    """Go's runtime preempts goroutines with SIGURG (its handler, SA_RESTART) and its os
+    package retries a call that returned EINTR. A SIGURG sent to the thread waiting in
+    mkdirat: a mkdir made, then cancelled by the INTERRUPT, is retried and fails "file
+    exists" although this program made it, which Go programs met when every INTERRUPT
+    cancelled (the interruptible control). By default the handler runs on: "made"."""
+    source = tmp_path / "mkdir.go"
+    source.write_text(GO_MKDIR)
+    binary = tmp_path / "mkdir"
+    subprocess.run(["go", "build", "-o", str(binary), str(source)], check=True, timeout=300,
+                   capture_output=True, cwd=tmp_path,
+                   env={**os.environ, "GOCACHE": str(tmp_path / "cache"),
+                        "GOPATH": str(tmp_path / "gopath"), "GO111MODULE": "off"})
+    libc = ctypes.CDLL(None, use_errno=True)
+    ops = fs_class()
+    ops.add(pyfuse3.ROOT_INODE, b"d", Node(0o040755, nlink=2))
+    with mounted(ops, backend=backend) as fs:
+        client = subprocess.Popen([str(binary), fs.path("d/new")], stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            assert eventually(lambda: ops.waiting, timeout=10)
+            tid = _thread_in(client.pid, SYS_MKDIRAT)
+            assert tid, "no thread of the Go program waits in mkdirat"
+            assert libc.syscall(SYS_TGKILL, client.pid, tid, signal.SIGURG) == 0
+            if fs_class is MadeThenAckFS:  # held: the gate opens once the INTERRUPT was read
+                assert eventually(lambda: _state(tid) == "D", timeout=10)
+                assert client.poll() is None and ops.cancelled == 0
+                ops.go = True
+            out = client.communicate(timeout=10)[0]
+        finally:
+            ops.go = True
+            if client.poll() is None:
+                client.kill()
+                client.communicate(timeout=10)
+        assert out.endswith(expected), out
+        assert os.path.isdir(fs.path("d/new"))
+        assert ops.cancelled == (fs_class is not MadeThenAckFS)
 
 
 def test_a_caller_killed_after_a_handled_signal_is_not_left_waiting(backend: str) -> None:
