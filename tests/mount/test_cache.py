@@ -683,7 +683,8 @@ def test_an_entry_budget_keeps_the_kernels_inodes_near_its_limit(backend: str,
                                                                  limit: int) -> None:
     """The kernel keeps every inode it was sent (the control: all 401 held after a walk of
     400 files). With a budget of 40 it is asked to forget the entries looked up longest ago
-    and does, sending forget(), down to the budget; the open file stays known and readable."""
+    and does, sending forget(), down to the budget (plus the open file, if its entry was
+    asked last); the open file stays known and readable."""
     files = 400
     ops = BudgetFS(limit)
     d = ops.add(ROOT, b"d", Node(stat.S_IFDIR | 0o755, nlink=2))
@@ -699,7 +700,9 @@ def test_an_entry_budget_keeps_the_kernels_inodes_near_its_limit(backend: str,
                 assert ops.budget.held == files + 1 and ops.budget.asked == 0
                 assert ops.calls["forget"] == 0
             else:
-                assert eventually(lambda: ops.budget.held <= limit, timeout=10), \
+                # One over at most: the open file's entry may be among the last asked, and
+                # the kernel keeps what is in use (the budget counts it until then)
+                assert eventually(lambda: ops.budget.held <= limit + 1, timeout=10), \
                     ops.budget.held
                 assert ops.calls["forget"] > 0 and ops.budget.asked >= files - limit
                 assert ops.lookups[d.st_ino + 8] > 0  # f7: open, so kept
